@@ -1,0 +1,141 @@
+//! A fitted pipeline: what the engine produces, what [`crate::onnx`] exports and what the native
+//! predictor (used for holdout scores) runs. It is plain data so that the ONNX graph and the
+//! native prediction are two readings of one description.
+//!
+//! Numeric precision: ONNX tree ensembles compare `f32` inputs with `f32` thresholds, so features
+//! are cast to `f32` before any comparison, in training and in native prediction alike, and
+//! thresholds are `f32` values. Raw margins are summed in `f64` natively; exported leaf weights
+//! are `f32` (the tolerance of the cross-runtime check covers that).
+
+use crate::ingest::ColumnType;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Task {
+    Regression,
+    /// `labels[1]` is the positive class (whose probability is reported).
+    Binary { labels: [String; 2] },
+    Multiclass { labels: Vec<String> },
+}
+
+impl Task {
+    /// Number of raw model outputs (margins): 1 for regression and binary, K for multiclass.
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            Task::Regression | Task::Binary { .. } => 1,
+            Task::Multiclass { labels } => labels.len(),
+        }
+    }
+}
+
+/// One raw input column of the pipeline (one named ONNX input, shape `[N, 1]`).
+/// String columns are string tensors; every other type is `f32` (booleans 0/1, datetimes as
+/// epoch seconds UTC, missing as NaN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    pub kind: ColumnType,
+}
+
+/// How one model feature is computed from the inputs. The feature vector is `f32`, NaN = missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Feature {
+    /// The input's value as is.
+    Numeric { input: usize },
+    /// A string input mapped to the index of its level in `levels` (as `f32`);
+    /// unseen values and missing → NaN.
+    CategoryIndex { input: usize, levels: Vec<String> },
+    /// A calendar part of a datetime input (epoch seconds, UTC); missing → NaN.
+    DatetimePart { input: usize, part: DatetimePart },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatetimePart {
+    Year,
+    Month,
+    Day,
+    DayOfWeek,
+    Hour,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Model {
+    Trees(TreeEnsemble),
+    Linear(LinearModel),
+}
+
+/// Additive trees on raw margins: `margin[k] = base[k] + Σ leaf values of trees with output k`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEnsemble {
+    pub base: Vec<f64>,
+    pub trees: Vec<Tree>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Which margin this tree adds to.
+    pub output: usize,
+    /// `nodes[0]` is the root.
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Node {
+    Leaf {
+        value: f64,
+    },
+    Split {
+        feature: usize,
+        rule: SplitRule,
+        /// Where a missing (NaN) feature value goes.
+        missing_left: bool,
+        left: u32,
+        right: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SplitRule {
+    /// Left when `value <= threshold` (both `f32`).
+    LessOrEqual(f32),
+    /// Left when the category index is one of these (sorted); every other index, including
+    /// unseen categories (NaN) unless `missing_left`, goes right.
+    InSet(Vec<u32>),
+}
+
+/// A linear model on raw margins, folded back onto raw feature values:
+/// `margin[k] = intercept[k] + Σ numeric terms + Σ categorical terms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearModel {
+    pub intercept: Vec<f64>,
+    pub numeric: Vec<NumericTerm>,
+    pub categorical: Vec<CategoricalTerm>,
+}
+
+/// `weights[k] * (x if x is not NaN else fill)`, where x is the feature's `f32` value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericTerm {
+    pub feature: usize,
+    pub fill: f64,
+    pub weights: Vec<f64>,
+}
+
+/// `weights[level][k]` for the feature's category index; unseen and missing add nothing.
+/// The feature must be a [`Feature::CategoryIndex`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoricalTerm {
+    pub feature: usize,
+    pub weights: Vec<Vec<f64>>,
+}
+
+/// The whole fitted pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub target: String,
+    pub task: Task,
+    pub inputs: Vec<InputSpec>,
+    pub features: Vec<Feature>,
+    /// One model, or several whose margins are averaged with `weights` (a blend). Never empty.
+    pub models: Vec<Model>,
+    pub weights: Vec<f64>,
+}

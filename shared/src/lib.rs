@@ -1,0 +1,19 @@
+//! plexe: a serverless ML platform. Every binary is a thin shell over this crate.
+//!
+//! The module tree reads like the architecture:
+//! - [`http`]: the HTTP surface (routers per endpoint group, extractors, the error envelope,
+//!   middleware for request ids, auth, rate limits and idempotency);
+//! - [`domain`]: accounts, API keys, datasets, models, versions, jobs, deployments;
+//! - [`ports`]: the store, blob and queue ports, each a trait with an embedded and an AWS adapter;
+//! - [`ingest`]: CSV/Parquet bytes to typed columns and a profile;
+//! - [`automl`]: target/task inference, features, candidate models, search, metrics;
+//! - [`onnx`]: export of a fitted pipeline to one standard ONNX file;
+//! - [`serving`]: running such a file with tract;
+//! - [`cli`]: the `plexe` command (`serve`, `admin`).
+
+pub mod automl;
+pub mod ids;
+pub mod ingest;
+pub mod onnx;
+pub mod ports;
+pub mod serving;

@@ -1,0 +1,1 @@
+//! Export of a fitted [`Pipeline`](crate::automl::Pipeline) to one standard ONNX file.

@@ -1,0 +1,44 @@
+//! The job queue port, with SQS semantics on both adapters: a received message is invisible for
+//! the visibility timeout, reappears unless acknowledged, and after `max_receives` receives goes
+//! to the dead-letter queue instead.
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub id: String,
+    /// Handle to acknowledge this receive (changes on every receive).
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included (1 on first delivery).
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("queue error: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    async fn send(&self, body: &str) -> Result<String, QueueError>;
+
+    /// Up to `max` visible messages (waits at most `wait` for the first), each hidden for
+    /// `visibility` afterwards.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>, QueueError>;
+
+    /// Acknowledges (deletes) a received message.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Messages moved to the dead-letter queue (for operators and tests), up to `max`.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError>;
+}

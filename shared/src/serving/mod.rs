@@ -1,0 +1,1 @@
+//! Serving: ONNX files run by tract, with plans optimized once and cached.

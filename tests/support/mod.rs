@@ -1,0 +1,1 @@
+//! Test support: starting servers and reaching moto.
