@@ -12,6 +12,10 @@
 //! - [`cli`]: the `plexe` command (`serve`, `admin`).
 
 pub mod automl;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod onnx;

@@ -1,0 +1,1 @@
+//! Configuration from the environment (as SAM passes it) and the choice of backend.

@@ -1,0 +1,1 @@
+//! The domain: accounts, API keys, datasets, models, versions, jobs, deployments.

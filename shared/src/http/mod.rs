@@ -1,0 +1,1 @@
+//! The HTTP surface: one axum router per endpoint group, served unchanged by Lambda and by `plexe serve`.
