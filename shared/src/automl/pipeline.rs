@@ -14,8 +14,12 @@ use serde::{Deserialize, Serialize};
 pub enum Task {
     Regression,
     /// `labels[1]` is the positive class (whose probability is reported).
-    Binary { labels: [String; 2] },
-    Multiclass { labels: Vec<String> },
+    Binary {
+        labels: [String; 2],
+    },
+    Multiclass {
+        labels: Vec<String>,
+    },
 }
 
 impl Task {

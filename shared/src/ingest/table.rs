@@ -31,7 +31,10 @@ pub enum ColumnData {
     Numeric(Vec<f64>),
     /// String columns: `codes[i]` indexes `levels`, [`MISSING_CODE`] = missing. `levels` are in
     /// order of first appearance.
-    Categorical { codes: Vec<u32>, levels: Vec<String> },
+    Categorical {
+        codes: Vec<u32>,
+        levels: Vec<String>,
+    },
 }
 
 impl ColumnData {
@@ -79,7 +82,9 @@ impl Table {
                 name: c.name.clone(),
                 kind: c.kind,
                 data: match &c.data {
-                    ColumnData::Numeric(v) => ColumnData::Numeric(indices.iter().map(|&i| v[i]).collect()),
+                    ColumnData::Numeric(v) => {
+                        ColumnData::Numeric(indices.iter().map(|&i| v[i]).collect())
+                    }
                     ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
                         codes: indices.iter().map(|&i| codes[i]).collect(),
                         levels: levels.clone(),
@@ -87,6 +92,9 @@ impl Table {
                 },
             })
             .collect();
-        Table { columns, n_rows: indices.len() }
+        Table {
+            columns,
+            n_rows: indices.len(),
+        }
     }
 }

@@ -21,7 +21,13 @@ pub struct Item {
 
 impl Item {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: Value) -> Self {
-        Item { pk: pk.into(), sk: sk.into(), data, rev: 0, expires_at: None }
+        Item {
+            pk: pk.into(),
+            sk: sk.into(),
+            data,
+            rev: 0,
+            expires_at: None,
+        }
     }
     pub fn with_ttl(mut self, expires_at: i64) -> Self {
         self.expires_at = Some(expires_at);
@@ -47,9 +53,17 @@ pub enum Condition {
 pub enum WriteOp {
     /// Store `item` (its `rev` is ignored; the stored revision becomes previous + 1).
     Put { item: Item, condition: Condition },
-    Delete { pk: String, sk: String, condition: Condition },
+    Delete {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
     /// Only check a condition, write nothing.
-    Check { pk: String, sk: String, condition: Condition },
+    Check {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
 }
 
 /// One page of a query, in sort-key order.
