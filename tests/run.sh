@@ -17,6 +17,9 @@ fi
 export PATH="$venv/bin:$PATH"
 export PLEXE_TEST_PYTHON="$venv/bin/python"
 
+# The SAM template: cfn-lint, sam validate --lint, cfn-lint over the samtranslator expansion.
+tests/validate_template.sh
+
 # moto's server on a free loopback port, stopped on exit whatever happens.
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "${TMPDIR:-/tmp}/plexe-moto-$port.log" 2>&1 &
