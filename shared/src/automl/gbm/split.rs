@@ -1,0 +1,399 @@
+//! Best split of one feature from a leaf's histogram, as LightGBM's `FeatureHistogram` finds it:
+//! numeric thresholds scanned in both directions so the missing bin goes to the better side;
+//! categorical splits one-vs-rest for few categories, else categories sorted by
+//! `sum_grad / (sum_hess + cat_smooth)` and scanned from both ends.
+//!
+//! Gains are LightGBM's (no 1/2 factor): `G^2 / (H + l2)` with `G` soft-thresholded by l1. Row
+//! counts are estimated from hessians (`count ≈ hess * num_data / sum_hess`) as LightGBM does.
+
+use super::binning::BinnedFeature;
+use super::histogram::Bin;
+
+/// LightGBM's `kEpsilon` (a float literal there).
+pub(crate) const K_EPSILON: f64 = 1e-15f32 as f64;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SplitParams {
+    pub lambda_l1: f64,
+    pub lambda_l2: f64,
+    pub min_data_in_leaf: i64,
+    pub min_sum_hessian_in_leaf: f64,
+    pub min_gain_to_split: f64,
+    pub max_cat_threshold: usize,
+    pub cat_l2: f64,
+    pub cat_smooth: f64,
+    pub min_data_per_group: i64,
+    pub max_cat_to_onehot: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SplitDecision {
+    /// Left when `bin <= threshold_bin`; the NaN bin goes by `default_left`.
+    Numeric {
+        threshold_bin: u32,
+        default_left: bool,
+    },
+    /// Left when the bin is one of these (sorted).
+    Categorical { left_bins: Vec<u32> },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SplitCandidate {
+    /// Index into the dataset's features.
+    pub feature: usize,
+    /// Gain over not splitting, beyond `min_gain_to_split`.
+    pub gain: f64,
+    pub decision: SplitDecision,
+    pub left_sum_grad: f64,
+    pub left_sum_hess: f64,
+    pub right_sum_grad: f64,
+    pub right_sum_hess: f64,
+    pub left_output: f64,
+    pub right_output: f64,
+}
+
+impl SplitCandidate {
+    /// LightGBM's order: larger gain, then smaller feature index.
+    pub(crate) fn better_than(&self, other: &SplitCandidate) -> bool {
+        self.gain > other.gain || (self.gain == other.gain && self.feature < other.feature)
+    }
+}
+
+fn threshold_l1(s: f64, l1: f64) -> f64 {
+    let reg = (s.abs() - l1).max(0.0);
+    s.signum() * reg
+}
+
+pub(crate) fn leaf_output(g: f64, h: f64, l1: f64, l2: f64) -> f64 {
+    -threshold_l1(g, l1) / (h + l2)
+}
+
+fn leaf_gain(g: f64, h: f64, l1: f64, l2: f64) -> f64 {
+    let s = threshold_l1(g, l1);
+    s * s / (h + l2)
+}
+
+#[inline]
+fn round_int(x: f64) -> i64 {
+    (x + 0.5) as i64
+}
+
+struct Best {
+    gain: f64,
+    threshold: u32,
+    left_g: f64,
+    left_h: f64,
+}
+
+/// The best split of `feat` for a leaf with these sums, and whether any split was valid (a
+/// feature with no valid split is not tried again below this leaf, as in LightGBM).
+pub(crate) fn best_split(
+    feature: usize,
+    feat: &BinnedFeature,
+    hist: &[Bin],
+    sum_grad: f64,
+    sum_hess: f64,
+    num_data: i64,
+    p: &SplitParams,
+) -> Option<SplitCandidate> {
+    let sum_hess = sum_hess + 2.0 * K_EPSILON;
+    if feat.is_categorical {
+        categorical(feature, feat, hist, sum_grad, sum_hess, num_data, p)
+    } else {
+        numeric(feature, feat, hist, sum_grad, sum_hess, num_data, p)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_reverse(
+    hist: &[Bin],
+    num_bin: usize,
+    na_as_missing: bool,
+    sum_grad: f64,
+    sum_hess: f64,
+    num_data: i64,
+    min_gain_shift: f64,
+    p: &SplitParams,
+    best: &mut Option<Best>,
+) {
+    let cnt_factor = num_data as f64 / sum_hess;
+    let mut rg = 0.0;
+    let mut rh = K_EPSILON;
+    let mut rc: i64 = 0;
+    let top = num_bin - 1 - usize::from(na_as_missing);
+    for t in (1..=top).rev() {
+        let [g, h] = hist[t];
+        rg += g;
+        rh += h;
+        rc += round_int(h * cnt_factor);
+        if rc < p.min_data_in_leaf || rh < p.min_sum_hessian_in_leaf {
+            continue;
+        }
+        let lc = num_data - rc;
+        if lc < p.min_data_in_leaf {
+            break;
+        }
+        let lh = sum_hess - rh;
+        if lh < p.min_sum_hessian_in_leaf {
+            break;
+        }
+        let lg = sum_grad - rg;
+        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2) + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
+        if gain <= min_gain_shift {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| gain > b.gain) {
+            *best = Some(Best {
+                gain,
+                threshold: (t - 1) as u32,
+                left_g: lg,
+                left_h: lh,
+            });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_forward(
+    hist: &[Bin],
+    num_bin: usize,
+    sum_grad: f64,
+    sum_hess: f64,
+    num_data: i64,
+    min_gain_shift: f64,
+    p: &SplitParams,
+    best: &mut Option<Best>,
+) {
+    let cnt_factor = num_data as f64 / sum_hess;
+    let mut lg = 0.0;
+    let mut lh = K_EPSILON;
+    let mut lc: i64 = 0;
+    for t in 0..=num_bin - 2 {
+        let [g, h] = hist[t];
+        lg += g;
+        lh += h;
+        lc += round_int(h * cnt_factor);
+        if lc < p.min_data_in_leaf || lh < p.min_sum_hessian_in_leaf {
+            continue;
+        }
+        let rc = num_data - lc;
+        if rc < p.min_data_in_leaf {
+            break;
+        }
+        let rh = sum_hess - lh;
+        if rh < p.min_sum_hessian_in_leaf {
+            break;
+        }
+        let rg = sum_grad - lg;
+        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2) + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
+        if gain <= min_gain_shift {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| gain > b.gain) {
+            *best = Some(Best {
+                gain,
+                threshold: t as u32,
+                left_g: lg,
+                left_h: lh,
+            });
+        }
+    }
+}
+
+fn numeric(
+    feature: usize,
+    feat: &BinnedFeature,
+    hist: &[Bin],
+    sum_grad: f64,
+    sum_hess: f64,
+    num_data: i64,
+    p: &SplitParams,
+) -> Option<SplitCandidate> {
+    let (l1, l2) = (p.lambda_l1, p.lambda_l2);
+    let min_gain_shift = leaf_gain(sum_grad, sum_hess, l1, l2) + p.min_gain_to_split;
+    let num_bin = feat.num_bin;
+    let mut chosen: Option<(Best, bool)> = None;
+    if num_bin > 2 && feat.nan_bin {
+        let mut rev = None;
+        scan_reverse(hist, num_bin, true, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut rev);
+        let mut fwd = None;
+        scan_forward(hist, num_bin, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut fwd);
+        chosen = rev.map(|b| (b, true));
+        if let Some(f) = fwd
+            && chosen.as_ref().is_none_or(|(b, _)| f.gain > b.gain)
+        {
+            chosen = Some((f, false));
+        }
+    } else {
+        let mut rev = None;
+        scan_reverse(hist, num_bin, false, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut rev);
+        // With only a value bin and the NaN bin, the split separates NaN, which goes right.
+        chosen = chosen.or(rev.map(|b| (b, !feat.nan_bin)));
+    }
+    let (b, default_left) = chosen?;
+    Some(candidate(
+        feature,
+        b.gain - min_gain_shift,
+        SplitDecision::Numeric {
+            threshold_bin: b.threshold,
+            default_left,
+        },
+        sum_grad,
+        sum_hess,
+        b.left_g,
+        b.left_h,
+        l1,
+        l2,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn candidate(
+    feature: usize,
+    gain: f64,
+    decision: SplitDecision,
+    sum_grad: f64,
+    sum_hess: f64,
+    left_g: f64,
+    left_h: f64,
+    l1: f64,
+    l2: f64,
+) -> SplitCandidate {
+    let right_g = sum_grad - left_g;
+    let right_h = sum_hess - left_h;
+    SplitCandidate {
+        feature,
+        gain,
+        decision,
+        left_sum_grad: left_g,
+        left_sum_hess: left_h - K_EPSILON,
+        right_sum_grad: right_g,
+        right_sum_hess: right_h - K_EPSILON,
+        left_output: leaf_output(left_g, left_h, l1, l2),
+        right_output: leaf_output(right_g, right_h, l1, l2),
+    }
+}
+
+fn categorical(
+    feature: usize,
+    feat: &BinnedFeature,
+    hist: &[Bin],
+    sum_grad: f64,
+    sum_hess: f64,
+    num_data: i64,
+    p: &SplitParams,
+) -> Option<SplitCandidate> {
+    let l1 = p.lambda_l1;
+    let mut l2 = p.lambda_l2;
+    let min_gain_shift = leaf_gain(sum_grad, sum_hess, l1, l2) + p.min_gain_to_split;
+    let num_bin = feat.num_bin;
+    let cnt_factor = num_data as f64 / sum_hess;
+    let use_onehot = num_bin <= p.max_cat_to_onehot;
+    let mut best_gain = f64::NEG_INFINITY;
+    let mut best_left_g = 0.0;
+    let mut best_left_h = 0.0;
+    let mut best_bins: Vec<u32> = Vec::new();
+    if use_onehot {
+        for (t, &[g, h]) in hist.iter().enumerate().take(num_bin).skip(1) {
+            let cnt = round_int(h * cnt_factor);
+            if cnt < p.min_data_in_leaf || h < p.min_sum_hessian_in_leaf {
+                continue;
+            }
+            let other_count = num_data - cnt;
+            if other_count < p.min_data_in_leaf {
+                continue;
+            }
+            let other_h = sum_hess - h - K_EPSILON;
+            if other_h < p.min_sum_hessian_in_leaf {
+                continue;
+            }
+            let other_g = sum_grad - g;
+            let gain = leaf_gain(other_g, other_h, l1, l2) + leaf_gain(g, h + K_EPSILON, l1, l2);
+            if gain <= min_gain_shift {
+                continue;
+            }
+            if gain > best_gain {
+                best_gain = gain;
+                best_left_g = g;
+                best_left_h = h + K_EPSILON;
+                best_bins = vec![t as u32];
+            }
+        }
+    } else {
+        let mut sorted: Vec<usize> = (1..num_bin)
+            .filter(|&i| round_int(hist[i][1] * cnt_factor) as f64 >= p.cat_smooth)
+            .collect();
+        let used_bin = sorted.len();
+        l2 += p.cat_l2;
+        let ctr = |i: usize| hist[i][0] / (hist[i][1] + p.cat_smooth);
+        // Stable, as LightGBM's std::stable_sort.
+        sorted.sort_by(|&a, &b| ctr(a).partial_cmp(&ctr(b)).unwrap_or(std::cmp::Ordering::Equal));
+        let max_num_cat = p.max_cat_threshold.min(used_bin.div_ceil(2));
+        let mut best_len = 0usize;
+        let mut best_dir_forward = true;
+        for forward in [true, false] {
+            let mut cnt_cur_group: i64 = 0;
+            let mut lg = 0.0;
+            let mut lh = K_EPSILON;
+            let mut lc: i64 = 0;
+            for i in 0..used_bin.min(max_num_cat) {
+                let t = if forward { sorted[i] } else { sorted[used_bin - 1 - i] };
+                let [g, h] = hist[t];
+                let cnt = round_int(h * cnt_factor);
+                lg += g;
+                lh += h;
+                lc += cnt;
+                cnt_cur_group += cnt;
+                if lc < p.min_data_in_leaf || lh < p.min_sum_hessian_in_leaf {
+                    continue;
+                }
+                let rc = num_data - lc;
+                if rc < p.min_data_in_leaf || rc < p.min_data_per_group {
+                    break;
+                }
+                let rh = sum_hess - lh;
+                if rh < p.min_sum_hessian_in_leaf {
+                    break;
+                }
+                if cnt_cur_group < p.min_data_per_group {
+                    continue;
+                }
+                cnt_cur_group = 0;
+                let rg = sum_grad - lg;
+                let gain = leaf_gain(lg, lh, l1, l2) + leaf_gain(rg, rh, l1, l2);
+                if gain <= min_gain_shift {
+                    continue;
+                }
+                if gain > best_gain {
+                    best_gain = gain;
+                    best_left_g = lg;
+                    best_left_h = lh;
+                    best_len = i + 1;
+                    best_dir_forward = forward;
+                }
+            }
+        }
+        if best_len > 0 {
+            best_bins = if best_dir_forward {
+                sorted[..best_len].iter().map(|&b| b as u32).collect()
+            } else {
+                sorted[used_bin - best_len..].iter().map(|&b| b as u32).collect()
+            };
+        }
+    }
+    if best_bins.is_empty() {
+        return None;
+    }
+    best_bins.sort_unstable();
+    Some(candidate(
+        feature,
+        best_gain - min_gain_shift,
+        SplitDecision::Categorical { left_bins: best_bins },
+        sum_grad,
+        sum_hess,
+        best_left_g,
+        best_left_h,
+        l1,
+        l2,
+    ))
+}
