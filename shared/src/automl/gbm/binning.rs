@@ -89,7 +89,6 @@ impl BinColumn {
 /// The training matrix as bin indices, column-major.
 #[derive(Debug, Clone)]
 pub(crate) struct BinnedDataset {
-    pub n_rows: usize,
     pub features: Vec<BinnedFeature>,
     pub columns: Vec<BinColumn>,
     pub total_bins: usize,
@@ -157,7 +156,6 @@ impl BinnedDataset {
             })
             .collect();
         BinnedDataset {
-            n_rows: x.n_rows,
             features,
             columns,
             total_bins,
@@ -217,10 +215,7 @@ fn greedy_find_bin(
     let mut mean_bin_size = total_cnt as f64 / max_bin as f64;
     let mut rest_bin_cnt = max_bin as i64;
     let mut rest_sample_cnt = total_cnt as i64;
-    let is_big: Vec<bool> = counts
-        .iter()
-        .map(|&c| c as f64 >= mean_bin_size)
-        .collect();
+    let is_big: Vec<bool> = counts.iter().map(|&c| c as f64 >= mean_bin_size).collect();
     for (i, &big) in is_big.iter().enumerate() {
         if big {
             rest_bin_cnt -= 1;
@@ -500,10 +495,12 @@ mod tests {
     fn few_distinct_values_get_midpoint_bounds() {
         let v: Vec<f32> = (0..30).map(|i| (i % 3) as f32 + 1.0).collect();
         let m = numeric_mapper(&v, &params()).expect("not trivial");
-        assert_eq!(m.num_bin(), 3);
-        assert_eq!(m.bin(1.0), 0);
-        assert_eq!(m.bin(1.6), 1);
-        assert_eq!(m.bin(3.0), 2);
+        // As in LightGBM, zero keeps a bin of its own even when no value is zero.
+        assert_eq!(m.num_bin(), 4);
+        assert_eq!(m.bin(0.0), 0);
+        assert_eq!(m.bin(1.0), 1);
+        assert_eq!(m.bin(1.6), 2);
+        assert_eq!(m.bin(3.0), 3);
         assert_eq!(m.bin(f32::NAN), m.bin(0.0));
     }
 

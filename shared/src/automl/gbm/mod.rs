@@ -199,7 +199,11 @@ pub fn train(
             .num_threads(params.n_threads)
             .build()
             .map_err(|e| GbmError::ThreadPool(e.to_string()))?;
-        Ok(pool.install(|| booster::boost(x, y, sample_weight, objective, params, valid, deadline)))
+        Ok(
+            pool.install(|| {
+                booster::boost(x, y, sample_weight, objective, params, valid, deadline)
+            }),
+        )
     } else {
         Ok(booster::boost(
             x,

@@ -117,7 +117,13 @@ pub(crate) fn gradients(
 pub(crate) fn loss(obj: &Objective, y: &[f64], scores: &[f64]) -> f64 {
     let n = y.len() as f64;
     match obj {
-        Objective::Regression => y.iter().zip(scores).map(|(t, s)| (s - t) * (s - t)).sum::<f64>() / n,
+        Objective::Regression => {
+            y.iter()
+                .zip(scores)
+                .map(|(t, s)| (s - t) * (s - t))
+                .sum::<f64>()
+                / n
+        }
         Objective::Binary => {
             y.iter()
                 .zip(scores)

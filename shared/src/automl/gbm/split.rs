@@ -138,7 +138,8 @@ fn scan_reverse(
             break;
         }
         let lg = sum_grad - rg;
-        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2) + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
+        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2)
+            + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
         if gain <= min_gain_shift {
             continue;
         }
@@ -185,7 +186,8 @@ fn scan_forward(
             break;
         }
         let rg = sum_grad - lg;
-        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2) + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
+        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2)
+            + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
         if gain <= min_gain_shift {
             continue;
         }
@@ -215,9 +217,28 @@ fn numeric(
     let mut chosen: Option<(Best, bool)> = None;
     if num_bin > 2 && feat.nan_bin {
         let mut rev = None;
-        scan_reverse(hist, num_bin, true, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut rev);
+        scan_reverse(
+            hist,
+            num_bin,
+            true,
+            sum_grad,
+            sum_hess,
+            num_data,
+            min_gain_shift,
+            p,
+            &mut rev,
+        );
         let mut fwd = None;
-        scan_forward(hist, num_bin, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut fwd);
+        scan_forward(
+            hist,
+            num_bin,
+            sum_grad,
+            sum_hess,
+            num_data,
+            min_gain_shift,
+            p,
+            &mut fwd,
+        );
         chosen = rev.map(|b| (b, true));
         if let Some(f) = fwd
             && chosen.as_ref().is_none_or(|(b, _)| f.gain > b.gain)
@@ -226,7 +247,17 @@ fn numeric(
         }
     } else {
         let mut rev = None;
-        scan_reverse(hist, num_bin, false, sum_grad, sum_hess, num_data, min_gain_shift, p, &mut rev);
+        scan_reverse(
+            hist,
+            num_bin,
+            false,
+            sum_grad,
+            sum_hess,
+            num_data,
+            min_gain_shift,
+            p,
+            &mut rev,
+        );
         // With only a value bin and the NaN bin, the split separates NaN, which goes right.
         chosen = chosen.or(rev.map(|b| (b, !feat.nan_bin)));
     }
@@ -327,7 +358,11 @@ fn categorical(
         l2 += p.cat_l2;
         let ctr = |i: usize| hist[i][0] / (hist[i][1] + p.cat_smooth);
         // Stable, as LightGBM's std::stable_sort.
-        sorted.sort_by(|&a, &b| ctr(a).partial_cmp(&ctr(b)).unwrap_or(std::cmp::Ordering::Equal));
+        sorted.sort_by(|&a, &b| {
+            ctr(a)
+                .partial_cmp(&ctr(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         let max_num_cat = p.max_cat_threshold.min(used_bin.div_ceil(2));
         let mut best_len = 0usize;
         let mut best_dir_forward = true;
@@ -337,7 +372,11 @@ fn categorical(
             let mut lh = K_EPSILON;
             let mut lc: i64 = 0;
             for i in 0..used_bin.min(max_num_cat) {
-                let t = if forward { sorted[i] } else { sorted[used_bin - 1 - i] };
+                let t = if forward {
+                    sorted[i]
+                } else {
+                    sorted[used_bin - 1 - i]
+                };
                 let [g, h] = hist[t];
                 let cnt = round_int(h * cnt_factor);
                 lg += g;
@@ -377,7 +416,10 @@ fn categorical(
             best_bins = if best_dir_forward {
                 sorted[..best_len].iter().map(|&b| b as u32).collect()
             } else {
-                sorted[used_bin - best_len..].iter().map(|&b| b as u32).collect()
+                sorted[used_bin - best_len..]
+                    .iter()
+                    .map(|&b| b as u32)
+                    .collect()
             };
         }
     }
@@ -388,7 +430,9 @@ fn categorical(
     Some(candidate(
         feature,
         best_gain - min_gain_shift,
-        SplitDecision::Categorical { left_bins: best_bins },
+        SplitDecision::Categorical {
+            left_bins: best_bins,
+        },
         sum_grad,
         sum_hess,
         best_left_g,

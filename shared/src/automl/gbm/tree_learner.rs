@@ -83,13 +83,28 @@ impl<'a> TreeLearner<'a> {
     }
 
     /// Gathers the leaf's gradients in row order and builds its histogram into `slot`.
-    fn build_hist(&mut self, g: &[f32], h: &[f32], start: usize, end: usize, used: &[bool], slot: usize) {
+    fn build_hist(
+        &mut self,
+        g: &[f32],
+        h: &[f32],
+        start: usize,
+        end: usize,
+        used: &[bool],
+        slot: usize,
+    ) {
         let rows = &self.rows[start..end];
         self.og.clear();
         self.oh.clear();
         self.og.extend(rows.iter().map(|&r| g[r as usize]));
         self.oh.extend(rows.iter().map(|&r| h[r as usize]));
-        histogram::build(self.data, used, rows, &self.og, &self.oh, &mut self.hist_pool[slot]);
+        histogram::build(
+            self.data,
+            used,
+            rows,
+            &self.og,
+            &self.oh,
+            &mut self.hist_pool[slot],
+        );
     }
 
     fn find_best(&self, leaf: &mut Leaf) {
@@ -101,7 +116,9 @@ impl<'a> TreeLearner<'a> {
             return;
         }
         let hist = &self.hist_pool[leaf.hist];
-        let feats: Vec<usize> = (0..self.data.features.len()).filter(|&f| leaf.usable[f]).collect();
+        let feats: Vec<usize> = (0..self.data.features.len())
+            .filter(|&f| leaf.usable[f])
+            .collect();
         let one = |&f: &usize| {
             let feat = &self.data.features[f];
             let fh = &hist[feat.hist_offset..feat.hist_offset + feat.num_bin];
@@ -130,7 +147,13 @@ impl<'a> TreeLearner<'a> {
 
     /// Grows one tree on the rows `bag` (ascending) with gradients `g`, hessians `h`, trying only
     /// the features marked in `features`.
-    pub(crate) fn grow(&mut self, g: &[f32], h: &[f32], bag: &[u32], features: &[bool]) -> GrownTree {
+    pub(crate) fn grow(
+        &mut self,
+        g: &[f32],
+        h: &[f32],
+        bag: &[u32],
+        features: &[bool],
+    ) -> GrownTree {
         let p = self.params;
         self.rows.clear();
         self.rows.extend_from_slice(bag);
@@ -174,7 +197,9 @@ impl<'a> TreeLearner<'a> {
                 }
             }
             let Some(li) = pick else { break };
-            let Some(best) = leaves[li].best.take() else { break };
+            let Some(best) = leaves[li].best.take() else {
+                break;
+            };
             if best.gain <= 0.0 {
                 break;
             }
@@ -220,7 +245,11 @@ impl<'a> TreeLearner<'a> {
             let small_slot = self.take_hist(&mut free);
             let left_smaller = (mid - start) < (end - mid);
             {
-                let (s, e) = if left_smaller { (start, mid) } else { (mid, end) };
+                let (s, e) = if left_smaller {
+                    (start, mid)
+                } else {
+                    (mid, end)
+                };
                 let used = left.usable.clone();
                 self.build_hist(g, h, s, e, &used, small_slot);
                 let (a, b) = if parent_slot < small_slot {
@@ -320,8 +349,12 @@ impl<'a> TreeLearner<'a> {
                 let missing_left = if *nan_bin { *default_left } else { 0.0 <= u };
                 (SplitRule::LessOrEqual(f32_at_or_below(u)), missing_left)
             }
-            (SplitDecision::Categorical { left_bins }, BinMapper::Categorical { bin_to_cat, .. }) => {
-                let mut cats: Vec<u32> = left_bins.iter().map(|&b| bin_to_cat[b as usize]).collect();
+            (
+                SplitDecision::Categorical { left_bins },
+                BinMapper::Categorical { bin_to_cat, .. },
+            ) => {
+                let mut cats: Vec<u32> =
+                    left_bins.iter().map(|&b| bin_to_cat[b as usize]).collect();
                 cats.sort_unstable();
                 (SplitRule::InSet(cats), false)
             }

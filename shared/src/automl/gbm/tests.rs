@@ -1,0 +1,454 @@
+//! Behaviour of the whole trainer on synthetic problems whose answer is known.
+
+use super::rng::SplitMix64;
+use super::*;
+use crate::automl::pipeline::Tree;
+
+/// `n` rows of `d` uniform features in [0, 1).
+fn uniform(n: usize, d: usize, seed: u64) -> FeatureMatrix {
+    let mut rng = SplitMix64::new(seed);
+    let columns = (0..d)
+        .map(|_| FeatureColumn::numeric((0..n).map(|_| rng.next_f64() as f32).collect()))
+        .collect();
+    FeatureMatrix { n_rows: n, columns }
+}
+
+fn rows_of(x: &FeatureMatrix, range: std::ops::Range<usize>) -> FeatureMatrix {
+    FeatureMatrix {
+        n_rows: range.len(),
+        columns: x
+            .columns
+            .iter()
+            .map(|c| FeatureColumn {
+                values: c.values[range.clone()].to_vec(),
+                categorical: c.categorical,
+            })
+            .collect(),
+    }
+}
+
+fn rmse(pred: &[Vec<f64>], y: &[f64]) -> f64 {
+    let s: f64 = pred.iter().zip(y).map(|(p, t)| (p[0] - t).powi(2)).sum();
+    (s / y.len() as f64).sqrt()
+}
+
+fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn std_dev(y: &[f64]) -> f64 {
+    let m = y.iter().sum::<f64>() / y.len() as f64;
+    (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / y.len() as f64).sqrt()
+}
+
+fn value(x: &FeatureMatrix, f: usize, r: usize) -> f64 {
+    f64::from(x.columns[f].values[r])
+}
+
+#[test]
+fn regression_learns_a_smooth_function() {
+    let x = uniform(4000, 4, 1);
+    let mut noise = SplitMix64::new(2);
+    let y: Vec<f64> = (0..4000)
+        .map(|r| {
+            10.0 * (3.0 * value(&x, 0, r)).sin()
+                + 5.0 * value(&x, 1, r) * value(&x, 2, r)
+                + (noise.next_f64() - 0.5)
+        })
+        .collect();
+    let (xt, yt) = (rows_of(&x, 0..3000), &y[..3000]);
+    let (xv, yv) = (rows_of(&x, 3000..4000), &y[3000..]);
+    let params = GbmParams {
+        n_estimators: 300,
+        ..GbmParams::default()
+    };
+    let fit = train(&xt, yt, None, &Objective::Regression, &params, None, None).expect("trains");
+    let err = rmse(&predict_margins(&fit.ensemble, &xv), yv);
+    // Noise alone has rmse ~0.29 and the target's spread is ~3: the fit is near the noise floor.
+    assert!(err < 0.45, "rmse {err}, std {}", std_dev(yv));
+    assert_eq!(fit.ensemble.trees.len(), 300);
+    // The irrelevant feature 3 carries far less gain than the one driving the target.
+    assert!(fit.feature_gain[3] < 0.05 * fit.feature_gain[0]);
+}
+
+#[test]
+fn binary_and_multiclass_separate_their_classes() {
+    let x = uniform(3000, 3, 3);
+    let yb: Vec<f64> = (0..3000)
+        .map(|r| f64::from(value(&x, 0, r) + value(&x, 1, r) > 1.0))
+        .collect();
+    let ym: Vec<f64> = (0..3000)
+        .map(|r| (value(&x, 2, r) * 3.0).floor().min(2.0))
+        .collect();
+    let (xt, xv) = (rows_of(&x, 0..2000), rows_of(&x, 2000..3000));
+    let params = GbmParams::default();
+
+    let fit = train(
+        &xt,
+        &yb[..2000],
+        None,
+        &Objective::Binary,
+        &params,
+        None,
+        None,
+    )
+    .expect("binary");
+    let m = predict_margins(&fit.ensemble, &xv);
+    let correct = m
+        .iter()
+        .zip(&yb[2000..])
+        .filter(|(p, t)| f64::from(p[0] > 0.0) == **t)
+        .count();
+    assert!(correct >= 960, "binary accuracy {correct}/1000");
+
+    let obj = Objective::Multiclass { n_classes: 3 };
+    let fit = train(&xt, &ym[..2000], None, &obj, &params, None, None).expect("multiclass");
+    // One tree per class per round, in class order.
+    assert_eq!(fit.ensemble.trees.len(), 3 * params.n_estimators);
+    let outputs: Vec<usize> = fit.ensemble.trees[..6].iter().map(|t| t.output).collect();
+    assert_eq!(outputs, vec![0, 1, 2, 0, 1, 2]);
+    let m = predict_margins(&fit.ensemble, &xv);
+    let correct = m
+        .iter()
+        .zip(&ym[2000..])
+        .filter(|(p, t)| argmax(p) as f64 == **t)
+        .count();
+    assert!(correct >= 980, "multiclass accuracy {correct}/1000");
+}
+
+/// Rows whose feature is missing behave like the high values in one data set and like the low
+/// values in the other: a fixed default direction would get one of them wrong.
+#[test]
+fn missing_values_follow_the_learned_direction() {
+    for nan_like_high in [true, false] {
+        let mut x = uniform(2000, 1, 4);
+        let mut y = Vec::new();
+        for r in 0..2000 {
+            let high = value(&x, 0, r) > 0.5;
+            if r % 4 == 0 {
+                x.columns[0].values[r] = f32::NAN;
+                y.push(if nan_like_high { 5.0 } else { 0.0 });
+            } else {
+                y.push(if high { 5.0 } else { 0.0 });
+            }
+        }
+        let params = GbmParams {
+            n_estimators: 50,
+            ..GbmParams::default()
+        };
+        let fit = train(&x, &y, None, &Objective::Regression, &params, None, None).expect("trains");
+        let probe = FeatureMatrix {
+            n_rows: 3,
+            columns: vec![FeatureColumn::numeric(vec![f32::NAN, 0.1, 0.9])],
+        };
+        let p = predict_margins(&fit.ensemble, &probe);
+        let want_nan = if nan_like_high { 5.0 } else { 0.0 };
+        assert!((p[0][0] - want_nan).abs() < 0.1, "{nan_like_high}: {p:?}");
+        assert!(p[1][0].abs() < 0.1 && (p[2][0] - 5.0).abs() < 0.1, "{p:?}");
+        match &fit.ensemble.trees[0].nodes[0] {
+            Node::Split { missing_left, .. } => assert_eq!(*missing_left, !nan_like_high),
+            leaf => panic!("root is not a split: {leaf:?}"),
+        }
+    }
+}
+
+/// A target driven by which of 40 categories a row has: one categorical split can group the
+/// categories by effect, one-hot columns need a split per category.
+#[test]
+fn categorical_splits_beat_one_hot() {
+    let n_cat = 40u32;
+    let n = 8000;
+    let mut rng = SplitMix64::new(5);
+    let effect: Vec<f64> = (0..n_cat).map(|_| rng.next_f64() * 10.0).collect();
+    let cats: Vec<u32> = (0..n).map(|_| rng.below(n_cat as usize) as u32).collect();
+    let y: Vec<f64> = cats
+        .iter()
+        .map(|&c| effect[c as usize] + rng.next_f64() - 0.5)
+        .collect();
+    let native = FeatureMatrix {
+        n_rows: n,
+        columns: vec![FeatureColumn::categorical(
+            cats.iter().map(|&c| c as f32).collect(),
+            n_cat,
+        )],
+    };
+    let one_hot = FeatureMatrix {
+        n_rows: n,
+        columns: (0..n_cat)
+            .map(|k| FeatureColumn::numeric(cats.iter().map(|&c| f32::from(c == k)).collect()))
+            .collect(),
+    };
+    let params = GbmParams {
+        num_leaves: 4,
+        n_estimators: 20,
+        ..GbmParams::default()
+    };
+    let split = 6000;
+    let score = |x: &FeatureMatrix| {
+        let fit = train(
+            &rows_of(x, 0..split),
+            &y[..split],
+            None,
+            &Objective::Regression,
+            &params,
+            None,
+            None,
+        )
+        .expect("trains");
+        rmse(
+            &predict_margins(&fit.ensemble, &rows_of(x, split..n)),
+            &y[split..],
+        )
+    };
+    let (cat_err, hot_err) = (score(&native), score(&one_hot));
+    assert!(
+        cat_err < 0.6 * hot_err,
+        "categorical {cat_err}, one-hot {hot_err}"
+    );
+    assert!(cat_err < 1.0, "categorical {cat_err}");
+}
+
+#[test]
+fn unseen_and_missing_categories_go_right_unless_learned() {
+    let n = 1000;
+    let cats: Vec<f32> = (0..n).map(|r| (r % 10) as f32).collect();
+    let y: Vec<f64> = (0..n).map(|r| f64::from(r % 10 < 3) * 4.0).collect();
+    let x = FeatureMatrix {
+        n_rows: n,
+        columns: vec![FeatureColumn::categorical(cats, 10)],
+    };
+    let params = GbmParams {
+        min_data_per_group: 10,
+        ..GbmParams::default()
+    };
+    let fit = train(&x, &y, None, &Objective::Regression, &params, None, None).expect("trains");
+    let probe = FeatureMatrix {
+        n_rows: 4,
+        columns: vec![FeatureColumn::categorical(
+            vec![1.0, 7.0, 25.0, f32::NAN],
+            10,
+        )],
+    };
+    let p = predict_margins(&fit.ensemble, &probe);
+    assert!((p[0][0] - 4.0).abs() < 0.1 && p[1][0].abs() < 0.1, "{p:?}");
+    // Unseen and missing categories are not members of any set: they take the same path.
+    assert_eq!(p[2][0].to_bits(), p[3][0].to_bits());
+    let mut categorical_splits = 0;
+    for t in &fit.ensemble.trees {
+        for node in &t.nodes {
+            if let Node::Split {
+                rule: SplitRule::InSet(set),
+                missing_left,
+                ..
+            } = node
+            {
+                categorical_splits += 1;
+                assert!(!missing_left);
+                assert!(set.windows(2).all(|w| w[0] < w[1]) && !set.contains(&25));
+            }
+        }
+    }
+    assert!(categorical_splits > 0);
+}
+
+fn bits(trees: &[Tree]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for t in trees {
+        out.push(t.output as u64);
+        for node in &t.nodes {
+            match node {
+                Node::Leaf { value } => out.push(value.to_bits()),
+                Node::Split {
+                    feature,
+                    rule,
+                    missing_left,
+                    left,
+                    right,
+                } => {
+                    out.extend([*feature as u64, u64::from(*missing_left)]);
+                    out.extend([u64::from(*left), u64::from(*right)]);
+                    match rule {
+                        SplitRule::LessOrEqual(t) => out.push(u64::from(t.to_bits())),
+                        SplitRule::InSet(s) => out.extend(s.iter().map(|&c| u64::from(c))),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn same_input_and_seed_give_bit_identical_trees() {
+    let mut x = uniform(20_000, 6, 6);
+    for r in (0..20_000).step_by(7) {
+        x.columns[1].values[r] = f32::NAN;
+    }
+    x.columns[5] = FeatureColumn::categorical((0..20_000).map(|r| (r % 13) as f32).collect(), 13);
+    let y: Vec<f64> = (0..20_000)
+        .map(|r| (r % 3) as f64 + value(&x, 0, r) * 2.0)
+        .map(|v| v.floor().min(2.0))
+        .collect();
+    let params = GbmParams {
+        n_estimators: 15,
+        bagging_fraction: 0.7,
+        bagging_freq: 1,
+        feature_fraction: 0.6,
+        seed: 11,
+        ..GbmParams::default()
+    };
+    let obj = Objective::Multiclass { n_classes: 3 };
+    let run = |p: &GbmParams| train(&x, &y, None, &obj, p, None, None).expect("trains");
+    let a = run(&params);
+    let b = run(&params);
+    let single = run(&GbmParams {
+        n_threads: 1,
+        ..params.clone()
+    });
+    assert_eq!(bits(&a.ensemble.trees), bits(&b.ensemble.trees));
+    assert_eq!(bits(&a.ensemble.trees), bits(&single.ensemble.trees));
+    assert_eq!(a, b);
+    let other_seed = run(&GbmParams {
+        seed: 12,
+        ..params.clone()
+    });
+    assert_ne!(bits(&a.ensemble.trees), bits(&other_seed.ensemble.trees));
+}
+
+#[test]
+fn early_stopping_keeps_the_best_round() {
+    // A target that is pure noise: validation loss stops improving within a few rounds.
+    let x = uniform(2000, 3, 7);
+    let mut rng = SplitMix64::new(8);
+    let y: Vec<f64> = (0..2000).map(|_| rng.next_f64()).collect();
+    let params = GbmParams {
+        n_estimators: 500,
+        early_stopping_rounds: 10,
+        ..GbmParams::default()
+    };
+    let xv = rows_of(&x, 1500..2000);
+    let fit = train(
+        &rows_of(&x, 0..1500),
+        &y[..1500],
+        None,
+        &Objective::Regression,
+        &params,
+        Some((&xv, &y[1500..])),
+        None,
+    )
+    .expect("trains");
+    assert!(fit.best_iteration < 100, "best {}", fit.best_iteration);
+    assert_eq!(fit.valid_scores.len(), fit.best_iteration + 10);
+    assert_eq!(fit.ensemble.trees.len(), fit.best_iteration);
+    let best = fit.valid_scores[..fit.best_iteration]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(fit.valid_scores[fit.best_iteration - 1], best);
+    assert!(
+        fit.valid_scores[fit.best_iteration..]
+            .iter()
+            .all(|&s| s >= best)
+    );
+}
+
+#[test]
+fn a_passed_deadline_keeps_only_the_base_score() {
+    let x = uniform(500, 2, 9);
+    let y: Vec<f64> = (0..500).map(|r| value(&x, 0, r)).collect();
+    let fit = train(
+        &x,
+        &y,
+        None,
+        &Objective::Regression,
+        &GbmParams::default(),
+        None,
+        Some(Instant::now()),
+    )
+    .expect("trains");
+    assert!(fit.ensemble.trees.is_empty());
+    let mean = y.iter().sum::<f64>() / 500.0;
+    assert!((fit.ensemble.base[0] - mean).abs() < 1e-12);
+}
+
+#[test]
+fn weights_pull_the_fit_towards_heavy_rows() {
+    let x = FeatureMatrix {
+        n_rows: 100,
+        columns: vec![FeatureColumn::numeric(vec![1.0; 100])],
+    };
+    let y: Vec<f64> = (0..100).map(|r| f64::from(r < 50)).collect();
+    let w: Vec<f64> = (0..100).map(|r| if r < 50 { 3.0 } else { 1.0 }).collect();
+    let fit = train(
+        &x,
+        &y,
+        Some(&w),
+        &Objective::Regression,
+        &GbmParams::default(),
+        None,
+        None,
+    )
+    .expect("trains");
+    assert!((fit.ensemble.base[0] - 0.75).abs() < 1e-12);
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let x = uniform(10, 2, 10);
+    let y = vec![0.0; 10];
+    let p = GbmParams::default();
+    let empty = FeatureMatrix {
+        n_rows: 0,
+        columns: vec![],
+    };
+    assert_eq!(
+        train(&empty, &[], None, &Objective::Regression, &p, None, None),
+        Err(GbmError::Empty)
+    );
+    let mut bad_y = y.clone();
+    bad_y[3] = 2.0;
+    assert_eq!(
+        train(&x, &bad_y, None, &Objective::Binary, &p, None, None),
+        Err(GbmError::InvalidLabel { row: 3, value: 2.0 })
+    );
+    bad_y[3] = f64::NAN;
+    assert_eq!(
+        train(&x, &bad_y, None, &Objective::Regression, &p, None, None),
+        Err(GbmError::NonFiniteTarget { row: 3 })
+    );
+    let w = vec![-1.0; 10];
+    assert_eq!(
+        train(&x, &y, Some(&w), &Objective::Regression, &p, None, None),
+        Err(GbmError::InvalidWeight { row: 0 })
+    );
+    let bad = GbmParams {
+        num_leaves: 1,
+        ..p.clone()
+    };
+    assert!(matches!(
+        train(&x, &y, None, &Objective::Regression, &bad, None, None),
+        Err(GbmError::InvalidParams(_))
+    ));
+    let narrow = uniform(5, 1, 11);
+    assert_eq!(
+        train(
+            &x,
+            &y,
+            None,
+            &Objective::Regression,
+            &p,
+            Some((&narrow, &y[..5])),
+            None
+        ),
+        Err(GbmError::ValidColumns {
+            got: 1,
+            expected: 2
+        })
+    );
+}
