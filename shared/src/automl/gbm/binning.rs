@@ -209,8 +209,8 @@ fn greedy_find_bin(
         return bounds;
     }
     let mut max_bin = max_bin;
-    if min_data_in_bin > 0 {
-        max_bin = max_bin.min(total_cnt / min_data_in_bin).max(1);
+    if let Some(cap) = total_cnt.checked_div(min_data_in_bin) {
+        max_bin = max_bin.min(cap).max(1);
     }
     let mut mean_bin_size = total_cnt as f64 / max_bin as f64;
     let mut rest_bin_cnt = max_bin as i64;
@@ -426,7 +426,7 @@ fn categorical_mapper(values: &[f32], p: &BinningParams) -> Option<BinMapper> {
         .map(|(i, &c)| (i as u32, c))
         .collect();
     // Most frequent first; ties by category index (stable over the ascending order).
-    cats.sort_by(|a, b| b.1.cmp(&a.1));
+    cats.sort_by_key(|c| std::cmp::Reverse(c.1));
     // Computed in f32 as LightGBM does.
     let cut_cnt = ((total - na_cnt) as f32 * 0.99f32 + 0.5) as usize;
     let distinct_cnt = cats.len() + usize::from(na_cnt > 0);
@@ -530,7 +530,7 @@ mod tests {
 
     #[test]
     fn threshold_rounding_matches_f64_comparison() {
-        for u in [0.1f64, -0.3, 1e-36, -1e-35, 12345.678_9, 3.4e38, 1e300] {
+        for u in [0.1f64, -0.3, 1e-36, -1e-35, 12_345.678_9, 3.4e38, 1e300] {
             let t = f32_at_or_below(u);
             for x in [t, t.next_up(), t.next_down()] {
                 assert_eq!(x <= t, f64::from(x) <= u, "u={u} x={x}");

@@ -169,8 +169,7 @@ fn scan_forward(
     let mut lg = 0.0;
     let mut lh = K_EPSILON;
     let mut lc: i64 = 0;
-    for t in 0..=num_bin - 2 {
-        let [g, h] = hist[t];
+    for (t, &[g, h]) in hist.iter().enumerate().take(num_bin - 1) {
         lg += g;
         lh += h;
         lc += round_int(h * cnt_factor);
