@@ -1,1 +1,124 @@
-//! Test support: starting servers and reaching moto.
+//! Test support shared by the integration tests: fresh backends (embedded in a temporary
+//! directory, or AWS adapters on moto with resources unique to the test) and servers.
+
+use shared::config::Backends;
+use tempfile::TempDir;
+
+/// Embedded backends in their own temporary data directory, removed on drop.
+pub struct EmbeddedBackends {
+    pub backends: Backends,
+    pub dir: TempDir,
+}
+
+/// Fresh embedded backends. `public_base_url` is what upload URLs start with.
+pub fn embedded_backends(public_base_url: &str) -> EmbeddedBackends {
+    let dir = tempfile::tempdir().expect("creating a temporary data directory");
+    let backends =
+        Backends::embedded(dir.path(), public_base_url).expect("opening embedded backends");
+    EmbeddedBackends { backends, dir }
+}
+
+/// AWS adapters on moto, on a table, bucket and queues created for this test alone.
+pub struct AwsBackends {
+    pub backends: Backends,
+    pub sdk: aws_config::SdkConfig,
+    pub resources: shared::config::AwsResources,
+    pub endpoint: String,
+}
+
+/// Where moto listens (`tests/run.sh` exports it).
+pub const ENV_MOTO_ENDPOINT: &str = "PLEXE_TEST_MOTO_ENDPOINT";
+/// Set to `1` to skip AWS tests when moto is not available.
+pub const ENV_SKIP_AWS: &str = "PLEXE_TEST_SKIP_AWS";
+
+/// moto's endpoint, or `None` when AWS tests are to be skipped (`PLEXE_TEST_SKIP_AWS=1`).
+/// Without either, the test fails: AWS coverage is never silently dropped.
+pub fn moto_endpoint(test: &str) -> Option<String> {
+    match std::env::var(ENV_MOTO_ENDPOINT) {
+        Ok(endpoint) if !endpoint.trim().is_empty() => {
+            Some(endpoint.trim().trim_end_matches('/').to_owned())
+        }
+        _ if std::env::var(ENV_SKIP_AWS).as_deref() == Ok("1") => {
+            eprintln!("note: skipping AWS test {test} ({ENV_SKIP_AWS}=1)");
+            None
+        }
+        _ => panic!(
+            "{ENV_MOTO_ENDPOINT} is unset: run the tests with tests/run.sh (it starts moto), \
+             or set {ENV_SKIP_AWS}=1 to skip the AWS tests"
+        ),
+    }
+}
+
+/// SDK configuration for moto: region us-east-1 and dummy credentials, set on this config
+/// only (the process environment stays untouched).
+pub async fn moto_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// A name no other test (in this or a parallel process) uses, valid for DynamoDB, S3 and SQS:
+/// lowercase letters, digits and dashes, at most 63 characters.
+pub fn unique_name(test: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let tag: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "plexe-{}-{}-{n}-{nanos:x}",
+        tag.trim_matches('-'),
+        std::process::id()
+    )
+}
+
+/// Fresh AWS backends on moto (see [`moto_endpoint`] for when this returns `None`). The queue
+/// dead-letters after 3 receives, like the embedded queue's default.
+pub async fn aws_backends(test: &str) -> Option<AwsBackends> {
+    let endpoint = moto_endpoint(test)?;
+    let sdk = moto_sdk_config(&endpoint).await;
+    let name = unique_name(test);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    shared::ports::DynamoStore::create_table(&dynamo, &name)
+        .await
+        .expect("creating the DynamoDB table on moto");
+    let s3 = shared::config::s3_client(&sdk);
+    shared::ports::S3Blobs::create_bucket(&s3, &name)
+        .await
+        .expect("creating the S3 bucket on moto");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (queue_url, dlq_url) = shared::ports::SqsQueue::create_queues(&sqs, &name, 3)
+        .await
+        .expect("creating the SQS queues on moto");
+    let resources = shared::config::AwsResources {
+        table: name.clone(),
+        bucket: name,
+        queue_url,
+        dlq_url,
+    };
+    let backends = Backends::aws(&sdk, &resources);
+    Some(AwsBackends {
+        backends,
+        sdk,
+        resources,
+        endpoint,
+    })
+}

@@ -6,7 +6,14 @@
 //! read even before the backend deletes them (DynamoDB's TTL sweep is lazy).
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use serde_json::Value;
+
+mod dynamo;
+mod sqlite;
+
+pub use dynamo::DynamoStore;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
@@ -126,4 +133,59 @@ pub trait Store: Send + Sync + 'static {
     /// All of `ops` or none (at most 25, DynamoDB's limit). Fails with `ConditionFailed` when any
     /// condition does not hold.
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+}
+
+/// Whether an item with this TTL is still visible at `now` (epoch seconds). An item expires at
+/// the second its `expires_at` is reached, on every backend.
+pub(crate) fn is_live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|at| at > now)
+}
+
+/// The page cursor: the last returned sort key, base64url so it is opaque and URL-safe.
+pub(crate) fn encode_cursor(last_sk: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_sk.as_bytes())
+}
+
+/// Decodes a cursor of a query over `sk_prefix`; a cursor from another query is refused.
+pub(crate) fn decode_cursor(cursor: &str, sk_prefix: &str) -> Result<String, StoreError> {
+    let invalid = || StoreError::Other("invalid cursor".into());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| invalid())?;
+    let sk = String::from_utf8(bytes).map_err(|_| invalid())?;
+    if !sk.starts_with(sk_prefix) {
+        return Err(invalid());
+    }
+    Ok(sk)
+}
+
+/// Validates the query page size against the documented bound.
+pub(crate) fn check_limit(limit: usize) -> Result<(), StoreError> {
+    if (1..=1000).contains(&limit) {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "query limit {limit} outside 1..=1000"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_is_bound_to_its_prefix() {
+        let c = encode_cursor("model#01/ä");
+        assert_eq!(decode_cursor(&c, "model#").unwrap(), "model#01/ä");
+        assert!(decode_cursor(&c, "job#").is_err());
+        assert!(decode_cursor("not base64!", "").is_err());
+    }
+
+    #[test]
+    fn ttl_boundary_is_exclusive() {
+        assert!(is_live(None, 100));
+        assert!(is_live(Some(101), 100));
+        assert!(!is_live(Some(100), 100));
+    }
 }

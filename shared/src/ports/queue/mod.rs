@@ -5,6 +5,15 @@
 use async_trait::async_trait;
 use std::time::Duration;
 
+mod sqlite;
+mod sqs;
+
+pub use sqlite::SqliteQueue;
+pub use sqs::SqsQueue;
+
+/// SQS's limit on messages per receive; the embedded queue keeps it so local code runs on AWS.
+pub const MAX_RECEIVE_BATCH: usize = 10;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
     pub id: String,
