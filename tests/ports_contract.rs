@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 use serde_json::json;
 use shared::config::Backends;
-use shared::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
+use shared::ports::{Condition, Item, Store, StoreError, WriteOp};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,6 +181,11 @@ async fn store_counter_is_atomic(b: &Backends) {
         values,
         (1..=50).collect::<Vec<_>>(),
         "each increment sees its own distinct value"
+    );
+    assert_eq!(
+        s.get("rate#key_1", "window#1").await.unwrap().unwrap().data,
+        json!(50),
+        "concurrent increments sum exactly"
     );
     assert_eq!(
         s.increment("rate#key_1", "window#1", 5, Some(window_end))

@@ -9,7 +9,8 @@
 //! - `PLEXE_DLQ_URL`: its dead-letter queue's URL.
 //! - `AWS_ENDPOINT_URL` (optional): one endpoint for every AWS service, e.g. moto's server;
 //!   when set, S3 is addressed path-style (`{endpoint}/{bucket}/{key}`).
-//! - Region and credentials come from the usual AWS sources (`AWS_REGION`, the Lambda role, …).
+//! - Region and credentials come from the usual AWS sources (`AWS_REGION`, the Lambda role, …);
+//!   the region defaults to `us-east-1`.
 
 use crate::ports::{
     Blobs, DynamoStore, FolderBlobs, Queue, S3Blobs, SqliteQueue, SqliteStore, SqsQueue, Store,
@@ -23,6 +24,8 @@ pub const ENV_TABLE: &str = "PLEXE_TABLE";
 pub const ENV_BUCKET: &str = "PLEXE_BUCKET";
 pub const ENV_QUEUE_URL: &str = "PLEXE_QUEUE_URL";
 pub const ENV_DLQ_URL: &str = "PLEXE_DLQ_URL";
+/// The region when none is configured in the environment.
+pub const DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -146,13 +149,14 @@ impl Backends {
     /// The AWS adapters configured from the environment (see the module documentation).
     pub async fn aws_from_env() -> Result<Backends, ConfigError> {
         let resources = AwsResources::from_env()?;
-        // Reads AWS_ENDPOINT_URL, the region and credentials from the usual places.
+        // Reads AWS_ENDPOINT_URL, the region and credentials from the usual places; without a
+        // configured region (a bare shell pointed at moto) us-east-1 is assumed.
+        let region = aws_config::meta::region::RegionProviderChain::default_provider()
+            .or_else(aws_config::Region::new(DEFAULT_REGION));
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(region)
             .load()
             .await;
-        if sdk.region().is_none() {
-            return Err(ConfigError::Missing("AWS_REGION"));
-        }
         Ok(Backends::aws(&sdk, &resources))
     }
 
