@@ -30,6 +30,9 @@ use super::error::{IngestError, MAX_COLUMNS, MAX_ROWS};
 use super::table::{ColumnType, Table};
 
 const BATCH_ROWS: usize = 8192;
+/// Most rows reserved up front from the footer's row count: the footer is untrusted (a
+/// 100-byte file can claim billions of rows), so beyond this the columns grow as rows arrive.
+const MAX_RESERVED_ROWS: usize = 1 << 20;
 const MAGIC: &[u8] = b"PAR1";
 
 /// Read a Parquet file from disk.
@@ -80,7 +83,8 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
     if total_rows > MAX_ROWS {
         return Err(IngestError::TooManyRows { limit: MAX_ROWS });
     }
-    let mut columns: Vec<ColumnBuilder> = kinds.iter().map(|&k| ColumnBuilder::new(k, total_rows)).collect();
+    let reserve = total_rows.min(MAX_RESERVED_ROWS);
+    let mut columns: Vec<ColumnBuilder> = kinds.iter().map(|&k| ColumnBuilder::new(k, reserve)).collect();
     let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(corrupt)?;
     let mut rows = 0usize;
     for batch in reader {

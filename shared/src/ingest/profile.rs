@@ -130,9 +130,13 @@ fn bool_of(s: &Scalar) -> bool {
     matches!(s, Scalar::Boolean(true))
 }
 
-/// Mean with a running (Welford) update: stays accurate for large values and long columns.
+/// Mean with a running update: stays accurate for long columns, and dividing each term before
+/// subtracting keeps values near `f64::MAX` from overflowing to infinity.
 fn mean(values: &[f64]) -> f64 {
-    values.iter().enumerate().fold(0.0, |m, (i, &v)| m + (v - m) / (i + 1) as f64)
+    values.iter().enumerate().fold(0.0, |m, (i, &v)| {
+        let n = (i + 1) as f64;
+        m + (v / n - m / n)
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +189,16 @@ mod tests {
         let flags: Vec<_> = p[1].top_values.as_ref().unwrap().iter().map(|v| (v.value.clone(), v.count)).collect();
         assert_eq!(flags, vec![(Scalar::Boolean(false), 3), (Scalar::Boolean(true), 3)]);
         assert_eq!(p[1].mean, None);
+    }
+
+    #[test]
+    fn mean_of_extreme_values_stays_finite() {
+        let t = Table {
+            n_rows: 3,
+            columns: vec![col("x", ColumnType::Float, ColumnData::Numeric(vec![f64::MAX, -f64::MAX, f64::MAX]))],
+        };
+        let mean = profile(&t)[0].mean.expect("numeric columns have a mean");
+        assert!(mean.is_finite() && mean > 0.0, "{mean}");
     }
 
     #[test]
