@@ -57,7 +57,9 @@ pub fn parse_integer(trimmed: &str) -> IntegerCell {
         return IntegerCell::NotInteger;
     }
     match trimmed.parse::<i64>() {
-        Ok(v) if (-MAX_EXACT_INTEGER..=MAX_EXACT_INTEGER).contains(&v) => IntegerCell::Exact(v as f64),
+        Ok(v) if (-MAX_EXACT_INTEGER..=MAX_EXACT_INTEGER).contains(&v) => {
+            IntegerCell::Exact(v as f64)
+        }
         _ => IntegerCell::TooLarge,
     }
 }
@@ -128,7 +130,9 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
         [sign @ (b'+' | b'-'), rest @ ..] => {
             let (hours, minutes) = match rest {
                 [h1, h2] => (digits(&[*h1, *h2])?, 0),
-                [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?),
+                [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => {
+                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
+                }
                 _ => return None,
             };
             if hours > 23 || minutes > 59 {
@@ -142,7 +146,10 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
-    b.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then_some(acc * 10 + i64::from(c.wrapping_sub(b'0'))))
+    b.iter().try_fold(0i64, |acc, c| {
+        c.is_ascii_digit()
+            .then_some(acc * 10 + i64::from(c.wrapping_sub(b'0')))
+    })
 }
 
 fn is_leap(year: i64) -> bool {
@@ -193,7 +200,11 @@ pub fn format_rfc3339(epoch_seconds: f64) -> String {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    let fraction = if ms == 0 { String::new() } else { format!(".{ms:03}") };
+    let fraction = if ms == 0 {
+        String::new()
+    } else {
+        format!(".{ms:03}")
+    };
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
 }
 
@@ -222,7 +233,10 @@ mod tests {
         assert_eq!(parse_integer("-42"), IntegerCell::Exact(-42.0));
         assert_eq!(parse_integer("+7"), IntegerCell::Exact(7.0));
         assert_eq!(parse_integer("9007199254740993"), IntegerCell::TooLarge);
-        assert_eq!(parse_integer("99999999999999999999999"), IntegerCell::TooLarge);
+        assert_eq!(
+            parse_integer("99999999999999999999999"),
+            IntegerCell::TooLarge
+        );
         assert_eq!(parse_integer("1.0"), IntegerCell::NotInteger);
         assert_eq!(parse_integer("-"), IntegerCell::NotInteger);
     }
@@ -240,12 +254,24 @@ mod tests {
     #[test]
     fn datetimes_in_iso_forms() {
         assert_eq!(parse_datetime("1970-01-02"), Some(86_400.0));
-        assert_eq!(parse_datetime("2024-02-29T12:30:15Z"), Some(1_709_209_815.0));
+        assert_eq!(
+            parse_datetime("2024-02-29T12:30:15Z"),
+            Some(1_709_209_815.0)
+        );
         assert_eq!(parse_datetime("2024-02-29 12:30:15"), Some(1_709_209_815.0));
-        assert_eq!(parse_datetime("2024-02-29T14:30:15+02:00"), Some(1_709_209_815.0));
-        assert_eq!(parse_datetime("2024-02-29T07:30:15-0500"), Some(1_709_209_815.0));
+        assert_eq!(
+            parse_datetime("2024-02-29T14:30:15+02:00"),
+            Some(1_709_209_815.0)
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T07:30:15-0500"),
+            Some(1_709_209_815.0)
+        );
         assert_eq!(parse_datetime("2024-02-29T12:30"), Some(1_709_209_800.0));
-        assert_eq!(parse_datetime("2024-02-29T12:30:15.5Z"), Some(1_709_209_815.5));
+        assert_eq!(
+            parse_datetime("2024-02-29T12:30:15.5Z"),
+            Some(1_709_209_815.5)
+        );
         assert_eq!(parse_datetime("2023-02-29"), None, "not a leap year");
         assert_eq!(parse_datetime("2024-13-01"), None);
         assert_eq!(parse_datetime("2024-01-01T25:00"), None);
@@ -256,7 +282,12 @@ mod tests {
 
     #[test]
     fn rfc3339_round_trips_through_the_parser() {
-        for text in ["1969-12-31T23:59:59Z", "2024-02-29T12:30:15Z", "0001-01-01T00:00:00Z", "2024-02-29T12:30:15.250Z"] {
+        for text in [
+            "1969-12-31T23:59:59Z",
+            "2024-02-29T12:30:15Z",
+            "0001-01-01T00:00:00Z",
+            "2024-02-29T12:30:15.250Z",
+        ] {
             let secs = parse_datetime(text).unwrap();
             assert_eq!(format_rfc3339(secs), text);
         }

@@ -14,7 +14,10 @@ pub struct DictionaryBuilder {
 
 impl DictionaryBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        DictionaryBuilder { index: HashMap::new(), codes: Vec::with_capacity(rows) }
+        DictionaryBuilder {
+            index: HashMap::new(),
+            codes: Vec::with_capacity(rows),
+        }
     }
 
     pub fn push(&mut self, value: Option<&str>) {
@@ -42,7 +45,10 @@ impl DictionaryBuilder {
         for (value, code) in self.index {
             levels[code as usize] = value;
         }
-        ColumnData::Categorical { codes: self.codes, levels }
+        ColumnData::Categorical {
+            codes: self.codes,
+            levels,
+        }
     }
 }
 
@@ -50,7 +56,10 @@ impl DictionaryBuilder {
 #[derive(Debug)]
 pub enum ColumnBuilder {
     /// Integer, float, boolean (0/1) or datetime (epoch seconds) values; `NaN` = missing.
-    Numeric { kind: ColumnType, values: Vec<f64> },
+    Numeric {
+        kind: ColumnType,
+        values: Vec<f64>,
+    },
     Text(DictionaryBuilder),
 }
 
@@ -58,7 +67,10 @@ impl ColumnBuilder {
     pub fn new(kind: ColumnType, rows: usize) -> Self {
         match kind {
             ColumnType::String => ColumnBuilder::Text(DictionaryBuilder::with_capacity(rows)),
-            kind => ColumnBuilder::Numeric { kind, values: Vec::with_capacity(rows) },
+            kind => ColumnBuilder::Numeric {
+                kind,
+                values: Vec::with_capacity(rows),
+            },
         }
     }
 
@@ -74,7 +86,9 @@ impl ColumnBuilder {
     pub fn push_number(&mut self, value: f64) {
         match self {
             ColumnBuilder::Numeric { values, .. } => values.push(value),
-            ColumnBuilder::Text(d) => d.push((!value.is_nan()).then(|| integer_text(value)).as_deref()),
+            ColumnBuilder::Text(d) => {
+                d.push((!value.is_nan()).then(|| integer_text(value)).as_deref())
+            }
         }
     }
 
@@ -110,8 +124,16 @@ impl ColumnBuilder {
 
     pub fn finish(self, name: String) -> Column {
         match self {
-            ColumnBuilder::Numeric { kind, values } => Column { name, kind, data: ColumnData::Numeric(values) },
-            ColumnBuilder::Text(d) => Column { name, kind: ColumnType::String, data: d.finish() },
+            ColumnBuilder::Numeric { kind, values } => Column {
+                name,
+                kind,
+                data: ColumnData::Numeric(values),
+            },
+            ColumnBuilder::Text(d) => Column {
+                name,
+                kind: ColumnType::String,
+                data: d.finish(),
+            },
         }
     }
 }
@@ -132,7 +154,10 @@ mod tests {
         }
         assert_eq!(
             d.finish(),
-            ColumnData::Categorical { codes: vec![0, MISSING_CODE, 1, 0], levels: vec!["b".into(), "a".into()] }
+            ColumnData::Categorical {
+                codes: vec![0, MISSING_CODE, 1, 0],
+                levels: vec!["b".into(), "a".into()]
+            }
         );
     }
 

@@ -33,7 +33,10 @@ pub fn read_csv<R: Read + Seek>(mut source: R) -> Result<Table, IngestError> {
 fn reader<R: Read>(source: R) -> csv::Reader<R> {
     // Headers are read as an ordinary record so their problems get our own errors; `flexible`
     // lets us report ragged rows with both counts instead of csv's generic error.
-    ReaderBuilder::new().has_headers(false).flexible(true).from_reader(source)
+    ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(source)
 }
 
 /// Which types every non-missing cell of a column seen so far would fit.
@@ -48,7 +51,13 @@ struct TypeCandidates {
 
 impl TypeCandidates {
     fn new() -> Self {
-        TypeCandidates { present: 0, integer: true, float: true, boolean: true, datetime: true }
+        TypeCandidates {
+            present: 0,
+            integer: true,
+            float: true,
+            boolean: true,
+            datetime: true,
+        }
     }
 
     fn observe(&mut self, raw: &str) {
@@ -103,7 +112,11 @@ fn infer_columns<R: Read>(source: R) -> Result<(Vec<String>, Vec<ColumnType>, us
         for (i, c) in candidates.iter_mut().enumerate() {
             let text = field_text(&record, i, line)?;
             if text.len() > MAX_FIELD_BYTES {
-                return Err(IngestError::FieldTooLong { line, column: i + 1, limit: MAX_FIELD_BYTES });
+                return Err(IngestError::FieldTooLong {
+                    line,
+                    column: i + 1,
+                    limit: MAX_FIELD_BYTES,
+                });
             }
             c.observe(text);
         }
@@ -115,7 +128,14 @@ fn infer_columns<R: Read>(source: R) -> Result<(Vec<String>, Vec<ColumnType>, us
     if rows == 0 {
         return Err(IngestError::HeaderOnly);
     }
-    Ok((names, candidates.into_iter().map(TypeCandidates::resolve).collect(), rows))
+    Ok((
+        names,
+        candidates
+            .into_iter()
+            .map(TypeCandidates::resolve)
+            .collect(),
+        rows,
+    ))
 }
 
 fn fill_columns<R: Read>(
@@ -126,7 +146,8 @@ fn fill_columns<R: Read>(
 ) -> Result<Table, IngestError> {
     let mut rdr = reader(source);
     let mut record = ByteRecord::new();
-    let mut builders: Vec<ColumnBuilder> = kinds.iter().map(|&k| ColumnBuilder::new(k, rows)).collect();
+    let mut builders: Vec<ColumnBuilder> =
+        kinds.iter().map(|&k| ColumnBuilder::new(k, rows)).collect();
     // Skip the header (validated in pass 1).
     rdr.read_byte_record(&mut record).map_err(csv_error)?;
     while rdr.read_byte_record(&mut record).map_err(csv_error)? {
@@ -143,8 +164,15 @@ fn fill_columns<R: Read>(
     if builders.first().is_some_and(|b| b.len() != rows) {
         return Err(changed_between_passes(0));
     }
-    let columns = builders.into_iter().zip(names).map(|(b, name)| b.finish(name)).collect();
-    Ok(Table { columns, n_rows: rows })
+    let columns = builders
+        .into_iter()
+        .zip(names)
+        .map(|(b, name)| b.finish(name))
+        .collect();
+    Ok(Table {
+        columns,
+        n_rows: rows,
+    })
 }
 
 /// Append one cell to its column; `None` if it does not fit the type pass 1 inferred (only
@@ -172,20 +200,29 @@ fn push_cell(builder: &mut ColumnBuilder, kind: ColumnType, raw: &str) -> Option
 }
 
 fn changed_between_passes(line: u64) -> IngestError {
-    IngestError::Io(std::io::Error::other(format!("the file changed while it was being read (line {line})")))
+    IngestError::Io(std::io::Error::other(format!(
+        "the file changed while it was being read (line {line})"
+    )))
 }
 
 fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
     let line = line_of(record);
     if record.len() > MAX_COLUMNS {
-        return Err(IngestError::TooManyColumns { found: record.len(), limit: MAX_COLUMNS });
+        return Err(IngestError::TooManyColumns {
+            found: record.len(),
+            limit: MAX_COLUMNS,
+        });
     }
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     let mut seen = std::collections::HashMap::with_capacity(record.len());
     for i in 0..record.len() {
         let raw = field_text(record, i, line)?;
         if raw.len() > MAX_FIELD_BYTES {
-            return Err(IngestError::FieldTooLong { line, column: i + 1, limit: MAX_FIELD_BYTES });
+            return Err(IngestError::FieldTooLong {
+                line,
+                column: i + 1,
+                limit: MAX_FIELD_BYTES,
+            });
         }
         // csv strips a BOM at the very start; this also covers one it missed.
         let name = raw.trim_start_matches('\u{feff}').trim();
@@ -194,7 +231,11 @@ fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
             return Err(IngestError::EmptyColumnName { column: i + 1 });
         }
         if let Some(&first) = seen.get(name) {
-            return Err(IngestError::DuplicateColumnName { name: name.to_owned(), first, second: i + 1 });
+            return Err(IngestError::DuplicateColumnName {
+                name: name.to_owned(),
+                first,
+                second: i + 1,
+            });
         }
         seen.insert(name.to_owned(), i + 1);
         names.push(name.to_owned());
@@ -208,24 +249,42 @@ fn line_of(record: &ByteRecord) -> u64 {
 
 fn check_width(record: &ByteRecord, line: u64, expected: usize) -> Result<(), IngestError> {
     if record.len() != expected {
-        return Err(IngestError::RaggedRow { line, expected, found: record.len() });
+        return Err(IngestError::RaggedRow {
+            line,
+            expected,
+            found: record.len(),
+        });
     }
     Ok(())
 }
 
 fn field_text(record: &ByteRecord, i: usize, line: u64) -> Result<&str, IngestError> {
-    let bytes = record.get(i).ok_or(IngestError::RaggedRow { line, expected: i + 1, found: record.len() })?;
-    std::str::from_utf8(bytes).map_err(|_| IngestError::NotUtf8 { line, column: i + 1 })
+    let bytes = record.get(i).ok_or(IngestError::RaggedRow {
+        line,
+        expected: i + 1,
+        found: record.len(),
+    })?;
+    std::str::from_utf8(bytes).map_err(|_| IngestError::NotUtf8 {
+        line,
+        column: i + 1,
+    })
 }
 
 fn csv_error(e: csv::Error) -> IngestError {
     let line = e.position().map_or(0, |p| p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(io) => IngestError::Io(io),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            IngestError::RaggedRow { line, expected: expected_len as usize, found: len as usize }
-        }
-        csv::ErrorKind::Utf8 { err, .. } => IngestError::NotUtf8 { line, column: err.field() + 1 },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => IngestError::RaggedRow {
+            line,
+            expected: expected_len as usize,
+            found: len as usize,
+        },
+        csv::ErrorKind::Utf8 { err, .. } => IngestError::NotUtf8 {
+            line,
+            column: err.field() + 1,
+        },
         other => IngestError::Io(std::io::Error::other(format!("{other:?}"))),
     }
 }
@@ -243,22 +302,32 @@ mod tests {
 
     #[test]
     fn infers_each_type() {
-        let t = read("i,f,b,d,s\n1,1.5,true,2024-01-01,x\n-2,3,FALSE,2024-01-02T10:00:00Z,7\n,NA,,null,\n").unwrap();
+        let t = read(
+            "i,f,b,d,s\n1,1.5,true,2024-01-01,x\n-2,3,FALSE,2024-01-02T10:00:00Z,7\n,NA,,null,\n",
+        )
+        .unwrap();
         let kinds: Vec<_> = t.columns.iter().map(|c| c.kind).collect();
         use ColumnType::*;
         assert_eq!(kinds, vec![Integer, Float, Boolean, Datetime, String]);
         assert_eq!(t.n_rows, 3);
-        let ColumnData::Numeric(f) = &t.columns[1].data else { panic!("not numeric") };
+        let ColumnData::Numeric(f) = &t.columns[1].data else {
+            panic!("not numeric")
+        };
         assert_eq!(&f[..2], &[1.5, 3.0]);
         assert!(f[2].is_nan());
-        assert!((0..5).all(|c| t.columns[c].data.is_missing(2)), "every marker in row 3 is missing");
+        assert!(
+            (0..5).all(|c| t.columns[c].data.is_missing(2)),
+            "every marker in row 3 is missing"
+        );
     }
 
     #[test]
     fn one_stray_word_makes_a_numeric_column_text() {
         let t = read("x\n1\n2\nabc\n").unwrap();
         assert_eq!(t.columns[0].kind, ColumnType::String);
-        let ColumnData::Categorical { levels, .. } = &t.columns[0].data else { panic!("not text") };
+        let ColumnData::Categorical { levels, .. } = &t.columns[0].data else {
+            panic!("not text")
+        };
         assert_eq!(levels, &["1", "2", "abc"]);
     }
 

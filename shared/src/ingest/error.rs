@@ -21,7 +21,11 @@ pub enum IngestError {
     #[error(
         "column name {name:?} appears twice (columns {first} and {second}): give every column a unique name"
     )]
-    DuplicateColumnName { name: String, first: usize, second: usize },
+    DuplicateColumnName {
+        name: String,
+        first: usize,
+        second: usize,
+    },
 
     #[error("column {column} has an empty name: give every column a name in the header")]
     EmptyColumnName { column: usize },
@@ -30,25 +34,41 @@ pub enum IngestError {
         "line {line} has {found} fields but the header has {expected}: every row needs exactly one \
          value per column (quote values that contain commas or line breaks)"
     )]
-    RaggedRow { line: u64, expected: usize, found: usize },
+    RaggedRow {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
 
-    #[error("line {line}, column {column} is not valid UTF-8 text: save the file as UTF-8 and upload it again")]
+    #[error(
+        "line {line}, column {column} is not valid UTF-8 text: save the file as UTF-8 and upload it again"
+    )]
     NotUtf8 { line: u64, column: usize },
 
-    #[error("the file is not a Parquet file (no PAR1 header and footer): upload a Parquet file or send it as CSV")]
+    #[error(
+        "the file is not a Parquet file (no PAR1 header and footer): upload a Parquet file or send it as CSV"
+    )]
     NotParquet,
 
-    #[error("the Parquet file is corrupt or truncated ({reason}): write it again and upload the complete file")]
+    #[error(
+        "the Parquet file is corrupt or truncated ({reason}): write it again and upload the complete file"
+    )]
     CorruptParquet { reason: String },
 
-    #[error("the file has {found} columns; at most {limit} are supported: drop columns you do not need")]
+    #[error(
+        "the file has {found} columns; at most {limit} are supported: drop columns you do not need"
+    )]
     TooManyColumns { found: usize, limit: usize },
 
     #[error(
         "line {line}, column {column} holds a value longer than {limit} bytes: shorten it, or check \
          for an unclosed quote that swallowed the rest of the file"
     )]
-    FieldTooLong { line: u64, column: usize, limit: usize },
+    FieldTooLong {
+        line: u64,
+        column: usize,
+        limit: usize,
+    },
 
     #[error("the file has more than {limit} rows: split it or sample it")]
     TooManyRows { limit: usize },
@@ -65,7 +85,9 @@ pub enum IngestError {
     )]
     NonFiniteValue { column: String, row: usize },
 
-    #[error("{reason}: send text/csv or application/vnd.apache.parquet, or add ?format=csv|parquet")]
+    #[error(
+        "{reason}: send text/csv or application/vnd.apache.parquet, or add ?format=csv|parquet"
+    )]
     UnsupportedFormat { reason: String },
 
     #[error("could not read the upload ({0}): try uploading it again")]

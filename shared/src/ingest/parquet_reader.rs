@@ -15,15 +15,15 @@ use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type, Float16Type,
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    Date32Type, Date64Type, Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type,
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrowPrimitiveType, StringViewArray};
 use arrow_schema::{DataType, Field, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::reader::ChunkReader;
 
 use super::column_builder::ColumnBuilder;
 use super::error::{IngestError, MAX_COLUMNS, MAX_ROWS};
@@ -46,25 +46,39 @@ pub fn read_parquet<R: ChunkReader + 'static>(source: R) -> Result<Table, Ingest
     // The decoder works on untrusted bytes; a panic deep inside it must become a 422 for this
     // upload, not take down the process serving everyone else.
     catch_unwind(AssertUnwindSafe(|| decode(source))).unwrap_or_else(|_| {
-        Err(IngestError::CorruptParquet { reason: "the decoder could not make sense of its contents".into() })
+        Err(IngestError::CorruptParquet {
+            reason: "the decoder could not make sense of its contents".into(),
+        })
     })
 }
 
 fn check_magic<R: ChunkReader>(source: &R) -> Result<(), IngestError> {
     let len = source.len();
-    let head = if len >= 4 { source.get_bytes(0, 4).ok() } else { None };
+    let head = if len >= 4 {
+        source.get_bytes(0, 4).ok()
+    } else {
+        None
+    };
     if head.as_deref() != Some(MAGIC) {
         return Err(IngestError::NotParquet);
     }
-    let tail = if len >= 12 { source.get_bytes(len - 4, 4).ok() } else { None };
+    let tail = if len >= 12 {
+        source.get_bytes(len - 4, 4).ok()
+    } else {
+        None
+    };
     if tail.as_deref() != Some(MAGIC) {
-        return Err(IngestError::CorruptParquet { reason: "the file ends before its footer: it looks truncated".into() });
+        return Err(IngestError::CorruptParquet {
+            reason: "the file ends before its footer: it looks truncated".into(),
+        });
     }
     Ok(())
 }
 
 fn corrupt(e: impl std::fmt::Display) -> IngestError {
-    IngestError::CorruptParquet { reason: e.to_string() }
+    IngestError::CorruptParquet {
+        reason: e.to_string(),
+    }
 }
 
 fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
@@ -75,21 +89,34 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
         return Err(IngestError::EmptyFile);
     }
     if fields.len() > MAX_COLUMNS {
-        return Err(IngestError::TooManyColumns { found: fields.len(), limit: MAX_COLUMNS });
+        return Err(IngestError::TooManyColumns {
+            found: fields.len(),
+            limit: MAX_COLUMNS,
+        });
     }
     check_names(fields.iter().map(|f| f.name().as_str()))?;
-    let kinds = fields.iter().map(|f| column_type(f)).collect::<Result<Vec<_>, _>>()?;
+    let kinds = fields
+        .iter()
+        .map(|f| column_type(f))
+        .collect::<Result<Vec<_>, _>>()?;
     let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     if total_rows > MAX_ROWS {
         return Err(IngestError::TooManyRows { limit: MAX_ROWS });
     }
     let reserve = total_rows.min(MAX_RESERVED_ROWS);
-    let mut columns: Vec<ColumnBuilder> = kinds.iter().map(|&k| ColumnBuilder::new(k, reserve)).collect();
-    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(corrupt)?;
+    let mut columns: Vec<ColumnBuilder> = kinds
+        .iter()
+        .map(|&k| ColumnBuilder::new(k, reserve))
+        .collect();
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(corrupt)?;
     let mut rows = 0usize;
     for batch in reader {
         let batch = batch.map_err(corrupt)?;
-        for ((builder, field), array) in columns.iter_mut().zip(fields.iter()).zip(batch.columns()) {
+        for ((builder, field), array) in columns.iter_mut().zip(fields.iter()).zip(batch.columns())
+        {
             append(builder, field, array.as_ref(), rows)?;
         }
         rows += batch.num_rows();
@@ -103,8 +130,15 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
     if columns.iter().any(|c| c.len() != rows) {
         return Err(corrupt("columns have different lengths"));
     }
-    let columns = columns.into_iter().zip(fields.iter()).map(|(b, f)| b.finish(f.name().clone())).collect();
-    Ok(Table { columns, n_rows: rows })
+    let columns = columns
+        .into_iter()
+        .zip(fields.iter())
+        .map(|(b, f)| b.finish(f.name().clone()))
+        .collect();
+    Ok(Table {
+        columns,
+        n_rows: rows,
+    })
 }
 
 fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), IngestError> {
@@ -114,7 +148,11 @@ fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), IngestErr
             return Err(IngestError::EmptyColumnName { column: i + 1 });
         }
         if let Some(&first) = seen.get(name) {
-            return Err(IngestError::DuplicateColumnName { name: name.to_owned(), first, second: i + 1 });
+            return Err(IngestError::DuplicateColumnName {
+                name: name.to_owned(),
+                first,
+                second: i + 1,
+            });
         }
         seen.insert(name, i + 1);
     }
@@ -129,9 +167,8 @@ fn column_type(field: &Field) -> Result<ColumnType, IngestError> {
     use DataType::*;
     Ok(match field.data_type() {
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => ColumnType::Integer,
-        Float16 | Float32 | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) => {
-            ColumnType::Float
-        }
+        Float16 | Float32 | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..)
+        | Decimal256(..) => ColumnType::Float,
         Boolean => ColumnType::Boolean,
         Date32 | Date64 | Timestamp(..) => ColumnType::Datetime,
         Null => ColumnType::String,
@@ -147,7 +184,12 @@ fn column_type(field: &Field) -> Result<ColumnType, IngestError> {
 }
 
 /// Append one batch's array for a column. `first_row` (rows before this batch) places errors.
-fn append(builder: &mut ColumnBuilder, field: &Field, array: &dyn Array, first_row: usize) -> Result<(), IngestError> {
+fn append(
+    builder: &mut ColumnBuilder,
+    field: &Field,
+    array: &dyn Array,
+    first_row: usize,
+) -> Result<(), IngestError> {
     use DataType::*;
     let fits = match field.data_type() {
         Int8 => integers::<Int8Type>(builder, array, |v| v.into()),
@@ -161,20 +203,36 @@ fn append(builder: &mut ColumnBuilder, field: &Field, array: &dyn Array, first_r
         Float16 => return floats::<Float16Type>(builder, array, |v| v.to_f64(), field, first_row),
         Float32 => return floats::<Float32Type>(builder, array, f64::from, field, first_row),
         Float64 => return floats::<Float64Type>(builder, array, |v| v, field, first_row),
-        Decimal32(_, scale) => numbers::<Decimal32Type>(builder, array, |v| f64::from(v) / 10f64.powi((*scale).into())),
-        Decimal64(_, scale) => numbers::<Decimal64Type>(builder, array, |v| v as f64 / 10f64.powi((*scale).into())),
-        Decimal128(_, scale) => numbers::<Decimal128Type>(builder, array, |v| v as f64 / 10f64.powi((*scale).into())),
+        Decimal32(_, scale) => numbers::<Decimal32Type>(builder, array, |v| {
+            f64::from(v) / 10f64.powi((*scale).into())
+        }),
+        Decimal64(_, scale) => {
+            numbers::<Decimal64Type>(builder, array, |v| v as f64 / 10f64.powi((*scale).into()))
+        }
+        Decimal128(_, scale) => {
+            numbers::<Decimal128Type>(builder, array, |v| v as f64 / 10f64.powi((*scale).into()))
+        }
         Decimal256(_, scale) => numbers::<Decimal256Type>(builder, array, |v| {
             v.to_string().parse::<f64>().unwrap_or(f64::NAN) / 10f64.powi((*scale).into())
         }),
         Date32 => numbers::<Date32Type>(builder, array, |d| f64::from(d) * 86_400.0),
         Date64 => numbers::<Date64Type>(builder, array, |ms| ms as f64 / 1e3),
-        Timestamp(TimeUnit::Second, _) => numbers::<TimestampSecondType>(builder, array, |s| s as f64),
-        Timestamp(TimeUnit::Millisecond, _) => numbers::<TimestampMillisecondType>(builder, array, |v| v as f64 / 1e3),
-        Timestamp(TimeUnit::Microsecond, _) => numbers::<TimestampMicrosecondType>(builder, array, |v| v as f64 / 1e6),
-        Timestamp(TimeUnit::Nanosecond, _) => numbers::<TimestampNanosecondType>(builder, array, |v| v as f64 / 1e9),
+        Timestamp(TimeUnit::Second, _) => {
+            numbers::<TimestampSecondType>(builder, array, |s| s as f64)
+        }
+        Timestamp(TimeUnit::Millisecond, _) => {
+            numbers::<TimestampMillisecondType>(builder, array, |v| v as f64 / 1e3)
+        }
+        Timestamp(TimeUnit::Microsecond, _) => {
+            numbers::<TimestampMicrosecondType>(builder, array, |v| v as f64 / 1e6)
+        }
+        Timestamp(TimeUnit::Nanosecond, _) => {
+            numbers::<TimestampNanosecondType>(builder, array, |v| v as f64 / 1e9)
+        }
         Boolean => array.as_boolean_opt().map(|a| {
-            a.iter().for_each(|v| builder.push_number(v.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 })));
+            a.iter().for_each(|v| {
+                builder.push_number(v.map_or(f64::NAN, |b| if b { 1.0 } else { 0.0 }))
+            });
         }),
         Null => {
             (0..array.len()).for_each(|_| builder.push_text(None));
@@ -183,7 +241,12 @@ fn append(builder: &mut ColumnBuilder, field: &Field, array: &dyn Array, first_r
         Dictionary(..) => dictionary(builder, array),
         _ => texts(array).map(|texts| texts.into_iter().for_each(|v| builder.push_text(v))),
     };
-    fits.ok_or_else(|| corrupt(format!("column {:?} does not hold the type its schema declares", field.name())))
+    fits.ok_or_else(|| {
+        corrupt(format!(
+            "column {:?} does not hold the type its schema declares",
+            field.name()
+        ))
+    })
 }
 
 fn dictionary(builder: &mut ColumnBuilder, array: &dyn Array) -> Option<()> {
@@ -196,7 +259,11 @@ fn dictionary(builder: &mut ColumnBuilder, array: &dyn Array) -> Option<()> {
     }
     let texts = texts(values.as_ref())?;
     for (row, key) in dict.normalized_keys().into_iter().enumerate() {
-        let value = if dict.keys().is_null(row) { None } else { texts.get(key).copied().flatten() };
+        let value = if dict.keys().is_null(row) {
+            None
+        } else {
+            texts.get(key).copied().flatten()
+        };
         builder.push_text(value);
     }
     Some(())
@@ -208,7 +275,8 @@ fn numbers<T: ArrowPrimitiveType>(
     convert: impl Fn(T::Native) -> f64,
 ) -> Option<()> {
     let a = array.as_primitive_opt::<T>()?;
-    a.iter().for_each(|v| builder.push_number(v.map_or(f64::NAN, &convert)));
+    a.iter()
+        .for_each(|v| builder.push_number(v.map_or(f64::NAN, &convert)));
     Some(())
 }
 
@@ -231,13 +299,19 @@ fn floats<T: ArrowPrimitiveType>(
     field: &Field,
     first_row: usize,
 ) -> Result<(), IngestError> {
-    let a = array
-        .as_primitive_opt::<T>()
-        .ok_or_else(|| corrupt(format!("column {:?} does not hold the type its schema declares", field.name())))?;
+    let a = array.as_primitive_opt::<T>().ok_or_else(|| {
+        corrupt(format!(
+            "column {:?} does not hold the type its schema declares",
+            field.name()
+        ))
+    })?;
     for (row, v) in a.iter().enumerate() {
         let x = v.map_or(f64::NAN, &convert);
         if x.is_infinite() {
-            return Err(IngestError::NonFiniteValue { column: field.name().clone(), row: first_row + row + 1 });
+            return Err(IngestError::NonFiniteValue {
+                column: field.name().clone(),
+                row: first_row + row + 1,
+            });
         }
         builder.push_number(x);
     }
@@ -252,5 +326,8 @@ fn texts(array: &dyn Array) -> Option<Vec<Option<&str>>> {
     if let Some(a) = array.as_string_opt::<i64>() {
         return Some(a.iter().collect());
     }
-    array.as_any().downcast_ref::<StringViewArray>().map(|a| a.iter().collect())
+    array
+        .as_any()
+        .downcast_ref::<StringViewArray>()
+        .map(|a| a.iter().collect())
 }

@@ -11,7 +11,13 @@ use super::table::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
 /// serde_json's `preserve_order`; callers wanting column order use `table.columns`.)
 pub fn preview_rows(table: &Table, limit: usize) -> Vec<Map<String, Value>> {
     (0..table.n_rows.min(limit))
-        .map(|row| table.columns.iter().map(|c| (c.name.clone(), cell_json(c, row))).collect())
+        .map(|row| {
+            table
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), cell_json(c, row)))
+                .collect()
+        })
         .collect()
 }
 
@@ -29,7 +35,9 @@ pub fn cell_json(column: &Column, row: usize) -> Value {
             },
         },
         ColumnData::Categorical { codes, levels } => match codes.get(row) {
-            Some(&c) if c != MISSING_CODE => levels.get(c as usize).map_or(Value::Null, |s| Value::String(s.clone())),
+            Some(&c) if c != MISSING_CODE => levels
+                .get(c as usize)
+                .map_or(Value::Null, |s| Value::String(s.clone())),
             _ => Value::Null,
         },
     }
@@ -42,15 +50,38 @@ mod tests {
 
     #[test]
     fn rows_as_typed_json() {
-        let col = |name: &str, kind, data| Column { name: name.into(), kind, data };
+        let col = |name: &str, kind, data| Column {
+            name: name.into(),
+            kind,
+            data,
+        };
         let t = Table {
             n_rows: 2,
             columns: vec![
-                col("i", ColumnType::Integer, ColumnData::Numeric(vec![7.0, f64::NAN])),
+                col(
+                    "i",
+                    ColumnType::Integer,
+                    ColumnData::Numeric(vec![7.0, f64::NAN]),
+                ),
                 col("f", ColumnType::Float, ColumnData::Numeric(vec![0.25, 1.0])),
-                col("b", ColumnType::Boolean, ColumnData::Numeric(vec![1.0, 0.0])),
-                col("d", ColumnType::Datetime, ColumnData::Numeric(vec![86_400.0, f64::NAN])),
-                col("s", ColumnType::String, ColumnData::Categorical { codes: vec![MISSING_CODE, 0], levels: vec!["x".into()] }),
+                col(
+                    "b",
+                    ColumnType::Boolean,
+                    ColumnData::Numeric(vec![1.0, 0.0]),
+                ),
+                col(
+                    "d",
+                    ColumnType::Datetime,
+                    ColumnData::Numeric(vec![86_400.0, f64::NAN]),
+                ),
+                col(
+                    "s",
+                    ColumnType::String,
+                    ColumnData::Categorical {
+                        codes: vec![MISSING_CODE, 0],
+                        levels: vec!["x".into()],
+                    },
+                ),
             ],
         };
         let rows = preview_rows(&t, 10);

@@ -92,9 +92,16 @@ fn profile_column(column: &Column) -> ColumnProfile {
                 ColumnType::Boolean => {
                     let mut top: Vec<ValueCount> = counts
                         .iter()
-                        .map(|(&bits, &count)| ValueCount { value: Scalar::Boolean(f64::from_bits(bits) != 0.0), count })
+                        .map(|(&bits, &count)| ValueCount {
+                            value: Scalar::Boolean(f64::from_bits(bits) != 0.0),
+                            count,
+                        })
                         .collect();
-                    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| bool_of(&a.value).cmp(&bool_of(&b.value))));
+                    top.sort_by(|a, b| {
+                        b.count
+                            .cmp(&a.count)
+                            .then_with(|| bool_of(&a.value).cmp(&bool_of(&b.value)))
+                    });
                     p.top_values = Some(top);
                 }
                 // Text never has numeric storage.
@@ -111,14 +118,21 @@ fn profile_column(column: &Column) -> ColumnProfile {
                 }
             }
             // Levels may outnumber the values in use (a subset of rows shares the levels).
-            let mut used: Vec<(usize, &str)> =
-                counts.iter().zip(levels).filter(|(n, _)| **n > 0).map(|(&n, l)| (n, l.as_str())).collect();
+            let mut used: Vec<(usize, &str)> = counts
+                .iter()
+                .zip(levels)
+                .filter(|(n, _)| **n > 0)
+                .map(|(&n, l)| (n, l.as_str()))
+                .collect();
             p.unique = used.len();
             used.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
             p.top_values = Some(
                 used.into_iter()
                     .take(TOP_VALUES)
-                    .map(|(count, v)| ValueCount { value: Scalar::Text(v.to_owned()), count })
+                    .map(|(count, v)| ValueCount {
+                        value: Scalar::Text(v.to_owned()),
+                        count,
+                    })
                     .collect(),
             );
         }
@@ -130,12 +144,17 @@ fn bool_of(s: &Scalar) -> bool {
     matches!(s, Scalar::Boolean(true))
 }
 
-/// Mean with a running update: stays accurate for long columns, and dividing each term before
-/// subtracting keeps values near `f64::MAX` from overflowing to infinity.
+/// Sum divided by count, as pandas does; if the sum overflows (values near `f64::MAX`), a
+/// running mean that divides each term first keeps the result finite.
 fn mean(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let sum: f64 = values.iter().sum();
+    if sum.is_finite() {
+        return sum / n;
+    }
     values.iter().enumerate().fold(0.0, |m, (i, &v)| {
-        let n = (i + 1) as f64;
-        m + (v / n - m / n)
+        let k = (i + 1) as f64;
+        m + (v / k - m / k)
     })
 }
 
@@ -144,7 +163,11 @@ mod tests {
     use super::*;
 
     fn col(name: &str, kind: ColumnType, data: ColumnData) -> Column {
-        Column { name: name.into(), kind, data }
+        Column {
+            name: name.into(),
+            kind,
+            data,
+        }
     }
 
     #[test]
@@ -152,8 +175,16 @@ mod tests {
         let t = Table {
             n_rows: 4,
             columns: vec![
-                col("n", ColumnType::Integer, ColumnData::Numeric(vec![3.0, f64::NAN, -1.0, 3.0])),
-                col("when", ColumnType::Datetime, ColumnData::Numeric(vec![0.0, 86_400.0, f64::NAN, f64::NAN])),
+                col(
+                    "n",
+                    ColumnType::Integer,
+                    ColumnData::Numeric(vec![3.0, f64::NAN, -1.0, 3.0]),
+                ),
+                col(
+                    "when",
+                    ColumnType::Datetime,
+                    ColumnData::Numeric(vec![0.0, 86_400.0, f64::NAN, f64::NAN]),
+                ),
             ],
         };
         let json = serde_json::to_value(profile(&t)).unwrap();
@@ -175,19 +206,52 @@ mod tests {
                     ColumnType::String,
                     ColumnData::Categorical {
                         codes: vec![0, 1, 1, 0, 2, MISSING_CODE, 3],
-                        levels: vec!["b".into(), "a".into(), "c".into(), "unused-later".into(), "never".into()],
+                        levels: vec![
+                            "b".into(),
+                            "a".into(),
+                            "c".into(),
+                            "unused-later".into(),
+                            "never".into(),
+                        ],
                     },
                 ),
-                col("flag", ColumnType::Boolean, ColumnData::Numeric(vec![1.0, 0.0, 1.0, 0.0, f64::NAN, 1.0, 0.0])),
+                col(
+                    "flag",
+                    ColumnType::Boolean,
+                    ColumnData::Numeric(vec![1.0, 0.0, 1.0, 0.0, f64::NAN, 1.0, 0.0]),
+                ),
             ],
         };
         let p = profile(&t);
-        let top: Vec<_> = p[0].top_values.as_ref().unwrap().iter().map(|v| (v.value.clone(), v.count)).collect();
+        let top: Vec<_> = p[0]
+            .top_values
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| (v.value.clone(), v.count))
+            .collect();
         let text = |s: &str| Scalar::Text(s.into());
-        assert_eq!(top, vec![(text("a"), 2), (text("b"), 2), (text("c"), 1), (text("unused-later"), 1)]);
+        assert_eq!(
+            top,
+            vec![
+                (text("a"), 2),
+                (text("b"), 2),
+                (text("c"), 1),
+                (text("unused-later"), 1)
+            ]
+        );
         assert_eq!((p[0].missing, p[0].unique), (1, 4));
-        let flags: Vec<_> = p[1].top_values.as_ref().unwrap().iter().map(|v| (v.value.clone(), v.count)).collect();
-        assert_eq!(flags, vec![(Scalar::Boolean(false), 3), (Scalar::Boolean(true), 3)]);
+        let flags: Vec<_> = p[1]
+            .top_values
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| (v.value.clone(), v.count))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![(Scalar::Boolean(false), 3), (Scalar::Boolean(true), 3)]
+        );
         assert_eq!(p[1].mean, None);
     }
 
@@ -195,7 +259,11 @@ mod tests {
     fn mean_of_extreme_values_stays_finite() {
         let t = Table {
             n_rows: 3,
-            columns: vec![col("x", ColumnType::Float, ColumnData::Numeric(vec![f64::MAX, -f64::MAX, f64::MAX]))],
+            columns: vec![col(
+                "x",
+                ColumnType::Float,
+                ColumnData::Numeric(vec![f64::MAX, f64::MAX, -f64::MAX]),
+            )],
         };
         let mean = profile(&t)[0].mean.expect("numeric columns have a mean");
         assert!(mean.is_finite() && mean > 0.0, "{mean}");
@@ -205,10 +273,15 @@ mod tests {
     fn profile_round_trips_through_serde() {
         let t = Table {
             n_rows: 2,
-            columns: vec![col("x", ColumnType::Float, ColumnData::Numeric(vec![0.5, 2.0]))],
+            columns: vec![col(
+                "x",
+                ColumnType::Float,
+                ColumnData::Numeric(vec![0.5, 2.0]),
+            )],
         };
         let p = profile(&t);
-        let back: Vec<ColumnProfile> = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        let back: Vec<ColumnProfile> =
+            serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
     }
 }
