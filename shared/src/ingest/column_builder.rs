@@ -40,6 +40,10 @@ impl DictionaryBuilder {
         self.codes.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
     pub fn finish(self) -> ColumnData {
         let mut levels = vec![String::new(); self.index.len()];
         for (value, code) in self.index {
@@ -79,6 +83,10 @@ impl ColumnBuilder {
             ColumnBuilder::Numeric { values, .. } => values.len(),
             ColumnBuilder::Text(d) => d.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Push a number (`NaN` for missing). On a text column the number is written as text, which
