@@ -1,0 +1,350 @@
+//! From table columns to model features: which columns are used (id-like, constant and
+//! free-text columns are dropped, with the reason), how each becomes numbers (numeric as is,
+//! booleans 0/1, strings as category indices over the training levels, datetimes as calendar
+//! parts plus the raw epoch value), and the column-major `f32` feature matrix models train on.
+
+use super::pipeline::{DatetimePart, Feature, InputSpec};
+use super::target::tokenize;
+use super::task::format_number;
+use crate::ingest::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Category levels kept per string column (the most frequent); rarer values are treated as
+/// unseen (NaN), so free text cannot blow up the model.
+pub const MAX_LEVELS: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropReason {
+    IdLike,
+    RowNumber,
+    Constant,
+    AllMissing,
+    /// Nearly every row has its own text: names, comments, keys.
+    FreeText,
+}
+
+impl DropReason {
+    pub fn explain(&self) -> &'static str {
+        match self {
+            DropReason::IdLike => "an identifier (unique per row)",
+            DropReason::RowNumber => "a row number (increasing, unique per row)",
+            DropReason::Constant => "constant",
+            DropReason::AllMissing => "always missing",
+            DropReason::FreeText => "free text (almost every value distinct)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedColumn {
+    pub name: String,
+    pub reason: DropReason,
+}
+
+/// What the pipeline reads and computes: `inputs` and `features` go into the `Pipeline` as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeaturePlan {
+    pub inputs: Vec<InputSpec>,
+    pub features: Vec<Feature>,
+    pub dropped: Vec<DroppedColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FeatureError {
+    #[error("input column `{0}` is missing from the data")]
+    MissingColumn(String),
+}
+
+/// The input a feature reads.
+pub fn feature_input(feature: &Feature) -> usize {
+    match feature {
+        Feature::Numeric { input } | Feature::CategoryIndex { input, .. } | Feature::DatetimePart { input, .. } => {
+            *input
+        }
+    }
+}
+
+/// Decides inputs and features from the training `rows` of `table` (the target excluded).
+pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan {
+    let mut plan = FeaturePlan { inputs: Vec::new(), features: Vec::new(), dropped: Vec::new() };
+    for column in table.columns.iter().filter(|c| c.name != target) {
+        if let Some(reason) = drop_reason(column, rows, table.n_rows) {
+            plan.dropped.push(DroppedColumn { name: column.name.clone(), reason });
+            continue;
+        }
+        let input = plan.inputs.len();
+        let mut features = Vec::new();
+        match (&column.data, column.kind) {
+            (ColumnData::Categorical { .. }, _) => {
+                features.push(Feature::CategoryIndex { input, levels: training_levels(column, rows) });
+            }
+            (ColumnData::Numeric(values), ColumnType::Datetime) => {
+                features.push(Feature::Numeric { input });
+                for part in [DatetimePart::Year, DatetimePart::Month, DatetimePart::Day, DatetimePart::DayOfWeek, DatetimePart::Hour]
+                {
+                    let mut seen = rows.iter().filter_map(|&r| datetime_part(values[r], part));
+                    if let Some(first) = seen.next()
+                        && seen.any(|v| v != first)
+                    {
+                        features.push(Feature::DatetimePart { input, part });
+                    }
+                }
+            }
+            (ColumnData::Numeric(_), _) => features.push(Feature::Numeric { input }),
+        }
+        plan.inputs.push(InputSpec { name: column.name.clone(), kind: column.kind });
+        plan.features.extend(features);
+    }
+    plan
+}
+
+fn drop_reason(column: &Column, rows: &[usize], table_rows: usize) -> Option<DropReason> {
+    let present: Vec<usize> = rows.iter().copied().filter(|&r| !column.data.is_missing(r)).collect();
+    if present.is_empty() {
+        return Some(DropReason::AllMissing);
+    }
+    let distinct = match &column.data {
+        ColumnData::Numeric(v) => {
+            let mut xs: Vec<u64> = present.iter().map(|&r| v[r].to_bits()).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            xs.len()
+        }
+        ColumnData::Categorical { codes, .. } => {
+            let mut xs: Vec<u32> = present.iter().map(|&r| codes[r]).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            xs.len()
+        }
+    };
+    if distinct <= 1 {
+        return Some(DropReason::Constant);
+    }
+    let unique_per_row = distinct == present.len() && present.len() == rows.len();
+    let id_named = tokenize(&column.name).iter().any(|t| {
+        matches!(t.as_str(), "id" | "ids" | "uuid" | "guid" | "key" | "index" | "idx" | "rownames" | "rowid" | "unnamed")
+    }) || column.name.trim().is_empty();
+    match (&column.data, column.kind) {
+        (ColumnData::Categorical { .. }, _) => {
+            if unique_per_row && (id_named || rows.len() >= 20) {
+                return Some(if id_named { DropReason::IdLike } else { DropReason::FreeText });
+            }
+            if rows.len() >= 20 && distinct > MAX_LEVELS && distinct * 2 > present.len() {
+                return Some(DropReason::FreeText);
+            }
+        }
+        (ColumnData::Numeric(v), ColumnType::Integer) if unique_per_row => {
+            if id_named {
+                return Some(DropReason::IdLike);
+            }
+            let increasing = present.windows(2).all(|w| v[w[1]] > v[w[0]]);
+            let span = v[present[present.len() - 1]] - v[present[0]];
+            if rows.len() >= 20 && increasing && span <= 2.0 * table_rows as f64 {
+                return Some(DropReason::RowNumber);
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+/// The levels of a string column over the training rows: most frequent first (ties by text, so
+/// the order is deterministic), at most [`MAX_LEVELS`].
+fn training_levels(column: &Column, rows: &[usize]) -> Vec<String> {
+    let ColumnData::Categorical { codes, levels } = &column.data else {
+        return Vec::new();
+    };
+    let mut counts = vec![0usize; levels.len()];
+    for &r in rows {
+        if codes[r] != MISSING_CODE {
+            counts[codes[r] as usize] += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..levels.len()).filter(|&i| counts[i] > 0).collect();
+    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then_with(|| levels[a].cmp(&levels[b])));
+    order.truncate(MAX_LEVELS);
+    order.into_iter().map(|i| levels[i].clone()).collect()
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A calendar part of epoch seconds (UTC); day of week is 0 = Monday … 6 = Sunday.
+pub fn datetime_part(epoch_seconds: f64, part: DatetimePart) -> Option<f64> {
+    if !epoch_seconds.is_finite() {
+        return None;
+    }
+    let secs = epoch_seconds.floor() as i64;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    Some(match part {
+        DatetimePart::Year => y as f64,
+        DatetimePart::Month => m as f64,
+        DatetimePart::Day => d as f64,
+        // 1970-01-01 was a Thursday (3 when Monday is 0).
+        DatetimePart::DayOfWeek => (days + 3).rem_euclid(7) as f64,
+        DatetimePart::Hour => (secs.rem_euclid(86_400) / 3600) as f64,
+    })
+}
+
+/// The feature values of `rows` of `table`, one `f32` column per feature (NaN = missing).
+/// Inputs are found by name, so any table with those columns works (training or holdout).
+pub fn feature_columns(
+    inputs: &[InputSpec],
+    features: &[Feature],
+    table: &Table,
+    rows: &[usize],
+) -> Result<Vec<Vec<f32>>, FeatureError> {
+    let columns: Vec<&Column> = inputs
+        .iter()
+        .map(|i| table.column(&i.name).ok_or_else(|| FeatureError::MissingColumn(i.name.clone())))
+        .collect::<Result<_, _>>()?;
+    Ok(features.iter().map(|f| feature_values(f, columns[feature_input(f)], rows)).collect())
+}
+
+fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32> {
+    match (feature, &column.data) {
+        (Feature::Numeric { .. }, ColumnData::Numeric(v)) => rows.iter().map(|&r| v[r] as f32).collect(),
+        (Feature::Numeric { .. }, ColumnData::Categorical { codes, levels }) => {
+            // A holdout typed as text where training saw numbers: read what parses.
+            let parsed: Vec<f32> = levels.iter().map(|l| l.trim().parse::<f32>().unwrap_or(f32::NAN)).collect();
+            rows.iter().map(|&r| if codes[r] == MISSING_CODE { f32::NAN } else { parsed[codes[r] as usize] }).collect()
+        }
+        (Feature::CategoryIndex { levels, .. }, data) => {
+            let index: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+            match data {
+                ColumnData::Categorical { codes, levels: table_levels } => {
+                    let mapped: Vec<f32> = table_levels
+                        .iter()
+                        .map(|l| index.get(l.as_str()).map_or(f32::NAN, |&i| i as f32))
+                        .collect();
+                    rows.iter().map(|&r| if codes[r] == MISSING_CODE { f32::NAN } else { mapped[codes[r] as usize] }).collect()
+                }
+                ColumnData::Numeric(v) => rows
+                    .iter()
+                    .map(|&r| {
+                        if v[r].is_nan() {
+                            f32::NAN
+                        } else {
+                            index.get(format_number(v[r]).as_str()).map_or(f32::NAN, |&i| i as f32)
+                        }
+                    })
+                    .collect(),
+            }
+        }
+        (Feature::DatetimePart { part, .. }, ColumnData::Numeric(v)) => {
+            rows.iter().map(|&r| datetime_part(v[r], *part).map_or(f32::NAN, |x| x as f32)).collect()
+        }
+        (Feature::DatetimePart { .. }, ColumnData::Categorical { .. }) => vec![f32::NAN; rows.len()],
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn text_column(name: &str, values: &[&str]) -> Column {
+        let mut levels: Vec<String> = Vec::new();
+        let codes = values
+            .iter()
+            .map(|v| {
+                if v.is_empty() {
+                    return MISSING_CODE;
+                }
+                match levels.iter().position(|l| l == v) {
+                    Some(i) => i as u32,
+                    None => {
+                        levels.push(v.to_string());
+                        (levels.len() - 1) as u32
+                    }
+                }
+            })
+            .collect();
+        Column { name: name.into(), kind: ColumnType::String, data: ColumnData::Categorical { codes, levels } }
+    }
+
+    pub(crate) fn numeric_column(name: &str, kind: ColumnType, values: Vec<f64>) -> Column {
+        Column { name: name.into(), kind, data: ColumnData::Numeric(values) }
+    }
+
+    fn table(columns: Vec<Column>) -> Table {
+        let n_rows = columns[0].data.len();
+        Table { columns, n_rows }
+    }
+
+    #[test]
+    fn ids_row_numbers_constants_and_free_text_are_dropped() {
+        let n = 40;
+        let cities = ["Paris", "Lyon", "Nice"];
+        let t = table(vec![
+            numeric_column("customer_id", ColumnType::Integer, (0..n).map(|i| (i * 7 % n + 1000) as f64).collect()),
+            numeric_column("row", ColumnType::Integer, (1..=n).map(|i| i as f64).collect()),
+            numeric_column("const", ColumnType::Float, vec![2.5; n]),
+            numeric_column("empty", ColumnType::Float, vec![f64::NAN; n]),
+            text_column("comment", &(0..n).map(|i| format!("note {i}")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()),
+            text_column("city", &(0..n).map(|i| cities[i % 3]).collect::<Vec<_>>()),
+            numeric_column("score", ColumnType::Float, (0..n).map(|i| (i % 5) as f64 * 0.5).collect()),
+            numeric_column("count", ColumnType::Integer, (0..n).map(|i| ((i * 13) % 97) as f64).collect()),
+            numeric_column("y", ColumnType::Float, (0..n).map(|i| i as f64).collect()),
+        ]);
+        let rows: Vec<usize> = (0..n).collect();
+        let plan = plan_features(&t, "y", &rows);
+        let dropped: Vec<(&str, DropReason)> = plan.dropped.iter().map(|d| (d.name.as_str(), d.reason.clone())).collect();
+        assert_eq!(
+            dropped,
+            vec![
+                ("customer_id", DropReason::IdLike),
+                ("row", DropReason::RowNumber),
+                ("const", DropReason::Constant),
+                ("empty", DropReason::AllMissing),
+                ("comment", DropReason::FreeText),
+            ]
+        );
+        let names: Vec<&str> = plan.inputs.iter().map(|i| i.name.as_str()).collect();
+        // `count` is unique per row but neither named like an id nor increasing: a real feature.
+        assert_eq!(names, vec!["city", "score", "count"]);
+        assert!(matches!(&plan.features[0], Feature::CategoryIndex { input: 0, levels } if levels.len() == 3));
+    }
+
+    #[test]
+    fn category_levels_come_from_training_rows_and_unseen_is_nan() {
+        let t = table(vec![text_column("c", &["b", "a", "b", "z", "", "a", "b"])]);
+        let plan = plan_features(&t, "none", &[0, 1, 2, 4, 5, 6]);
+        let Feature::CategoryIndex { levels, .. } = &plan.features[0] else { panic!("expected a category") };
+        // Most frequent first; `z` appears only outside the training rows.
+        assert_eq!(levels, &vec!["b".to_string(), "a".to_string()]);
+        let cols = feature_columns(&plan.inputs, &plan.features, &t, &[0, 1, 3, 4]).unwrap_or_default();
+        assert_eq!(cols[0][..2], [0.0, 1.0]);
+        assert!(cols[0][2].is_nan() && cols[0][3].is_nan());
+    }
+
+    #[test]
+    fn datetimes_become_calendar_parts() {
+        // 2024-02-29T13:45:00Z was a Thursday; 1969-12-31T23:00:00Z a Wednesday.
+        let t = 1_709_214_300.0;
+        assert_eq!(datetime_part(t, DatetimePart::Year), Some(2024.0));
+        assert_eq!(datetime_part(t, DatetimePart::Month), Some(2.0));
+        assert_eq!(datetime_part(t, DatetimePart::Day), Some(29.0));
+        assert_eq!(datetime_part(t, DatetimePart::DayOfWeek), Some(3.0));
+        assert_eq!(datetime_part(t, DatetimePart::Hour), Some(13.0));
+        assert_eq!(datetime_part(-3600.0, DatetimePart::Year), Some(1969.0));
+        assert_eq!(datetime_part(-3600.0, DatetimePart::DayOfWeek), Some(2.0));
+        assert_eq!(datetime_part(f64::NAN, DatetimePart::Hour), None);
+        let tab = table(vec![numeric_column("when", ColumnType::Datetime, vec![t, t + 86_400.0 * 40.0, t + 86_400.0 * 400.0])]);
+        let plan = plan_features(&tab, "y", &[0, 1, 2]);
+        // Hours are all equal: no hour feature.
+        assert_eq!(plan.features.len(), 5);
+        assert!(!plan.features.contains(&Feature::DatetimePart { input: 0, part: DatetimePart::Hour }));
+    }
+}
