@@ -6,7 +6,8 @@
 use super::pipeline::{DatetimePart, Feature, InputSpec};
 use super::target::tokenize;
 use super::task::format_number;
-use crate::ingest::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
+use crate::ingest::table::MISSING_CODE;
+use crate::ingest::{Column, ColumnData, ColumnType, Table};
 use std::collections::HashMap;
 use thiserror::Error;
 

@@ -4,4 +4,18 @@
 pub mod gbm;
 pub mod pipeline;
 
+pub mod build;
+pub mod describe;
+pub mod features;
+pub mod gbm;
+pub mod importance;
+pub mod linear;
+pub mod metrics;
+pub mod search;
+pub mod split;
+pub mod target;
+pub mod task;
+
+pub use build::{BuildError, BuildObserver, BuildOutput, BuildRequest, LogLevel, SilentObserver, build};
+pub use metrics::Metric;
 pub use pipeline::{Feature, Model, Pipeline, Task};

@@ -3,7 +3,8 @@
 
 use super::pipeline::Task;
 use super::target::{stem, tokenize};
-use crate::ingest::{Column, ColumnData, ColumnType, MISSING_CODE};
+use crate::ingest::table::MISSING_CODE;
+use crate::ingest::{Column, ColumnData, ColumnType};
 use thiserror::Error;
 
 /// More distinct labels than this in a string target is not a classification we can learn.

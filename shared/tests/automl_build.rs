@@ -1,0 +1,327 @@
+//! `automl::build` end to end on synthetic tables whose answer is known.
+
+use shared::automl::build::{BuildObserver, LogLevel};
+use shared::automl::target::TargetError;
+use shared::automl::{BuildError, BuildRequest, Metric, Model, Task, build};
+use shared::ingest::table::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
+use std::sync::Mutex;
+
+/// Records what a build reports.
+#[derive(Default)]
+struct Recorder {
+    progress: Mutex<Vec<u8>>,
+    lines: Mutex<Vec<String>>,
+}
+
+impl BuildObserver for Recorder {
+    fn progress(&self, percent: u8) {
+        if let Ok(mut p) = self.progress.lock() {
+            p.push(percent);
+        }
+    }
+    fn log(&self, _level: LogLevel, message: &str) {
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(message.to_string());
+        }
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn text(name: &str, values: Vec<Option<String>>) -> Column {
+    let mut levels: Vec<String> = Vec::new();
+    let codes = values
+        .into_iter()
+        .map(|v| match v {
+            None => MISSING_CODE,
+            Some(v) => match levels.iter().position(|l| *l == v) {
+                Some(i) => i as u32,
+                None => {
+                    levels.push(v);
+                    (levels.len() - 1) as u32
+                }
+            },
+        })
+        .collect();
+    Column {
+        name: name.into(),
+        kind: ColumnType::String,
+        data: ColumnData::Categorical { codes, levels },
+    }
+}
+
+fn numbers(name: &str, kind: ColumnType, values: Vec<f64>) -> Column {
+    Column {
+        name: name.into(),
+        kind,
+        data: ColumnData::Numeric(values),
+    }
+}
+
+/// Customers: churn depends on tenure (numeric with gaps), contract (text) and a flag; plus an
+/// id column and a constant column that must be dropped.
+fn churn_table(n: usize, seed: u64) -> Table {
+    let mut rng = Rng(seed);
+    let contracts = ["monthly", "yearly", "two-year"];
+    let mut tenure = Vec::new();
+    let mut contract = Vec::new();
+    let mut paperless = Vec::new();
+    let mut noise = Vec::new();
+    let mut churned = Vec::new();
+    for i in 0..n {
+        let t = (rng.next() * 72.0).floor();
+        let c = (rng.next() * 3.0) as usize;
+        let p = f64::from(u8::from(rng.next() < 0.5));
+        let z = 1.5 - t / 18.0 - [0.0, 1.5, 3.0][c] + 0.8 * p;
+        let yes = rng.next() < 1.0 / (1.0 + (-3.0 * z).exp());
+        tenure.push(if i % 11 == 0 { f64::NAN } else { t });
+        contract.push(Some(contracts[c].to_string()));
+        paperless.push(p);
+        noise.push(rng.next());
+        churned.push(Some(if yes { "Yes" } else { "No" }.to_string()));
+    }
+    let columns = vec![
+        numbers(
+            "customer_id",
+            ColumnType::Integer,
+            (0..n).map(|i| (100_000 + i * 7919 % n) as f64).collect(),
+        ),
+        numbers("tenure", ColumnType::Integer, tenure),
+        text("contract", contract),
+        numbers("paperless", ColumnType::Boolean, paperless),
+        numbers("region_code", ColumnType::Integer, vec![7.0; n]),
+        numbers("noise", ColumnType::Float, noise),
+        text("churned", churned),
+    ];
+    Table { columns, n_rows: n }
+}
+
+fn fast(intent: &str) -> BuildRequest {
+    BuildRequest {
+        max_iterations: Some(3),
+        ..BuildRequest::new(intent)
+    }
+}
+
+#[test]
+fn binary_build_finds_target_drops_ids_and_reports_everything() {
+    let table = churn_table(800, 1);
+    let observer = Recorder::default();
+    let out = match build(&table, &fast("predict customer churn"), &observer) {
+        Ok(o) => o,
+        Err(e) => panic!("build failed: {e}"),
+    };
+    assert_eq!(out.target, "churned");
+    assert_eq!(
+        out.task,
+        Task::Binary {
+            labels: ["No".into(), "Yes".into()]
+        }
+    );
+    let inputs: Vec<&str> = out
+        .pipeline
+        .inputs
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(inputs, vec!["tenure", "contract", "paperless", "noise"]);
+    let lines = observer.lines.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("customer_id") && l.contains("identifier")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("region_code") && l.contains("constant")),
+        "{lines:#?}"
+    );
+    // The signal is strong: well above the majority rate.
+    let acc = out.holdout_metrics["accuracy"];
+    assert!(acc > 0.8, "holdout accuracy {acc}");
+    for m in ["precision", "recall", "f1_score", "roc_auc"] {
+        assert!(out.holdout_metrics.contains_key(m), "missing {m}");
+    }
+    let total: f64 = out.feature_importance.iter().map(|f| f.importance).sum();
+    assert!((total - 1.0).abs() < 1e-9, "importance sums to {total}");
+    // Noise matters least.
+    assert_eq!(
+        out.feature_importance.last().map(|f| f.feature.as_str()),
+        Some("noise")
+    );
+    assert_eq!(out.leaderboard.len(), 3);
+    assert!(
+        out.leaderboard
+            .iter()
+            .all(|e| e.validation_score.is_finite() && e.fit_seconds >= 0.0)
+    );
+    let progress = observer
+        .progress
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&100));
+    assert!(out.description.contains("churned"), "{}", out.description);
+    assert_eq!(out.output_schema[1].name, "churned_probability");
+}
+
+#[test]
+fn same_request_gives_the_same_pipeline() {
+    let table = churn_table(400, 2);
+    let request = fast("predict churned");
+    let a = build(&table, &request, &shared::automl::SilentObserver).map_err(|e| e.to_string());
+    let b = build(&table, &request, &shared::automl::SilentObserver).map_err(|e| e.to_string());
+    let (a, b) = (
+        a.unwrap_or_else(|e| panic!("{e}")),
+        b.unwrap_or_else(|e| panic!("{e}")),
+    );
+    let bytes =
+        |o: &shared::automl::BuildOutput| serde_json::to_vec(&o.pipeline).unwrap_or_default();
+    assert!(!bytes(&a).is_empty());
+    assert_eq!(bytes(&a), bytes(&b));
+    assert_eq!(a.holdout_metrics, b.holdout_metrics);
+    // Another seed is another split: the model changes.
+    let other = build(
+        &table,
+        &BuildRequest { seed: 7, ..request },
+        &shared::automl::SilentObserver,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(bytes(&a), bytes(&other));
+}
+
+#[test]
+fn regression_learns_a_nonlinear_price() {
+    let n = 600;
+    let mut rng = Rng(3);
+    let mut area = Vec::new();
+    let mut kind = Vec::new();
+    let mut price = Vec::new();
+    for _ in 0..n {
+        let a = 50.0 + rng.next() * 150.0;
+        let k = (rng.next() * 4.0) as usize;
+        let p = 1000.0 * a
+            + [0.0, 20_000.0, 50_000.0, -10_000.0][k]
+            + if a > 120.0 { 40_000.0 } else { 0.0 };
+        area.push(a);
+        kind.push(Some(["flat", "house", "villa", "studio"][k].to_string()));
+        price.push(p + (rng.next() - 0.5) * 5000.0);
+    }
+    let table = Table {
+        columns: vec![
+            numbers("area", ColumnType::Float, area),
+            text("kind", kind),
+            numbers("SalePrice", ColumnType::Float, price),
+        ],
+        n_rows: n,
+    };
+    let out = build(
+        &table,
+        &fast("estimate the price of a home"),
+        &shared::automl::SilentObserver,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.target, "SalePrice");
+    assert_eq!(out.task, Task::Regression);
+    assert!(
+        out.holdout_metrics["r2"] > 0.95,
+        "{:?}",
+        out.holdout_metrics
+    );
+    assert!(
+        out.pipeline
+            .models
+            .iter()
+            .any(|m| matches!(m, Model::Trees(_) | Model::Linear(_)))
+    );
+}
+
+#[test]
+fn multiclass_with_missing_and_unseen_categories() {
+    let n = 450;
+    let mut rng = Rng(4);
+    let species = ["Adelie", "Gentoo", "Chinstrap"];
+    let mut bill = Vec::new();
+    let mut island = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let s = i % 3;
+        bill.push(if i % 13 == 0 {
+            f64::NAN
+        } else {
+            35.0 + 7.0 * s as f64 + rng.next() * 4.0
+        });
+        island.push(if i % 17 == 0 {
+            None
+        } else {
+            Some(["Biscoe", "Dream", "Torgersen"][(s + i / 7) % 3].to_string())
+        });
+        y.push(Some(species[s].to_string()));
+    }
+    let table = Table {
+        columns: vec![
+            numbers("bill_length_mm", ColumnType::Float, bill),
+            text("island", island),
+            text("species", y),
+        ],
+        n_rows: n,
+    };
+    let out = build(
+        &table,
+        &fast("which species is this penguin"),
+        &shared::automl::SilentObserver,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(&out.task, Task::Multiclass { labels } if labels.len() == 3));
+    assert!(
+        out.holdout_metrics["accuracy"] > 0.9,
+        "{:?}",
+        out.holdout_metrics
+    );
+    assert_eq!(out.output_schema[1].name, "species_probabilities");
+}
+
+#[test]
+fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
+    let table = churn_table(100, 5);
+    match build(
+        &table,
+        &fast("predict the weather"),
+        &shared::automl::SilentObserver,
+    ) {
+        Err(e @ BuildError::Target(TargetError::NoMatch { .. })) => {
+            assert!(e.is_user_error());
+            assert!(e.to_string().contains("tenure"), "{e}");
+        }
+        other => panic!("expected no match, got {:?}", other.map(|o| o.target)),
+    }
+    let rmse = BuildRequest {
+        metric: Some(Metric::Rmse),
+        ..fast("predict churned")
+    };
+    assert!(matches!(
+        build(&table, &rmse, &shared::automl::SilentObserver),
+        Err(BuildError::MetricMismatch { .. })
+    ));
+    let tiny = churn_table(10, 6);
+    assert!(matches!(
+        build(
+            &tiny,
+            &fast("predict churned"),
+            &shared::automl::SilentObserver
+        ),
+        Err(BuildError::TooFewRows { .. })
+    ));
+}
