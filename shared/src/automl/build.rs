@@ -68,7 +68,9 @@ impl BuildRequest {
                 .iter()
                 .filter_map(|v| match v {
                     serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).map(str::to_string),
+                    serde_json::Value::Object(o) => {
+                        o.get("name").and_then(|n| n.as_str()).map(str::to_string)
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -105,7 +107,10 @@ pub enum BuildError {
     #[error(transparent)]
     Task(#[from] TaskError),
     #[error("metric `{metric}` does not apply to a {task} task")]
-    MetricMismatch { metric: &'static str, task: &'static str },
+    MetricMismatch {
+        metric: &'static str,
+        task: &'static str,
+    },
     #[error("only {rows} rows have a value for target `{target}`; at least {MIN_ROWS} are needed")]
     TooFewRows { target: String, rows: usize },
     #[error("no usable feature columns remain besides the target `{target}` (dropped: {dropped})")]
@@ -169,50 +174,101 @@ pub struct BuildOutput {
 }
 
 /// Builds a model from `table` as `request` asks, telling `observer` how it goes.
-pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver) -> Result<BuildOutput, BuildError> {
+pub fn build(
+    table: &Table,
+    request: &BuildRequest,
+    observer: &dyn BuildObserver,
+) -> Result<BuildOutput, BuildError> {
     let started = Instant::now();
     let budget = Duration::from_secs_f64(request.time_budget_s.clamp(1.0, 86_400.0));
     observer.progress(0);
-    observer.log(LogLevel::Info, &format!("data: {} rows, {} columns", table.n_rows, table.columns.len()));
+    observer.log(
+        LogLevel::Info,
+        &format!(
+            "data: {} rows, {} columns",
+            table.n_rows,
+            table.columns.len()
+        ),
+    );
 
     let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-    let target = resolve_target(&names, &request.intent, request.target.as_deref(), &request.output_fields())?;
+    let target = resolve_target(
+        &names,
+        &request.intent,
+        request.target.as_deref(),
+        &request.output_fields(),
+    )?;
     let target_column = table
         .column(&target)
-        .ok_or_else(|| TargetError::UnknownColumn { name: target.clone(), columns: names.iter().map(|s| s.to_string()).collect() })?;
+        .ok_or_else(|| TargetError::UnknownColumn {
+            name: target.clone(),
+            columns: names.iter().map(|s| s.to_string()).collect(),
+        })?;
     let all_rows: Vec<usize> = (0..table.n_rows).collect();
     let task = infer_task(target_column, &all_rows, &request.intent)?;
     let metric = request.metric.unwrap_or_else(|| Metric::default_for(&task));
     if metric.is_classification() == matches!(task, Task::Regression) {
-        return Err(BuildError::MetricMismatch { metric: metric.name(), task: task_kind(&task) });
+        return Err(BuildError::MetricMismatch {
+            metric: metric.name(),
+            task: task_kind(&task),
+        });
     }
-    observer.log(LogLevel::Info, &format!("target: `{target}`, task: {}", describe::task_phrase(&task)));
+    observer.log(
+        LogLevel::Info,
+        &format!("target: `{target}`, task: {}", describe::task_phrase(&task)),
+    );
 
     // Rows without a target value teach nothing.
     let encoded = encode_target(target_column, &task, &all_rows);
-    let labelled: Vec<usize> = all_rows.iter().copied().filter(|&r| encoded[r].is_some()).collect();
+    let labelled: Vec<usize> = all_rows
+        .iter()
+        .copied()
+        .filter(|&r| encoded[r].is_some())
+        .collect();
     if labelled.len() < table.n_rows {
         observer.log(
             LogLevel::Warn,
-            &format!("{} rows have no value for `{target}` and are left out", table.n_rows - labelled.len()),
+            &format!(
+                "{} rows have no value for `{target}` and are left out",
+                table.n_rows - labelled.len()
+            ),
         );
     }
     if labelled.len() < MIN_ROWS {
-        return Err(BuildError::TooFewRows { target, rows: labelled.len() });
+        return Err(BuildError::TooFewRows {
+            target,
+            rows: labelled.len(),
+        });
     }
-    let y_all: Vec<f64> = labelled.iter().map(|&r| encoded[r].unwrap_or(0.0)).collect();
+    let y_all: Vec<f64> = labelled
+        .iter()
+        .map(|&r| encoded[r].unwrap_or(0.0))
+        .collect();
     let classes: Option<Vec<usize>> =
         (!matches!(task, Task::Regression)).then(|| y_all.iter().map(|&v| v as usize).collect());
-    let (train_pos, hold_pos) = split::holdout_split(labelled.len(), classes.as_deref(), HOLDOUT_FRACTION, request.seed);
+    let (train_pos, hold_pos) = split::holdout_split(
+        labelled.len(),
+        classes.as_deref(),
+        HOLDOUT_FRACTION,
+        request.seed,
+    );
     let train_rows: Vec<usize> = train_pos.iter().map(|&p| labelled[p]).collect();
     let hold_rows: Vec<usize> = hold_pos.iter().map(|&p| labelled[p]).collect();
 
     let plan = features::plan_features(table, &target, &train_rows);
     for DroppedColumn { name, reason } in &plan.dropped {
-        observer.log(LogLevel::Info, &format!("dropped column `{name}`: {}", reason.explain()));
+        observer.log(
+            LogLevel::Info,
+            &format!("dropped column `{name}`: {}", reason.explain()),
+        );
     }
     if plan.features.is_empty() {
-        let dropped = plan.dropped.iter().map(|d| d.name.clone()).collect::<Vec<_>>().join(", ");
+        let dropped = plan
+            .dropped
+            .iter()
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(BuildError::NoFeatures { target, dropped });
     }
     observer.log(
@@ -229,7 +285,12 @@ pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver
 
     let train_cols = features::feature_columns(&plan.inputs, &plan.features, table, &train_rows)?;
     let y_train: Vec<f64> = train_pos.iter().map(|&p| y_all[p]).collect();
-    let data = SearchData { task: &task, features: &plan.features, cols: &train_cols, y: &y_train };
+    let data = SearchData {
+        task: &task,
+        features: &plan.features,
+        cols: &train_cols,
+        y: &y_train,
+    };
     let search_deadline = started + budget.mul_f64(0.6);
     let hard_deadline = started + budget.mul_f64(0.95);
     let mut on_candidate = |entry: &LeaderboardEntry, i: usize, total: usize| {
@@ -260,7 +321,11 @@ pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver
     let algorithm = algorithm_name(&choice, &task);
     observer.log(
         LogLevel::Info,
-        &format!("chosen: {algorithm}, validation {} = {:.5}", metric.name(), choice.validation_score),
+        &format!(
+            "chosen: {algorithm}, validation {} = {:.5}",
+            metric.name(),
+            choice.validation_score
+        ),
     );
 
     // Honest metrics: the winner refit on the training part, scored on the held-out rows.
@@ -268,26 +333,50 @@ pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver
     let hold_cols = features::feature_columns(&plan.inputs, &plan.features, table, &hold_rows)?;
     let y_hold: Vec<f64> = hold_pos.iter().map(|&p| y_all[p]).collect();
     let models: Vec<(f64, &Model)> = fitted.iter().map(|f| (f.weight, &f.model)).collect();
-    let holdout_margins = blended_margins(&models, &plan.features, &hold_cols, hold_rows.len(), task.n_outputs());
+    let holdout_margins = blended_margins(
+        &models,
+        &plan.features,
+        &hold_cols,
+        hold_rows.len(),
+        task.n_outputs(),
+    );
     let holdout_metrics = holdout_report(&task, &y_hold, &holdout_margins);
-    let summary: Vec<String> = holdout_metrics.iter().map(|(k, v)| format!("{k} = {v:.4}")).collect();
-    observer.log(LogLevel::Info, &format!("holdout ({} rows): {}", hold_rows.len(), summary.join(", ")));
+    let summary: Vec<String> = holdout_metrics
+        .iter()
+        .map(|(k, v)| format!("{k} = {v:.4}"))
+        .collect();
+    observer.log(
+        LogLevel::Info,
+        &format!("holdout ({} rows): {}", hold_rows.len(), summary.join(", ")),
+    );
     observer.progress(85);
 
     // The delivered model learns from every labelled row, with the configuration that won.
     let all_cols = features::feature_columns(&plan.inputs, &plan.features, table, &labelled)?;
-    let full = SearchData { task: &task, features: &plan.features, cols: &all_cols, y: &y_all };
+    let full = SearchData {
+        task: &task,
+        features: &plan.features,
+        cols: &all_cols,
+        y: &y_all,
+    };
     let scale = labelled.len() as f64 / train_rows.len().max(1) as f64;
     let final_choice = scale_rounds(&choice, scale);
     let final_deadline = hard_deadline.max(Instant::now() + budget.mul_f64(0.25));
     let fitted = search::refit(&full, &final_choice, request.seed, final_deadline)?;
     observer.progress(95);
 
-    let per_model: Vec<(f64, Vec<f64>)> = fitted.iter().map(|f| (f.weight, f.feature_importance.clone())).collect();
-    let feature_importance: Vec<FeatureImportance> = input_importance(&plan.inputs, &plan.features, &per_model)
-        .into_iter()
-        .map(|(feature, importance)| FeatureImportance { feature, importance })
+    let per_model: Vec<(f64, Vec<f64>)> = fitted
+        .iter()
+        .map(|f| (f.weight, f.feature_importance.clone()))
         .collect();
+    let feature_importance: Vec<FeatureImportance> =
+        input_importance(&plan.inputs, &plan.features, &per_model)
+            .into_iter()
+            .map(|(feature, importance)| FeatureImportance {
+                feature,
+                importance,
+            })
+            .collect();
     let pipeline = Pipeline {
         target: target.clone(),
         task: task.clone(),
@@ -319,7 +408,11 @@ pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver
         description,
         input_schema,
         output_schema,
-        dropped_columns: plan.dropped.iter().map(|d| (d.name.clone(), d.reason.explain().to_string())).collect(),
+        dropped_columns: plan
+            .dropped
+            .iter()
+            .map(|d| (d.name.clone(), d.reason.explain().to_string()))
+            .collect(),
         train_rows: train_rows.len(),
         holdout_rows: hold_rows.len(),
         build_seconds: started.elapsed().as_secs_f64(),
@@ -327,7 +420,10 @@ pub fn build(table: &Table, request: &BuildRequest, observer: &dyn BuildObserver
         task,
         target,
     };
-    observer.log(LogLevel::Info, &format!("model ready in {:.2}s", output.build_seconds));
+    observer.log(
+        LogLevel::Info,
+        &format!("model ready in {:.2}s", output.build_seconds),
+    );
     observer.progress(100);
     Ok(output)
 }
@@ -346,7 +442,10 @@ fn algorithm_name(choice: &Choice, task: &Task) -> String {
     match choice.members.as_slice() {
         [one] => one.spec.family(task).to_string(),
         members => {
-            let parts: Vec<String> = members.iter().map(|m| format!("{:.2} {}", m.weight, m.spec.family(task))).collect();
+            let parts: Vec<String> = members
+                .iter()
+                .map(|m| format!("{:.2} {}", m.weight, m.spec.family(task)))
+                .collect();
             format!("blend({})", parts.join(" + "))
         }
     }
@@ -356,19 +455,29 @@ fn algorithm_name(choice: &Choice, task: &Task) -> String {
 fn scale_rounds(choice: &Choice, scale: f64) -> Choice {
     let mut c = choice.clone();
     for m in &mut c.members {
-        m.rounds = m.rounds.map(|r| ((r as f64 * scale).round() as usize).max(1));
+        m.rounds = m
+            .rounds
+            .map(|r| ((r as f64 * scale).round() as usize).max(1));
     }
     c
 }
 
 /// Weighted raw margins (row-major, `k` per row) of `models` on feature columns of `n` rows.
-pub fn blended_margins(models: &[(f64, &Model)], features: &[Feature], cols: &[Vec<f32>], n: usize, k: usize) -> Vec<f64> {
+pub fn blended_margins(
+    models: &[(f64, &Model)],
+    features: &[Feature],
+    cols: &[Vec<f32>],
+    n: usize,
+    k: usize,
+) -> Vec<f64> {
     let rows: Vec<usize> = (0..n).collect();
     let mut out = vec![0.0; n * k];
     for (weight, model) in models {
         let margins = match model {
             Model::Linear(m) => linear::linear_margins(m, cols, &rows),
-            Model::Trees(ensemble) => gbm::predict_margins(ensemble, &feature_matrix(features, cols, n)).concat(),
+            Model::Trees(ensemble) => {
+                gbm::predict_margins(ensemble, &feature_matrix(features, cols, n)).concat()
+            }
         };
         for (o, m) in out.iter_mut().zip(&margins) {
             *o += weight * m;
@@ -382,7 +491,9 @@ fn feature_matrix(features: &[Feature], cols: &[Vec<f32>], n: usize) -> FeatureM
         .iter()
         .zip(cols)
         .map(|(f, c)| match f {
-            Feature::CategoryIndex { levels, .. } => FeatureColumn::categorical(c.clone(), levels.len() as u32),
+            Feature::CategoryIndex { levels, .. } => {
+                FeatureColumn::categorical(c.clone(), levels.len() as u32)
+            }
             _ => FeatureColumn::numeric(c.clone()),
         })
         .collect();
@@ -396,8 +507,16 @@ pub fn holdout_report(task: &Task, y: &[f64], margins: &[f64]) -> BTreeMap<Strin
     let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
     let outcome = match task {
         Task::Regression => Outcome::Values { y, pred: &preds },
-        Task::Binary { .. } => Outcome::Classes { y: &classes, probs: &preds, k: 2 },
-        Task::Multiclass { labels } => Outcome::Classes { y: &classes, probs: &preds, k: labels.len() },
+        Task::Binary { .. } => Outcome::Classes {
+            y: &classes,
+            probs: &preds,
+            k: 2,
+        },
+        Task::Multiclass { labels } => Outcome::Classes {
+            y: &classes,
+            probs: &preds,
+            k: labels.len(),
+        },
     };
     metrics::report(task, outcome)
 }
@@ -415,22 +534,45 @@ fn type_name(kind: ColumnType) -> &'static str {
 /// Input fields (one per raw input column) and output fields: the target holds the prediction,
 /// `<target>_probability` (binary, of the positive class) or `<target>_probabilities`
 /// (multiclass, label → p).
-fn schemas(plan: &FeaturePlan, target: &str, target_kind: ColumnType, task: &Task) -> (Vec<SchemaField>, Vec<SchemaField>) {
+fn schemas(
+    plan: &FeaturePlan,
+    target: &str,
+    target_kind: ColumnType,
+    task: &Task,
+) -> (Vec<SchemaField>, Vec<SchemaField>) {
     let inputs = plan
         .inputs
         .iter()
-        .map(|i| SchemaField { name: i.name.clone(), kind: type_name(i.kind).to_string() })
+        .map(|i| SchemaField {
+            name: i.name.clone(),
+            kind: type_name(i.kind).to_string(),
+        })
         .collect();
     let mut outputs = Vec::new();
     match task {
-        Task::Regression => outputs.push(SchemaField { name: target.to_string(), kind: "float".into() }),
+        Task::Regression => outputs.push(SchemaField {
+            name: target.to_string(),
+            kind: "float".into(),
+        }),
         Task::Binary { .. } => {
-            outputs.push(SchemaField { name: target.to_string(), kind: type_name(target_kind).into() });
-            outputs.push(SchemaField { name: format!("{target}_probability"), kind: "float".into() });
+            outputs.push(SchemaField {
+                name: target.to_string(),
+                kind: type_name(target_kind).into(),
+            });
+            outputs.push(SchemaField {
+                name: format!("{target}_probability"),
+                kind: "float".into(),
+            });
         }
         Task::Multiclass { .. } => {
-            outputs.push(SchemaField { name: target.to_string(), kind: type_name(target_kind).into() });
-            outputs.push(SchemaField { name: format!("{target}_probabilities"), kind: "object".into() });
+            outputs.push(SchemaField {
+                name: target.to_string(),
+                kind: type_name(target_kind).into(),
+            });
+            outputs.push(SchemaField {
+                name: format!("{target}_probabilities"),
+                kind: "object".into(),
+            });
         }
     }
     (inputs, outputs)

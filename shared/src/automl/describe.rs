@@ -24,12 +24,19 @@ pub fn task_phrase(task: &Task) -> String {
     match task {
         Task::Regression => "regression (predicts a number)".to_string(),
         Task::Binary { labels } => {
-            format!("binary classification ({} or {}; probability reported for {:?})", labels[0], labels[1], labels[1])
+            format!(
+                "binary classification ({} or {}; probability reported for {:?})",
+                labels[0], labels[1], labels[1]
+            )
         }
         Task::Multiclass { labels } => {
             let shown: Vec<&str> = labels.iter().take(8).map(String::as_str).collect();
             let more = if labels.len() > 8 { ", …" } else { "" };
-            format!("multiclass classification ({} classes: {}{more})", labels.len(), shown.join(", "))
+            format!(
+                "multiclass classification ({} classes: {}{more})",
+                labels.len(),
+                shown.join(", ")
+            )
         }
     }
 }
@@ -37,7 +44,10 @@ pub fn task_phrase(task: &Task) -> String {
 fn model_phrase(model: &Model) -> String {
     match model {
         Model::Trees(e) => format!("{} gradient-boosted decision trees", e.trees.len()),
-        Model::Linear(m) => format!("a linear model with {} terms", m.numeric.len() + m.categorical.len()),
+        Model::Linear(m) => format!(
+            "a linear model with {} terms",
+            m.numeric.len() + m.categorical.len()
+        ),
     }
 }
 
@@ -50,12 +60,19 @@ pub fn describe(s: &Summary) -> String {
             s.target, labels[1], labels[0], labels[1]
         ),
         Task::Multiclass { labels } => {
-            format!("Predicts which of {} classes `{}` falls in, with a probability for each", labels.len(), s.target)
+            format!(
+                "Predicts which of {} classes `{}` falls in, with a probability for each",
+                labels.len(),
+                s.target
+            )
         }
     };
     out.push_str(&what);
     let inputs = s.pipeline.inputs.len();
-    out.push_str(&format!(" from {inputs} input column{}.", if inputs == 1 { "" } else { "s" }));
+    out.push_str(&format!(
+        " from {inputs} input column{}.",
+        if inputs == 1 { "" } else { "s" }
+    ));
     let models: Vec<String> = s.pipeline.models.iter().map(model_phrase).collect();
     if models.len() == 1 {
         out.push_str(&format!(" The model is {} ({}).", models[0], s.algorithm));
@@ -77,7 +94,10 @@ pub fn describe(s: &Summary) -> String {
         .map(|f| format!("{} ({:.0}%)", f.feature, f.importance * 100.0))
         .collect();
     if !top.is_empty() {
-        out.push_str(&format!(" The most influential inputs are {}.", top.join(", ")));
+        out.push_str(&format!(
+            " The most influential inputs are {}.",
+            top.join(", ")
+        ));
     }
     let headline: &[&str] = match s.task {
         Task::Regression => &["rmse", "mae", "r2"],
@@ -86,7 +106,12 @@ pub fn describe(s: &Summary) -> String {
     };
     let scores: Vec<String> = headline
         .iter()
-        .filter_map(|m| s.holdout_metrics.get(*m).filter(|v| v.is_finite()).map(|v| format!("{m} {}", round_sig(*v))))
+        .filter_map(|m| {
+            s.holdout_metrics
+                .get(*m)
+                .filter(|v| v.is_finite())
+                .map(|v| format!("{m} {}", round_sig(*v)))
+        })
         .collect();
     if !scores.is_empty() {
         out.push_str(&format!(
@@ -97,9 +122,21 @@ pub fn describe(s: &Summary) -> String {
         ));
     }
     if !s.dropped.is_empty() {
-        let names: Vec<String> = s.dropped.iter().take(5).map(|d| format!("`{}`", d.name)).collect();
-        let more = if s.dropped.len() > 5 { format!(" and {} more", s.dropped.len() - 5) } else { String::new() };
-        out.push_str(&format!(" Ignored columns: {}{more} (identifiers, constants or free text).", names.join(", ")));
+        let names: Vec<String> = s
+            .dropped
+            .iter()
+            .take(5)
+            .map(|d| format!("`{}`", d.name))
+            .collect();
+        let more = if s.dropped.len() > 5 {
+            format!(" and {} more", s.dropped.len() - 5)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            " Ignored columns: {}{more} (identifiers, constants or free text).",
+            names.join(", ")
+        ));
     }
     out
 }

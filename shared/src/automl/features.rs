@@ -60,30 +60,45 @@ pub enum FeatureError {
 /// The input a feature reads.
 pub fn feature_input(feature: &Feature) -> usize {
     match feature {
-        Feature::Numeric { input } | Feature::CategoryIndex { input, .. } | Feature::DatetimePart { input, .. } => {
-            *input
-        }
+        Feature::Numeric { input }
+        | Feature::CategoryIndex { input, .. }
+        | Feature::DatetimePart { input, .. } => *input,
     }
 }
 
 /// Decides inputs and features from the training `rows` of `table` (the target excluded).
 pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan {
-    let mut plan = FeaturePlan { inputs: Vec::new(), features: Vec::new(), dropped: Vec::new() };
+    let mut plan = FeaturePlan {
+        inputs: Vec::new(),
+        features: Vec::new(),
+        dropped: Vec::new(),
+    };
     for column in table.columns.iter().filter(|c| c.name != target) {
         if let Some(reason) = drop_reason(column, rows, table.n_rows) {
-            plan.dropped.push(DroppedColumn { name: column.name.clone(), reason });
+            plan.dropped.push(DroppedColumn {
+                name: column.name.clone(),
+                reason,
+            });
             continue;
         }
         let input = plan.inputs.len();
         let mut features = Vec::new();
         match (&column.data, column.kind) {
             (ColumnData::Categorical { .. }, _) => {
-                features.push(Feature::CategoryIndex { input, levels: training_levels(column, rows) });
+                features.push(Feature::CategoryIndex {
+                    input,
+                    levels: training_levels(column, rows),
+                });
             }
             (ColumnData::Numeric(values), ColumnType::Datetime) => {
                 features.push(Feature::Numeric { input });
-                for part in [DatetimePart::Year, DatetimePart::Month, DatetimePart::Day, DatetimePart::DayOfWeek, DatetimePart::Hour]
-                {
+                for part in [
+                    DatetimePart::Year,
+                    DatetimePart::Month,
+                    DatetimePart::Day,
+                    DatetimePart::DayOfWeek,
+                    DatetimePart::Hour,
+                ] {
                     let mut seen = rows.iter().filter_map(|&r| datetime_part(values[r], part));
                     if let Some(first) = seen.next()
                         && seen.any(|v| v != first)
@@ -94,14 +109,21 @@ pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan
             }
             (ColumnData::Numeric(_), _) => features.push(Feature::Numeric { input }),
         }
-        plan.inputs.push(InputSpec { name: column.name.clone(), kind: column.kind });
+        plan.inputs.push(InputSpec {
+            name: column.name.clone(),
+            kind: column.kind,
+        });
         plan.features.extend(features);
     }
     plan
 }
 
 fn drop_reason(column: &Column, rows: &[usize], table_rows: usize) -> Option<DropReason> {
-    let present: Vec<usize> = rows.iter().copied().filter(|&r| !column.data.is_missing(r)).collect();
+    let present: Vec<usize> = rows
+        .iter()
+        .copied()
+        .filter(|&r| !column.data.is_missing(r))
+        .collect();
     if present.is_empty() {
         return Some(DropReason::AllMissing);
     }
@@ -124,12 +146,27 @@ fn drop_reason(column: &Column, rows: &[usize], table_rows: usize) -> Option<Dro
     }
     let unique_per_row = distinct == present.len() && present.len() == rows.len();
     let id_named = tokenize(&column.name).iter().any(|t| {
-        matches!(t.as_str(), "id" | "ids" | "uuid" | "guid" | "key" | "index" | "idx" | "rownames" | "rowid" | "unnamed")
+        matches!(
+            t.as_str(),
+            "id" | "ids"
+                | "uuid"
+                | "guid"
+                | "key"
+                | "index"
+                | "idx"
+                | "rownames"
+                | "rowid"
+                | "unnamed"
+        )
     }) || column.name.trim().is_empty();
     match (&column.data, column.kind) {
         (ColumnData::Categorical { .. }, _) => {
             if unique_per_row && (id_named || rows.len() >= 20) {
-                return Some(if id_named { DropReason::IdLike } else { DropReason::FreeText });
+                return Some(if id_named {
+                    DropReason::IdLike
+                } else {
+                    DropReason::FreeText
+                });
             }
             if rows.len() >= 20 && distinct > MAX_LEVELS && distinct * 2 > present.len() {
                 return Some(DropReason::FreeText);
@@ -163,7 +200,11 @@ fn training_levels(column: &Column, rows: &[usize]) -> Vec<String> {
         }
     }
     let mut order: Vec<usize> = (0..levels.len()).filter(|&i| counts[i] > 0).collect();
-    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then_with(|| levels[a].cmp(&levels[b])));
+    order.sort_by(|&a, &b| {
+        counts[b]
+            .cmp(&counts[a])
+            .then_with(|| levels[a].cmp(&levels[b]))
+    });
     order.truncate(MAX_LEVELS);
     order.into_iter().map(|i| levels[i].clone()).collect()
 }
@@ -209,28 +250,63 @@ pub fn feature_columns(
 ) -> Result<Vec<Vec<f32>>, FeatureError> {
     let columns: Vec<&Column> = inputs
         .iter()
-        .map(|i| table.column(&i.name).ok_or_else(|| FeatureError::MissingColumn(i.name.clone())))
+        .map(|i| {
+            table
+                .column(&i.name)
+                .ok_or_else(|| FeatureError::MissingColumn(i.name.clone()))
+        })
         .collect::<Result<_, _>>()?;
-    Ok(features.iter().map(|f| feature_values(f, columns[feature_input(f)], rows)).collect())
+    Ok(features
+        .iter()
+        .map(|f| feature_values(f, columns[feature_input(f)], rows))
+        .collect())
 }
 
 fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32> {
     match (feature, &column.data) {
-        (Feature::Numeric { .. }, ColumnData::Numeric(v)) => rows.iter().map(|&r| v[r] as f32).collect(),
+        (Feature::Numeric { .. }, ColumnData::Numeric(v)) => {
+            rows.iter().map(|&r| v[r] as f32).collect()
+        }
         (Feature::Numeric { .. }, ColumnData::Categorical { codes, levels }) => {
             // A holdout typed as text where training saw numbers: read what parses.
-            let parsed: Vec<f32> = levels.iter().map(|l| l.trim().parse::<f32>().unwrap_or(f32::NAN)).collect();
-            rows.iter().map(|&r| if codes[r] == MISSING_CODE { f32::NAN } else { parsed[codes[r] as usize] }).collect()
+            let parsed: Vec<f32> = levels
+                .iter()
+                .map(|l| l.trim().parse::<f32>().unwrap_or(f32::NAN))
+                .collect();
+            rows.iter()
+                .map(|&r| {
+                    if codes[r] == MISSING_CODE {
+                        f32::NAN
+                    } else {
+                        parsed[codes[r] as usize]
+                    }
+                })
+                .collect()
         }
         (Feature::CategoryIndex { levels, .. }, data) => {
-            let index: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+            let index: HashMap<&str, usize> = levels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.as_str(), i))
+                .collect();
             match data {
-                ColumnData::Categorical { codes, levels: table_levels } => {
+                ColumnData::Categorical {
+                    codes,
+                    levels: table_levels,
+                } => {
                     let mapped: Vec<f32> = table_levels
                         .iter()
                         .map(|l| index.get(l.as_str()).map_or(f32::NAN, |&i| i as f32))
                         .collect();
-                    rows.iter().map(|&r| if codes[r] == MISSING_CODE { f32::NAN } else { mapped[codes[r] as usize] }).collect()
+                    rows.iter()
+                        .map(|&r| {
+                            if codes[r] == MISSING_CODE {
+                                f32::NAN
+                            } else {
+                                mapped[codes[r] as usize]
+                            }
+                        })
+                        .collect()
                 }
                 ColumnData::Numeric(v) => rows
                     .iter()
@@ -238,16 +314,21 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
                         if v[r].is_nan() {
                             f32::NAN
                         } else {
-                            index.get(format_number(v[r]).as_str()).map_or(f32::NAN, |&i| i as f32)
+                            index
+                                .get(format_number(v[r]).as_str())
+                                .map_or(f32::NAN, |&i| i as f32)
                         }
                     })
                     .collect(),
             }
         }
-        (Feature::DatetimePart { part, .. }, ColumnData::Numeric(v)) => {
-            rows.iter().map(|&r| datetime_part(v[r], *part).map_or(f32::NAN, |x| x as f32)).collect()
+        (Feature::DatetimePart { part, .. }, ColumnData::Numeric(v)) => rows
+            .iter()
+            .map(|&r| datetime_part(v[r], *part).map_or(f32::NAN, |x| x as f32))
+            .collect(),
+        (Feature::DatetimePart { .. }, ColumnData::Categorical { .. }) => {
+            vec![f32::NAN; rows.len()]
         }
-        (Feature::DatetimePart { .. }, ColumnData::Categorical { .. }) => vec![f32::NAN; rows.len()],
     }
 }
 
@@ -272,11 +353,19 @@ pub(crate) mod tests {
                 }
             })
             .collect();
-        Column { name: name.into(), kind: ColumnType::String, data: ColumnData::Categorical { codes, levels } }
+        Column {
+            name: name.into(),
+            kind: ColumnType::String,
+            data: ColumnData::Categorical { codes, levels },
+        }
     }
 
     pub(crate) fn numeric_column(name: &str, kind: ColumnType, values: Vec<f64>) -> Column {
-        Column { name: name.into(), kind, data: ColumnData::Numeric(values) }
+        Column {
+            name: name.into(),
+            kind,
+            data: ColumnData::Numeric(values),
+        }
     }
 
     fn table(columns: Vec<Column>) -> Table {
@@ -289,19 +378,47 @@ pub(crate) mod tests {
         let n = 40;
         let cities = ["Paris", "Lyon", "Nice"];
         let t = table(vec![
-            numeric_column("customer_id", ColumnType::Integer, (0..n).map(|i| (i * 7 % n + 1000) as f64).collect()),
-            numeric_column("row", ColumnType::Integer, (1..=n).map(|i| i as f64).collect()),
+            numeric_column(
+                "customer_id",
+                ColumnType::Integer,
+                (0..n).map(|i| (i * 7 % n + 1000) as f64).collect(),
+            ),
+            numeric_column(
+                "row",
+                ColumnType::Integer,
+                (1..=n).map(|i| i as f64).collect(),
+            ),
             numeric_column("const", ColumnType::Float, vec![2.5; n]),
             numeric_column("empty", ColumnType::Float, vec![f64::NAN; n]),
-            text_column("comment", &(0..n).map(|i| format!("note {i}")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()),
+            text_column(
+                "comment",
+                &(0..n)
+                    .map(|i| format!("note {i}"))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
             text_column("city", &(0..n).map(|i| cities[i % 3]).collect::<Vec<_>>()),
-            numeric_column("score", ColumnType::Float, (0..n).map(|i| (i % 5) as f64 * 0.5).collect()),
-            numeric_column("count", ColumnType::Integer, (0..n).map(|i| ((i * 13) % 97) as f64).collect()),
+            numeric_column(
+                "score",
+                ColumnType::Float,
+                (0..n).map(|i| (i % 5) as f64 * 0.5).collect(),
+            ),
+            numeric_column(
+                "count",
+                ColumnType::Integer,
+                (0..n).map(|i| ((i * 13) % 97) as f64).collect(),
+            ),
             numeric_column("y", ColumnType::Float, (0..n).map(|i| i as f64).collect()),
         ]);
         let rows: Vec<usize> = (0..n).collect();
         let plan = plan_features(&t, "y", &rows);
-        let dropped: Vec<(&str, DropReason)> = plan.dropped.iter().map(|d| (d.name.as_str(), d.reason.clone())).collect();
+        let dropped: Vec<(&str, DropReason)> = plan
+            .dropped
+            .iter()
+            .map(|d| (d.name.as_str(), d.reason.clone()))
+            .collect();
         assert_eq!(
             dropped,
             vec![
@@ -315,17 +432,22 @@ pub(crate) mod tests {
         let names: Vec<&str> = plan.inputs.iter().map(|i| i.name.as_str()).collect();
         // `count` is unique per row but neither named like an id nor increasing: a real feature.
         assert_eq!(names, vec!["city", "score", "count"]);
-        assert!(matches!(&plan.features[0], Feature::CategoryIndex { input: 0, levels } if levels.len() == 3));
+        assert!(
+            matches!(&plan.features[0], Feature::CategoryIndex { input: 0, levels } if levels.len() == 3)
+        );
     }
 
     #[test]
     fn category_levels_come_from_training_rows_and_unseen_is_nan() {
         let t = table(vec![text_column("c", &["b", "a", "b", "z", "", "a", "b"])]);
         let plan = plan_features(&t, "none", &[0, 1, 2, 4, 5, 6]);
-        let Feature::CategoryIndex { levels, .. } = &plan.features[0] else { panic!("expected a category") };
+        let Feature::CategoryIndex { levels, .. } = &plan.features[0] else {
+            panic!("expected a category")
+        };
         // Most frequent first; `z` appears only outside the training rows.
         assert_eq!(levels, &vec!["b".to_string(), "a".to_string()]);
-        let cols = feature_columns(&plan.inputs, &plan.features, &t, &[0, 1, 3, 4]).unwrap_or_default();
+        let cols =
+            feature_columns(&plan.inputs, &plan.features, &t, &[0, 1, 3, 4]).unwrap_or_default();
         assert_eq!(cols[0][..2], [0.0, 1.0]);
         assert!(cols[0][2].is_nan() && cols[0][3].is_nan());
     }
@@ -342,10 +464,17 @@ pub(crate) mod tests {
         assert_eq!(datetime_part(-3600.0, DatetimePart::Year), Some(1969.0));
         assert_eq!(datetime_part(-3600.0, DatetimePart::DayOfWeek), Some(2.0));
         assert_eq!(datetime_part(f64::NAN, DatetimePart::Hour), None);
-        let tab = table(vec![numeric_column("when", ColumnType::Datetime, vec![t, t + 86_400.0 * 40.0, t + 86_400.0 * 400.0])]);
+        let tab = table(vec![numeric_column(
+            "when",
+            ColumnType::Datetime,
+            vec![t, t + 86_400.0 * 40.0, t + 86_400.0 * 400.0],
+        )]);
         let plan = plan_features(&tab, "y", &[0, 1, 2]);
         // Hours are all equal: no hour feature.
         assert_eq!(plan.features.len(), 5);
-        assert!(!plan.features.contains(&Feature::DatetimePart { input: 0, part: DatetimePart::Hour }));
+        assert!(!plan.features.contains(&Feature::DatetimePart {
+            input: 0,
+            part: DatetimePart::Hour
+        }));
     }
 }

@@ -56,36 +56,61 @@ impl Design {
                 Feature::CategoryIndex { levels, .. } => {
                     let n_cols = levels.len().min(MAX_ONE_HOT);
                     if n_cols > 0 {
-                        categorical.push(CategoricalPrep { feature: f, n_levels: levels.len(), n_cols, offset: width });
+                        categorical.push(CategoricalPrep {
+                            feature: f,
+                            n_levels: levels.len(),
+                            n_cols,
+                            offset: width,
+                        });
                         width += n_cols;
                     }
                 }
                 _ => {
-                    let mut present: Vec<f64> =
-                        rows.iter().map(|&r| f64::from(cols[f][r])).filter(|x| x.is_finite()).collect();
+                    let mut present: Vec<f64> = rows
+                        .iter()
+                        .map(|&r| f64::from(cols[f][r]))
+                        .filter(|x| x.is_finite())
+                        .collect();
                     if present.is_empty() {
                         continue;
                     }
                     present.sort_by(f64::total_cmp);
                     let mid = present.len() / 2;
-                    let median =
-                        if present.len() % 2 == 0 { (present[mid - 1] + present[mid]) / 2.0 } else { present[mid] };
+                    let median = if present.len() % 2 == 0 {
+                        (present[mid - 1] + present[mid]) / 2.0
+                    } else {
+                        present[mid]
+                    };
                     let filled = |r: usize| {
                         let x = f64::from(cols[f][r]);
                         if x.is_finite() { x } else { median }
                     };
                     let n = rows.len() as f64;
                     let mean = rows.iter().map(|&r| filled(r)).sum::<f64>() / n;
-                    let var = rows.iter().map(|&r| (filled(r) - mean).powi(2)).sum::<f64>() / n;
+                    let var = rows
+                        .iter()
+                        .map(|&r| (filled(r) - mean).powi(2))
+                        .sum::<f64>()
+                        / n;
                     let std = var.sqrt();
                     if std > 1e-12 && std.is_finite() {
-                        numeric.push(NumericPrep { feature: f, median, mean, std, column: width });
+                        numeric.push(NumericPrep {
+                            feature: f,
+                            median,
+                            mean,
+                            std,
+                            column: width,
+                        });
                         width += 1;
                     }
                 }
             }
         }
-        Design { numeric, categorical, width }
+        Design {
+            numeric,
+            categorical,
+            width,
+        }
     }
 
     /// Row-major standardized design of `rows`.
@@ -118,7 +143,11 @@ impl Design {
             for (b, wk) in intercept.iter_mut().zip(w) {
                 *b -= wk * p.mean / p.std;
             }
-            numeric.push(NumericTerm { feature: p.feature, fill: p.median, weights: w.iter().map(|wk| wk / p.std).collect() });
+            numeric.push(NumericTerm {
+                feature: p.feature,
+                fill: p.median,
+                weights: w.iter().map(|wk| wk / p.std).collect(),
+            });
         }
         let categorical = self
             .categorical
@@ -136,7 +165,11 @@ impl Design {
                     .collect(),
             })
             .collect();
-        LinearModel { intercept, numeric, categorical }
+        LinearModel {
+            intercept,
+            numeric,
+            categorical,
+        }
     }
 }
 
@@ -166,7 +199,9 @@ pub fn fit_linear(
         (Task::Regression, LinearKind::Ridge { alpha }) => ridge(&x, &yr, design.width, alpha),
         (Task::Regression, LinearKind::Logistic { .. }) => ridge(&x, &yr, design.width, 1.0),
         (_, LinearKind::Logistic { c }) => logistic(&x, &yr, design.width, k, c),
-        (_, LinearKind::Ridge { alpha }) => logistic(&x, &yr, design.width, k, 1.0 / alpha.max(1e-12)),
+        (_, LinearKind::Ridge { alpha }) => {
+            logistic(&x, &yr, design.width, k, 1.0 / alpha.max(1e-12))
+        }
     };
     design.fold(&weights, &intercept, k)
 }
@@ -309,7 +344,11 @@ fn logistic(x: &[f64], y: &[f64], p: usize, k: usize, c: f64) -> (Vec<f64>, Vec<
                 let t = if ci == 1 { 1.0 } else { 0.0 };
                 // log(1 + e^z) - t z, computed stably.
                 let m = z[0];
-                loss += if m > 0.0 { m + (-m).exp().ln_1p() } else { m.exp().ln_1p() } - t * m;
+                loss += if m > 0.0 {
+                    m + (-m).exp().ln_1p()
+                } else {
+                    m.exp().ln_1p()
+                } - t * m;
                 resid[0] = super::metrics::sigmoid(m) - t;
             } else {
                 let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -346,7 +385,11 @@ fn logistic(x: &[f64], y: &[f64], p: usize, k: usize, c: f64) -> (Vec<f64>, Vec<
 }
 
 /// Limited-memory BFGS with a backtracking (Armijo) line search.
-fn lbfgs(mut f: impl FnMut(&[f64], &mut [f64]) -> f64, mut x: Vec<f64>, max_iter: usize) -> Vec<f64> {
+fn lbfgs(
+    mut f: impl FnMut(&[f64], &mut [f64]) -> f64,
+    mut x: Vec<f64>,
+    max_iter: usize,
+) -> Vec<f64> {
     const M: usize = 10;
     let dim = x.len();
     let mut g = vec![0.0; dim];
@@ -386,7 +429,11 @@ fn lbfgs(mut f: impl FnMut(&[f64], &mut [f64]) -> f64, mut x: Vec<f64>, max_iter
             s_hist.clear();
             y_hist.clear();
         }
-        let mut step = if s_hist.is_empty() { 1.0 / gnorm.max(1.0) } else { 1.0 };
+        let mut step = if s_hist.is_empty() {
+            1.0 / gnorm.max(1.0)
+        } else {
+            1.0
+        };
         let mut fx_new;
         let mut tries = 0;
         loop {
@@ -451,15 +498,26 @@ mod tests {
     /// categorical.
     fn synthetic(n: usize, seed: u64) -> (Vec<Feature>, Vec<Vec<f32>>) {
         let mut rng = SeededRng::new(seed);
-        let a: Vec<f32> = (0..n).map(|_| (normal(&mut rng) * 2.0 + 5.0) as f32).collect();
+        let a: Vec<f32> = (0..n)
+            .map(|_| (normal(&mut rng) * 2.0 + 5.0) as f32)
+            .collect();
         let b: Vec<f32> = (0..n)
-            .map(|i| if i % 17 == 0 { f32::NAN } else { (normal(&mut rng) * 100.0 - 40.0) as f32 })
+            .map(|i| {
+                if i % 17 == 0 {
+                    f32::NAN
+                } else {
+                    (normal(&mut rng) * 100.0 - 40.0) as f32
+                }
+            })
             .collect();
         let c: Vec<f32> = (0..n).map(|_| rng.below(3) as f32).collect();
         let features = vec![
             Feature::Numeric { input: 0 },
             Feature::Numeric { input: 1 },
-            Feature::CategoryIndex { input: 2, levels: vec!["x".into(), "y".into(), "z".into()] },
+            Feature::CategoryIndex {
+                input: 2,
+                levels: vec!["x".into(), "y".into(), "z".into()],
+            },
         ];
         (features, vec![a, b, c])
     }
@@ -471,20 +529,40 @@ mod tests {
         let level_effect = [0.0, 4.0, -2.0];
         let y: Vec<f64> = (0..n)
             .map(|i| {
-                let b = if cols[1][i].is_nan() { 0.0 } else { f64::from(cols[1][i]) };
+                let b = if cols[1][i].is_nan() {
+                    0.0
+                } else {
+                    f64::from(cols[1][i])
+                };
                 7.0 + 3.0 * f64::from(cols[0][i]) - 0.05 * b + level_effect[cols[2][i] as usize]
             })
             .collect();
         let rows: Vec<usize> = (0..n).filter(|i| i % 17 != 0).collect();
-        let m = fit_linear(&Task::Regression, LinearKind::Ridge { alpha: 1e-6 }, &features, &cols, &y, &rows, 0);
-        assert!((m.numeric[0].weights[0] - 3.0).abs() < 1e-4, "{:?}", m.numeric[0]);
+        let m = fit_linear(
+            &Task::Regression,
+            LinearKind::Ridge { alpha: 1e-6 },
+            &features,
+            &cols,
+            &y,
+            &rows,
+            0,
+        );
+        assert!(
+            (m.numeric[0].weights[0] - 3.0).abs() < 1e-4,
+            "{:?}",
+            m.numeric[0]
+        );
         assert!((m.numeric[1].weights[0] + 0.05).abs() < 1e-6);
         let cat = &m.categorical[0].weights;
         assert!((cat[1][0] - cat[0][0] - 4.0).abs() < 1e-4);
         assert!((cat[2][0] - cat[0][0] + 2.0).abs() < 1e-4);
         // The folded model predicts what generated the data.
         let pred = linear_margins(&m, &cols, &rows);
-        let worst = rows.iter().zip(&pred).map(|(&r, p)| (p - y[r]).abs()).fold(0.0, f64::max);
+        let worst = rows
+            .iter()
+            .zip(&pred)
+            .map(|(&r, p)| (p - y[r]).abs())
+            .fold(0.0, f64::max);
         assert!(worst < 1e-3, "worst error {worst}");
     }
 
@@ -495,23 +573,37 @@ mod tests {
         let mut rng = SeededRng::new(9);
         let y: Vec<f64> = (0..n)
             .map(|i| {
-                let z = 0.8 * (f64::from(cols[0][i]) - 5.0) + if cols[2][i] == 1.0 { 1.5 } else { -0.5 };
+                let z = 0.8 * (f64::from(cols[0][i]) - 5.0)
+                    + if cols[2][i] == 1.0 { 1.5 } else { -0.5 };
                 f64::from(u8::from(normal(&mut rng) < z))
             })
             .collect();
         let rows: Vec<usize> = (0..n).collect();
-        let task = Task::Binary { labels: ["0".into(), "1".into()] };
+        let task = Task::Binary {
+            labels: ["0".into(), "1".into()],
+        };
         let design = Design::fit(&features, &cols, &rows);
         let x = design.matrix(&cols, &rows);
         let (w, b) = logistic(&x, &y, design.width, 1, 1.0);
-        let standardized: Vec<f64> = x.chunks(design.width).map(|row| b[0] + dot(row, &w)).collect();
+        let standardized: Vec<f64> = x
+            .chunks(design.width)
+            .map(|row| b[0] + dot(row, &w))
+            .collect();
         let folded = design.fold(&w, &b, 1);
         let raw = linear_margins(&folded, &cols, &rows);
         for (s, r) in standardized.iter().zip(&raw) {
             assert!((s - r).abs() < 1e-4 * (1.0 + s.abs()), "{s} vs {r}");
         }
         // And fit_linear gives that same model.
-        let m = fit_linear(&task, LinearKind::Logistic { c: 1.0 }, &features, &cols, &y, &rows, 0);
+        let m = fit_linear(
+            &task,
+            LinearKind::Logistic { c: 1.0 },
+            &features,
+            &cols,
+            &y,
+            &rows,
+            0,
+        );
         assert_eq!(m, folded);
     }
 
@@ -530,8 +622,18 @@ mod tests {
             .collect();
         let features = vec![Feature::Numeric { input: 0 }, Feature::Numeric { input: 1 }];
         let rows: Vec<usize> = (0..n).collect();
-        let task = Task::Binary { labels: ["0".into(), "1".into()] };
-        let m = fit_linear(&task, LinearKind::Logistic { c: 1e4 }, &features, &[x1, x2], &y, &rows, 0);
+        let task = Task::Binary {
+            labels: ["0".into(), "1".into()],
+        };
+        let m = fit_linear(
+            &task,
+            LinearKind::Logistic { c: 1e4 },
+            &features,
+            &[x1, x2],
+            &y,
+            &rows,
+            0,
+        );
         assert!((m.intercept[0] - 0.5).abs() < 0.08, "{m:?}");
         assert!((m.numeric[0].weights[0] - 1.5).abs() < 0.08, "{m:?}");
         assert!((m.numeric[1].weights[0] + 0.4).abs() < 0.03, "{m:?}");
@@ -542,14 +644,30 @@ mod tests {
         let n = 600;
         let mut rng = SeededRng::new(2);
         let y: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
-        let x: Vec<f32> = y.iter().map(|&c| (c * 3.0 + normal(&mut rng) * 0.5) as f32).collect();
+        let x: Vec<f32> = y
+            .iter()
+            .map(|&c| (c * 3.0 + normal(&mut rng) * 0.5) as f32)
+            .collect();
         let features = vec![Feature::Numeric { input: 0 }];
         let rows: Vec<usize> = (0..n).collect();
-        let task = Task::Multiclass { labels: vec!["a".into(), "b".into(), "c".into()] };
-        let m = fit_linear(&task, LinearKind::Logistic { c: 1.0 }, &features, &[x], &y, &rows, 0);
+        let task = Task::Multiclass {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+        };
+        let m = fit_linear(
+            &task,
+            LinearKind::Logistic { c: 1.0 },
+            &features,
+            &[x],
+            &y,
+            &rows,
+            0,
+        );
         let cols = [(0..3).map(|c| c as f32 * 3.0).collect::<Vec<f32>>()];
         let margins = linear_margins(&m, &cols, &[0, 1, 2]);
         let probs = crate::automl::metrics::margins_to_predictions(&task, &margins);
-        assert_eq!(crate::automl::metrics::predicted_classes(&probs, 3), vec![0, 1, 2]);
+        assert_eq!(
+            crate::automl::metrics::predicted_classes(&probs, 3),
+            vec![0, 1, 2]
+        );
     }
 }

@@ -25,7 +25,11 @@ pub enum Metric {
 impl Metric {
     /// Reads a user's metric name forgivingly (`F1`, `f1_score`, `AUC`, `logloss`, `RMSE`).
     pub fn parse(s: &str) -> Option<Metric> {
-        let key: String = s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+        let key: String = s
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
         Some(match key.as_str() {
             "accuracy" | "acc" => Metric::Accuracy,
             "f1" | "f1score" | "macrof1" | "f1macro" | "fscore" => Metric::F1,
@@ -72,15 +76,26 @@ impl Metric {
 
     /// `a` is a better score than `b`.
     pub fn better(self, a: f64, b: f64) -> bool {
-        if self.higher_is_better() { a > b } else { a < b }
+        if self.higher_is_better() {
+            a > b
+        } else {
+            a < b
+        }
     }
 }
 
 /// Truth and predictions of one evaluation.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
-    Classes { y: &'a [usize], probs: &'a [f64], k: usize },
-    Values { y: &'a [f64], pred: &'a [f64] },
+    Classes {
+        y: &'a [usize],
+        probs: &'a [f64],
+        k: usize,
+    },
+    Values {
+        y: &'a [f64],
+        pred: &'a [f64],
+    },
 }
 
 /// Converts raw margins (row-major, `n_outputs` per row) into what [`Outcome`] expects:
@@ -155,7 +170,9 @@ pub fn score(metric: Metric, outcome: Outcome) -> f64 {
                         roc_auc(y, &probs.chunks(2).map(|r| r[1]).collect::<Vec<_>>(), 1)
                     } else {
                         let aucs: Vec<f64> = (0..k)
-                            .map(|c| roc_auc(y, &probs.chunks(k).map(|r| r[c]).collect::<Vec<_>>(), c))
+                            .map(|c| {
+                                roc_auc(y, &probs.chunks(k).map(|r| r[c]).collect::<Vec<_>>(), c)
+                            })
                             .filter(|a| !a.is_nan())
                             .collect();
                         aucs.iter().sum::<f64>() / aucs.len().max(1) as f64
@@ -178,12 +195,26 @@ pub fn score(metric: Metric, outcome: Outcome) -> f64 {
 pub fn report(task: &Task, outcome: Outcome) -> BTreeMap<String, f64> {
     let metrics: &[Metric] = match task {
         Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2],
-        Task::Binary { .. } => {
-            &[Metric::Accuracy, Metric::Precision, Metric::Recall, Metric::F1, Metric::RocAuc, Metric::LogLoss]
-        }
-        Task::Multiclass { .. } => &[Metric::Accuracy, Metric::Precision, Metric::Recall, Metric::F1, Metric::LogLoss],
+        Task::Binary { .. } => &[
+            Metric::Accuracy,
+            Metric::Precision,
+            Metric::Recall,
+            Metric::F1,
+            Metric::RocAuc,
+            Metric::LogLoss,
+        ],
+        Task::Multiclass { .. } => &[
+            Metric::Accuracy,
+            Metric::Precision,
+            Metric::Recall,
+            Metric::F1,
+            Metric::LogLoss,
+        ],
     };
-    metrics.iter().map(|&m| (m.name().to_string(), score(m, outcome))).collect()
+    metrics
+        .iter()
+        .map(|&m| (m.name().to_string(), score(m, outcome)))
+        .collect()
 }
 
 pub fn accuracy(y: &[usize], pred: &[usize]) -> f64 {
@@ -195,12 +226,28 @@ pub fn accuracy(y: &[usize], pred: &[usize]) -> f64 {
 pub fn per_class_prf(y: &[usize], pred: &[usize], k: usize) -> Vec<(f64, f64, f64)> {
     (0..k)
         .map(|c| {
-            let tp = y.iter().zip(pred).filter(|&(&a, &b)| a == c && b == c).count() as f64;
-            let fp = y.iter().zip(pred).filter(|&(&a, &b)| a != c && b == c).count() as f64;
-            let fn_ = y.iter().zip(pred).filter(|&(&a, &b)| a == c && b != c).count() as f64;
+            let tp = y
+                .iter()
+                .zip(pred)
+                .filter(|&(&a, &b)| a == c && b == c)
+                .count() as f64;
+            let fp = y
+                .iter()
+                .zip(pred)
+                .filter(|&(&a, &b)| a != c && b == c)
+                .count() as f64;
+            let fn_ = y
+                .iter()
+                .zip(pred)
+                .filter(|&(&a, &b)| a == c && b != c)
+                .count() as f64;
             let p = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
             let r = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
-            let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+            let f = if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            };
             (p, r, f)
         })
         .collect()
@@ -260,7 +307,11 @@ pub fn r2(y: &[f64], pred: &[f64]) -> f64 {
     let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
     let ss_tot: f64 = y.iter().map(|a| (a - mean).powi(2)).sum();
     let ss_res: f64 = y.iter().zip(pred).map(|(a, b)| (a - b).powi(2)).sum();
-    if ss_tot == 0.0 { 0.0 } else { 1.0 - ss_res / ss_tot }
+    if ss_tot == 0.0 {
+        0.0
+    } else {
+        1.0 - ss_res / ss_tot
+    }
 }
 
 #[cfg(test)]
@@ -277,7 +328,11 @@ mod tests {
         let y = [1, 1, 0, 0, 1];
         let p1 = [0.9, 0.4, 0.35, 0.1, 0.8];
         let probs: Vec<f64> = p1.iter().flat_map(|&p| [1.0 - p, p]).collect();
-        let o = Outcome::Classes { y: &y, probs: &probs, k: 2 };
+        let o = Outcome::Classes {
+            y: &y,
+            probs: &probs,
+            k: 2,
+        };
         close(score(Metric::Accuracy, o), 0.8);
         close(score(Metric::Precision, o), 1.0);
         close(score(Metric::Recall, o), 2.0 / 3.0);
@@ -287,7 +342,10 @@ mod tests {
         let ll = -(0.9f64.ln() + 0.4f64.ln() + 0.65f64.ln() + 0.9f64.ln() + 0.8f64.ln()) / 5.0;
         close(score(Metric::LogLoss, o), ll);
         // One inverted pair out of six, one tied pair counting a half.
-        close(roc_auc(&[1, 0, 1, 0], &[0.3, 0.5, 0.7, 0.3], 1), (0.0 + 0.5 + 1.0 + 1.0) / 4.0);
+        close(
+            roc_auc(&[1, 0, 1, 0], &[0.3, 0.5, 0.7, 0.3], 1),
+            (0.0 + 0.5 + 1.0 + 1.0) / 4.0,
+        );
     }
 
     #[test]
@@ -296,8 +354,15 @@ mod tests {
         let pred = [0, 1, 1, 1, 2, 0];
         // class 0: p=1/2 r=1/2 f=1/2; class 1: p=2/3 r=1 f=0.8; class 2: p=1 r=1/2 f=2/3.
         close(macro_f1(&y, &pred, 3), (0.5 + 0.8 + 2.0 / 3.0) / 3.0);
-        let probs: Vec<f64> = pred.iter().flat_map(|&c| (0..3).map(move |j| if j == c { 0.8 } else { 0.1 })).collect();
-        let o = Outcome::Classes { y: &y, probs: &probs, k: 3 };
+        let probs: Vec<f64> = pred
+            .iter()
+            .flat_map(|&c| (0..3).map(move |j| if j == c { 0.8 } else { 0.1 }))
+            .collect();
+        let o = Outcome::Classes {
+            y: &y,
+            probs: &probs,
+            k: 3,
+        };
         close(score(Metric::F1, o), (0.5 + 0.8 + 2.0 / 3.0) / 3.0);
         close(score(Metric::Accuracy, o), 4.0 / 6.0);
     }
@@ -314,11 +379,15 @@ mod tests {
 
     #[test]
     fn margins_become_probabilities() {
-        let bin = Task::Binary { labels: ["a".into(), "b".into()] };
+        let bin = Task::Binary {
+            labels: ["a".into(), "b".into()],
+        };
         let p = margins_to_predictions(&bin, &[0.0, 2.0]);
         close(p[1], 0.5);
         close(p[3], sigmoid(2.0));
-        let multi = Task::Multiclass { labels: vec!["a".into(), "b".into(), "c".into()] };
+        let multi = Task::Multiclass {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+        };
         let p = margins_to_predictions(&multi, &[1.0, 1.0, 1.0]);
         close(p[0] + p[1] + p[2], 1.0);
         close(p[2], 1.0 / 3.0);

@@ -16,7 +16,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub enum CandidateSpec {
     Linear(LinearKind),
-    Trees { name: &'static str, params: GbmParams },
+    Trees {
+        name: &'static str,
+        params: GbmParams,
+    },
 }
 
 impl CandidateSpec {
@@ -35,7 +38,12 @@ impl CandidateSpec {
             CandidateSpec::Linear(LinearKind::Ridge { alpha }) => format!("alpha={alpha}"),
             CandidateSpec::Trees { name, params: p } => format!(
                 "{name}: learning_rate={}, num_leaves={}, min_data_in_leaf={}, lambda_l2={}, feature_fraction={}, bagging_fraction={}",
-                p.learning_rate, p.num_leaves, p.min_data_in_leaf, p.lambda_l2, p.feature_fraction, p.bagging_fraction
+                p.learning_rate,
+                p.num_leaves,
+                p.min_data_in_leaf,
+                p.lambda_l2,
+                p.feature_fraction,
+                p.bagging_fraction
             ),
         }
     }
@@ -83,7 +91,8 @@ impl SearchData<'_> {
         self.y.len()
     }
     fn classes(&self) -> Option<Vec<usize>> {
-        (!matches!(self.task, Task::Regression)).then(|| self.y.iter().map(|&v| v as usize).collect())
+        (!matches!(self.task, Task::Regression))
+            .then(|| self.y.iter().map(|&v| v as usize).collect())
     }
     fn matrix(&self, rows: &[usize]) -> FeatureMatrix {
         let columns = self
@@ -93,12 +102,17 @@ impl SearchData<'_> {
             .map(|(f, c)| {
                 let values: Vec<f32> = rows.iter().map(|&r| c[r]).collect();
                 match f {
-                    Feature::CategoryIndex { levels, .. } => FeatureColumn::categorical(values, levels.len() as u32),
+                    Feature::CategoryIndex { levels, .. } => {
+                        FeatureColumn::categorical(values, levels.len() as u32)
+                    }
                     _ => FeatureColumn::numeric(values),
                 }
             })
             .collect();
-        FeatureMatrix { n_rows: rows.len(), columns }
+        FeatureMatrix {
+            n_rows: rows.len(),
+            columns,
+        }
     }
 }
 
@@ -106,7 +120,9 @@ pub fn objective(task: &Task) -> Objective {
     match task {
         Task::Regression => Objective::Regression,
         Task::Binary { .. } => Objective::Binary,
-        Task::Multiclass { labels } => Objective::Multiclass { n_classes: labels.len() },
+        Task::Multiclass { labels } => Objective::Multiclass {
+            n_classes: labels.len(),
+        },
     }
 }
 
@@ -117,8 +133,16 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
         Task::Regression => CandidateSpec::Linear(LinearKind::Ridge { alpha: s }),
         _ => CandidateSpec::Linear(LinearKind::Logistic { c: 1.0 / s }),
     };
-    let base = GbmParams { seed, n_estimators: 1000, early_stopping_rounds: 40, ..GbmParams::default() };
-    let defaults = CandidateSpec::Trees { name: "lightgbm_defaults", params: base.clone() };
+    let base = GbmParams {
+        seed,
+        n_estimators: 1000,
+        early_stopping_rounds: 40,
+        ..GbmParams::default()
+    };
+    let defaults = CandidateSpec::Trees {
+        name: "lightgbm_defaults",
+        params: base.clone(),
+    };
     let slow = CandidateSpec::Trees {
         name: "slow_bagged",
         params: GbmParams {
@@ -174,7 +198,17 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
             ..base
         },
     };
-    vec![lin(1.0), defaults, slow, lin(10.0), lin(0.1), regularized, small, lin(100.0), large]
+    vec![
+        lin(1.0),
+        defaults,
+        slow,
+        lin(10.0),
+        lin(0.1),
+        regularized,
+        small,
+        lin(100.0),
+        large,
+    ]
 }
 
 /// How candidates are validated: k folds for small data (less noise), one split for larger.
@@ -189,7 +223,8 @@ fn validation_splits(data: &SearchData, seed: u64) -> Vec<(Vec<usize>, Vec<usize
         0
     };
     if folds == 0 {
-        let (train, valid) = split::holdout_split(n, classes.as_deref(), 0.2, seed.wrapping_add(17));
+        let (train, valid) =
+            split::holdout_split(n, classes.as_deref(), 0.2, seed.wrapping_add(17));
         return vec![(train, valid)];
     }
     let assignment = split::fold_assignment(n, classes.as_deref(), folds, seed.wrapping_add(17));
@@ -257,7 +292,15 @@ pub fn search(
         for (train, valid) in &splits {
             let m = match &spec {
                 CandidateSpec::Linear(kind) => {
-                    let model = linear::fit_linear(data.task, *kind, data.features, data.cols, data.y, train, seed);
+                    let model = linear::fit_linear(
+                        data.task,
+                        *kind,
+                        data.features,
+                        data.cols,
+                        data.y,
+                        train,
+                        seed,
+                    );
                     linear::linear_margins(&model, data.cols, valid)
                 }
                 CandidateSpec::Trees { params, .. } => {
@@ -295,7 +338,12 @@ pub fn search(
         };
         on_candidate(&entry, i, total);
         leaderboard.push(entry);
-        evaluated.push(Evaluated { spec, margins, key, rounds });
+        evaluated.push(Evaluated {
+            spec,
+            margins,
+            key,
+            rounds,
+        });
     }
     let better = |a: (f64, f64), b: (f64, f64)| {
         metric.better(a.0, b.0) || (a.0 == b.0 && secondary(data.task).better(a.1, b.1))
@@ -308,7 +356,11 @@ pub fn search(
     }
     let best = best.ok_or(SearchError::NothingEvaluated)?;
     let mut choice = Choice {
-        members: vec![ChosenModel { spec: best.spec.clone(), rounds: best.rounds, weight: 1.0 }],
+        members: vec![ChosenModel {
+            spec: best.spec.clone(),
+            rounds: best.rounds,
+            weight: 1.0,
+        }],
         validation_score: best.key.0,
     };
     // Blend the best trees with the best linear model when that validates better.
@@ -316,26 +368,48 @@ pub fn search(
         evaluated
             .iter()
             .filter(|e| matches!(e.spec, CandidateSpec::Linear(_)) == linear)
-            .fold(None::<&Evaluated>, |acc, e| if acc.is_none_or(|b| better(e.key, b.key)) { Some(e) } else { acc })
+            .fold(None::<&Evaluated>, |acc, e| {
+                if acc.is_none_or(|b| better(e.key, b.key)) {
+                    Some(e)
+                } else {
+                    acc
+                }
+            })
     };
     if let (Some(trees), Some(lin)) = (best_of(false), best_of(true)) {
         let mut best_key = best.key;
         for w in [0.2, 0.35, 0.5, 0.65, 0.8] {
-            let blended: Vec<f64> = trees.margins.iter().zip(&lin.margins).map(|(t, l)| (1.0 - w) * t + w * l).collect();
+            let blended: Vec<f64> = trees
+                .margins
+                .iter()
+                .zip(&lin.margins)
+                .map(|(t, l)| (1.0 - w) * t + w * l)
+                .collect();
             let key = selection_key(data, metric, &eval_rows, &blended);
             if better(key, best_key) {
                 best_key = key;
                 choice = Choice {
                     members: vec![
-                        ChosenModel { spec: trees.spec.clone(), rounds: trees.rounds, weight: 1.0 - w },
-                        ChosenModel { spec: lin.spec.clone(), rounds: None, weight: w },
+                        ChosenModel {
+                            spec: trees.spec.clone(),
+                            rounds: trees.rounds,
+                            weight: 1.0 - w,
+                        },
+                        ChosenModel {
+                            spec: lin.spec.clone(),
+                            rounds: None,
+                            weight: w,
+                        },
                     ],
                     validation_score: key.0,
                 };
             }
         }
     }
-    Ok(SearchOutcome { choice, leaderboard })
+    Ok(SearchOutcome {
+        choice,
+        leaderboard,
+    })
 }
 
 /// Ties on the selection metric are broken by the probabilistic loss (or RMSE).
@@ -351,12 +425,36 @@ fn selection_key(data: &SearchData, metric: Metric, rows: &[usize], margins: &[f
     let y: Vec<f64> = rows.iter().map(|&r| data.y[r]).collect();
     let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
     let outcome = match data.task {
-        Task::Regression => Outcome::Values { y: &y, pred: &preds },
-        Task::Binary { .. } => Outcome::Classes { y: &classes, probs: &preds, k: 2 },
-        Task::Multiclass { labels } => Outcome::Classes { y: &classes, probs: &preds, k: labels.len() },
+        Task::Regression => Outcome::Values {
+            y: &y,
+            pred: &preds,
+        },
+        Task::Binary { .. } => Outcome::Classes {
+            y: &classes,
+            probs: &preds,
+            k: 2,
+        },
+        Task::Multiclass { labels } => Outcome::Classes {
+            y: &classes,
+            probs: &preds,
+            k: labels.len(),
+        },
     };
-    let clean = |v: f64| if v.is_nan() { if metric.higher_is_better() { f64::MIN } else { f64::MAX } } else { v };
-    (clean(metrics::score(metric, outcome)), metrics::score(secondary(data.task), outcome))
+    let clean = |v: f64| {
+        if v.is_nan() {
+            if metric.higher_is_better() {
+                f64::MIN
+            } else {
+                f64::MAX
+            }
+        } else {
+            v
+        }
+    };
+    (
+        clean(metrics::score(metric, outcome)),
+        metrics::score(secondary(data.task), outcome),
+    )
 }
 
 /// A fitted member of the final pipeline, with what importance needs.
@@ -368,7 +466,12 @@ pub struct FittedModel {
 }
 
 /// Refits the chosen configuration on every row of `data`.
-pub fn refit(data: &SearchData, choice: &Choice, seed: u64, deadline: Instant) -> Result<Vec<FittedModel>, SearchError> {
+pub fn refit(
+    data: &SearchData,
+    choice: &Choice,
+    seed: u64,
+    deadline: Instant,
+) -> Result<Vec<FittedModel>, SearchError> {
     let rows: Vec<usize> = (0..data.n_rows()).collect();
     choice
         .members
@@ -376,9 +479,21 @@ pub fn refit(data: &SearchData, choice: &Choice, seed: u64, deadline: Instant) -
         .map(|member| {
             Ok(match &member.spec {
                 CandidateSpec::Linear(kind) => {
-                    let model = linear::fit_linear(data.task, *kind, data.features, data.cols, data.y, &rows, seed);
+                    let model = linear::fit_linear(
+                        data.task,
+                        *kind,
+                        data.features,
+                        data.cols,
+                        data.y,
+                        &rows,
+                        seed,
+                    );
                     let importance = linear_importance(&model, data.features, data.cols);
-                    FittedModel { model: Model::Linear(model), weight: member.weight, feature_importance: importance }
+                    FittedModel {
+                        model: Model::Linear(model),
+                        weight: member.weight,
+                        feature_importance: importance,
+                    }
                 }
                 CandidateSpec::Trees { params, .. } => {
                     let params = GbmParams {
@@ -386,7 +501,15 @@ pub fn refit(data: &SearchData, choice: &Choice, seed: u64, deadline: Instant) -
                         early_stopping_rounds: 0,
                         ..params.clone()
                     };
-                    let fit = gbm::train(&data.matrix(&rows), data.y, None, &objective(data.task), &params, None, Some(deadline))?;
+                    let fit = gbm::train(
+                        &data.matrix(&rows),
+                        data.y,
+                        None,
+                        &objective(data.task),
+                        &params,
+                        None,
+                        Some(deadline),
+                    )?;
                     FittedModel {
                         model: Model::Trees(fit.ensemble),
                         weight: member.weight,
@@ -404,7 +527,10 @@ pub fn linear_importance(model: &LinearModel, features: &[Feature], cols: &[Vec<
     let mut importance = vec![0.0; features.len()];
     for t in &model.numeric {
         let col = &cols[t.feature];
-        let filled: Vec<f64> = col.iter().map(|&v| if v.is_nan() { t.fill } else { f64::from(v) }).collect();
+        let filled: Vec<f64> = col
+            .iter()
+            .map(|&v| if v.is_nan() { t.fill } else { f64::from(v) })
+            .collect();
         let n = filled.len().max(1) as f64;
         let mean = filled.iter().sum::<f64>() / n;
         let std = (filled.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();

@@ -45,7 +45,12 @@ fn strata(n: usize, classes: Option<&[usize]>) -> Vec<Vec<usize>> {
 
 /// Splits positions `0..n` into (train, holdout) with about `fraction` held out, per class.
 /// Both sides are sorted so row order is preserved.
-pub fn holdout_split(n: usize, classes: Option<&[usize]>, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn holdout_split(
+    n: usize,
+    classes: Option<&[usize]>,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let mut rng = SeededRng::new(seed);
     let (mut train, mut hold) = (Vec::new(), Vec::new());
     for mut group in strata(n, classes) {
@@ -91,7 +96,10 @@ mod tests {
         assert_eq!(hold.len(), 20);
         assert_eq!(hold.iter().filter(|&&i| classes[i] == 1).count(), 5);
         assert!(hold.iter().all(|i| !train.contains(i)));
-        assert_eq!(holdout_split(100, Some(&classes), 0.2, 7), (train.clone(), hold.clone()));
+        assert_eq!(
+            holdout_split(100, Some(&classes), 0.2, 7),
+            (train.clone(), hold.clone())
+        );
         assert_ne!(holdout_split(100, Some(&classes), 0.2, 8).1, hold);
     }
 

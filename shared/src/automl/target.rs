@@ -19,7 +19,9 @@ impl TargetError {
     /// The columns a user could pick from, for error details.
     pub fn candidates(&self) -> &[String] {
         match self {
-            TargetError::UnknownColumn { columns, .. } | TargetError::NoMatch { columns } => columns,
+            TargetError::UnknownColumn { columns, .. } | TargetError::NoMatch { columns } => {
+                columns
+            }
             TargetError::Ambiguous { candidates } => candidates,
         }
     }
@@ -40,7 +42,12 @@ pub fn resolve_target(
         });
     }
     // An output schema field that is a column's name is the target (`churn_probability` is not).
-    let named: Vec<String> = dedup(output_fields.iter().filter_map(|f| exact_column(columns, f)).collect());
+    let named: Vec<String> = dedup(
+        output_fields
+            .iter()
+            .filter_map(|f| exact_column(columns, f))
+            .collect(),
+    );
     match named.len() {
         1 => return Ok(named[0].clone()),
         n if n > 1 => return Err(TargetError::Ambiguous { candidates: named }),
@@ -77,7 +84,10 @@ fn exact_column(columns: &[&str], name: &str) -> Option<String> {
 
 /// Lowercase alphanumerics only: `Sale.Price` and `sale_price` both become `saleprice`.
 fn squash(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Splits a name or a sentence into lowercase word tokens, also at camelCase and letter/digit
@@ -134,46 +144,178 @@ fn tokens_match(a: &str, b: &str) -> bool {
     if sa == sb {
         return true;
     }
-    let (short, long) = if sa.len() <= sb.len() { (&sa, &sb) } else { (&sb, &sa) };
+    let (short, long) = if sa.len() <= sb.len() {
+        (&sa, &sb)
+    } else {
+        (&sb, &sa)
+    };
     short.len() >= 4 && long.starts_with(short.as_str())
 }
 
 /// Words that never name a target: grammar, and the verbs and nouns of asking.
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "of", "for", "to", "in", "on", "at", "is", "are", "be", "will", "would", "can",
-    "could", "should", "does", "do", "did", "has", "have", "had", "it", "its", "this", "that",
-    "these", "those", "my", "our", "their", "his", "her", "me", "we", "i", "you", "and", "or",
-    "not", "if", "whether", "what", "which", "who", "whose", "how", "much", "many", "when", "where",
-    "why", "predict", "predicts", "predicted", "predicting", "prediction", "predictions", "estimate",
-    "estimates", "estimated", "estimating", "estimation", "forecast", "forecasting", "classify",
-    "classifying", "classification", "determine", "guess", "tell", "identify", "detect", "know",
-    "find", "model", "build", "train", "want", "like", "please", "likely", "likelihood", "chance",
-    "probability", "column", "each", "given", "row", "rows", "data",
-    "dataset", "new", "future", "next", "some", "all", "any", "they", "them", "after", "before",
-    "one", "going", "get", "gets", "got", "by", "as", "with", "into", "about", "per",
-    "than", "then", "so", "based", "using", "use", "from", "via",
+    "a",
+    "an",
+    "the",
+    "of",
+    "for",
+    "to",
+    "in",
+    "on",
+    "at",
+    "is",
+    "are",
+    "be",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "does",
+    "do",
+    "did",
+    "has",
+    "have",
+    "had",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "my",
+    "our",
+    "their",
+    "his",
+    "her",
+    "me",
+    "we",
+    "i",
+    "you",
+    "and",
+    "or",
+    "not",
+    "if",
+    "whether",
+    "what",
+    "which",
+    "who",
+    "whose",
+    "how",
+    "much",
+    "many",
+    "when",
+    "where",
+    "why",
+    "predict",
+    "predicts",
+    "predicted",
+    "predicting",
+    "prediction",
+    "predictions",
+    "estimate",
+    "estimates",
+    "estimated",
+    "estimating",
+    "estimation",
+    "forecast",
+    "forecasting",
+    "classify",
+    "classifying",
+    "classification",
+    "determine",
+    "guess",
+    "tell",
+    "identify",
+    "detect",
+    "know",
+    "find",
+    "model",
+    "build",
+    "train",
+    "want",
+    "like",
+    "please",
+    "likely",
+    "likelihood",
+    "chance",
+    "probability",
+    "column",
+    "each",
+    "given",
+    "row",
+    "rows",
+    "data",
+    "dataset",
+    "new",
+    "future",
+    "next",
+    "some",
+    "all",
+    "any",
+    "they",
+    "them",
+    "after",
+    "before",
+    "one",
+    "going",
+    "get",
+    "gets",
+    "got",
+    "by",
+    "as",
+    "with",
+    "into",
+    "about",
+    "per",
+    "than",
+    "then",
+    "so",
+    "based",
+    "using",
+    "use",
+    "from",
+    "via",
 ];
 
 /// Words after which the rest of the sentence lists inputs, not the target.
 const FEATURE_MARKERS: &[&str] = &["from", "using", "given", "based", "via", "with", "by"];
 /// Words after which the target phrase starts.
 const TARGET_MARKERS: &[&str] = &[
-    "predict", "predicts", "predicting", "estimate", "estimating", "forecast", "forecasting",
-    "classify", "determine", "guess", "identify", "detect", "whether", "which", "what",
+    "predict",
+    "predicts",
+    "predicting",
+    "estimate",
+    "estimating",
+    "forecast",
+    "forecasting",
+    "classify",
+    "determine",
+    "guess",
+    "identify",
+    "detect",
+    "whether",
+    "which",
+    "what",
 ];
 
 fn match_intent(columns: &[&str], intent: &str) -> Result<String, TargetError> {
     let words = tokenize(intent);
     // Target phrase: after the last target marker that precedes the first feature marker, and
     // before that feature marker. Words after the feature marker name inputs.
-    let feature_at = words.iter().position(|w| FEATURE_MARKERS.contains(&w.as_str()));
+    let feature_at = words
+        .iter()
+        .position(|w| FEATURE_MARKERS.contains(&w.as_str()));
     let head_end = feature_at.unwrap_or(words.len());
     let head_start = words[..head_end]
         .iter()
         .rposition(|w| TARGET_MARKERS.contains(&w.as_str()))
         .map_or(0, |i| i + 1);
     let content = |ws: &[String]| -> Vec<String> {
-        ws.iter().filter(|w| !STOP_WORDS.contains(&w.as_str())).cloned().collect()
+        ws.iter()
+            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+            .cloned()
+            .collect()
     };
     let mut target_words = content(&words[head_start..head_end]);
     if target_words.is_empty() {
@@ -189,7 +331,11 @@ fn match_intent(columns: &[&str], intent: &str) -> Result<String, TargetError> {
     let Some(best) = scored.iter().map(|(_, s)| *s).max() else {
         return Err(TargetError::NoMatch { columns: vec![] });
     };
-    let top: Vec<String> = scored.iter().filter(|(_, s)| *s == best).map(|(c, _)| c.clone()).collect();
+    let top: Vec<String> = scored
+        .iter()
+        .filter(|(_, s)| *s == best)
+        .map(|(c, _)| c.clone())
+        .collect();
     if top.len() == 1 {
         Ok(top[0].clone())
     } else {
@@ -207,7 +353,10 @@ struct Score {
 }
 
 fn score_column(column: &str, words: &[String]) -> Option<Score> {
-    let col_tokens: Vec<String> = tokenize(column).into_iter().filter(|t| !t.is_empty()).collect();
+    let col_tokens: Vec<String> = tokenize(column)
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
     let total: usize = col_tokens.iter().map(|t| t.len()).sum();
     if total == 0 {
         return None;
@@ -250,12 +399,32 @@ mod tests {
 
     #[test]
     fn intents_find_the_column_they_name() {
-        let telco = ["customer_id", "tenure", "contract", "monthly_charges", "churned"];
+        let telco = [
+            "customer_id",
+            "tenure",
+            "contract",
+            "monthly_charges",
+            "churned",
+        ];
         let ames = ["Id", "Lot.Area", "Neighborhood", "Year.Built", "SalePrice"];
-        let ames2 = ["area", "price", "MS.SubClass", "Lot.Area", "Sale.Type", "Sale.Condition"];
+        let ames2 = [
+            "area",
+            "price",
+            "MS.SubClass",
+            "Lot.Area",
+            "Sale.Type",
+            "Sale.Condition",
+        ];
         let titanic = ["pclass", "survived", "sex", "age", "sibsp", "parch"];
         let penguins = ["species", "island", "bill_length_mm", "sex", "year"];
-        let loans = ["emp_length", "state", "loan_amount", "loan_purpose", "grade", "issue_month"];
+        let loans = [
+            "emp_length",
+            "state",
+            "loan_amount",
+            "loan_purpose",
+            "grade",
+            "issue_month",
+        ];
         let wine = ["alcohol", "malic_acid", "proline", "cultivar"];
         let cancer = ["mean radius", "mean texture", "worst area", "diagnosis"];
         let diabetes = ["age", "sex", "bmi", "bp", "s1", "progression"];
@@ -264,34 +433,72 @@ mod tests {
             (&telco, "predict customer churn from usage", "churned"),
             (&telco, "Will the customer churn?", "churned"),
             (&["churn", "tenure", "contract"], "predict churn", "churn"),
-            (&["Churn", "tenure"], "which customers are going to churn", "Churn"),
+            (
+                &["Churn", "tenure"],
+                "which customers are going to churn",
+                "Churn",
+            ),
             (&ames, "estimate the sale price of a house", "SalePrice"),
             (&ames2, "estimate the sale price of a house", "price"),
-            (&ames2, "predict house prices from area and neighborhood", "price"),
+            (
+                &ames2,
+                "predict house prices from area and neighborhood",
+                "price",
+            ),
             (&titanic, "predict whether a passenger survived", "survived"),
             (&titanic, "did they survive?", "survived"),
             (&penguins, "which species is this penguin", "species"),
-            (&penguins, "predict species from bill length and island", "species"),
+            (
+                &penguins,
+                "predict species from bill length and island",
+                "species",
+            ),
             (&loans, "predict the grade of a loan", "grade"),
             (&loans, "predict grade", "grade"),
-            (&wine, "predict the cultivar of a wine from its chemistry", "cultivar"),
+            (
+                &wine,
+                "predict the cultivar of a wine from its chemistry",
+                "cultivar",
+            ),
             (&cancer, "predict the diagnosis", "diagnosis"),
-            (&cancer, "diagnose tumours from cell measurements", "diagnosis"),
-            (&diabetes, "predict disease progression after one year", "progression"),
-            (&diamonds, "estimate the price of a diamond from carat, cut and clarity", "price"),
+            (
+                &cancer,
+                "diagnose tumours from cell measurements",
+                "diagnosis",
+            ),
+            (
+                &diabetes,
+                "predict disease progression after one year",
+                "progression",
+            ),
+            (
+                &diamonds,
+                "estimate the price of a diamond from carat, cut and clarity",
+                "price",
+            ),
             (&diamonds, "predict price using carat", "price"),
         ];
         for (columns, intent, expected) in cases {
-            assert_eq!(resolve(columns, intent).as_deref(), Ok(*expected), "intent {intent:?}");
+            assert_eq!(
+                resolve(columns, intent).as_deref(),
+                Ok(*expected),
+                "intent {intent:?}"
+            );
         }
     }
 
     #[test]
     fn columns_named_as_inputs_are_not_targets() {
         let cols = ["age", "income", "defaulted"];
-        assert_eq!(resolve(&cols, "predict default from age and income").as_deref(), Ok("defaulted"));
+        assert_eq!(
+            resolve(&cols, "predict default from age and income").as_deref(),
+            Ok("defaulted")
+        );
         // Only input words: nothing names a target.
-        assert!(matches!(resolve(&cols, "from age and income"), Err(TargetError::NoMatch { .. })));
+        assert!(matches!(
+            resolve(&cols, "from age and income"),
+            Err(TargetError::NoMatch { .. })
+        ));
     }
 
     #[test]
@@ -299,7 +506,10 @@ mod tests {
         let cols = ["price_usd", "price_eur", "weight"];
         match resolve(&cols, "predict the price") {
             Err(TargetError::Ambiguous { candidates }) => {
-                assert_eq!(candidates, vec!["price_usd".to_string(), "price_eur".to_string()])
+                assert_eq!(
+                    candidates,
+                    vec!["price_usd".to_string(), "price_eur".to_string()]
+                )
             }
             other => panic!("expected ambiguity, got {other:?}"),
         }
@@ -312,16 +522,28 @@ mod tests {
     #[test]
     fn explicit_target_and_output_schema_win() {
         let cols = ["price", "churn", "Sale Price"];
-        assert_eq!(resolve_target(&cols, "predict churn", Some("price"), &[]).as_deref(), Ok("price"));
-        assert_eq!(resolve_target(&cols, "x", Some("sale_price"), &[]).as_deref(), Ok("Sale Price"));
+        assert_eq!(
+            resolve_target(&cols, "predict churn", Some("price"), &[]).as_deref(),
+            Ok("price")
+        );
+        assert_eq!(
+            resolve_target(&cols, "x", Some("sale_price"), &[]).as_deref(),
+            Ok("Sale Price")
+        );
         assert!(matches!(
             resolve_target(&cols, "predict churn", Some("nope"), &[]),
             Err(TargetError::UnknownColumn { .. })
         ));
         let fields = vec!["churn".to_string(), "churn_probability".to_string()];
-        assert_eq!(resolve_target(&cols, "predict price", None, &fields).as_deref(), Ok("churn"));
+        assert_eq!(
+            resolve_target(&cols, "predict price", None, &fields).as_deref(),
+            Ok("churn")
+        );
         let loose = vec!["churn_prediction".to_string()];
-        assert_eq!(resolve_target(&cols, "do it", None, &loose).as_deref(), Ok("churn"));
+        assert_eq!(
+            resolve_target(&cols, "do it", None, &loose).as_deref(),
+            Ok("churn")
+        );
     }
 
     #[test]
