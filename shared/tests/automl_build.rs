@@ -317,8 +317,12 @@ fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
     ));
     // Ten rows, both classes present: too few to split into training, validation and holdout.
     let big = churn_table(200, 6);
-    let Some(churned) = big.column("churned") else { panic!("no target") };
-    let ColumnData::Categorical { codes, .. } = &churned.data else { panic!("text target") };
+    let Some(churned) = big.column("churned") else {
+        panic!("no target")
+    };
+    let ColumnData::Categorical { codes, .. } = &churned.data else {
+        panic!("text target")
+    };
     let mut rows: Vec<usize> = (0..200).filter(|&r| codes[r] == 0).take(5).collect();
     rows.extend((0..200).filter(|&r| codes[r] == 1).take(5));
     let tiny = big.take_rows(&rows);

@@ -7,7 +7,6 @@ pub mod pipeline;
 pub mod build;
 pub mod describe;
 pub mod features;
-pub mod gbm;
 pub mod importance;
 pub mod linear;
 pub mod metrics;
@@ -16,6 +15,8 @@ pub mod split;
 pub mod target;
 pub mod task;
 
-pub use build::{BuildError, BuildObserver, BuildOutput, BuildRequest, LogLevel, SilentObserver, build};
+pub use build::{
+    BuildError, BuildObserver, BuildOutput, BuildRequest, LogLevel, SilentObserver, build,
+};
 pub use metrics::Metric;
 pub use pipeline::{Feature, Model, Pipeline, Task};
