@@ -3,6 +3,7 @@
 
 pub mod gbm;
 pub mod pipeline;
+pub mod predict;
 
 pub mod build;
 pub mod describe;
