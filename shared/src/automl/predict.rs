@@ -26,7 +26,11 @@ pub enum PredictError {
     #[error("the table has no column named `{0}`, which the model needs")]
     MissingColumn(String),
     #[error("column `{name}` holds {found} values, the model expects {expected}")]
-    ColumnType { name: String, expected: &'static str, found: &'static str },
+    ColumnType {
+        name: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("invalid pipeline: {0}")]
     InvalidPipeline(String),
 }
@@ -63,9 +67,9 @@ impl Predictions {
     pub fn label(&self, row: usize) -> Option<&str> {
         match self {
             Predictions::Regression { .. } => None,
-            Predictions::Classification { labels, predicted, .. } => {
-                predicted.get(row).map(|&i| labels[i].as_str())
-            }
+            Predictions::Classification {
+                labels, predicted, ..
+            } => predicted.get(row).map(|&i| labels[i].as_str()),
         }
     }
 
@@ -103,8 +107,9 @@ impl Pipeline {
             .inputs
             .iter()
             .map(|spec| {
-                let column =
-                    table.column(&spec.name).ok_or_else(|| PredictError::MissingColumn(spec.name.clone()))?;
+                let column = table
+                    .column(&spec.name)
+                    .ok_or_else(|| PredictError::MissingColumn(spec.name.clone()))?;
                 let storage_ok = match (&column.data, spec.kind) {
                     (ColumnData::Categorical { .. }, ColumnType::String) => true,
                     (ColumnData::Numeric(_), kind) => kind != ColumnType::String,
@@ -113,7 +118,11 @@ impl Pipeline {
                 if !storage_ok {
                     return Err(PredictError::ColumnType {
                         name: spec.name.clone(),
-                        expected: if spec.kind == ColumnType::String { "string" } else { "numeric" },
+                        expected: if spec.kind == ColumnType::String {
+                            "string"
+                        } else {
+                            "numeric"
+                        },
                         found: match column.data {
                             ColumnData::Categorical { .. } => "string",
                             ColumnData::Numeric(_) => "numeric",
@@ -143,7 +152,11 @@ impl Pipeline {
                     }
                 }
                 Feature::CategoryIndex { input, levels } => {
-                    if let ColumnData::Categorical { codes, levels: table_levels } = columns[*input] {
+                    if let ColumnData::Categorical {
+                        codes,
+                        levels: table_levels,
+                    } = columns[*input]
+                    {
                         let index = level_index(levels);
                         // Translate the table's dictionary once, then each row is a lookup.
                         let by_code: Vec<f32> = table_levels
@@ -151,7 +164,8 @@ impl Pipeline {
                             .map(|s| index.get(s.as_str()).map_or(f32::NAN, |&i| i as f32))
                             .collect();
                         for (row, &code) in codes.iter().enumerate() {
-                            matrix[row * n_features + j] = by_code.get(code as usize).copied().unwrap_or(f32::NAN);
+                            matrix[row * n_features + j] =
+                                by_code.get(code as usize).copied().unwrap_or(f32::NAN);
                         }
                     }
                 }
@@ -174,26 +188,31 @@ impl Pipeline {
         let n_out = self.task.n_outputs();
         let weight_sum: f64 = self.weights.iter().sum();
         let mut margins = vec![vec![0.0; n_out]; n_rows];
-        margins.par_chunks_mut(CHUNK_ROWS).enumerate().for_each(|(chunk, rows)| {
-            let mut model_margin = vec![0.0f64; n_out];
-            for (i, out) in rows.iter_mut().enumerate() {
-                let row = chunk * CHUNK_ROWS + i;
-                let x = &features[row * n_features..(row + 1) * n_features];
-                for (model, weight) in self.models.iter().zip(&self.weights) {
-                    model_margin.iter_mut().for_each(|m| *m = 0.0);
-                    match model {
-                        Model::Trees(ensemble) => ensemble_margin(ensemble, x, &mut model_margin),
-                        Model::Linear(linear) => linear_margin(linear, x, &mut model_margin),
+        margins
+            .par_chunks_mut(CHUNK_ROWS)
+            .enumerate()
+            .for_each(|(chunk, rows)| {
+                let mut model_margin = vec![0.0f64; n_out];
+                for (i, out) in rows.iter_mut().enumerate() {
+                    let row = chunk * CHUNK_ROWS + i;
+                    let x = &features[row * n_features..(row + 1) * n_features];
+                    for (model, weight) in self.models.iter().zip(&self.weights) {
+                        model_margin.iter_mut().for_each(|m| *m = 0.0);
+                        match model {
+                            Model::Trees(ensemble) => {
+                                ensemble_margin(ensemble, x, &mut model_margin)
+                            }
+                            Model::Linear(linear) => linear_margin(linear, x, &mut model_margin),
+                        }
+                        for (o, m) in out.iter_mut().zip(&model_margin) {
+                            *o += weight * m;
+                        }
                     }
-                    for (o, m) in out.iter_mut().zip(&model_margin) {
-                        *o += weight * m;
+                    for o in out.iter_mut() {
+                        *o /= weight_sum;
                     }
                 }
-                for o in out.iter_mut() {
-                    *o /= weight_sum;
-                }
-            }
-        });
+            });
         margins
     }
 }
@@ -223,7 +242,13 @@ fn ensemble_margin(ensemble: &TreeEnsemble, x: &[f32], out: &mut [f64]) {
                     out[tree.output] += value;
                     break;
                 }
-                Node::Split { feature, rule, missing_left, left, right } => {
+                Node::Split {
+                    feature,
+                    rule,
+                    missing_left,
+                    left,
+                    right,
+                } => {
                     let v = x[*feature];
                     let go_left = if v.is_nan() {
                         *missing_left
@@ -233,7 +258,11 @@ fn ensemble_margin(ensemble: &TreeEnsemble, x: &[f32], out: &mut [f64]) {
                             SplitRule::InSet(set) => set.iter().any(|&c| v == c as f32),
                         }
                     };
-                    at = if go_left { *left as usize } else { *right as usize };
+                    at = if go_left {
+                        *left as usize
+                    } else {
+                        *right as usize
+                    };
                 }
             }
         }
@@ -302,7 +331,9 @@ pub fn civil_from_days(days: f64) -> (f64, f64, f64) {
     let z = days + 719468.0;
     let era = (z / 146097.0).floor();
     let doe = z - era * 146097.0;
-    let yoe = ((doe - (doe / 1460.0).floor() + (doe / 36524.0).floor() - (doe / 146096.0).floor()) / 365.0).floor();
+    let yoe = ((doe - (doe / 1460.0).floor() + (doe / 36524.0).floor() - (doe / 146096.0).floor())
+        / 365.0)
+        .floor();
     let doy = doe - (365.0 * yoe + (yoe / 4.0).floor() - (yoe / 100.0).floor());
     let mp = ((5.0 * doy + 2.0) / 153.0).floor();
     let day = doy - ((153.0 * mp + 2.0) / 5.0).floor() + 1.0;
@@ -316,7 +347,9 @@ pub fn civil_from_days(days: f64) -> (f64, f64, f64) {
 /// Margins → predictions, with the tie rules of the module documentation.
 pub fn margins_to_predictions(task: &Task, margins: Vec<Vec<f64>>) -> Predictions {
     match task {
-        Task::Regression => Predictions::Regression { values: margins.into_iter().map(|m| m[0]).collect() },
+        Task::Regression => Predictions::Regression {
+            values: margins.into_iter().map(|m| m[0]).collect(),
+        },
         Task::Binary { labels } => {
             let mut predicted = Vec::with_capacity(margins.len());
             let mut probabilities = Vec::with_capacity(margins.len());
@@ -325,7 +358,11 @@ pub fn margins_to_predictions(task: &Task, margins: Vec<Vec<f64>>) -> Prediction
                 predicted.push(usize::from(m[0] > 0.0));
                 probabilities.push(vec![1.0 - p, p]);
             }
-            Predictions::Classification { labels: labels.to_vec(), predicted, probabilities }
+            Predictions::Classification {
+                labels: labels.to_vec(),
+                predicted,
+                probabilities,
+            }
         }
         Task::Multiclass { labels } => {
             let mut predicted = Vec::with_capacity(margins.len());
@@ -340,7 +377,11 @@ pub fn margins_to_predictions(task: &Task, margins: Vec<Vec<f64>>) -> Prediction
                 predicted.push(best);
                 probabilities.push(softmax(m));
             }
-            Predictions::Classification { labels: labels.clone(), predicted, probabilities }
+            Predictions::Classification {
+                labels: labels.clone(),
+                predicted,
+                probabilities,
+            }
         }
     }
 }
@@ -362,11 +403,17 @@ pub fn check_pipeline(p: &Pipeline) -> Result<(), PredictError> {
     let bad = |msg: String| Err(PredictError::InvalidPipeline(msg));
     let n_out = p.task.n_outputs();
     match &p.task {
-        Task::Multiclass { labels } if labels.len() < 2 => return bad("multiclass needs at least 2 labels".into()),
+        Task::Multiclass { labels } if labels.len() < 2 => {
+            return bad("multiclass needs at least 2 labels".into());
+        }
         _ => {}
     }
     if p.models.is_empty() || p.models.len() != p.weights.len() {
-        return bad(format!("{} models with {} blend weights", p.models.len(), p.weights.len()));
+        return bad(format!(
+            "{} models with {} blend weights",
+            p.models.len(),
+            p.weights.len()
+        ));
     }
     let weight_sum: f64 = p.weights.iter().sum();
     if !weight_sum.is_finite() || weight_sum == 0.0 || p.weights.iter().any(|w| !w.is_finite()) {
@@ -381,7 +428,10 @@ pub fn check_pipeline(p: &Pipeline) -> Result<(), PredictError> {
             return bad(format!("feature {j} reads input {input}, out of range"));
         };
         if (spec.kind == ColumnType::String) != wants_string {
-            return bad(format!("feature {j} does not fit the type of input `{}`", spec.name));
+            return bad(format!(
+                "feature {j} does not fit the type of input `{}`",
+                spec.name
+            ));
         }
     }
     let n_features = p.features.len();
@@ -389,27 +439,49 @@ pub fn check_pipeline(p: &Pipeline) -> Result<(), PredictError> {
         match model {
             Model::Trees(ensemble) => {
                 if ensemble.base.len() != n_out {
-                    return bad(format!("tree base has {} values, the task {n_out}", ensemble.base.len()));
+                    return bad(format!(
+                        "tree base has {} values, the task {n_out}",
+                        ensemble.base.len()
+                    ));
                 }
                 for (t, tree) in ensemble.trees.iter().enumerate() {
-                    check_tree(tree, n_features, n_out).map_err(|m| PredictError::InvalidPipeline(format!("tree {t}: {m}")))?;
+                    check_tree(tree, n_features, n_out)
+                        .map_err(|m| PredictError::InvalidPipeline(format!("tree {t}: {m}")))?;
                 }
             }
             Model::Linear(linear) => {
                 if linear.intercept.len() != n_out {
-                    return bad(format!("linear intercept has {} values, the task {n_out}", linear.intercept.len()));
+                    return bad(format!(
+                        "linear intercept has {} values, the task {n_out}",
+                        linear.intercept.len()
+                    ));
                 }
                 for term in &linear.numeric {
-                    if term.feature >= n_features || term.weights.len() != n_out || !term.fill.is_finite() {
-                        return bad(format!("numeric term on feature {} is malformed", term.feature));
+                    if term.feature >= n_features
+                        || term.weights.len() != n_out
+                        || !term.fill.is_finite()
+                    {
+                        return bad(format!(
+                            "numeric term on feature {} is malformed",
+                            term.feature
+                        ));
                     }
                 }
                 for term in &linear.categorical {
-                    if !matches!(p.features.get(term.feature), Some(Feature::CategoryIndex { .. })) {
-                        return bad(format!("categorical term on feature {} which is not a category index", term.feature));
+                    if !matches!(
+                        p.features.get(term.feature),
+                        Some(Feature::CategoryIndex { .. })
+                    ) {
+                        return bad(format!(
+                            "categorical term on feature {} which is not a category index",
+                            term.feature
+                        ));
                     }
                     if term.weights.iter().any(|w| w.len() != n_out) {
-                        return bad(format!("categorical term on feature {} has rows of the wrong width", term.feature));
+                        return bad(format!(
+                            "categorical term on feature {} has rows of the wrong width",
+                            term.feature
+                        ));
                     }
                 }
             }
@@ -442,9 +514,17 @@ fn check_tree(tree: &super::pipeline::Tree, n_features: usize, n_out: usize) -> 
         }
         state[at] = 1;
         stack.push((at, true));
-        if let Node::Split { feature, left, right, .. } = &tree.nodes[at] {
+        if let Node::Split {
+            feature,
+            left,
+            right,
+            ..
+        } = &tree.nodes[at]
+        {
             if *feature >= n_features {
-                return Err(format!("node {at} splits on feature {feature}, out of range"));
+                return Err(format!(
+                    "node {at} splits on feature {feature}, out of range"
+                ));
             }
             for child in [*left as usize, *right as usize] {
                 if child >= n {
@@ -479,8 +559,15 @@ mod tests {
     fn civil_from_days_round_trips_over_four_centuries() {
         for days in (-150_000i64..150_000).step_by(7) {
             let (y, m, d) = civil_from_days(days as f64);
-            assert!((1.0..=12.0).contains(&m) && (1.0..=31.0).contains(&d), "{days}: {y}-{m}-{d}");
-            assert_eq!(days_from_civil(y as i64, m as i64, d as i64), days, "{y}-{m}-{d}");
+            assert!(
+                (1.0..=12.0).contains(&m) && (1.0..=31.0).contains(&d),
+                "{days}: {y}-{m}-{d}"
+            );
+            assert_eq!(
+                days_from_civil(y as i64, m as i64, d as i64),
+                days,
+                "{y}-{m}-{d}"
+            );
         }
     }
 
@@ -505,7 +592,9 @@ mod tests {
 
     #[test]
     fn binary_tie_goes_to_the_first_label() {
-        let task = Task::Binary { labels: ["no".into(), "yes".into()] };
+        let task = Task::Binary {
+            labels: ["no".into(), "yes".into()],
+        };
         let p = margins_to_predictions(&task, vec![vec![0.0], vec![1e-12], vec![-1.0]]);
         assert_eq!(p.label(0), Some("no"));
         assert_eq!(p.label(1), Some("yes"));
@@ -514,7 +603,9 @@ mod tests {
 
     #[test]
     fn multiclass_first_maximum_wins() {
-        let task = Task::Multiclass { labels: vec!["a".into(), "b".into(), "c".into()] };
+        let task = Task::Multiclass {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+        };
         let p = margins_to_predictions(&task, vec![vec![1.0, 2.0, 2.0]]);
         assert_eq!(p.label(0), Some("b"));
         if let Predictions::Classification { probabilities, .. } = &p {

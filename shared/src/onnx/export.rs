@@ -34,7 +34,10 @@ pub fn export(pipeline: &Pipeline, metadata: &[(String, String)]) -> Result<Vec<
     Ok(export_model(pipeline, metadata)?.encode_to_vec())
 }
 
-pub fn export_model(pipeline: &Pipeline, metadata: &[(String, String)]) -> Result<pb::ModelProto, ExportError> {
+pub fn export_model(
+    pipeline: &Pipeline,
+    metadata: &[(String, String)],
+) -> Result<pb::ModelProto, ExportError> {
     check_pipeline(pipeline)?;
     if pipeline.features.is_empty() {
         return Err(ExportError::NoFeatures);
@@ -71,7 +74,11 @@ pub fn export_model(pipeline: &Pipeline, metadata: &[(String, String)]) -> Resul
     let inputs = fields
         .iter()
         .map(|f| {
-            let dt = if f.kind == ColumnType::String { DataType::String } else { DataType::Float };
+            let dt = if f.kind == ColumnType::String {
+                DataType::String
+            } else {
+                DataType::Float
+            };
             value_info(&f.input, dt, &[Err(BATCH), Ok(1)])
         })
         .collect();
@@ -107,8 +114,16 @@ fn input_fields(pipeline: &Pipeline) -> Vec<InputField> {
                 || spec.name.starts_with(INTERNAL_PREFIX)
                 || spec.name.is_empty()
                 || pipeline.inputs[..i].iter().any(|s| s.name == spec.name);
-            let input = if clashes { format!("{INTERNAL_PREFIX}input_{i}") } else { spec.name.clone() };
-            InputField { name: spec.name.clone(), input, kind: spec.kind }
+            let input = if clashes {
+                format!("{INTERNAL_PREFIX}input_{i}")
+            } else {
+                spec.name.clone()
+            };
+            InputField {
+                name: spec.name.clone(),
+                input,
+                kind: spec.kind,
+            }
         })
         .collect()
 }
@@ -130,19 +145,36 @@ fn metadata_props(
     let mut props = vec![
         (MetadataKey::Target, pipeline.target.clone()),
         (MetadataKey::Task, task_name(&pipeline.task).to_string()),
-        (MetadataKey::Labels, serde_json::Value::from(labels).to_string()),
+        (
+            MetadataKey::Labels,
+            serde_json::Value::from(labels).to_string(),
+        ),
         (MetadataKey::PositiveClass, positive),
-        (MetadataKey::InputSchema, serde_json::to_value(fields).map(|v| v.to_string()).unwrap_or_default()),
-        (MetadataKey::Producer, format!("plexe {}", env!("CARGO_PKG_VERSION"))),
+        (
+            MetadataKey::InputSchema,
+            serde_json::to_value(fields)
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            MetadataKey::Producer,
+            format!("plexe {}", env!("CARGO_PKG_VERSION")),
+        ),
     ]
     .into_iter()
-    .map(|(k, value)| pb::StringStringEntryProto { key: k.as_str().to_string(), value })
+    .map(|(k, value)| pb::StringStringEntryProto {
+        key: k.as_str().to_string(),
+        value,
+    })
     .collect::<Vec<_>>();
     for (key, value) in extra {
         if MetadataKey::ALL.iter().any(|k| k.as_str() == key) {
             return Err(ExportError::ReservedMetadataKey(key.clone()));
         }
-        props.push(pb::StringStringEntryProto { key: key.clone(), value: value.clone() });
+        props.push(pb::StringStringEntryProto {
+            key: key.clone(),
+            value: value.clone(),
+        });
     }
     Ok(props)
 }
@@ -154,11 +186,19 @@ fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) ->
     for feature in &pipeline.features {
         let value = match feature {
             Feature::Numeric { input } => fields[*input].input.clone(),
-            Feature::CategoryIndex { input, levels } => category_index(g, &fields[*input].input, levels),
+            Feature::CategoryIndex { input, levels } => {
+                category_index(g, &fields[*input].input, levels)
+            }
             Feature::DatetimePart { input, part } => {
-                let calendar = calendars.entry(*input).or_insert_with(|| Calendar::new(g, &fields[*input].input));
+                let calendar = calendars
+                    .entry(*input)
+                    .or_insert_with(|| Calendar::new(g, &fields[*input].input));
                 let part = calendar.part(g, *part);
-                g.op("Cast", &[&part], vec![("to", Attr::Int(DataType::Float as i64))])
+                g.op(
+                    "Cast",
+                    &[&part],
+                    vec![("to", Attr::Int(DataType::Float as i64))],
+                )
             }
         };
         out.push(value);
@@ -208,9 +248,17 @@ struct Calendar {
 
 impl Calendar {
     fn new(g: &mut GraphBuilder, input: &str) -> Calendar {
-        let seconds = g.op("Cast", &[input], vec![("to", Attr::Int(DataType::Double as i64))]);
+        let seconds = g.op(
+            "Cast",
+            &[input],
+            vec![("to", Attr::Int(DataType::Double as i64))],
+        );
         let days = floor_div(g, &seconds, 86400.0);
-        Calendar { seconds, days, civil: None }
+        Calendar {
+            seconds,
+            days,
+            civil: None,
+        }
     }
 
     fn part(&mut self, g: &mut GraphBuilder, part: DatetimePart) -> String {
@@ -228,7 +276,9 @@ impl Calendar {
                 if self.civil.is_none() {
                     self.civil = Some(civil_from_days(g, &self.days));
                 }
-                let Some((y, m, d)) = &self.civil else { unreachable!("set above") };
+                let Some((y, m, d)) = &self.civil else {
+                    unreachable!("set above")
+                };
                 match part {
                     DatetimePart::Year => y.clone(),
                     DatetimePart::Month => m.clone(),
@@ -328,7 +378,10 @@ fn tree_margins(g: &mut GraphBuilder, ensemble: &TreeEnsemble, x: &str, n_out: u
             ("nodes_values", Attr::Floats(a.values)),
             ("nodes_truenodeids", Attr::Ints(a.true_ids)),
             ("nodes_falsenodeids", Attr::Ints(a.false_ids)),
-            ("nodes_missing_value_tracks_true", Attr::Ints(a.missing_true)),
+            (
+                "nodes_missing_value_tracks_true",
+                Attr::Ints(a.missing_true),
+            ),
             ("target_treeids", Attr::Ints(a.target_tree_ids)),
             ("target_nodeids", Attr::Ints(a.target_node_ids)),
             ("target_ids", Attr::Ints(a.target_ids)),
@@ -337,7 +390,11 @@ fn tree_margins(g: &mut GraphBuilder, ensemble: &TreeEnsemble, x: &str, n_out: u
             ("aggregate_function", Attr::Str("SUM".into())),
         ],
     );
-    let scores = g.op("Cast", &[&scores], vec![("to", Attr::Int(DataType::Double as i64))]);
+    let scores = g.op(
+        "Cast",
+        &[&scores],
+        vec![("to", Attr::Int(DataType::Double as i64))],
+    );
     let base = g.f64s(&[n_out as i64], &ensemble.base);
     g.op("Add", &[&scores, &base], vec![])
 }
@@ -371,7 +428,17 @@ struct OnnxNode {
 
 impl TreeAttrs {
     #[allow(clippy::too_many_arguments)]
-    fn node(&mut self, tree: i64, id: i64, feature: i64, mode: &str, value: f32, t: i64, f: i64, missing_true: bool) {
+    fn node(
+        &mut self,
+        tree: i64,
+        id: i64,
+        feature: i64,
+        mode: &str,
+        value: f32,
+        t: i64,
+        f: i64,
+        missing_true: bool,
+    ) {
         self.tree_ids.push(tree);
         self.node_ids.push(id);
         self.feature_ids.push(feature);
@@ -408,7 +475,13 @@ impl TreeAttrs {
                     missing_true: false,
                     leaf: Some(*value),
                 }),
-                Node::Split { feature, rule, missing_left, left, right } => {
+                Node::Split {
+                    feature,
+                    rule,
+                    missing_left,
+                    left,
+                    right,
+                } => {
                     let (feature, left, right) = (*feature as i64, *left as i64, *right as i64);
                     match rule {
                         SplitRule::LessOrEqual(t) => onnx.push(OnnxNode {
@@ -451,7 +524,11 @@ impl TreeAttrs {
                                     missing_true: *missing_left,
                                     leaf: None,
                                 };
-                                if k == 0 { onnx.push(node) } else { extra.push(node) }
+                                if k == 0 {
+                                    onnx.push(node)
+                                } else {
+                                    extra.push(node)
+                                }
                                 chain_id = false_id;
                             }
                         }
@@ -461,7 +538,16 @@ impl TreeAttrs {
         }
         onnx.extend(extra);
         for n in &onnx {
-            self.node(tree, n.id, n.feature, n.mode, n.value, n.true_id, n.false_id, n.missing_true);
+            self.node(
+                tree,
+                n.id,
+                n.feature,
+                n.mode,
+                n.value,
+                n.true_id,
+                n.false_id,
+                n.missing_true,
+            );
             if let Some(v) = n.leaf {
                 self.leaf(tree, n.id, output, v as f32);
             }
@@ -472,7 +558,12 @@ impl TreeAttrs {
 /// `[N, K]` float64 margins of a linear model. Numeric terms: the feature columns gathered,
 /// NaN replaced by the fills, times the weight matrix. Categorical terms: the index column
 /// (NaN → one past the table) gathers a row of a weight table whose last row is zeros.
-fn linear_margins(g: &mut GraphBuilder, linear: &LinearModel, x: &str, pipeline: &Pipeline) -> String {
+fn linear_margins(
+    g: &mut GraphBuilder,
+    linear: &LinearModel,
+    x: &str,
+    pipeline: &Pipeline,
+) -> String {
     let k = pipeline.task.n_outputs();
     let mut margin = g.f64s(&[1, k as i64], &linear.intercept);
     let mut has_terms = false;
@@ -481,11 +572,19 @@ fn linear_margins(g: &mut GraphBuilder, linear: &LinearModel, x: &str, pipeline:
         let cols = g.i64s(&[cols.len() as i64], &cols);
         let xs = g.op("Gather", &[x, &cols], vec![("axis", Attr::Int(1))]);
         let nan = g.op("IsNaN", &[&xs], vec![]);
-        let xd = g.op("Cast", &[&xs], vec![("to", Attr::Int(DataType::Double as i64))]);
+        let xd = g.op(
+            "Cast",
+            &[&xs],
+            vec![("to", Attr::Int(DataType::Double as i64))],
+        );
         let fills: Vec<f64> = linear.numeric.iter().map(|t| t.fill).collect();
         let fills = g.f64s(&[fills.len() as i64], &fills);
         let filled = g.op("Where", &[&nan, &fills, &xd], vec![]);
-        let w: Vec<f64> = linear.numeric.iter().flat_map(|t| t.weights.iter().copied()).collect();
+        let w: Vec<f64> = linear
+            .numeric
+            .iter()
+            .flat_map(|t| t.weights.iter().copied())
+            .collect();
         let w = g.f64s(&[linear.numeric.len() as i64, k as i64], &w);
         let product = g.op("MatMul", &[&filled, &w], vec![]);
         margin = g.op("Add", &[&product, &margin], vec![]);
@@ -510,7 +609,11 @@ fn linear_margins(g: &mut GraphBuilder, linear: &LinearModel, x: &str, pipeline:
         let nan = g.op("IsNaN", &[&v], vec![]);
         let last = g.f32s(&[], &[rows as f32]);
         let v = g.op("Where", &[&nan, &last, &v], vec![]);
-        let idx = g.op("Cast", &[&v], vec![("to", Attr::Int(DataType::Int64 as i64))]);
+        let idx = g.op(
+            "Cast",
+            &[&v],
+            vec![("to", Attr::Int(DataType::Int64 as i64))],
+        );
         let contribution = g.op("Gather", &[&table, &idx], vec![("axis", Attr::Int(0))]);
         margin = g.op("Add", &[&margin, &contribution], vec![]);
         has_terms = true;
@@ -521,7 +624,11 @@ fn linear_margins(g: &mut GraphBuilder, linear: &LinearModel, x: &str, pipeline:
         let first = g.i64s(&[1], &[0]);
         let col = g.op("Gather", &[x, &first], vec![("axis", Attr::Int(1))]);
         let nan = g.op("IsNaN", &[&col], vec![]);
-        let flags = g.op("Cast", &[&nan], vec![("to", Attr::Int(DataType::Double as i64))]);
+        let flags = g.op(
+            "Cast",
+            &[&nan],
+            vec![("to", Attr::Int(DataType::Double as i64))],
+        );
         let zero = g.f64_scalar(0.0);
         let zeros = g.op("Mul", &[&flags, &zero], vec![]);
         margin = g.op("Add", &[&zeros, &margin], vec![]);
@@ -535,39 +642,93 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
     match task {
         Task::Regression => {
             let m = g.op("Reshape", &[margin, &flat], vec![]);
-            g.op_to("", "Cast", &[&m], vec![("to", Attr::Int(DataType::Float as i64))], OUTPUT_PREDICTION);
-            vec![value_info(OUTPUT_PREDICTION, DataType::Float, &[Err(BATCH)])]
+            g.op_to(
+                "",
+                "Cast",
+                &[&m],
+                vec![("to", Attr::Int(DataType::Float as i64))],
+                OUTPUT_PREDICTION,
+            );
+            vec![value_info(
+                OUTPUT_PREDICTION,
+                DataType::Float,
+                &[Err(BATCH)],
+            )]
         }
         Task::Binary { labels } => {
-            let m32 = g.op("Cast", &[margin], vec![("to", Attr::Int(DataType::Float as i64))]);
+            let m32 = g.op(
+                "Cast",
+                &[margin],
+                vec![("to", Attr::Int(DataType::Float as i64))],
+            );
             let p = g.op("Sigmoid", &[&m32], vec![]);
             let one = g.f32s(&[], &[1.0]);
             let q = g.op("Sub", &[&one, &p], vec![]);
-            g.op_to("", "Concat", &[&q, &p], vec![("axis", Attr::Int(1))], OUTPUT_PROBABILITIES);
+            g.op_to(
+                "",
+                "Concat",
+                &[&q, &p],
+                vec![("axis", Attr::Int(1))],
+                OUTPUT_PROBABILITIES,
+            );
             let zero = g.f64_scalar(0.0);
             let positive = g.op("Greater", &[margin, &zero], vec![]);
-            let idx = g.op("Cast", &[&positive], vec![("to", Attr::Int(DataType::Int64 as i64))]);
+            let idx = g.op(
+                "Cast",
+                &[&positive],
+                vec![("to", Attr::Int(DataType::Int64 as i64))],
+            );
             let idx = g.op("Reshape", &[&idx, &flat], vec![]);
             let table = g.strings(&[2], labels.as_slice());
-            g.op_to("", "Gather", &[&table, &idx], vec![("axis", Attr::Int(0))], OUTPUT_PREDICTION);
+            g.op_to(
+                "",
+                "Gather",
+                &[&table, &idx],
+                vec![("axis", Attr::Int(0))],
+                OUTPUT_PREDICTION,
+            );
             vec![
                 value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
                 value_info(OUTPUT_PROBABILITIES, DataType::Float, &[Err(BATCH), Ok(2)]),
             ]
         }
         Task::Multiclass { labels } => {
-            let m32 = g.op("Cast", &[margin], vec![("to", Attr::Int(DataType::Float as i64))]);
-            g.op_to("", "Softmax", &[&m32], vec![("axis", Attr::Int(1))], OUTPUT_PROBABILITIES);
+            let m32 = g.op(
+                "Cast",
+                &[margin],
+                vec![("to", Attr::Int(DataType::Float as i64))],
+            );
+            g.op_to(
+                "",
+                "Softmax",
+                &[&m32],
+                vec![("axis", Attr::Int(1))],
+                OUTPUT_PROBABILITIES,
+            );
             let idx = g.op(
                 "ArgMax",
                 &[margin],
-                vec![("axis", Attr::Int(1)), ("keepdims", Attr::Int(0)), ("select_last_index", Attr::Int(0))],
+                vec![
+                    ("axis", Attr::Int(1)),
+                    ("keepdims", Attr::Int(0)),
+                    ("select_last_index", Attr::Int(0)),
+                ],
             );
             let table = g.strings(&[labels.len() as i64], labels);
-            g.op_to("", "Gather", &[&table, &idx], vec![("axis", Attr::Int(0))], OUTPUT_PREDICTION);
+            g.op_to(
+                "",
+                "Gather",
+                &[&table, &idx],
+                vec![("axis", Attr::Int(0))],
+                OUTPUT_PREDICTION,
+            );
             vec![
                 value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
-                value_info(OUTPUT_PROBABILITIES, DataType::Float, &[Err(BATCH), Ok(labels.len() as i64)]),
+                value_info(
+                    OUTPUT_PROBABILITIES,
+                    DataType::Float,
+                    &[Err(BATCH), Ok(labels.len() as i64)],
+                ),
             ]
         }
     }

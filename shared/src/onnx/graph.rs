@@ -40,14 +40,27 @@ impl GraphBuilder {
         self.op_in("", op_type, inputs, attrs)
     }
 
-    pub fn op_in(&mut self, domain: &str, op_type: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
+    pub fn op_in(
+        &mut self,
+        domain: &str,
+        op_type: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+    ) -> String {
         let output = self.fresh(&op_type.to_ascii_lowercase());
         self.op_to(domain, op_type, inputs, attrs, &output);
         output
     }
 
     /// Adds a node writing to a given output name (the graph outputs).
-    pub fn op_to(&mut self, domain: &str, op_type: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>, output: &str) {
+    pub fn op_to(
+        &mut self,
+        domain: &str,
+        op_type: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        output: &str,
+    ) {
         let name = format!("{INTERNAL_PREFIX}node_{}", self.nodes.len());
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -60,13 +73,24 @@ impl GraphBuilder {
         });
     }
 
-    fn constant(&mut self, data_type: DataType, dims: Vec<i64>, fill: impl FnOnce(&mut TensorProto), key: Vec<u8>) -> String {
+    fn constant(
+        &mut self,
+        data_type: DataType,
+        dims: Vec<i64>,
+        fill: impl FnOnce(&mut TensorProto),
+        key: Vec<u8>,
+    ) -> String {
         let cache_key = (data_type as i32, dims.clone(), key);
         if let Some(name) = self.constants.get(&cache_key) {
             return name.clone();
         }
         let name = self.fresh("const");
-        let mut tensor = TensorProto { name: name.clone(), dims, data_type: data_type as i32, ..Default::default() };
+        let mut tensor = TensorProto {
+            name: name.clone(),
+            dims,
+            data_type: data_type as i32,
+            ..Default::default()
+        };
         fill(&mut tensor);
         self.initializers.push(tensor);
         self.constants.insert(cache_key, name.clone());
@@ -74,15 +98,31 @@ impl GraphBuilder {
     }
 
     pub fn f32s(&mut self, dims: &[i64], values: &[f32]) -> String {
-        let key = values.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+        let key = values
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect();
         let values = values.to_vec();
-        self.constant(DataType::Float, dims.to_vec(), |t| t.float_data = values, key)
+        self.constant(
+            DataType::Float,
+            dims.to_vec(),
+            |t| t.float_data = values,
+            key,
+        )
     }
 
     pub fn f64s(&mut self, dims: &[i64], values: &[f64]) -> String {
-        let key = values.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+        let key = values
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect();
         let values = values.to_vec();
-        self.constant(DataType::Double, dims.to_vec(), |t| t.double_data = values, key)
+        self.constant(
+            DataType::Double,
+            dims.to_vec(),
+            |t| t.double_data = values,
+            key,
+        )
     }
 
     pub fn f64_scalar(&mut self, v: f64) -> String {
@@ -92,19 +132,35 @@ impl GraphBuilder {
     pub fn i64s(&mut self, dims: &[i64], values: &[i64]) -> String {
         let key = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let values = values.to_vec();
-        self.constant(DataType::Int64, dims.to_vec(), |t| t.int64_data = values, key)
+        self.constant(
+            DataType::Int64,
+            dims.to_vec(),
+            |t| t.int64_data = values,
+            key,
+        )
     }
 
     pub fn strings(&mut self, dims: &[i64], values: &[String]) -> String {
         // Length-prefixed so that different splits of the same bytes differ.
-        let key = values.iter().flat_map(|s| (s.len() as u64).to_le_bytes().into_iter().chain(s.bytes())).collect();
+        let key = values
+            .iter()
+            .flat_map(|s| (s.len() as u64).to_le_bytes().into_iter().chain(s.bytes()))
+            .collect();
         let values = values.iter().map(|s| s.as_bytes().to_vec()).collect();
-        self.constant(DataType::String, dims.to_vec(), |t| t.string_data = values, key)
+        self.constant(
+            DataType::String,
+            dims.to_vec(),
+            |t| t.string_data = values,
+            key,
+        )
     }
 }
 
 pub fn attribute(name: &str, value: Attr) -> AttributeProto {
-    let mut a = AttributeProto { name: name.to_string(), ..Default::default() };
+    let mut a = AttributeProto {
+        name: name.to_string(),
+        ..Default::default()
+    };
     match value {
         Attr::Int(i) => {
             a.r#type = AttributeType::Int as i32;
@@ -160,5 +216,8 @@ pub fn value_info(name: &str, elem_type: DataType, dims: &[Result<i64, &str>]) -
 }
 
 pub fn opset(domain: &str, version: i64) -> pb::OperatorSetIdProto {
-    pb::OperatorSetIdProto { domain: domain.to_string(), version }
+    pb::OperatorSetIdProto {
+        domain: domain.to_string(),
+        version,
+    }
 }

@@ -1,1 +1,18 @@
 //! Serving: ONNX files run by tract, with plans optimized once and cached.
+//!
+//! ```text
+//! let model = OnnxModel::load(&bytes)?;          // parse + optimize once, share via Arc
+//! let out = model.predict_json(&rows)?;           // JSON objects, checked per field
+//! let fields = model.output_fields(&out, 0);      // {"<target>": …, "<target>_probability": …}
+//! ```
+
+pub mod cache;
+pub mod input;
+pub mod model;
+pub mod timing;
+pub mod tree_ensemble;
+
+pub use cache::{CacheError, PlanCache};
+pub use input::{Batch, FieldError, InputColumn, InputError};
+pub use model::{BatchOutput, LoadError, OnnxModel, RunError, ServedTask};
+pub use timing::{Timing, measure};

@@ -54,14 +54,28 @@ pub struct Forest {
     max_depth: usize,
 }
 
-fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+fn parse(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let forest = Forest::from_node(node)?;
-    Ok((expand(TreeEnsembleExpansion { forest: Arc::new(forest) }), vec![]))
+    Ok((
+        expand(TreeEnsembleExpansion {
+            forest: Arc::new(forest),
+        }),
+        vec![],
+    ))
 }
 
-fn vec_attr<'a, T: AttrTVecType<'a>>(node: &'a NodeProto, name: &str, n: usize) -> TractResult<Vec<T>> {
+fn vec_attr<'a, T: AttrTVecType<'a>>(
+    node: &'a NodeProto,
+    name: &str,
+    n: usize,
+) -> TractResult<Vec<T>> {
     let v: Vec<T> = node.get_attr_vec(name)?;
-    node.expect_attr(name, v.len() == n, || format!("{n} values, got {}", v.len()))?;
+    node.expect_attr(name, v.len() == n, || {
+        format!("{n} values, got {}", v.len())
+    })?;
     Ok(v)
 }
 
@@ -69,9 +83,17 @@ impl Forest {
     pub fn from_node(node: &NodeProto) -> TractResult<Forest> {
         let n_targets: usize = node.get_attr("n_targets")?;
         let aggregate: Option<&str> = node.get_attr_opt("aggregate_function")?;
-        node.expect_attr("aggregate_function", matches!(aggregate, None | Some("SUM")), "SUM")?;
+        node.expect_attr(
+            "aggregate_function",
+            matches!(aggregate, None | Some("SUM")),
+            "SUM",
+        )?;
         let post: Option<&str> = node.get_attr_opt("post_transform")?;
-        node.expect_attr("post_transform", matches!(post, None | Some("NONE")), "NONE")?;
+        node.expect_attr(
+            "post_transform",
+            matches!(post, None | Some("NONE")),
+            "NONE",
+        )?;
 
         let n = node.get_attr_slice::<i64>("nodes_nodeids")?.len();
         node.expect_attr("nodes_nodeids", n > 0, "at least one node")?;
@@ -82,13 +104,18 @@ impl Forest {
         let true_ids: Vec<i64> = vec_attr(node, "nodes_truenodeids", n)?;
         let false_ids: Vec<i64> = vec_attr(node, "nodes_falsenodeids", n)?;
         let modes: Vec<&str> = vec_attr(node, "nodes_modes", n)?;
-        let missing: Vec<i64> = match node.get_attr_opt_vec::<i64>("nodes_missing_value_tracks_true")? {
-            Some(v) => {
-                node.expect_attr("nodes_missing_value_tracks_true", v.len() == n, "one per node")?;
-                v
-            }
-            None => vec![0; n],
-        };
+        let missing: Vec<i64> =
+            match node.get_attr_opt_vec::<i64>("nodes_missing_value_tracks_true")? {
+                Some(v) => {
+                    node.expect_attr(
+                        "nodes_missing_value_tracks_true",
+                        v.len() == n,
+                        "one per node",
+                    )?;
+                    v
+                }
+                None => vec![0; n],
+            };
         let n_votes = node.get_attr_slice::<i64>("target_ids")?.len();
         let vote_trees: Vec<i64> = vec_attr(node, "target_treeids", n_votes)?;
         let vote_nodes: Vec<i64> = vec_attr(node, "target_nodeids", n_votes)?;
@@ -107,17 +134,33 @@ impl Forest {
         order.sort_by_key(|&i| (tree_ids[i], node_ids[i]));
         let mut index = std::collections::HashMap::with_capacity(n);
         for (global, &i) in order.iter().enumerate() {
-            if index.insert((tree_ids[i], node_ids[i]), global as u32).is_some() {
-                bail!("TreeEnsembleRegressor: node {} of tree {} appears twice", node_ids[i], tree_ids[i]);
+            if index
+                .insert((tree_ids[i], node_ids[i]), global as u32)
+                .is_some()
+            {
+                bail!(
+                    "TreeEnsembleRegressor: node {} of tree {} appears twice",
+                    node_ids[i],
+                    tree_ids[i]
+                );
             }
         }
         let mut votes_by_node: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
         for v in 0..n_votes {
             let Some(&at) = index.get(&(vote_trees[v], vote_nodes[v])) else {
-                bail!("TreeEnsembleRegressor: vote for missing node {} of tree {}", vote_nodes[v], vote_trees[v]);
+                bail!(
+                    "TreeEnsembleRegressor: vote for missing node {} of tree {}",
+                    vote_nodes[v],
+                    vote_trees[v]
+                );
             };
             let target = usize::try_from(vote_ids[v]).ok().filter(|&t| t < n_targets);
-            let Some(target) = target else { bail!("TreeEnsembleRegressor: target id {} out of range", vote_ids[v]) };
+            let Some(target) = target else {
+                bail!(
+                    "TreeEnsembleRegressor: target id {} out of range",
+                    vote_ids[v]
+                )
+            };
             votes_by_node[at as usize].push((target as u32, vote_weights[v]));
         }
 
@@ -150,23 +193,55 @@ impl Forest {
                     targets.push(t);
                     weights.push(w);
                 }
-                nodes.push(FlatNode { packed: MODE_LEAF, value: 0.0, a: start, b: targets.len() as u32 });
+                nodes.push(FlatNode {
+                    packed: MODE_LEAF,
+                    value: 0.0,
+                    a: start,
+                    b: targets.len() as u32,
+                });
                 continue;
             }
             all_leq &= mode == MODE_LEQ;
-            let feature = usize::try_from(feature_ids[i]).ok().filter(|&f| f <= FEATURE_MASK as usize);
-            let Some(feature) = feature else { bail!("TreeEnsembleRegressor: feature id {} out of range", feature_ids[i]) };
+            let feature = usize::try_from(feature_ids[i])
+                .ok()
+                .filter(|&f| f <= FEATURE_MASK as usize);
+            let Some(feature) = feature else {
+                bail!(
+                    "TreeEnsembleRegressor: feature id {} out of range",
+                    feature_ids[i]
+                )
+            };
             n_features = n_features.max(feature + 1);
             let child = |id: i64| {
                 index.get(&(tree_ids[i], id)).copied().ok_or_else(|| {
-                    format_err!("TreeEnsembleRegressor: node {} of tree {} points to missing node {id}", node_ids[i], tree_ids[i])
+                    format_err!(
+                        "TreeEnsembleRegressor: node {} of tree {} points to missing node {id}",
+                        node_ids[i],
+                        tree_ids[i]
+                    )
                 })
             };
-            let packed = feature as u32 | (mode << MODE_SHIFT) | if missing[i] != 0 { NAN_TRUE } else { 0 };
-            nodes.push(FlatNode { packed, value: values[i], a: child(true_ids[i])?, b: child(false_ids[i])? });
+            let packed =
+                feature as u32 | (mode << MODE_SHIFT) | if missing[i] != 0 { NAN_TRUE } else { 0 };
+            nodes.push(FlatNode {
+                packed,
+                value: values[i],
+                a: child(true_ids[i])?,
+                b: child(false_ids[i])?,
+            });
         }
         let max_depth = max_depth(&nodes, &roots)?;
-        Ok(Forest { nodes, roots, vote_targets: targets, vote_weights: weights, base, n_targets, n_features, all_leq, max_depth })
+        Ok(Forest {
+            nodes,
+            roots,
+            vote_targets: targets,
+            vote_weights: weights,
+            base,
+            n_targets,
+            n_features,
+            all_leq,
+            max_depth,
+        })
     }
 
     pub fn n_targets(&self) -> usize {
@@ -203,7 +278,11 @@ impl Forest {
                     break;
                 }
                 let xv = x[(node.packed & FEATURE_MASK) as usize];
-                let go_true = if xv.is_nan() { node.packed & NAN_TRUE != 0 } else { cmp(mode, xv, node.value) };
+                let go_true = if xv.is_nan() {
+                    node.packed & NAN_TRUE != 0
+                } else {
+                    cmp(mode, xv, node.value)
+                };
                 node = nodes[if go_true { node.a } else { node.b } as usize];
             }
             for v in node.a as usize..node.b as usize {
@@ -219,13 +298,15 @@ impl Forest {
         // Below this many rows per thread, spreading costs more than it saves.
         const ROWS_PER_TASK: usize = 256;
         if n >= 2 * ROWS_PER_TASK && rayon::current_num_threads() > 1 {
-            out.par_chunks_mut(ROWS_PER_TASK * k).enumerate().for_each(|(c, chunk)| {
-                let first = c * ROWS_PER_TASK;
-                for (r, o) in chunk.chunks_mut(k).enumerate() {
-                    let row = first + r;
-                    self.eval_row(&x[row * n_cols..(row + 1) * n_cols], o);
-                }
-            });
+            out.par_chunks_mut(ROWS_PER_TASK * k)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    let first = c * ROWS_PER_TASK;
+                    for (r, o) in chunk.chunks_mut(k).enumerate() {
+                        let row = first + r;
+                        self.eval_row(&x[row * n_cols..(row + 1) * n_cols], o);
+                    }
+                });
         } else {
             for (row, o) in out.chunks_mut(k).enumerate() {
                 self.eval_row(&x[row * n_cols..(row + 1) * n_cols], o);
@@ -246,7 +327,11 @@ fn max_depth(nodes: &[FlatNode], roots: &[u32]) -> TractResult<usize> {
             let is_leaf = (node.packed >> MODE_SHIFT) & 0x7F == MODE_LEAF;
             if leaving {
                 on_path[at] = false;
-                depth[at] = if is_leaf { 1 } else { 1 + depth[node.a as usize].max(depth[node.b as usize]) };
+                depth[at] = if is_leaf {
+                    1
+                } else {
+                    1 + depth[node.a as usize].max(depth[node.b as usize])
+                };
                 continue;
             }
             if depth[at] != 0 {
@@ -299,8 +384,19 @@ impl Expansion for TreeEnsembleExpansion {
         Ok(())
     }
 
-    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, TreeEnsembleOp { forest: self.forest.clone() }, inputs)
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        model.wire_node(
+            prefix,
+            TreeEnsembleOp {
+                forest: self.forest.clone(),
+            },
+            inputs,
+        )
     }
 }
 
@@ -332,7 +428,10 @@ impl EvalOp for TreeEnsembleOp {
         let input = args_1!(inputs);
         let input = input.cast_to::<f32>()?;
         let shape = input.shape();
-        ensure!(shape.len() == 2, "TreeEnsembleRegressor expects [N, F] features, got {shape:?}");
+        ensure!(
+            shape.len() == 2,
+            "TreeEnsembleRegressor expects [N, F] features, got {shape:?}"
+        );
         let (n, cols) = (shape[0], shape[1]);
         ensure!(
             cols >= self.forest.n_features,
@@ -343,13 +442,18 @@ impl EvalOp for TreeEnsembleOp {
         let x = plain.as_slice::<f32>()?;
         let mut out = vec![0f32; n * self.forest.n_targets];
         self.forest.eval(x, cols, &mut out);
-        Ok(tvec!(Tensor::from_shape(&[n, self.forest.n_targets], &out)?.into_tvalue()))
+        Ok(tvec!(
+            Tensor::from_shape(&[n, self.forest.n_targets], &out)?.into_tvalue()
+        ))
     }
 }
 
 impl TypedOp for TreeEnsembleOp {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs[0].rank() == 2, "TreeEnsembleRegressor expects rank-2 features");
+        ensure!(
+            inputs[0].rank() == 2,
+            "TreeEnsembleRegressor expects rank-2 features"
+        );
         let n = inputs[0].shape[0].clone();
         Ok(tvec!(f32::fact([n, self.forest.n_targets.to_dim()])))
     }
