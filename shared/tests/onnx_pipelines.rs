@@ -487,7 +487,7 @@ fn onnxruntime_agrees_with_tract() {
             .arg(&model_path)
             .arg(&inputs_path)
             .output()
-            .expect("run python");
+            .unwrap_or_else(|e| panic!("PLEXE_TEST_PYTHON={python} cannot be run: {e}"));
         assert!(
             run.status.success(),
             "{name}: run_ort.py failed: {}",

@@ -238,6 +238,11 @@ fn number_of(kind: ColumnType, value: &Value) -> Result<f32, String> {
             None if s.trim().is_empty() => return Ok(f32::NAN),
             None => return Err(format!("expected {expected}, got the string {s:?}")),
         },
+        // A boolean sent as a number must be 0 or 1; anything else is a mistake, not a value.
+        (ColumnType::Boolean, Value::Number(n)) => match n.as_f64() {
+            Some(v) if v == 0.0 || v == 1.0 => v,
+            _ => return Err(format!("expected {expected} (or 0/1), got the number {n}")),
+        },
         (_, Value::Number(n)) => n.as_f64().ok_or_else(wrong)?,
         (ColumnType::Integer | ColumnType::Float, Value::String(s)) => {
             let t = s.trim();
