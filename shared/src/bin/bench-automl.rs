@@ -1,44 +1,77 @@
-//! The AutoML benchmark: `bench-automl <datasets-dir> [--out results.json]`.
+//! The AutoML benchmark:
+//! `bench-automl <datasets-dir> [--out results.json] [--onnx-dir DIR] [--only a,b] [--ort-python PY]`.
 //!
 //! Reads `<datasets-dir>/manifest.json` (the format of `shared/datasets/manifest.json`), and for
 //! each dataset builds a model from its train split (all rows not in `NAME.split.json`'s
-//! `test_indices`) with the default budget and the intent "predict <target>", scores the
-//! holdout, and writes one JSON object keyed by dataset name. Each dataset runs in a child
-//! process of this binary so that `peak_rss_mb` is that build's own peak.
+//! `test_indices`) with the default request (intent "predict <target>", default budget),
+//! exports it to `<onnx-dir>/NAME.onnx`, scores the holdout with tract running that file, times
+//! tract (median of 1,000 single-row runs; rows/s on a batch of 10,000) and writes one JSON
+//! object keyed by dataset name. Each dataset runs in a child process of this binary so that
+//! `peak_rss_mb` is that build's own peak.
+//!
+//! Beside each `NAME.onnx` it leaves `NAME.holdout.json` (the holdout rows as the inputs of
+//! `tests/ort/run_ort.py` / `time_ort.py`) and `NAME.tract.json` (tract's outputs on them).
+//! With `--ort-python PY` (a Python with onnxruntime and numpy), it also runs onnxruntime on the
+//! same files: the agreement with tract on every holdout row and `time_ort.py`'s timings.
 
 use serde_json::{Value, json};
-use shared::automl::build::blended_margins;
-use shared::automl::features::feature_columns;
-use shared::automl::metrics::{self, margins_to_predictions};
-use shared::automl::{BuildRequest, Model, SilentObserver, Task, build};
-use shared::ingest::table::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
-use std::collections::{BTreeMap, HashMap};
+use shared::automl::task::{label_of, sort_labels};
+use shared::automl::{BuildRequest, SilentObserver, build, metrics};
+use shared::ingest::{Column, read_csv_path, read_parquet_path};
+use shared::serving::{Batch, BatchOutput, OnnxModel, measure};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// Single-row runs timed per model, and the rows of the throughput batch.
+const SINGLE_RUNS: usize = 1000;
+const BATCH_ROWS: usize = 10_000;
+/// Agreement bounds between tract and onnxruntime (issue #3).
+const PROBABILITY_TOLERANCE: f64 = 1e-5;
+const REGRESSION_RELATIVE_TOLERANCE: f64 = 1e-4;
+
+struct Options {
+    dir: PathBuf,
+    out: Option<PathBuf>,
+    onnx_dir: PathBuf,
+    only: Vec<String>,
+    ort_python: Option<String>,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("--one") if args.len() == 3 => {
-            run_one(Path::new(&args[1]), &args[2]).map(|v| println!("{v}"))
+        Some("--one") if args.len() == 4 => {
+            run_one(Path::new(&args[1]), &args[2], Path::new(&args[3])).map(|v| println!("{v}"))
         }
         Some(dir) if !dir.starts_with("--") => {
-            let out = args
-                .iter()
-                .position(|a| a == "--out")
-                .and_then(|i| args.get(i + 1))
-                .map(PathBuf::from);
-            let only: Vec<String> = args
-                .iter()
-                .position(|a| a == "--only")
-                .and_then(|i| args.get(i + 1))
-                .map(|s| s.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            run_all(Path::new(dir), out.as_deref(), &only)
+            let value = |flag: &str| {
+                args.iter()
+                    .position(|a| a == flag)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+            };
+            let out = value("--out").map(PathBuf::from);
+            let onnx_dir = value("--onnx-dir").map(PathBuf::from).unwrap_or_else(|| {
+                out.as_deref()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("."))
+                    .join("bench-onnx")
+            });
+            run_all(&Options {
+                dir: PathBuf::from(dir),
+                out,
+                onnx_dir,
+                only: value("--only")
+                    .map(|s| s.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                ort_python: value("--ort-python"),
+            })
         }
         _ => Err(
-            "usage: bench-automl <datasets-dir> [--out results.json] [--only name,name]"
+            "usage: bench-automl <datasets-dir> [--out results.json] [--onnx-dir DIR] \
+                  [--only name,name] [--ort-python PYTHON]"
                 .to_string(),
         ),
     };
@@ -63,34 +96,44 @@ fn read_manifest(dir: &Path) -> Result<Vec<Value>, String> {
         .ok_or_else(|| format!("{}: no `datasets` array", path.display()))
 }
 
-fn run_all(dir: &Path, out: Option<&Path>, only: &[String]) -> Result<(), String> {
+fn run_all(options: &Options) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&options.onnx_dir)
+        .map_err(|e| format!("{}: {e}", options.onnx_dir.display()))?;
     let mut results = serde_json::Map::new();
-    for dataset in read_manifest(dir)? {
+    for dataset in read_manifest(&options.dir)? {
         let Some(name) = dataset.get("name").and_then(Value::as_str) else {
             continue;
         };
-        if !only.is_empty() && !only.iter().any(|o| o == name) {
+        if !options.only.is_empty() && !options.only.iter().any(|o| o == name) {
             continue;
         }
         eprintln!("bench-automl: {name} …");
         let child = std::process::Command::new(&exe)
             .arg("--one")
-            .arg(dir)
+            .arg(&options.dir)
             .arg(name)
+            .arg(&options.onnx_dir)
             .output()
             .map_err(|e| format!("{name}: cannot start the child process: {e}"))?;
-        let value = if child.status.success() {
+        let mut value = if child.status.success() {
             serde_json::from_slice(&child.stdout)
                 .unwrap_or_else(|e| json!({ "error": format!("bad child output: {e}") }))
         } else {
             json!({ "error": String::from_utf8_lossy(&child.stderr).trim().to_string() })
         };
-        eprintln!("bench-automl: {name}: {value}");
+        if let (Some(python), Some(object)) = (&options.ort_python, value.as_object_mut())
+            && !object.contains_key("error")
+        {
+            let ort = onnxruntime_report(python, &options.onnx_dir, name)
+                .unwrap_or_else(|e| json!({ "error": e }));
+            object.insert("onnxruntime".into(), ort);
+        }
+        eprintln!("bench-automl: {name}: {}", summary_line(&value));
         results.insert(name.to_string(), value);
     }
     let text = serde_json::to_string_pretty(&Value::Object(results)).map_err(|e| e.to_string())?;
-    match out {
+    match &options.out {
         Some(path) => {
             std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
         }
@@ -101,7 +144,16 @@ fn run_all(dir: &Path, out: Option<&Path>, only: &[String]) -> Result<(), String
     }
 }
 
-fn run_one(dir: &Path, name: &str) -> Result<Value, String> {
+/// The headline figures of one result, for the progress output.
+fn summary_line(value: &Value) -> String {
+    let mut v = value.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("leaderboard");
+    }
+    v.to_string()
+}
+
+fn run_one(dir: &Path, name: &str, onnx_dir: &Path) -> Result<Value, String> {
     let datasets = read_manifest(dir)?;
     let dataset = datasets
         .iter()
@@ -114,7 +166,13 @@ fn run_one(dir: &Path, name: &str) -> Result<Value, String> {
             .ok_or_else(|| format!("{name}: no `{k}`"))
     };
     let target = field("target")?;
-    let table = load_csv(&dir.join(field("file")?))?;
+    let path = dir.join(field("file")?);
+    let table = if path.extension().is_some_and(|e| e == "parquet") {
+        read_parquet_path(&path)
+    } else {
+        read_csv_path(&path)
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     let split: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join(field("split_file")?))
             .map_err(|e| format!("{name}: split file: {e}"))?,
@@ -128,9 +186,11 @@ fn run_one(dir: &Path, name: &str) -> Result<Value, String> {
         .filter_map(|v| v.as_u64().map(|i| i as usize))
         .filter(|&i| i < table.n_rows)
         .collect();
-    let is_test: std::collections::HashSet<usize> = test.iter().copied().collect();
+    let is_test: HashSet<usize> = test.iter().copied().collect();
     let train: Vec<usize> = (0..table.n_rows).filter(|i| !is_test.contains(i)).collect();
     let train_table = table.take_rows(&train);
+    let test_table = table.take_rows(&test);
+    drop(table);
 
     let request = BuildRequest::new(format!("predict {target}"));
     let started = Instant::now();
@@ -138,106 +198,128 @@ fn run_one(dir: &Path, name: &str) -> Result<Value, String> {
         .map_err(|e| format!("{name}: build failed: {e}"))?;
     let build_seconds = started.elapsed().as_secs_f64();
 
-    let pipeline = &output.pipeline;
-    let cols = feature_columns(&pipeline.inputs, &pipeline.features, &table, &test)
-        .map_err(|e| e.to_string())?;
-    let models: Vec<(f64, &Model)> = pipeline
-        .weights
-        .iter()
-        .copied()
-        .zip(&pipeline.models)
-        .collect();
-    let margins = blended_margins(
-        &models,
-        &pipeline.features,
-        &cols,
-        test.len(),
-        pipeline.task.n_outputs(),
-    );
-    let preds = margins_to_predictions(&pipeline.task, &margins);
-    let target_col = table
-        .column(target)
-        .ok_or_else(|| format!("{name}: no column {target}"))?;
-    let metrics = score_holdout(&pipeline.task, target_col, &test, &preds);
+    let bytes = shared::onnx::export(&output.pipeline, &[])
+        .map_err(|e| format!("{name}: export failed: {e}"))?;
+    let onnx_path = onnx_dir.join(format!("{name}.onnx"));
+    std::fs::write(&onnx_path, &bytes).map_err(|e| format!("{}: {e}", onnx_path.display()))?;
+    let model = OnnxModel::load(&bytes).map_err(|e| format!("{name}: tract load: {e}"))?;
+    let batch = Batch::from_table(model.input_schema(), &test_table)
+        .map_err(|e| format!("{name}: holdout inputs: {e:?}"))?;
+    write_json(
+        &onnx_dir.join(format!("{name}.holdout.json")),
+        &batch.to_ort_json(model.input_schema()),
+    )?;
+    let served = model
+        .run(&batch)
+        .map_err(|e| format!("{name}: tract run: {e}"))?;
+    write_json(
+        &onnx_dir.join(format!("{name}.tract.json")),
+        &outputs_json(&served),
+    )?;
+    let target_column = test_table
+        .column(&output.target)
+        .ok_or_else(|| format!("{name}: no column {}", output.target))?;
+    let metrics = score_holdout(target_column, &served);
+    let timing = measure(&model, &batch, SINGLE_RUNS, BATCH_ROWS)
+        .map_err(|e| format!("{name}: tract timing: {e}"))?;
 
     Ok(json!({
         "metrics": metrics,
         "build_seconds": round3(build_seconds),
         "peak_rss_mb": peak_rss_mb(),
         "algorithm": output.algorithm,
-        "tract_batch1_us": null,
-        "tract_rows_per_s": null,
+        "tract_batch1_us": round3(timing.batch1_us),
+        "tract_rows_per_s": timing.rows_per_s.round(),
+        "onnx_file": onnx_path.display().to_string(),
+        "onnx_bytes": bytes.len(),
+        "train_rows": train.len(),
+        "test_rows": test.len(),
         "validation_score": output.validation_score,
+        "selection_metric": output.metric,
         "leaderboard": output.leaderboard,
     }))
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), String> {
+    std::fs::write(path, value.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// tract's outputs in the shape `run_ort.py` prints onnxruntime's.
+fn outputs_json(out: &BatchOutput) -> Value {
+    match out {
+        BatchOutput::Regression { values } => json!({ "prediction": values }),
+        BatchOutput::Classification {
+            labels,
+            predicted,
+            probabilities,
+        } => json!({
+            "prediction": predicted,
+            "probabilities": probabilities
+                .chunks(labels.len().max(1))
+                .collect::<Vec<_>>(),
+        }),
+    }
 }
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-/// Manifest metric names: accuracy, macro_f1, roc_auc (binary; positive = second label in
-/// sorted order) / rmse, mae, r2.
-fn score_holdout(
-    task: &Task,
-    target: &Column,
-    rows: &[usize],
-    preds: &[f64],
-) -> BTreeMap<&'static str, f64> {
-    let mut out = BTreeMap::new();
-    let truth: Vec<Option<String>> = rows.iter().map(|&r| cell_text(target, r)).collect();
-    match task {
-        Task::Regression => {
+/// Manifest metric names, from what tract returned: accuracy, macro_f1, roc_auc (binary;
+/// positive = second label in sorted order) / rmse, mae, r2. Rows without a target are skipped;
+/// a test label never seen in training counts as a miss.
+fn score_holdout(target: &Column, out: &BatchOutput) -> BTreeMap<&'static str, f64> {
+    let mut scores = BTreeMap::new();
+    let truth: Vec<Option<String>> = (0..out.len()).map(|r| label_of(target, r)).collect();
+    match out {
+        BatchOutput::Regression { values } => {
             let (y, p): (Vec<f64>, Vec<f64>) = truth
                 .iter()
-                .zip(preds)
+                .zip(values)
                 .filter_map(|(t, &p)| {
                     t.as_ref()
                         .and_then(|t| t.parse::<f64>().ok())
-                        .map(|y| (y, p))
+                        .map(|y| (y, f64::from(p)))
                 })
                 .unzip();
-            out.insert("rmse", metrics::rmse(&y, &p));
-            out.insert("mae", metrics::mae(&y, &p));
-            out.insert("r2", metrics::r2(&y, &p));
+            scores.insert("rmse", metrics::rmse(&y, &p));
+            scores.insert("mae", metrics::mae(&y, &p));
+            scores.insert("r2", metrics::r2(&y, &p));
         }
-        Task::Binary { .. } | Task::Multiclass { .. } => {
-            let labels: Vec<String> = match task {
-                Task::Binary { labels } => labels.to_vec(),
-                Task::Multiclass { labels } => labels.clone(),
-                Task::Regression => Vec::new(),
-            };
+        BatchOutput::Classification {
+            labels,
+            predicted,
+            probabilities,
+        } => {
             let k = labels.len();
             let index: HashMap<&str, usize> = labels
                 .iter()
                 .enumerate()
                 .map(|(i, l)| (l.as_str(), i))
                 .collect();
-            let mut y = Vec::new();
-            let mut probs = Vec::new();
-            for (t, p) in truth.iter().zip(preds.chunks(k)) {
-                // A test label never seen in training counts as a miss (class index k).
+            let (mut y, mut pred, mut probs) = (Vec::new(), Vec::new(), Vec::new());
+            for (r, t) in truth.iter().enumerate() {
                 let Some(t) = t else { continue };
                 y.push(index.get(t.as_str()).copied().unwrap_or(k));
-                probs.extend_from_slice(p);
+                pred.push(index.get(predicted[r].as_str()).copied().unwrap_or(k));
+                probs.extend(
+                    probabilities[r * k..(r + 1) * k]
+                        .iter()
+                        .map(|&p| f64::from(p)),
+                );
             }
-            let pred = metrics::predicted_classes(&probs, k);
-            out.insert("accuracy", metrics::accuracy(&y, &pred));
-            out.insert("macro_f1", metrics::macro_f1(&y, &pred, k));
+            scores.insert("accuracy", metrics::accuracy(&y, &pred));
+            scores.insert("macro_f1", metrics::macro_f1(&y, &pred, k));
             if k == 2 {
                 let mut sorted = labels.clone();
-                sorted.sort();
+                sort_labels(&mut sorted);
                 let positive = index.get(sorted[1].as_str()).copied().unwrap_or(1);
-                let scores: Vec<f64> = probs.chunks(2).map(|p| p[positive]).collect();
-                out.insert("roc_auc", metrics::roc_auc(&y, &scores, positive));
+                let p: Vec<f64> = probs.chunks(2).map(|c| c[positive]).collect();
+                scores.insert("roc_auc", metrics::roc_auc(&y, &p, positive));
             }
         }
     }
-    out
-}
-
-fn cell_text(column: &Column, row: usize) -> Option<String> {
-    shared::automl::task::label_of(column, row)
+    scores
 }
 
 /// Peak resident set of this process (Linux `VmHWM`), in MB.
@@ -248,76 +330,92 @@ fn peak_rss_mb() -> Option<f64> {
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
-/// A plain CSV reader for the bench (header row, empty field = missing): a column is numeric
-/// when every present value parses as a number, else text.
-fn load_csv(path: &Path) -> Result<Table, String> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut cells: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
-        for (i, column) in cells.iter_mut().enumerate() {
-            column.push(record.get(i).unwrap_or("").trim().to_string());
+/// `tests/ort/<name>` in the source tree this binary was built from.
+fn ort_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tests")
+        .join("ort")
+        .join(name)
+}
+
+/// onnxruntime on the exported file: agreement with tract on every holdout row, and timings.
+fn onnxruntime_report(python: &str, onnx_dir: &Path, name: &str) -> Result<Value, String> {
+    let model = onnx_dir.join(format!("{name}.onnx"));
+    let inputs = onnx_dir.join(format!("{name}.holdout.json"));
+    let run = |script: &str, extra: &[&str]| -> Result<Value, String> {
+        let out = std::process::Command::new(python)
+            .arg(ort_script(script))
+            .arg(&model)
+            .arg(&inputs)
+            .args(extra)
+            .output()
+            .map_err(|e| format!("{python}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{script} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
-    }
-    let n_rows = cells.first().map_or(0, Vec::len);
-    let columns = headers
-        .into_iter()
-        .zip(cells)
-        .map(|(name, values)| {
-            let parsed: Option<Vec<f64>> = values
-                .iter()
-                .map(|v| {
-                    if v.is_empty() {
-                        Some(f64::NAN)
-                    } else {
-                        v.parse::<f64>().ok().filter(|x| x.is_finite())
-                    }
-                })
-                .collect();
-            match parsed {
-                Some(nums) => {
-                    let whole = nums.iter().all(|x| x.is_nan() || x.fract() == 0.0);
-                    let kind = if whole {
-                        ColumnType::Integer
-                    } else {
-                        ColumnType::Float
-                    };
-                    Column {
-                        name,
-                        kind,
-                        data: ColumnData::Numeric(nums),
-                    }
-                }
-                None => {
-                    let mut levels: Vec<String> = Vec::new();
-                    let mut index: HashMap<String, u32> = HashMap::new();
-                    let codes = values
-                        .into_iter()
-                        .map(|v| {
-                            if v.is_empty() {
-                                return MISSING_CODE;
-                            }
-                            *index.entry(v.clone()).or_insert_with(|| {
-                                levels.push(v);
-                                (levels.len() - 1) as u32
-                            })
-                        })
-                        .collect();
-                    Column {
-                        name,
-                        kind: ColumnType::String,
-                        data: ColumnData::Categorical { codes, levels },
-                    }
-                }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{script}: bad output: {e}"))
+    };
+    let ort = run("run_ort.py", &[])?;
+    let tract: Value = serde_json::from_str(
+        &std::fs::read_to_string(onnx_dir.join(format!("{name}.tract.json")))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let agreement = compare_outputs(&tract, &ort);
+    let timing = run("time_ort.py", &["--threads", "2"])?;
+    Ok(json!({
+        "ort_batch1_us": timing.get("ort_batch1_us").and_then(Value::as_f64).map(round3),
+        "ort_rows_per_s": timing.get("ort_rows_per_s").and_then(Value::as_f64).map(f64::round),
+        "ort_version": timing.get("ort_version"),
+        "agreement": agreement,
+    }))
+}
+
+/// Largest differences between tract's and onnxruntime's outputs on the same rows.
+fn compare_outputs(tract: &Value, ort: &Value) -> Value {
+    let numbers = |v: &Value| -> Vec<f64> {
+        fn walk(v: &Value, out: &mut Vec<f64>) {
+            match v {
+                Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
+                _ => {}
             }
+        }
+        let mut out = Vec::new();
+        walk(v, &mut out);
+        out
+    };
+    if tract.get("probabilities").is_some() {
+        let t = numbers(&tract["probabilities"]);
+        let o = numbers(&ort["probabilities"]);
+        let max_abs = t
+            .iter()
+            .zip(&o)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let labels_equal = tract["prediction"] == ort["prediction"];
+        json!({
+            "rows": tract["prediction"].as_array().map_or(0, Vec::len),
+            "max_abs_probability_diff": max_abs,
+            "labels_equal": labels_equal,
+            "ok": t.len() == o.len() && labels_equal && max_abs <= PROBABILITY_TOLERANCE,
         })
-        .collect();
-    Ok(Table { columns, n_rows })
+    } else {
+        let t = numbers(&tract["prediction"]);
+        let o = numbers(&ort["prediction"]);
+        let max_rel = t
+            .iter()
+            .zip(&o)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0, f64::max);
+        json!({
+            "rows": t.len(),
+            "max_relative_diff": max_rel,
+            "ok": t.len() == o.len() && max_rel <= REGRESSION_RELATIVE_TOLERANCE,
+        })
+    }
 }

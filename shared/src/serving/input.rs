@@ -120,6 +120,26 @@ impl Batch {
         }
     }
 
+    /// The batch in the JSON form `tests/ort/run_ort.py` and `time_ort.py` read:
+    /// `{"<onnx input>": {"type": "float" | "string", "values": [...]}}`, NaN as `null`.
+    pub fn to_ort_json(&self, schema: &[InputField]) -> Value {
+        let mut map = serde_json::Map::new();
+        for (field, column) in schema.iter().zip(&self.columns) {
+            let entry = match column {
+                InputColumn::Float(v) => serde_json::json!({
+                    "type": "float",
+                    "values": v
+                        .iter()
+                        .map(|x| if x.is_nan() { Value::Null } else { serde_json::json!(*x as f64) })
+                        .collect::<Vec<_>>(),
+                }),
+                InputColumn::Text(v) => serde_json::json!({"type": "string", "values": v}),
+            };
+            map.insert(field.input.clone(), entry);
+        }
+        Value::Object(map)
+    }
+
     /// Rows `range` of the batch (for single-row timing and chunked runs).
     pub fn rows(&self, range: std::ops::Range<usize>) -> Batch {
         let range = range.start.min(self.n_rows)
