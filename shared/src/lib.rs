@@ -9,7 +9,8 @@
 //! - [`automl`]: target/task inference, features, candidate models, search, metrics;
 //! - [`onnx`]: export of a fitted pipeline to one standard ONNX file;
 //! - [`serving`]: running such a file with tract;
-//! - [`cli`]: the `plexe` command (`serve`, `admin`).
+//! - [`cli`]: the `plexe` command (`serve`, `admin`);
+//! - [`runtime`]: log output and the Lambda entry points of the function binaries.
 
 pub mod automl;
 pub mod cli;
@@ -20,4 +21,5 @@ pub mod ids;
 pub mod ingest;
 pub mod onnx;
 pub mod ports;
+pub mod runtime;
 pub mod serving;

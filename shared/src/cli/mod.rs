@@ -1,1 +1,81 @@
-//! The `plexe` command: `serve` (the local all-in-one server) and `admin` (operator tasks).
+//! The `plexe` command: `serve` (the local all-in-one server) and `admin` (operator tasks that
+//! talk to the store directly, also while a server runs on the same data directory).
+
+pub mod admin;
+pub mod serve;
+
+use crate::config::{Backends, ConfigError};
+use crate::domain::DomainError;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "plexe", version, about = "plexe: tabular data in, a deployed ONNX model out")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every route on one port with the embedded store (or AWS when PLEXE_BACKEND=aws).
+    Serve(serve::ServeArgs),
+    /// Operator tasks: accounts and keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+/// Where the local backends live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// Data directory of the embedded backend (SQLite file, blobs, admin.key).
+    #[arg(long, env = "PLEXE_DATA_DIR", default_value = "./plexe-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The backends `plexe` uses: AWS when `PLEXE_BACKEND=aws`, else the embedded ones in `data_dir`.
+pub async fn open_backends(data_dir: &Path, public_base_url: &str) -> Result<Backends, CliError> {
+    if std::env::var("PLEXE_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("aws")) {
+        Ok(Backends::aws_from_env().await?)
+    } else {
+        Ok(Backends::embedded(data_dir, public_base_url)?)
+    }
+}
+
+/// Runs `plexe` with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("plexe: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(command) => admin::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("plexe: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,59 @@
-//! The domain: accounts, API keys, datasets, models, versions, jobs, deployments.
+//! The domain: accounts, API keys, datasets, models, versions, jobs, deployments. One module per
+//! entity, each written once against the [`crate::ports`] traits.
+//!
+//! Store layout (single table, `pk`/`sk`): everything an account owns lives in its partition
+//! `ACCT#<account_id>`, so a query can only ever see the caller's own items. Lookups that must
+//! start from a bare id (authenticating a key) use their own partition holding the owner's
+//! account id, and the two are written in one transaction.
+
+pub mod accounts;
+pub mod api_keys;
+
+use crate::ports::{BlobError, QueueError, StoreError};
+
+/// Why a domain operation failed, in terms the HTTP surface and the CLI can both report.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    Validation { message: String, field: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A stored record does not decode: a bug or a manual edit, never the caller's fault.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl DomainError {
+    pub fn not_found(message: impl Into<String>) -> Self {
+        DomainError::NotFound { message: message.into() }
+    }
+    pub fn validation(message: impl Into<String>, field: &str) -> Self {
+        DomainError::Validation { message: message.into(), field: field.to_string() }
+    }
+}
+
+/// The partition of everything account `account_id` owns.
+pub fn account_pk(account_id: &str) -> String {
+    format!("ACCT#{account_id}")
+}
+
+/// Decodes a stored JSON document.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    item: &crate::ports::Item,
+) -> Result<T, DomainError> {
+    serde_json::from_value(item.data.clone())
+        .map_err(|e| DomainError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
+}
+
+/// Encodes a record as a stored JSON document.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, DomainError> {
+    serde_json::to_value(value).map_err(|e| DomainError::Corrupt(format!("encode: {e}")))
+}

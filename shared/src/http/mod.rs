@@ -1,1 +1,73 @@
-//! The HTTP surface: one axum router per endpoint group, served unchanged by Lambda and by `plexe serve`.
+//! The HTTP surface: one axum router per endpoint group, served unchanged by Lambda
+//! (`lambda_http`) and by `plexe serve` (hyper).
+//!
+//! - [`error`]: the one error type and its envelope;
+//! - [`extract`]: JSON / query / caller extractors whose rejections are envelopes;
+//! - [`pagination`]: `limit`/`offset` and the list response shape;
+//! - [`middleware`]: request ids, authentication, scopes, rate limits, body limits, idempotency;
+//! - [`routes`]: the endpoint groups;
+//! - [`state`]: what handlers reach (the ports).
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pagination;
+pub mod routes;
+pub mod state;
+
+pub use error::{ApiError, ErrorCode};
+pub use routes::Group;
+pub use state::AppState;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use error::JSON_BODY_LIMIT;
+use middleware::{auth, body_limit, idempotency, rate_limit, request_id};
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Serves `routes` at their bare paths and under `/v1`.
+fn versioned(routes: Router<AppState>) -> Router<AppState> {
+    Router::new().merge(routes.clone()).nest("/v1", routes)
+}
+
+/// The layers of routes that need a key (the last added runs first): authentication, then the
+/// rate limit, then the body cap, then idempotency.
+fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    versioned(routes)
+        .layer(from_fn_with_state(state.clone(), idempotency::apply_idempotency))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
+        .layer(from_fn_with_state(state.clone(), rate_limit::enforce_rate_limit))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate))
+}
+
+fn group_routes(group: Group, state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(versioned(group.public_routes()))
+        .merge(protected(group.protected_routes(), state))
+}
+
+/// The outer shell every app gets: the 404 fallback, panic catching, and the request-id layer
+/// that renders every error into the envelope.
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    router
+        .fallback(|| async { ApiError::from_status(axum::http::StatusCode::NOT_FOUND) })
+        .layer(CatchPanicLayer::new())
+        .layer(from_fn(request_id::assign_request_id))
+        .with_state(state)
+}
+
+/// One group alone, as its Lambda function serves it.
+pub fn group_app(group: Group, state: AppState) -> Router {
+    finish(group_routes(group, &state), state)
+}
+
+/// Every group merged, as `plexe serve` serves it.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new();
+    for group in Group::ALL {
+        router = router.merge(group_routes(group, &state));
+    }
+    finish(router, state)
+}

@@ -1,0 +1,6 @@
+//! The `datasets` endpoint group as a Lambda function (API Gateway HTTP API).
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    shared::runtime::lambda::serve_group(shared::http::Group::Datasets).await
+}

@@ -1,0 +1,140 @@
+//! `plexe serve`: every route on one port. On first start it creates the `default` account and
+//! writes its admin key to `<data-dir>/admin.key` (mode 0600). SIGINT/SIGTERM stop it gracefully:
+//! requests in flight finish first.
+
+use super::{CliError, DataDirArg, open_backends};
+use crate::domain::accounts;
+use crate::http::{self, AppState};
+use crate::runtime::logging::{self, LogFormat};
+use std::io::Write;
+use std::path::Path;
+
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "PLEXE_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// 0 picks a free port (printed at start).
+    #[arg(long, env = "PLEXE_PORT", default_value_t = 8080)]
+    pub port: u16,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// The URL clients reach this server at (upload URLs start with it); default
+    /// http://<host>:<port>.
+    #[arg(long, env = "PLEXE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    logging::init(LogFormat::Readable);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| CliError::Io(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
+    let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
+    let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let data_dir = args.data_dir.data_dir;
+    let backends = open_backends(&data_dir, &base_url).await?;
+    let state = AppState::from(backends);
+
+    let key_path = data_dir.join(ADMIN_KEY_FILE);
+    if let Some((account, issued)) = accounts::ensure_default_account(state.store.as_ref()).await? {
+        write_secret_file(&key_path, &issued.secret).map_err(|e| {
+            CliError::Io(format!(
+                "created account {} but could not write {}: {e}; create a key with \
+                 `plexe admin create-key --account {} --scopes admin`",
+                account.account_id,
+                key_path.display(),
+                account.account_id
+            ))
+        })?;
+        println!(
+            "First start: created account \"{}\" ({}) and an admin API key.\n\
+             The key is in {} (readable only by you). Use it as:\n  \
+             curl -H \"Authorization: Bearer $(cat {})\" {base_url}/me",
+            account.name,
+            account.account_id,
+            key_path.display(),
+            key_path.display(),
+        );
+    } else if key_path.exists() {
+        println!("Admin API key: {}", key_path.display());
+    }
+    println!(
+        "plexe listening on {base_url} (store: {}, data dir: {})",
+        state.store.backend(),
+        data_dir.display()
+    );
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, http::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    println!("plexe stopped");
+    Ok(())
+}
+
+/// Writes `secret` to `path`, readable and writable only by the owner.
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // `mode` only applies when the file is created; an older file gets tightened too.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("admin.key");
+        std::fs::write(&path, "old").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_secret_file(&path, "plx_secret").expect("write secret");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), "plx_secret");
+    }
+}

@@ -1,0 +1,117 @@
+//! Extractors whose rejections are [`ApiError`]s, so malformed input gets the envelope too:
+//! [`ApiJson`] (JSON bodies), [`ApiQuery`] (query strings) and [`Caller`] (the authenticated key).
+
+use super::error::{ApiError, ErrorCode};
+use crate::domain::accounts::Account;
+use crate::domain::api_keys::ApiKey;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A JSON body (`Content-Type: application/json` or absent) parsed into `T`; every failure is a
+/// 400 `invalid_request` (413 when over the body limit, 415 for another content type).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+fn is_json_content_type(value: &str) -> bool {
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Turns a serde_json failure into a message that says where and what.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!(
+            "The body is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ),
+        Category::Data => format!("The JSON body does not have the expected shape: {e}"),
+        Category::Io => format!("The body could not be read: {e}"),
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !is_json_content_type(ct) {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!("This route takes a JSON body; send Content-Type: application/json (got {ct:?})."),
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(super::error::JSON_BODY_LIMIT)
+            } else {
+                ApiError::invalid_request(format!("The request body could not be read: {rejection}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::invalid_request("This route needs a JSON body; the body was empty."));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::invalid_request(describe_json_error(&e)))
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A query string parsed into `T`; a failure is a 400 `invalid_request` naming the problem.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::invalid_request(format!("Bad query string: {}", e.body_text())))
+    }
+}
+
+/// The caller, as established by the authentication layer.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: Account,
+    pub key: ApiKey,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("route served without the authentication layer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("application/json; charset=utf-8"));
+        assert!(is_json_content_type("application/merge-patch+json"));
+        assert!(!is_json_content_type("text/csv"));
+    }
+}

@@ -1,0 +1,89 @@
+//! Authentication: `Authorization: Bearer <key>` or `x-api-key: <key>`. A missing key is 401
+//! `missing_api_key`; a malformed, unknown or revoked one is 401 `invalid_api_key`. On success the
+//! [`Caller`] (account + key) goes into the request's extensions. Keys are never logged.
+
+use crate::domain::{accounts, api_keys};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::Caller;
+use crate::http::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// The presented key: `Ok(None)` when none was sent, `Err` when the header is unusable.
+fn presented_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if let Some(v) = headers.get(API_KEY_HEADER) {
+        let v = v.to_str().map_err(|_| invalid())?.trim();
+        if v.is_empty() {
+            return Err(invalid());
+        }
+        return Ok(Some(v.to_string()));
+    }
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| invalid())?.trim();
+    let Some((scheme, token)) = v.split_once(' ') else {
+        return Err(invalid());
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(invalid());
+    }
+    Ok(Some(token.trim().to_string()))
+}
+
+fn invalid() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidApiKey,
+        "The API key is malformed, unknown or revoked. Send a valid key as \
+         'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+    )
+}
+
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(secret) = presented_key(req.headers())? else {
+        return Err(ApiError::new(
+            ErrorCode::MissingApiKey,
+            "This route needs an API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'. \
+             The local server writes its first admin key to <data-dir>/admin.key.",
+        ));
+    };
+    let key = api_keys::authenticate(state.store.as_ref(), &secret).await?.ok_or_else(invalid)?;
+    let account = accounts::get_account(state.store.as_ref(), &key.account_id)
+        .await?
+        .ok_or_else(invalid)?;
+    tracing::Span::current().record("account_id", account.account_id.as_str());
+    tracing::debug!(key_id = %key.key_id, account_id = %account.account_id, "authenticated");
+    req.extensions_mut().insert(Caller { account, key });
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn reads_either_header() {
+        assert_eq!(presented_key(&headers(&[("authorization", "Bearer abc")])).ok(), Some(Some("abc".into())));
+        assert_eq!(presented_key(&headers(&[("x-api-key", "abc")])).ok(), Some(Some("abc".into())));
+        assert_eq!(presented_key(&headers(&[])).ok(), Some(None));
+        assert!(presented_key(&headers(&[("authorization", "Basic abc")])).is_err());
+        assert!(presented_key(&headers(&[("authorization", "Bearer ")])).is_err());
+    }
+}

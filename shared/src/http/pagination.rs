@@ -1,0 +1,107 @@
+//! `?limit=&offset=` for list routes (limit 1–100, default 20; offset ≥ 0, default 0) and the
+//! `{"<items>": [...], "pagination": {...}}` response shape.
+
+use super::error::ApiError;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde_json::{Value, json};
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Default for Pagination {
+    fn default() -> Self {
+        Pagination { limit: DEFAULT_LIMIT, offset: 0 }
+    }
+}
+
+impl Pagination {
+    /// Parses the pagination parameters out of a query string's pairs (other pairs are left to
+    /// the route).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut p = Pagination::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "limit" => {
+                    p.limit = match value.trim().parse::<usize>() {
+                        Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                        _ => {
+                            return Err(ApiError::invalid_request(format!(
+                                "limit must be a whole number from 1 to {MAX_LIMIT} (got {value:?})"
+                            ))
+                            .with_details(json!({ "field": "limit" })));
+                        }
+                    }
+                }
+                "offset" => {
+                    p.offset = value.trim().parse::<usize>().map_err(|_| {
+                        ApiError::invalid_request(format!(
+                            "offset must be a whole number of 0 or more (got {value:?})"
+                        ))
+                        .with_details(json!({ "field": "offset" }))
+                    })?
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+
+    /// The response body: `items` under `items_name`, plus the pagination block.
+    pub fn page_body(&self, items_name: &str, items: Vec<Value>, total: usize) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert(items_name.to_string(), Value::Array(items));
+        body.insert(
+            "pagination".to_string(),
+            json!({
+                "total": total,
+                "limit": self.limit,
+                "offset": self.offset,
+                "has_more": self.offset.saturating_add(self.limit) < total,
+            }),
+        );
+        Value::Object(body)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Pagination {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::invalid_request(format!("Bad query string: {}", e.body_text())))?;
+        Pagination::from_pairs(&pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &[(&str, &str)]) -> Result<Pagination, ApiError> {
+        let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Pagination::from_pairs(&pairs)
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        assert_eq!(parse(&[]).ok(), Some(Pagination { limit: 20, offset: 0 }));
+        assert_eq!(parse(&[("limit", "100"), ("offset", "5")]).ok(), Some(Pagination { limit: 100, offset: 5 }));
+        for bad in [("limit", "0"), ("limit", "101"), ("limit", "ten"), ("offset", "-1"), ("offset", "x")] {
+            assert!(parse(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn has_more_reflects_the_rest() {
+        let p = Pagination { limit: 10, offset: 20 };
+        assert_eq!(p.page_body("x", vec![], 45)["pagination"]["has_more"], true);
+        assert_eq!(p.page_body("x", vec![], 30)["pagination"]["has_more"], false);
+    }
+}

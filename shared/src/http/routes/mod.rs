@@ -1,0 +1,44 @@
+//! One router per endpoint group; each group is one Lambda function on AWS and all of them are
+//! merged into the local server. Routes are written at their bare path; [`crate::http::app`]
+//! also serves them under `/v1`.
+
+pub mod datasets;
+pub mod health;
+pub mod inference;
+pub mod keys;
+pub mod models;
+
+use crate::http::state::AppState;
+use axum::Router;
+
+/// The endpoint groups, as deployed (one Lambda each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// `/me`, `/api-keys` (and `/health`, which needs no key).
+    Keys,
+    Datasets,
+    Models,
+    Inference,
+}
+
+impl Group {
+    pub const ALL: [Group; 4] = [Group::Keys, Group::Datasets, Group::Models, Group::Inference];
+
+    /// The group's routes that need an API key.
+    pub fn protected_routes(self) -> Router<AppState> {
+        match self {
+            Group::Keys => keys::routes(),
+            Group::Datasets => datasets::routes(),
+            Group::Models => models::routes(),
+            Group::Inference => inference::routes(),
+        }
+    }
+
+    /// The group's routes that need no API key.
+    pub fn public_routes(self) -> Router<AppState> {
+        match self {
+            Group::Keys => health::routes(),
+            Group::Datasets | Group::Models | Group::Inference => Router::new(),
+        }
+    }
+}
