@@ -184,3 +184,127 @@ impl HttpConnector for OneRequestAtATimeConnector {
         })
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP servers: the merged app (`shared::http::app`, what `plexe serve` serves) on a loopback
+// port, on either backend.
+
+use shared::http::AppState;
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Aws,
+}
+
+/// A running app on `127.0.0.1:<free port>`; stops (and drops its backend) when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    /// The same store/blobs/queue the server uses (to set up accounts directly).
+    pub state: AppState,
+    pub backend: Backend,
+    server: tokio::task::JoinHandle<()>,
+    /// Keeps the embedded data directory alive as long as the server.
+    _data_dir: Option<TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the merged app on `backend`; `None` only when AWS tests are skipped
+/// (`PLEXE_TEST_SKIP_AWS=1`).
+pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let url = format!("http://{addr}");
+    let (backends, data_dir) = match backend {
+        Backend::Embedded => {
+            let e = embedded_backends(&url);
+            (e.backends, Some(e.dir))
+        }
+        Backend::Aws => (aws_backends(test).await?.backends, None),
+    };
+    let state = AppState::from(backends);
+    let app = shared::http::app(state.clone());
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("test server stopped: {e}");
+        }
+    });
+    Some(TestApp {
+        url,
+        state,
+        backend,
+        server,
+        _data_dir: data_dir,
+    })
+}
+
+impl TestApp {
+    /// `self.url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A new account of `tier` with an admin key; returns (account id, secret).
+    pub async fn account(&self, tier: shared::domain::accounts::Tier) -> (String, String) {
+        let (account, issued) = shared::domain::accounts::create_account_with_admin_key(
+            self.state.store.as_ref(),
+            shared::domain::accounts::NewAccount {
+                name: "test".to_owned(),
+                tier,
+                rate_limit_per_minute: None,
+            },
+        )
+        .await
+        .expect("creating a test account");
+        (account.account_id, issued.secret)
+    }
+}
+
+/// One HTTP client for a test: no proxy from the environment, generous pool.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(256)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("building an HTTP client")
+}
+
+/// Runs `$case(&TestApp)` once per backend, as `<case>_embedded` and `<case>_aws`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let app = $crate::start_app($crate::Backend::Embedded, stringify!($case))
+                        .await
+                        .expect("embedded app");
+                    super::$case(&app).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(app) = $crate::start_app($crate::Backend::Aws, stringify!($case)).await
+                    else {
+                        return;
+                    };
+                    super::$case(&app).await;
+                }
+            )*
+        }
+    };
+}

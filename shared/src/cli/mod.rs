@@ -48,11 +48,7 @@ pub enum CliError {
 
 /// The backends `plexe` uses: AWS when `PLEXE_BACKEND=aws`, else the embedded ones in `data_dir`.
 pub async fn open_backends(data_dir: &Path, public_base_url: &str) -> Result<Backends, CliError> {
-    if std::env::var("PLEXE_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("aws")) {
-        Ok(Backends::aws_from_env().await?)
-    } else {
-        Ok(Backends::embedded(data_dir, public_base_url)?)
-    }
+    Ok(Backends::from_env(data_dir, public_base_url).await?)
 }
 
 /// Runs `plexe` with the process's arguments.

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// A JSON body (`Content-Type: application/json` or absent) parsed into `T`; every failure is a
-/// 400 `invalid_request` (413 when over the body limit, 415 for another content type).
+/// A JSON body (`Content-Type: application/json` or absent) parsed into `T`; failures are 400
+/// or 422 (see [`json_error`]), 413 over the body limit, 415 for another content type.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -21,17 +21,25 @@ fn is_json_content_type(value: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// Turns a serde_json failure into a message that says where and what.
-fn describe_json_error(e: &serde_json::Error) -> String {
+/// Turns a serde_json failure into the error that says where and what: bad syntax and a
+/// missing required field are 400 `invalid_request` (SPEC), a well-formed body of the wrong
+/// shape (wrong type, unknown field) is 422 `validation_error`.
+fn json_error(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Syntax | Category::Eof => format!(
+        Category::Syntax | Category::Eof => ApiError::invalid_request(format!(
             "The body is not valid JSON (line {}, column {}): {e}",
             e.line(),
             e.column()
+        )),
+        Category::Data if e.to_string().starts_with("missing field") => {
+            ApiError::invalid_request(format!("A required field is missing: {e}"))
+        }
+        Category::Data => ApiError::new(
+            ErrorCode::ValidationError,
+            format!("The JSON body does not have the expected shape: {e}"),
         ),
-        Category::Data => format!("The JSON body does not have the expected shape: {e}"),
-        Category::Io => format!("The body could not be read: {e}"),
+        Category::Io => ApiError::invalid_request(format!("The body could not be read: {e}")),
     }
 }
 
@@ -60,7 +68,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
-            .map_err(|e| ApiError::invalid_request(describe_json_error(&e)))
+            .map_err(|e| json_error(&e))
     }
 }
 

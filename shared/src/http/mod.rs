@@ -32,9 +32,11 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 }
 
 /// The layers of routes that need a key (the last added runs first): authentication, then the
-/// rate limit, then the body cap, then idempotency.
+/// rate limit, then the body cap, then idempotency. A panicking handler is turned into a 500
+/// below idempotency too, so its claim on an `Idempotency-Key` is released for a retry.
 fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     versioned(routes)
+        .layer(CatchPanicLayer::new())
         .layer(from_fn_with_state(state.clone(), idempotency::apply_idempotency))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))

@@ -1,6 +1,8 @@
-//! What every handler can reach: the three ports.
+//! What every handler can reach: the three ports (and, on the embedded backend, the blob folder
+//! itself, which verifies the signed upload URLs `plexe serve` accepts).
 
-use crate::ports::{Blobs, Queue, Store};
+use crate::config::Backends;
+use crate::ports::{Blobs, FolderBlobs, Queue, Store};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -8,10 +10,18 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
+    /// Set on the embedded backend only.
+    pub folder_blobs: Option<Arc<FolderBlobs>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, queue: Arc<dyn Queue>) -> Self {
-        AppState { store, blobs, queue }
+        AppState { store, blobs, queue, folder_blobs: None }
+    }
+}
+
+impl From<Backends> for AppState {
+    fn from(b: Backends) -> Self {
+        AppState { store: b.store, blobs: b.blobs, queue: b.queue, folder_blobs: b.folder_blobs }
     }
 }

@@ -1,0 +1,318 @@
+//! The real `plexe` binary: first-start bootstrap (admin.key, 0600), `plexe admin` while the
+//! server runs on the same store, graceful SIGTERM, and accounts and keys surviving a restart,
+//! on the embedded backend and on AWS (moto).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const PLEXE: &str = env!("CARGO_BIN_EXE_plexe");
+
+/// Environment for the binary: nothing for embedded, the moto resources for AWS.
+type Env = Vec<(String, String)>;
+
+struct Server {
+    child: Child,
+    url: String,
+    /// Everything the server printed on stdout before it was ready.
+    banner: String,
+    lines: mpsc::Receiver<String>,
+}
+
+fn plexe(args: &[&str], env: &Env) -> Command {
+    let mut command = Command::new(PLEXE);
+    command.args(args).env_remove("PLEXE_BACKEND").env_remove("PLEXE_DATA_DIR");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+fn start(data_dir: &Path, env: &Env) -> Server {
+    let dir = data_dir.to_str().expect("utf-8 temp path");
+    let mut child = plexe(&["serve", "--port", "0", "--data-dir", dir], env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting plexe serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("plexe serve printed where it listens");
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.split("plexe listening on ").nth(1) {
+            let url = rest.split_whitespace().next().expect("url").to_owned();
+            return Server {
+                child,
+                url,
+                banner,
+                lines,
+            };
+        }
+    }
+}
+
+impl Server {
+    /// SIGTERM, then the exit status and the rest of stdout.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("running kill");
+        assert!(sent.success());
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("waiting for plexe") {
+                let rest: Vec<String> = self.lines.try_iter().collect();
+                return (status, rest.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("plexe serve did not stop within 20 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only the test's own child; a no-op once it has exited.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin_json(args: &[&str], data_dir: &Path, env: &Env) -> Value {
+    let dir = data_dir.to_str().expect("utf-8 temp path");
+    let mut all = vec!["admin"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data-dir", dir, "--json"]);
+    let output = plexe(&all, env).output().expect("running plexe admin");
+    assert!(
+        output.status.success(),
+        "plexe admin {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
+    assert_eq!(stdout.trim().lines().count(), 1, "one JSON line: {stdout}");
+    serde_json::from_str(stdout.trim()).expect("JSON output")
+}
+
+async fn me(client: &reqwest::Client, url: &str, key: &str) -> (StatusCode, Value) {
+    let response = client
+        .get(format!("{url}/me"))
+        .header("authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .expect("GET /me");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn restart_keeps_accounts_and_keys(env: Env) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+
+    // First start: bootstrap.
+    let server = start(data.path(), &env);
+    assert!(server.banner.contains("admin.key"), "{}", server.banner);
+    let key_path = data.path().join("admin.key");
+    let admin = std::fs::read_to_string(&key_path).expect("admin.key written");
+    let admin = admin.trim().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let health = client
+        .get(format!("{}/health", server.url))
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(health.status(), StatusCode::OK);
+    let (status, default) = me(&client, &server.url, &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(default["tier"], "enterprise");
+    assert_eq!(default["account_name"], "default");
+    let listed = client
+        .get(format!("{}/api-keys", server.url))
+        .header("authorization", format!("Bearer {admin}"))
+        .send()
+        .await
+        .expect("GET /api-keys");
+    assert_eq!(listed.status(), StatusCode::OK);
+
+    // A key made over HTTP, one revoked, and an account and key made by `plexe admin` while
+    // the server runs on the same store.
+    let created: Value = client
+        .post(format!("{}/api-keys", server.url))
+        .header("authorization", format!("Bearer {admin}"))
+        .json(&json!({ "name": "ci", "scopes": ["read"] }))
+        .send()
+        .await
+        .expect("POST /api-keys")
+        .json()
+        .await
+        .expect("json");
+    let http_key = created["api_key"].as_str().expect("api_key").to_owned();
+    let doomed: Value = client
+        .post(format!("{}/api-keys", server.url))
+        .header("authorization", format!("Bearer {admin}"))
+        .json(&json!({ "name": "doomed", "scopes": ["read"] }))
+        .send()
+        .await
+        .expect("POST /api-keys")
+        .json()
+        .await
+        .expect("json");
+    let revoked = client
+        .delete(format!(
+            "{}/api-keys/{}",
+            server.url,
+            doomed["key_id"].as_str().expect("key_id")
+        ))
+        .header("authorization", format!("Bearer {admin}"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(revoked.status(), StatusCode::OK);
+
+    let account = admin_json(
+        &["create-account", "--name", "team", "--tier", "basic"],
+        data.path(),
+        &env,
+    );
+    let account_id = account["account_id"].as_str().expect("account_id").to_owned();
+    assert!(account_id.starts_with("acct_"));
+    assert!(account["key_id"].as_str().is_some_and(|k| k.starts_with("key_")));
+    let team_admin = account["api_key"].as_str().expect("api_key").to_owned();
+    let (status, team) = me(&client, &server.url, &team_admin).await;
+    assert_eq!(status, StatusCode::OK, "{team}");
+    assert_eq!(team["account_id"], account_id.as_str());
+    assert_eq!(team["tier"], "basic");
+    assert_eq!(team["scopes"], json!(["admin"]));
+
+    let key = admin_json(
+        &["create-key", "--account", &account_id, "--scopes", "read,predict"],
+        data.path(),
+        &env,
+    );
+    assert_eq!(key["account_id"], account_id.as_str());
+    let team_reader = key["api_key"].as_str().expect("api_key").to_owned();
+    let (status, reader) = me(&client, &server.url, &team_reader).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reader["scopes"], json!(["read", "predict"]));
+
+    // Graceful stop.
+    let (exit, rest) = server.stop();
+    assert!(exit.success(), "plexe serve exited with {exit}");
+    assert!(rest.contains("plexe stopped"), "{rest}");
+
+    // Second start: no new bootstrap, everything still there.
+    let server = start(data.path(), &env);
+    assert!(
+        !server.banner.contains("First start"),
+        "bootstrapped twice: {}",
+        server.banner
+    );
+    assert_eq!(
+        std::fs::read_to_string(&key_path).expect("admin.key").trim(),
+        admin
+    );
+    for key in [&admin, &http_key, &team_admin, &team_reader] {
+        let (status, body) = me(&client, &server.url, key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _) = me(&client, &server.url, doomed["api_key"].as_str().expect("secret")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked key came back");
+    let (status, team) = me(&client, &server.url, &team_admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(team["account_id"], account_id.as_str());
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_accounts_and_keys_embedded() {
+    restart_keeps_accounts_and_keys(Vec::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_accounts_and_keys_aws() {
+    let Some(aws) = integration_tests::aws_backends("plexe_serve_restart").await else {
+        return;
+    };
+    let env = [
+        ("PLEXE_BACKEND", "aws"),
+        ("PLEXE_TABLE", aws.resources.table.as_str()),
+        ("PLEXE_BUCKET", aws.resources.bucket.as_str()),
+        ("PLEXE_QUEUE_URL", aws.resources.queue_url.as_str()),
+        ("PLEXE_DLQ_URL", aws.resources.dlq_url.as_str()),
+        ("AWS_ENDPOINT_URL", aws.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    restart_keeps_accounts_and_keys(env).await;
+}
+
+#[test]
+fn admin_refuses_unknown_accounts_and_scopes() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().to_str().expect("utf-8");
+    let env = Vec::new();
+    let unknown = plexe(
+        &[
+            "admin",
+            "create-key",
+            "--account",
+            "acct_nope",
+            "--scopes",
+            "read",
+            "--data-dir",
+            dir,
+        ],
+        &env,
+    )
+    .output()
+    .expect("plexe admin");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("acct_nope"));
+    let bad_scope = plexe(
+        &[
+            "admin",
+            "create-account",
+            "--name",
+            "x",
+            "--tier",
+            "gold",
+            "--data-dir",
+            dir,
+        ],
+        &env,
+    )
+    .output()
+    .expect("plexe admin");
+    assert!(!bad_scope.status.success());
+}
