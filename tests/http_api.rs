@@ -116,7 +116,10 @@ async fn bad_keys_are_401_invalid_api_key(app: &TestApp) {
         assert_envelope(response, StatusCode::UNAUTHORIZED, "invalid_api_key").await;
     }
     // And the real key works through either header.
-    for (name, value) in [("authorization", bearer(&admin)), ("x-api-key", admin.clone())] {
+    for (name, value) in [
+        ("authorization", bearer(&admin)),
+        ("x-api-key", admin.clone()),
+    ] {
         let response = client
             .get(app.at("/me"))
             .header(name, value)
@@ -229,7 +232,10 @@ async fn another_accounts_key_is_not_found(app: &TestApp) {
     );
     let me = client
         .get(app.at("/me"))
-        .header("authorization", bearer(key_a["api_key"].as_str().expect("secret")))
+        .header(
+            "authorization",
+            bearer(key_a["api_key"].as_str().expect("secret")),
+        )
         .send()
         .await
         .expect("GET /me");
@@ -264,7 +270,12 @@ async fn framework_errors_use_the_envelope(app: &TestApp) {
             .send()
             .await
             .expect("request");
-        assert_envelope(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        assert_envelope(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
     }
 }
 
@@ -342,7 +353,10 @@ async fn oversized_body_is_413(app: &TestApp) {
         .expect("POST");
     let body = assert_envelope(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("6 MB") && message.contains("/datasets/uploads"), "{message}");
+    assert!(
+        message.contains("6 MB") && message.contains("/datasets/uploads"),
+        "{message}"
+    );
     // Chunked, without a declared length, and through the idempotency layer.
     let stream = futures::stream::iter(
         seven_mb
@@ -378,10 +392,18 @@ async fn key_routes_round_trip_under_both_prefixes(app: &TestApp) {
     let created: Value = created.json().await.expect("json");
     let secret = created["api_key"].as_str().expect("api_key");
     assert!(secret.starts_with("plx_"));
-    assert!(created["key_id"].as_str().is_some_and(|k| k.starts_with("key_")));
+    assert!(
+        created["key_id"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("key_"))
+    );
     assert_eq!(created["name"], "ci");
     assert_eq!(created["scopes"], json!(["read", "predict"]));
-    assert!(created["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        created["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
 
     let me = client
         .get(app.at("/me"))
@@ -390,7 +412,11 @@ async fn key_routes_round_trip_under_both_prefixes(app: &TestApp) {
         .await
         .expect("GET /me");
     assert_eq!(me.status(), StatusCode::OK);
-    for header in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"] {
+    for header in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ] {
         assert!(me.headers().contains_key(header), "{header}");
     }
     let me: Value = me.json().await.expect("json");
@@ -522,8 +548,12 @@ async fn basic_tier_gets_exactly_100_per_minute(app: &TestApp) {
                 let retry_after = header("retry-after").expect("Retry-After on a 429");
                 assert!((1..=60).contains(&retry_after), "{retry_after}");
                 assert_eq!(header("x-ratelimit-remaining"), Some(0));
-                assert_envelope(response, StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded")
-                    .await;
+                assert_envelope(
+                    response,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_exceeded",
+                )
+                .await;
             }
             other => panic!("unexpected status {other}"),
         }
@@ -587,9 +617,16 @@ async fn idempotent_post_is_replayed_not_repeated(app: &TestApp) {
             .and_then(|v| v.to_str().ok()),
         Some("true")
     );
-    let bad_again_body =
-        assert_envelope(bad_again, StatusCode::UNPROCESSABLE_ENTITY, "validation_error").await;
-    assert_eq!(bad_body["error"]["message"], bad_again_body["error"]["message"]);
+    let bad_again_body = assert_envelope(
+        bad_again,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(
+        bad_body["error"]["message"],
+        bad_again_body["error"]["message"]
+    );
 
     // Keys are per account: another account's identical request is its own.
     let (_, other_admin) = app.account(Tier::Pro).await;
@@ -620,6 +657,10 @@ async fn idempotent_post_is_replayed_not_repeated(app: &TestApp) {
         .iter()
         .filter_map(|k| k["name"].as_str())
         .collect();
-    assert_eq!(names.iter().filter(|n| **n == "deploy").count(), 1, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "deploy").count(),
+        1,
+        "{names:?}"
+    );
     assert_eq!(list["pagination"]["total"], 2);
 }

@@ -25,7 +25,10 @@ struct Server {
 
 fn plexe(args: &[&str], env: &Env) -> Command {
     let mut command = Command::new(PLEXE);
-    command.args(args).env_remove("PLEXE_BACKEND").env_remove("PLEXE_DATA_DIR");
+    command
+        .args(args)
+        .env_remove("PLEXE_BACKEND")
+        .env_remove("PLEXE_DATA_DIR");
     for (name, value) in env {
         command.env(name, value);
     }
@@ -50,9 +53,11 @@ fn start(data_dir: &Path, env: &Env) -> Server {
     });
     let mut banner = String::new();
     loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("plexe serve printed where it listens");
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("plexe serve did not print where it listens within 60 s:\n{banner}");
+        };
         banner.push_str(&line);
         banner.push('\n');
         if let Some(rest) = line.split("plexe listening on ").nth(1) {
@@ -139,7 +144,11 @@ async fn restart_keeps_accounts_and_keys(env: Env) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key_path).expect("meta").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&key_path)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
     let health = client
@@ -200,9 +209,16 @@ async fn restart_keeps_accounts_and_keys(env: Env) {
         data.path(),
         &env,
     );
-    let account_id = account["account_id"].as_str().expect("account_id").to_owned();
+    let account_id = account["account_id"]
+        .as_str()
+        .expect("account_id")
+        .to_owned();
     assert!(account_id.starts_with("acct_"));
-    assert!(account["key_id"].as_str().is_some_and(|k| k.starts_with("key_")));
+    assert!(
+        account["key_id"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("key_"))
+    );
     let team_admin = account["api_key"].as_str().expect("api_key").to_owned();
     let (status, team) = me(&client, &server.url, &team_admin).await;
     assert_eq!(status, StatusCode::OK, "{team}");
@@ -211,7 +227,13 @@ async fn restart_keeps_accounts_and_keys(env: Env) {
     assert_eq!(team["scopes"], json!(["admin"]));
 
     let key = admin_json(
-        &["create-key", "--account", &account_id, "--scopes", "read,predict"],
+        &[
+            "create-key",
+            "--account",
+            &account_id,
+            "--scopes",
+            "read,predict",
+        ],
         data.path(),
         &env,
     );
@@ -234,14 +256,21 @@ async fn restart_keeps_accounts_and_keys(env: Env) {
         server.banner
     );
     assert_eq!(
-        std::fs::read_to_string(&key_path).expect("admin.key").trim(),
+        std::fs::read_to_string(&key_path)
+            .expect("admin.key")
+            .trim(),
         admin
     );
     for key in [&admin, &http_key, &team_admin, &team_reader] {
         let (status, body) = me(&client, &server.url, key).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, _) = me(&client, &server.url, doomed["api_key"].as_str().expect("secret")).await;
+    let (status, _) = me(
+        &client,
+        &server.url,
+        doomed["api_key"].as_str().expect("secret"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked key came back");
     let (status, team) = me(&client, &server.url, &team_admin).await;
     assert_eq!(status, StatusCode::OK);

@@ -3,9 +3,9 @@
 //! server runs on the same data directory.
 
 use super::{CliError, DataDirArg, open_backends};
+use crate::domain::DomainError;
 use crate::domain::accounts::{self, NewAccount, Tier};
 use crate::domain::api_keys::{self, IssuedKey, Scope};
-use crate::domain::DomainError;
 use clap::Subcommand;
 
 /// Admin commands need no public URL (they create no upload URLs).
@@ -46,12 +46,22 @@ pub enum AdminCommand {
 
 pub async fn run(command: AdminCommand) -> Result<(), CliError> {
     match command {
-        AdminCommand::CreateAccount { name, tier, requests_per_minute, data_dir, json } => {
+        AdminCommand::CreateAccount {
+            name,
+            tier,
+            requests_per_minute,
+            data_dir,
+            json,
+        } => {
             let tier: Tier = tier.parse()?;
             let backends = open_backends(&data_dir.data_dir, UNUSED_PUBLIC_URL).await?;
             let (account, issued) = accounts::create_account_with_admin_key(
                 backends.store.as_ref(),
-                NewAccount { name, tier, rate_limit_per_minute: requests_per_minute },
+                NewAccount {
+                    name,
+                    tier,
+                    rate_limit_per_minute: requests_per_minute,
+                },
             )
             .await?;
             if !json {
@@ -65,13 +75,23 @@ pub async fn run(command: AdminCommand) -> Result<(), CliError> {
             print_key(&issued, json);
             Ok(())
         }
-        AdminCommand::CreateKey { account, scopes, name, data_dir, json } => {
+        AdminCommand::CreateKey {
+            account,
+            scopes,
+            name,
+            data_dir,
+            json,
+        } => {
             let scopes = Scope::parse_list(&scopes)?;
             let backends = open_backends(&data_dir.data_dir, UNUSED_PUBLIC_URL).await?;
-            if accounts::get_account(backends.store.as_ref(), &account).await?.is_none() {
+            if accounts::get_account(backends.store.as_ref(), &account)
+                .await?
+                .is_none()
+            {
                 return Err(DomainError::not_found(format!("account {account} not found")).into());
             }
-            let issued = api_keys::create_key(backends.store.as_ref(), &account, &name, scopes).await?;
+            let issued =
+                api_keys::create_key(backends.store.as_ref(), &account, &name, scopes).await?;
             print_key(&issued, json);
             Ok(())
         }

@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "plexe", version, about = "plexe: tabular data in, a deployed ONNX model out")]
+#[command(
+    name = "plexe",
+    version,
+    about = "plexe: tabular data in, a deployed ONNX model out"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -54,7 +58,10 @@ pub async fn open_backends(data_dir: &Path, public_base_url: &str) -> Result<Bac
 /// Runs `plexe` with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("plexe: cannot start the async runtime: {e}");

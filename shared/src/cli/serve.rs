@@ -31,8 +31,13 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
-    let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
-    let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    let base_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let data_dir = args.data_dir.data_dir;
     let backends = open_backends(&data_dir, &base_url).await?;
     let state = AppState::from(backends);
@@ -135,6 +140,9 @@ mod tests {
         write_secret_file(&path, "plx_secret").expect("write secret");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(std::fs::read_to_string(&path).expect("read").trim(), "plx_secret");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read").trim(),
+            "plx_secret"
+        );
     }
 }

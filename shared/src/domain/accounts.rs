@@ -72,7 +72,8 @@ pub struct Account {
 impl Account {
     /// Requests per one-minute window; `None` is unlimited.
     pub fn requests_per_minute(&self) -> Option<u32> {
-        self.rate_limit_per_minute.or(self.tier.default_requests_per_minute())
+        self.rate_limit_per_minute
+            .or(self.tier.default_requests_per_minute())
     }
 }
 
@@ -84,7 +85,10 @@ pub struct NewAccount {
     pub rate_limit_per_minute: Option<u32>,
 }
 
-pub async fn get_account(store: &dyn Store, account_id: &str) -> Result<Option<Account>, DomainError> {
+pub async fn get_account(
+    store: &dyn Store,
+    account_id: &str,
+) -> Result<Option<Account>, DomainError> {
     match store.get(&account_pk(account_id), ACCOUNT_SK).await? {
         Some(item) => Ok(Some(decode(&item)?)),
         None => Ok(None),
@@ -94,14 +98,21 @@ pub async fn get_account(store: &dyn Store, account_id: &str) -> Result<Option<A
 fn validate_name(name: &str) -> Result<String, DomainError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::validation("account name must be 1 to 100 characters", "name"));
+        return Err(DomainError::validation(
+            "account name must be 1 to 100 characters",
+            "name",
+        ));
     }
     Ok(name.to_string())
 }
 
 fn account_write(account: &Account) -> Result<WriteOp, DomainError> {
     Ok(WriteOp::Put {
-        item: Item::new(account_pk(&account.account_id), ACCOUNT_SK, encode(account)?),
+        item: Item::new(
+            account_pk(&account.account_id),
+            ACCOUNT_SK,
+            encode(account)?,
+        ),
         condition: Condition::Absent,
     })
 }
@@ -148,7 +159,13 @@ pub async fn ensure_default_account(
         DEFAULT_ACCOUNT_SK,
         serde_json::json!({ "account_id": account.account_id, "created_at": account.created_at }),
     );
-    let mut ops = vec![WriteOp::Put { item: marker, condition: Condition::Absent }, account_write(&account)?];
+    let mut ops = vec![
+        WriteOp::Put {
+            item: marker,
+            condition: Condition::Absent,
+        },
+        account_write(&account)?,
+    ];
     ops.extend(api_keys::key_writes(&issued.key)?);
     match store.transact(ops).await {
         Ok(()) => Ok(Some((account, issued))),

@@ -120,7 +120,10 @@ pub struct IssuedKey {
 
 impl std::fmt::Debug for IssuedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedKey").field("key", &self.key).field("secret", &"<redacted>").finish()
+        f.debug_struct("IssuedKey")
+            .field("key", &self.key)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -139,7 +142,10 @@ fn listing_sk(key_id: &str) -> String {
 fn validate_name(name: &str) -> Result<String, DomainError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::validation("key name must be 1 to 100 characters", "name"));
+        return Err(DomainError::validation(
+            "key name must be 1 to 100 characters",
+            "name",
+        ));
     }
     Ok(name.to_string())
 }
@@ -173,10 +179,17 @@ pub fn key_writes(key: &ApiKey) -> Result<Vec<WriteOp>, DomainError> {
     let data = encode(key)?;
     Ok(vec![
         WriteOp::Put {
-            item: Item::new(account_pk(&key.account_id), listing_sk(&key.key_id), data.clone()),
+            item: Item::new(
+                account_pk(&key.account_id),
+                listing_sk(&key.key_id),
+                data.clone(),
+            ),
             condition: Condition::Absent,
         },
-        WriteOp::Put { item: Item::new(lookup_pk(&key.key_id), LOOKUP_SK, data), condition: Condition::Absent },
+        WriteOp::Put {
+            item: Item::new(lookup_pk(&key.key_id), LOOKUP_SK, data),
+            condition: Condition::Absent,
+        },
     ])
 }
 
@@ -230,7 +243,9 @@ pub async fn list_keys(
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.query(&pk, "KEY#", false, 1000, cursor.as_deref()).await?;
+        let page = store
+            .query(&pk, "KEY#", false, 1000, cursor.as_deref())
+            .await?;
         for item in &page.items {
             all.push(decode::<ApiKey>(item)?);
         }
@@ -246,12 +261,20 @@ pub async fn list_keys(
 
 /// Revokes one of the account's keys (revoking twice is harmless). Another account's key is
 /// "not found", so existence does not leak.
-pub async fn revoke_key(store: &dyn Store, account_id: &str, key_id: &str) -> Result<ApiKey, DomainError> {
-    let not_found = || DomainError::not_found(format!("API key {key_id} not found in this account"));
+pub async fn revoke_key(
+    store: &dyn Store,
+    account_id: &str,
+    key_id: &str,
+) -> Result<ApiKey, DomainError> {
+    let not_found =
+        || DomainError::not_found(format!("API key {key_id} not found in this account"));
     if !key_id.starts_with(KEY_ID_PREFIX) {
         return Err(not_found());
     }
-    let Some(item) = store.get(&account_pk(account_id), &listing_sk(key_id)).await? else {
+    let Some(item) = store
+        .get(&account_pk(account_id), &listing_sk(key_id))
+        .await?
+    else {
         return Err(not_found());
     };
     let mut key: ApiKey = decode(&item)?;
@@ -270,7 +293,10 @@ pub async fn revoke_key(store: &dyn Store, account_id: &str, key_id: &str) -> Re
                 item: Item::new(account_pk(account_id), listing_sk(key_id), data.clone()),
                 condition: Condition::Exists,
             },
-            WriteOp::Put { item: Item::new(lookup_pk(key_id), LOOKUP_SK, data), condition: Condition::Exists },
+            WriteOp::Put {
+                item: Item::new(lookup_pk(key_id), LOOKUP_SK, data),
+                condition: Condition::Exists,
+            },
         ])
         .await?;
     Ok(key)
@@ -284,7 +310,10 @@ mod tests {
     fn issued_secrets_name_their_key_and_hash_to_the_record() {
         let issued = issue("acct_1", "ci", vec![Scope::Read]).expect("issue");
         assert!(issued.secret.starts_with("plx_"));
-        assert_eq!(key_id_of_secret(&issued.secret).as_deref(), Some(issued.key.key_id.as_str()));
+        assert_eq!(
+            key_id_of_secret(&issued.secret).as_deref(),
+            Some(issued.key.key_id.as_str())
+        );
         assert_eq!(hash_secret(&issued.secret), issued.key.key_hash);
         assert!(!issued.key.key_hash.contains(&issued.secret[30..]));
         let other = issue("acct_1", "ci", vec![Scope::Read]).expect("issue");
@@ -293,7 +322,13 @@ mod tests {
 
     #[test]
     fn malformed_secrets_name_no_key() {
-        for s in ["", "plx_", "plx_abc_def", "Bearer x", "plx_01hzzzzzzzzzzzzzzzzzzzzzzz_xyz"] {
+        for s in [
+            "",
+            "plx_",
+            "plx_abc_def",
+            "Bearer x",
+            "plx_01hzzzzzzzzzzzzzzzzzzzzzzz_xyz",
+        ] {
             assert_eq!(key_id_of_secret(s), None, "{s}");
         }
     }
@@ -307,7 +342,10 @@ mod tests {
 
     #[test]
     fn scope_lists_are_validated() {
-        assert_eq!(Scope::parse_list(&["read", "read", "predict"]).ok(), Some(vec![Scope::Read, Scope::Predict]));
+        assert_eq!(
+            Scope::parse_list(&["read", "read", "predict"]).ok(),
+            Some(vec![Scope::Read, Scope::Predict])
+        );
         assert!(Scope::parse_list::<&str>(&[]).is_err());
         assert!(Scope::parse_list(&["root"]).is_err());
     }

@@ -33,10 +33,15 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn not_found(message: impl Into<String>) -> Self {
-        DomainError::NotFound { message: message.into() }
+        DomainError::NotFound {
+            message: message.into(),
+        }
     }
     pub fn validation(message: impl Into<String>, field: &str) -> Self {
-        DomainError::Validation { message: message.into(), field: field.to_string() }
+        DomainError::Validation {
+            message: message.into(),
+            field: field.to_string(),
+        }
     }
 }
 

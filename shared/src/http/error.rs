@@ -108,7 +108,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), details: None, headers: Vec::new(), internal: None }
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+            headers: Vec::new(),
+            internal: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -195,10 +201,13 @@ impl ApiError {
             ),
             StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::InvalidApiKey, "Invalid API key."),
             StatusCode::FORBIDDEN => ApiError::forbidden("This key may not do this."),
-            StatusCode::CONFLICT => ApiError::conflict("The request conflicts with the current state."),
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                ApiError::new(ErrorCode::ValidationError, "The request is well-formed but invalid.")
+            StatusCode::CONFLICT => {
+                ApiError::conflict("The request conflicts with the current state.")
             }
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(
+                ErrorCode::ValidationError,
+                "The request is well-formed but invalid.",
+            ),
             StatusCode::TOO_MANY_REQUESTS => {
                 ApiError::new(ErrorCode::RateLimitExceeded, "Too many requests.")
             }
@@ -233,7 +242,10 @@ impl ApiError {
         let body = serde_json::to_vec(&self.body(request_id)).unwrap_or_default();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -243,7 +255,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code.as_str(), self.status().as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code.as_str(),
+            self.status().as_u16(),
+            self.message
+        )
     }
 }
 
@@ -324,7 +342,10 @@ mod tests {
         let body = e.body("req_1").to_string();
         assert!(!body.contains("/secret/path"));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(e.internal_cause().is_some_and(|c| c.contains("/secret/path")));
+        assert!(
+            e.internal_cause()
+                .is_some_and(|c| c.contains("/secret/path"))
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A JSON body (`Content-Type: application/json` or absent) parsed into `T`; failures are 400
 /// or 422 (see [`json_error`]), 413 over the body limit, 415 for another content type.
@@ -17,7 +17,12 @@ use serde::Serialize;
 pub struct ApiJson<T>(pub T);
 
 fn is_json_content_type(value: &str) -> bool {
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -52,7 +57,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             if !is_json_content_type(ct) {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedMediaType,
-                    format!("This route takes a JSON body; send Content-Type: application/json (got {ct:?})."),
+                    format!(
+                        "This route takes a JSON body; send Content-Type: application/json (got {ct:?})."
+                    ),
                 ));
             }
         }
@@ -60,11 +67,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(super::error::JSON_BODY_LIMIT)
             } else {
-                ApiError::invalid_request(format!("The request body could not be read: {rejection}"))
+                ApiError::invalid_request(format!(
+                    "The request body could not be read: {rejection}"
+                ))
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::invalid_request("This route needs a JSON body; the body was empty."));
+            return Err(ApiError::invalid_request(
+                "This route needs a JSON body; the body was empty.",
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(ApiJson)

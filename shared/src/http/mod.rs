@@ -37,10 +37,16 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     versioned(routes)
         .layer(CatchPanicLayer::new())
-        .layer(from_fn_with_state(state.clone(), idempotency::apply_idempotency))
+        .layer(from_fn_with_state(
+            state.clone(),
+            idempotency::apply_idempotency,
+        ))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
-        .layer(from_fn_with_state(state.clone(), rate_limit::enforce_rate_limit))
+        .layer(from_fn_with_state(
+            state.clone(),
+            rate_limit::enforce_rate_limit,
+        ))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
 }
 

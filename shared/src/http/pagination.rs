@@ -17,7 +17,10 @@ pub struct Pagination {
 
 impl Default for Pagination {
     fn default() -> Self {
-        Pagination { limit: DEFAULT_LIMIT, offset: 0 }
+        Pagination {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
     }
 }
 
@@ -74,8 +77,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::invalid_request(format!("Bad query string: {}", e.body_text())))?;
+        let Query(pairs) =
+            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|e| {
+                ApiError::invalid_request(format!("Bad query string: {}", e.body_text()))
+            })?;
         Pagination::from_pairs(&pairs)
     }
 }
@@ -85,23 +90,50 @@ mod tests {
     use super::*;
 
     fn parse(q: &[(&str, &str)]) -> Result<Pagination, ApiError> {
-        let pairs: Vec<(String, String)> = q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let pairs: Vec<(String, String)> = q
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         Pagination::from_pairs(&pairs)
     }
 
     #[test]
     fn defaults_and_bounds() {
-        assert_eq!(parse(&[]).ok(), Some(Pagination { limit: 20, offset: 0 }));
-        assert_eq!(parse(&[("limit", "100"), ("offset", "5")]).ok(), Some(Pagination { limit: 100, offset: 5 }));
-        for bad in [("limit", "0"), ("limit", "101"), ("limit", "ten"), ("offset", "-1"), ("offset", "x")] {
+        assert_eq!(
+            parse(&[]).ok(),
+            Some(Pagination {
+                limit: 20,
+                offset: 0
+            })
+        );
+        assert_eq!(
+            parse(&[("limit", "100"), ("offset", "5")]).ok(),
+            Some(Pagination {
+                limit: 100,
+                offset: 5
+            })
+        );
+        for bad in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "ten"),
+            ("offset", "-1"),
+            ("offset", "x"),
+        ] {
             assert!(parse(&[bad]).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn has_more_reflects_the_rest() {
-        let p = Pagination { limit: 10, offset: 20 };
+        let p = Pagination {
+            limit: 10,
+            offset: 20,
+        };
         assert_eq!(p.page_body("x", vec![], 45)["pagination"]["has_more"], true);
-        assert_eq!(p.page_body("x", vec![], 30)["pagination"]["has_more"], false);
+        assert_eq!(
+            p.page_body("x", vec![], 30)["pagination"]["has_more"],
+            false
+        );
     }
 }

@@ -16,12 +16,22 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, queue: Arc<dyn Queue>) -> Self {
-        AppState { store, blobs, queue, folder_blobs: None }
+        AppState {
+            store,
+            blobs,
+            queue,
+            folder_blobs: None,
+        }
     }
 }
 
 impl From<Backends> for AppState {
     fn from(b: Backends) -> Self {
-        AppState { store: b.store, blobs: b.blobs, queue: b.queue, folder_blobs: b.folder_blobs }
+        AppState {
+            store: b.store,
+            blobs: b.blobs,
+            queue: b.queue,
+            folder_blobs: b.folder_blobs,
+        }
     }
 }

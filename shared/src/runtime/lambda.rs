@@ -33,7 +33,10 @@ pub enum TrainerMessageError {
 
 /// Handles one job message. The message must be a JSON document; the build itself is run by the
 /// trainer once jobs exist.
-pub async fn process_job_message(_state: &AppState, body: Option<&str>) -> Result<(), TrainerMessageError> {
+pub async fn process_job_message(
+    _state: &AppState,
+    body: Option<&str>,
+) -> Result<(), TrainerMessageError> {
     let body = body.ok_or(TrainerMessageError::EmptyBody)?;
     serde_json::from_str::<serde_json::Value>(body)
         .map_err(|e| TrainerMessageError::NotJson(e.to_string()))?;

@@ -55,7 +55,9 @@ pub async fn authenticate(
              The local server writes its first admin key to <data-dir>/admin.key.",
         ));
     };
-    let key = api_keys::authenticate(state.store.as_ref(), &secret).await?.ok_or_else(invalid)?;
+    let key = api_keys::authenticate(state.store.as_ref(), &secret)
+        .await?
+        .ok_or_else(invalid)?;
     let account = accounts::get_account(state.store.as_ref(), &key.account_id)
         .await?
         .ok_or_else(invalid)?;
@@ -80,8 +82,14 @@ mod tests {
 
     #[test]
     fn reads_either_header() {
-        assert_eq!(presented_key(&headers(&[("authorization", "Bearer abc")])).ok(), Some(Some("abc".into())));
-        assert_eq!(presented_key(&headers(&[("x-api-key", "abc")])).ok(), Some(Some("abc".into())));
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer abc")])).ok(),
+            Some(Some("abc".into()))
+        );
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", "abc")])).ok(),
+            Some(Some("abc".into()))
+        );
         assert_eq!(presented_key(&headers(&[])).ok(), Some(None));
         assert!(presented_key(&headers(&[("authorization", "Basic abc")])).is_err());
         assert!(presented_key(&headers(&[("authorization", "Bearer ")])).is_err());

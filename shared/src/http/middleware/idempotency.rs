@@ -36,17 +36,34 @@ const INLINE_BODY_MAX: usize = 256 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum Record {
-    InFlight { request_hash: String },
-    Done { request_hash: String, response: StoredResponse },
+    InFlight {
+        request_hash: String,
+    },
+    Done {
+        request_hash: String,
+        response: StoredResponse,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum StoredResponse {
     /// An error: re-rendered on replay so its `request_id` is the retry's own.
-    Error { code: String, message: String, details: Option<Value> },
-    Inline { status: u16, content_type: Option<String>, body_b64: String },
-    Blob { status: u16, content_type: Option<String>, blob_key: String },
+    Error {
+        code: String,
+        message: String,
+        details: Option<Value>,
+    },
+    Inline {
+        status: u16,
+        content_type: Option<String>,
+        body_b64: String,
+    },
+    Blob {
+        status: u16,
+        content_type: Option<String>,
+        blob_key: String,
+    },
 }
 
 fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
@@ -81,12 +98,18 @@ pub async fn apply_idempotency(
     let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY_HEADER) else {
         return Ok(next.run(req).await);
     };
-    let key = raw_key.to_str().ok().filter(|k| (1..=255).contains(&k.len())).ok_or_else(|| {
-        ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters.")
-            .with_details(serde_json::json!({ "field": "Idempotency-Key" }))
-    })?;
+    let key = raw_key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters.")
+                .with_details(serde_json::json!({ "field": "Idempotency-Key" }))
+        })?;
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        return Err(ApiError::internal("idempotency layer ran before authentication"));
+        return Err(ApiError::internal(
+            "idempotency layer ran before authentication",
+        ));
     };
     let pk = account_pk(&caller.account.account_id);
     let key_digest = hex::encode(Sha256::digest(key.as_bytes()));
@@ -100,14 +123,25 @@ pub async fn apply_idempotency(
             ApiError::invalid_request("The request body could not be read.")
         }
     })?;
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let hash = request_hash(&parts.method, path, &bytes);
 
     // Claim the key; on a lost race look at what the winner left.
     let mut claimed_rev = None;
     for _ in 0..2 {
-        let claim = Item::new(&pk, &sk, serde_json::to_value(Record::InFlight { request_hash: hash.clone() }).unwrap_or_default())
-            .with_ttl(now_epoch() + CLAIM_TTL_SECONDS);
+        let claim = Item::new(
+            &pk,
+            &sk,
+            serde_json::to_value(Record::InFlight {
+                request_hash: hash.clone(),
+            })
+            .unwrap_or_default(),
+        )
+        .with_ttl(now_epoch() + CLAIM_TTL_SECONDS);
         match state.store.put(claim, Condition::Absent).await {
             Ok(rev) => {
                 claimed_rev = Some(rev);
@@ -125,10 +159,14 @@ pub async fn apply_idempotency(
         }
     }
     let Some(rev) = claimed_rev else {
-        return Err(ApiError::conflict("This Idempotency-Key is being used by another request; retry shortly."));
+        return Err(ApiError::conflict(
+            "This Idempotency-Key is being used by another request; retry shortly.",
+        ));
     };
 
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     if response.status().is_server_error() {
         release(&state, &pk, &sk).await;
         return Ok(response);
@@ -149,16 +187,29 @@ pub async fn apply_idempotency(
         }),
         None => {
             let blob_key = format!("idempotency/{}/{key_digest}", caller.account.account_id);
-            store_body(&state, resp_parts.status, resp_parts.headers.get(header::CONTENT_TYPE), &resp_bytes, blob_key).await
+            store_body(
+                &state,
+                resp_parts.status,
+                resp_parts.headers.get(header::CONTENT_TYPE),
+                &resp_bytes,
+                blob_key,
+            )
+            .await
         }
     };
     let saved = match stored {
         Ok(response) => {
-            let done = Record::Done { request_hash: hash, response };
+            let done = Record::Done {
+                request_hash: hash,
+                response,
+            };
             match serde_json::to_value(&done) {
                 Ok(data) => state
                     .store
-                    .put(Item::new(&pk, &sk, data).with_ttl(now_epoch() + RECORD_TTL_SECONDS), Condition::Revision(rev))
+                    .put(
+                        Item::new(&pk, &sk, data).with_ttl(now_epoch() + RECORD_TTL_SECONDS),
+                        Condition::Revision(rev),
+                    )
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
@@ -182,12 +233,26 @@ async fn store_body(
     body: &Bytes,
     blob_key: String,
 ) -> Result<StoredResponse, String> {
-    let content_type = content_type.and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_type = content_type
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if body.len() <= INLINE_BODY_MAX {
-        return Ok(StoredResponse::Inline { status: status.as_u16(), content_type, body_b64: BASE64.encode(body) });
+        return Ok(StoredResponse::Inline {
+            status: status.as_u16(),
+            content_type,
+            body_b64: BASE64.encode(body),
+        });
     }
-    state.blobs.put(&blob_key, body.clone()).await.map_err(|e| e.to_string())?;
-    Ok(StoredResponse::Blob { status: status.as_u16(), content_type, blob_key })
+    state
+        .blobs
+        .put(&blob_key, body.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(StoredResponse::Blob {
+        status: status.as_u16(),
+        content_type,
+        blob_key,
+    })
 }
 
 async fn release(state: &AppState, pk: &str, sk: &str) {
@@ -196,10 +261,17 @@ async fn release(state: &AppState, pk: &str, sk: &str) {
     }
 }
 
-async fn replay_or_refuse(state: &AppState, record: Record, hash: &str) -> Result<Response, ApiError> {
+async fn replay_or_refuse(
+    state: &AppState,
+    record: Record,
+    hash: &str,
+) -> Result<Response, ApiError> {
     let (request_hash, stored) = match record {
         Record::InFlight { request_hash } => (request_hash, None),
-        Record::Done { request_hash, response } => (request_hash, Some(response)),
+        Record::Done {
+            request_hash,
+            response,
+        } => (request_hash, Some(response)),
     };
     if request_hash != hash {
         return Err(ApiError::new(
@@ -215,28 +287,41 @@ async fn replay_or_refuse(state: &AppState, record: Record, hash: &str) -> Resul
         ));
     };
     let mut response = match stored {
-        StoredResponse::Error { code, message, details } => {
+        StoredResponse::Error {
+            code,
+            message,
+            details,
+        } => {
             let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::InternalError);
             let mut error = ApiError::new(code, message);
             error.details = details;
             error.into_response()
         }
-        StoredResponse::Inline { status, content_type, body_b64 } => {
+        StoredResponse::Inline {
+            status,
+            content_type,
+            body_b64,
+        } => {
             let body = BASE64
                 .decode(body_b64)
                 .map_err(|e| ApiError::internal(format!("idempotency record body: {e}")))?;
             rebuild(status, content_type, Bytes::from(body))?
         }
-        StoredResponse::Blob { status, content_type, blob_key } => {
-            rebuild(status, content_type, state.blobs.get(&blob_key).await?)?
-        }
+        StoredResponse::Blob {
+            status,
+            content_type,
+            blob_key,
+        } => rebuild(status, content_type, state.blobs.get(&blob_key).await?)?,
     };
-    response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     Ok(response)
 }
 
 fn rebuild(status: u16, content_type: Option<String>, body: Bytes) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(status).map_err(|e| ApiError::internal(format!("stored status: {e}")))?;
+    let status = StatusCode::from_u16(status)
+        .map_err(|e| ApiError::internal(format!("stored status: {e}")))?;
     let mut response = (status, body).into_response();
     if let Some(ct) = content_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);

@@ -54,7 +54,9 @@ pub async fn enforce_rate_limit(
     next: Next,
 ) -> Result<Response, ApiError> {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        return Err(ApiError::internal("rate limit layer ran before authentication"));
+        return Err(ApiError::internal(
+            "rate limit layer ran before authentication",
+        ));
     };
     let now = now_epoch();
     let window_start = now - now.rem_euclid(WINDOW_SECONDS);
@@ -62,7 +64,12 @@ pub async fn enforce_rate_limit(
     let limit = caller.account.requests_per_minute().map(u64::from);
     let standing = match limit {
         // Unlimited accounts are not counted: nothing would ever read the count.
-        None => RateLimitState { limit: None, remaining: None, reset, window_seconds: WINDOW_SECONDS },
+        None => RateLimitState {
+            limit: None,
+            remaining: None,
+            reset,
+            window_seconds: WINDOW_SECONDS,
+        },
         Some(limit) => {
             let count = state
                 .store

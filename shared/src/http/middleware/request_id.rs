@@ -74,7 +74,10 @@ fn render_errors(response: Response, request_id: &str) -> Response {
     }
     let mut rendered = error.render(request_id);
     for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !rendered.headers().contains_key(name) {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !rendered.headers().contains_key(name)
+        {
             rendered.headers_mut().append(name.clone(), value.clone());
         }
     }

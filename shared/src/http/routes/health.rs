@@ -19,9 +19,13 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     let backend = state.store.backend();
     let answer = tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await;
     match answer {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ok", "backend": backend, "store": "ok" }))),
-        Ok(Err(e)) => Err(ApiError::unavailable(format!("health: store ping failed: {e}"))
-            .with_details(json!({ "backend": backend, "store": "unavailable" }))),
+        Ok(Ok(())) => Ok(Json(
+            json!({ "status": "ok", "backend": backend, "store": "ok" }),
+        )),
+        Ok(Err(e)) => Err(
+            ApiError::unavailable(format!("health: store ping failed: {e}"))
+                .with_details(json!({ "backend": backend, "store": "unavailable" })),
+        ),
         Err(_) => Err(ApiError::unavailable("health: store ping timed out")
             .with_details(json!({ "backend": backend, "store": "unavailable" }))),
     }

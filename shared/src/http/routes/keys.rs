@@ -18,8 +18,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         // Any valid key may look at itself, whatever its scopes.
         .route("/me", get(me))
-        .route("/api-keys", scoped(Scope::Admin, get(list_keys).post(create_key)))
-        .route("/api-keys/{key_id}", scoped(Scope::Admin, delete(revoke_key)))
+        .route(
+            "/api-keys",
+            scoped(Scope::Admin, get(list_keys).post(create_key)),
+        )
+        .route(
+            "/api-keys/{key_id}",
+            scoped(Scope::Admin, delete(revoke_key)),
+        )
 }
 
 async fn me(caller: Caller, rate: Option<Extension<RateLimitState>>) -> Json<Value> {
@@ -47,9 +53,13 @@ async fn create_key(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let scopes = Scope::parse_list(&body.scopes)?;
-    let issued =
-        api_keys::create_key(state.store.as_ref(), &caller.account.account_id, &body.name, scopes)
-            .await?;
+    let issued = api_keys::create_key(
+        state.store.as_ref(),
+        &caller.account.account_id,
+        &body.name,
+        scopes,
+    )
+    .await?;
     tracing::info!(key_id = %issued.key.key_id, "API key created");
     Ok((
         StatusCode::CREATED,
@@ -68,9 +78,13 @@ async fn list_keys(
     caller: Caller,
     page: Pagination,
 ) -> Result<Json<Value>, ApiError> {
-    let (keys, total) =
-        api_keys::list_keys(state.store.as_ref(), &caller.account.account_id, page.limit, page.offset)
-            .await?;
+    let (keys, total) = api_keys::list_keys(
+        state.store.as_ref(),
+        &caller.account.account_id,
+        page.limit,
+        page.offset,
+    )
+    .await?;
     let items = keys.iter().map(api_keys::ApiKey::to_public_json).collect();
     Ok(Json(page.page_body("api_keys", items, total)))
 }
@@ -80,7 +94,8 @@ async fn revoke_key(
     caller: Caller,
     Path(key_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = api_keys::revoke_key(state.store.as_ref(), &caller.account.account_id, &key_id).await?;
+    let key =
+        api_keys::revoke_key(state.store.as_ref(), &caller.account.account_id, &key_id).await?;
     tracing::info!(key_id = %key.key_id, "API key revoked");
     Ok(Json(key.to_public_json()))
 }

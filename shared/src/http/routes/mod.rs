@@ -22,7 +22,12 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 4] = [Group::Keys, Group::Datasets, Group::Models, Group::Inference];
+    pub const ALL: [Group; 4] = [
+        Group::Keys,
+        Group::Datasets,
+        Group::Models,
+        Group::Inference,
+    ];
 
     /// The group's routes that need an API key.
     pub fn protected_routes(self) -> Router<AppState> {
