@@ -137,6 +137,14 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
         seed,
         n_estimators: 1000,
         early_stopping_rounds: 40,
+        // Classes that separate cleanly keep lowering the log loss by crumbs for thousands of
+        // rounds; regression keeps every real gain (its loss is relative to the variance, and
+        // a high R² needs the last small steps).
+        early_stopping_min_delta: if matches!(task, Task::Regression) {
+            0.0
+        } else {
+            1e-3
+        },
         ..GbmParams::default()
     };
     let defaults = CandidateSpec::Trees {
@@ -345,39 +353,27 @@ pub fn search(
             rounds,
         });
     }
-    let better = |a: (f64, f64), b: (f64, f64)| {
-        metric.better(a.0, b.0) || (a.0 == b.0 && secondary(data.task).better(a.1, b.1))
-    };
-    let mut best: Option<&Evaluated> = None;
-    for e in &evaluated {
-        if best.is_none_or(|b| better(e.key, b.key)) {
-            best = Some(e);
-        }
-    }
-    let best = best.ok_or(SearchError::NothingEvaluated)?;
-    let mut choice = Choice {
+    let n_eval = eval_rows.len();
+    let single = |e: &Evaluated| Choice {
         members: vec![ChosenModel {
-            spec: best.spec.clone(),
-            rounds: best.rounds,
+            spec: e.spec.clone(),
+            rounds: e.rounds,
             weight: 1.0,
         }],
-        validation_score: best.key.0,
+        validation_score: e.key.0,
     };
-    // Blend the best trees with the best linear model when that validates better.
     let best_of = |linear: bool| {
-        evaluated
+        let family: Vec<&Evaluated> = evaluated
             .iter()
             .filter(|e| matches!(e.spec, CandidateSpec::Linear(_)) == linear)
-            .fold(None::<&Evaluated>, |acc, e| {
-                if acc.is_none_or(|b| better(e.key, b.key)) {
-                    Some(e)
-                } else {
-                    acc
-                }
-            })
+            .collect();
+        let keys: Vec<(f64, f64)> = family.iter().map(|e| e.key).collect();
+        pick_best(&keys, metric, n_eval).map(|i| family[i])
     };
+    // The pool: every candidate, and blends of the best trees with the best linear model.
+    let mut pool: Vec<(Choice, (f64, f64))> =
+        evaluated.iter().map(|e| (single(e), e.key)).collect();
     if let (Some(trees), Some(lin)) = (best_of(false), best_of(true)) {
-        let mut best_key = best.key;
         for w in [0.2, 0.35, 0.5, 0.65, 0.8] {
             let blended: Vec<f64> = trees
                 .margins
@@ -386,30 +382,61 @@ pub fn search(
                 .map(|(t, l)| (1.0 - w) * t + w * l)
                 .collect();
             let key = selection_key(data, metric, &eval_rows, &blended);
-            if better(key, best_key) {
-                best_key = key;
-                choice = Choice {
-                    members: vec![
-                        ChosenModel {
-                            spec: trees.spec.clone(),
-                            rounds: trees.rounds,
-                            weight: 1.0 - w,
-                        },
-                        ChosenModel {
-                            spec: lin.spec.clone(),
-                            rounds: None,
-                            weight: w,
-                        },
-                    ],
-                    validation_score: key.0,
-                };
-            }
+            let choice = Choice {
+                members: vec![
+                    ChosenModel {
+                        spec: trees.spec.clone(),
+                        rounds: trees.rounds,
+                        weight: 1.0 - w,
+                    },
+                    ChosenModel {
+                        spec: lin.spec.clone(),
+                        rounds: None,
+                        weight: w,
+                    },
+                ],
+                validation_score: key.0,
+            };
+            pool.push((choice, key));
         }
     }
+    let keys: Vec<(f64, f64)> = pool.iter().map(|(_, k)| *k).collect();
+    let best = pick_best(&keys, metric, n_eval).ok_or(SearchError::NothingEvaluated)?;
+    let choice = pool.swap_remove(best).0;
     Ok(SearchOutcome {
         choice,
         leaderboard,
     })
+}
+
+/// The index of the best key (selection metric, secondary loss). Counting metrics (accuracy,
+/// f1, precision, recall) move in steps of single rows and their validation estimate is noisy,
+/// so candidates within half a standard error of the best count as tied; ties, exact or not,
+/// go to the lower secondary loss (log loss or RMSE, which rank models far less noisily), then
+/// to the earlier candidate.
+fn pick_best(keys: &[(f64, f64)], metric: Metric, n_eval: usize) -> Option<usize> {
+    let top = keys
+        .iter()
+        .map(|k| k.0)
+        .reduce(|a, b| if metric.better(b, a) { b } else { a })?;
+    let tolerance = match metric {
+        Metric::Accuracy | Metric::F1 | Metric::Precision | Metric::Recall => {
+            let p = top.clamp(0.0, 1.0);
+            0.5 * (p * (1.0 - p) / n_eval.max(1) as f64).sqrt()
+        }
+        _ => 0.0,
+    };
+    let tied = |v: f64| (v - top).abs() <= tolerance;
+    let mut best: Option<usize> = None;
+    for (i, k) in keys.iter().enumerate() {
+        if !tied(k.0) {
+            continue;
+        }
+        if best.is_none_or(|b| k.1 < keys[b].1) {
+            best = Some(i);
+        }
+    }
+    best
 }
 
 /// Ties on the selection metric are broken by the probabilistic loss (or RMSE).
@@ -451,9 +478,10 @@ fn selection_key(data: &SearchData, metric: Metric, rows: &[usize], margins: &[f
             v
         }
     };
+    let loss = metrics::score(secondary(data.task), outcome);
     (
         clean(metrics::score(metric, outcome)),
-        metrics::score(secondary(data.task), outcome),
+        if loss.is_nan() { f64::MAX } else { loss },
     )
 }
 
@@ -552,4 +580,27 @@ pub fn linear_importance(model: &LinearModel, features: &[Feature], cols: &[Vec<
         }
     }
     importance
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_metrics_treat_near_ties_as_ties_and_prefer_the_lower_loss() {
+        // 1,000 validation rows at ~80% accuracy: half a standard error is ~0.0063.
+        let keys = [(0.800, 0.45), (0.796, 0.41), (0.780, 0.30)];
+        assert_eq!(pick_best(&keys, Metric::Accuracy, 1000), Some(1));
+        // With 100,000 rows the same gap is real: the higher accuracy wins.
+        assert_eq!(pick_best(&keys, Metric::Accuracy, 100_000), Some(0));
+    }
+
+    #[test]
+    fn smooth_metrics_pick_the_best_value_and_the_first_of_exact_ties() {
+        let keys = [(3.0, 3.0), (2.5, 2.5), (2.5, 2.5)];
+        assert_eq!(pick_best(&keys, Metric::Rmse, 10), Some(1));
+        let keys = [(0.90, 0.3), (0.91, 0.5)];
+        assert_eq!(pick_best(&keys, Metric::RocAuc, 10), Some(1));
+        assert_eq!(pick_best(&[], Metric::Rmse, 10), None);
+    }
 }

@@ -162,7 +162,8 @@ pub(crate) fn boost(
                 });
             let loss = objective::loss(obj, vy, &valid_margins);
             valid_scores.push(loss);
-            if loss < best_loss {
+            let min_delta = params.early_stopping_min_delta.max(0.0) * valid_scores[0].abs();
+            if loss < best_loss - min_delta {
                 best_loss = loss;
                 best_rounds = round + 1;
             }

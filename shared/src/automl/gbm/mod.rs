@@ -103,6 +103,11 @@ pub struct GbmParams {
     pub n_estimators: usize,
     /// Stop when the validation loss has not improved for this many rounds; 0 = never.
     pub early_stopping_rounds: usize,
+    /// A round counts as an improvement only when it lowers the best validation loss by more
+    /// than this fraction of the first round's loss (0 = any decrease, LightGBM's default).
+    /// Without it, separable classes keep "improving" the log loss by crumbs for thousands of
+    /// rounds, which buys nothing but a bigger, slower model.
+    pub early_stopping_min_delta: f64,
     pub seed: u64,
     /// 0 = rayon's current pool.
     pub n_threads: usize,
@@ -131,6 +136,7 @@ impl Default for GbmParams {
             max_cat_to_onehot: 4,
             n_estimators: 100,
             early_stopping_rounds: 0,
+            early_stopping_min_delta: 0.0,
             seed: 0,
             n_threads: 0,
         }

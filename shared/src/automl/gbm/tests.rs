@@ -452,3 +452,50 @@ fn bad_input_is_a_typed_error() {
         })
     );
 }
+
+#[test]
+fn early_stopping_min_delta_ignores_crumbs_of_improvement() {
+    // Separable classes: the validation log loss creeps towards 0 for a very long time.
+    let x = uniform(1200, 2, 11);
+    let y: Vec<f64> = (0..1200)
+        .map(|r| f64::from(u8::from(x.columns[0].values[r] > 0.5)))
+        .collect();
+    let xt = rows_of(&x, 0..900);
+    let xv = rows_of(&x, 900..1200);
+    let fit = |min_delta: f64| {
+        let params = GbmParams {
+            n_estimators: 5000,
+            learning_rate: 0.02,
+            early_stopping_rounds: 20,
+            early_stopping_min_delta: min_delta,
+            ..GbmParams::default()
+        };
+        train(
+            &xt,
+            &y[..900],
+            None,
+            &Objective::Binary,
+            &params,
+            Some((&xv, &y[900..])),
+            None,
+        )
+        .expect("trains")
+    };
+    let crumbs = fit(0.0);
+    let coarse = fit(1e-3);
+    assert!(
+        coarse.best_iteration * 2 < crumbs.best_iteration,
+        "min_delta kept {} rounds, none kept {}",
+        coarse.best_iteration,
+        crumbs.best_iteration
+    );
+    // No round after the kept one beat it by more than the threshold.
+    let first = coarse.valid_scores[0];
+    let kept = coarse.valid_scores[coarse.best_iteration - 1];
+    assert!(
+        coarse.valid_scores[coarse.best_iteration..]
+            .iter()
+            .all(|&s| s >= kept - 1e-3 * first)
+    );
+    assert_eq!(coarse.valid_scores.len(), coarse.best_iteration + 20);
+}
