@@ -34,12 +34,33 @@ impl Tier {
     }
 
     /// Requests per one-minute window; `None` is unlimited (enterprise without an override).
+    /// Basic and pro default to the SPEC's 100 and 500; a deployment may change them with
+    /// `PLEXE_RATE_LIMIT_BASIC` / `PLEXE_RATE_LIMIT_PRO` (the SAM template's parameters).
     pub fn default_requests_per_minute(self) -> Option<u32> {
+        static LIMITS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+        let (basic, pro) = *LIMITS.get_or_init(|| {
+            (
+                limit_from_env("PLEXE_RATE_LIMIT_BASIC", 100),
+                limit_from_env("PLEXE_RATE_LIMIT_PRO", 500),
+            )
+        });
         match self {
-            Tier::Basic => Some(100),
-            Tier::Pro => Some(500),
+            Tier::Basic => Some(basic),
+            Tier::Pro => Some(pro),
             Tier::Enterprise => None,
         }
+    }
+}
+
+/// A positive whole number from the environment, else `default` (a typo in a deployment's
+/// parameter must not switch limits off, so unparsable or zero values fall back too).
+pub(crate) fn limit_from_env(name: &str, default: u32) -> u32 {
+    match std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        Some(n) if n > 0 => n,
+        _ => default,
     }
 }
 
