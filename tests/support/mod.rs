@@ -1,6 +1,8 @@
 //! Test support shared by the integration tests: fresh backends (embedded in a temporary
 //! directory, or AWS adapters on moto with resources unique to the test) and servers.
 
+pub mod runtime_api;
+
 use shared::config::Backends;
 use tempfile::TempDir;
 

@@ -1,0 +1,225 @@
+//! Lambda-shaped tests: each function's real release binary runs against an emulator of the
+//! Lambda Runtime API (tests/support/runtime_api.rs), receives API Gateway HTTP API (payload
+//! 2.0) events and SQS events exactly as on AWS, and talks to DynamoDB/S3/SQS on moto.
+
+use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
+use integration_tests::{AwsBackends, aws_backends};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One function process bound to its own Runtime API emulator; killed when dropped.
+struct Function {
+    runtime: RuntimeApi,
+    child: Child,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aws_env(aws: &AwsBackends) -> Vec<(String, String)> {
+    [
+        ("PLEXE_BACKEND", "aws".to_owned()),
+        ("PLEXE_TABLE", aws.resources.table.clone()),
+        ("PLEXE_BUCKET", aws.resources.bucket.clone()),
+        ("PLEXE_QUEUE_URL", aws.resources.queue_url.clone()),
+        ("PLEXE_DLQ_URL", aws.resources.dlq_url.clone()),
+        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn start(binary: &str, name: &str, aws: &AwsBackends) -> Function {
+    let runtime = RuntimeApi::start().await;
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in aws_env(aws).into_iter().chain(runtime.lambda_env(name)) {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("starting the function binary");
+    Function { runtime, child }
+}
+
+impl Function {
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> HttpApiResponse {
+        let event = http_api_event(method, path, headers, body);
+        match self.runtime.invoke(&event, Duration::from_secs(60)).await {
+            Ok(Outcome::Response(bytes)) => {
+                HttpApiResponse::parse(&bytes).expect("an API Gateway response document")
+            }
+            Ok(Outcome::Error(bytes)) => panic!(
+                "{method} {path}: the function reported an error: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+}
+
+/// A fresh account on the test's table; returns its admin key.
+async fn admin_key(aws: &AwsBackends) -> String {
+    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
+        aws.backends.store.as_ref(),
+        shared::domain::accounts::NewAccount {
+            name: "lambda-test".to_owned(),
+            tier: shared::domain::accounts::Tier::Basic,
+            rate_limit_per_minute: None,
+        },
+    )
+    .await
+    .expect("creating an account on moto");
+    issued.secret
+}
+
+fn assert_envelope(response: &HttpApiResponse, status: u16, code: &str) {
+    assert_eq!(
+        response.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["status"], status, "{body}");
+    let request_id = response
+        .header("x-request-id")
+        .expect("x-request-id header");
+    assert_eq!(body["error"]["request_id"], request_id, "{body}");
+}
+
+#[tokio::test]
+async fn keys_function_serves_health_me_and_keys() {
+    let Some(aws) = aws_backends("lambda-keys").await else {
+        return;
+    };
+    let key = admin_key(&aws).await;
+    let bearer = format!("Bearer {key}");
+    let function = start(env!("CARGO_BIN_EXE_keys"), "keys", &aws).await;
+
+    let health = function.http("GET", "/health", &[], None).await;
+    assert_eq!(health.status, 200);
+    assert!(
+        health
+            .header("x-request-id")
+            .is_some_and(|id| id.starts_with("req_"))
+    );
+
+    let me = function
+        .http("GET", "/v1/me", &[("authorization", &bearer)], None)
+        .await;
+    assert_eq!(me.status, 200, "{}", String::from_utf8_lossy(&me.body));
+    assert!(
+        me.json()["account_id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("acct_"))
+    );
+    assert_eq!(me.header("x-ratelimit-limit"), Some("100"));
+
+    let created = function
+        .http(
+            "POST",
+            "/api-keys",
+            &[("x-api-key", &key), ("content-type", "application/json")],
+            Some(br#"{"name": "reader", "scopes": ["read"]}"#),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let reader = created.json()["api_key"]
+        .as_str()
+        .expect("the new key is shown once")
+        .to_owned();
+
+    let listed = function
+        .http(
+            "GET",
+            "/api-keys?limit=10",
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["pagination"]["total"], 2, "{}", listed.json());
+
+    // The new read key may not manage keys; a missing key and unknown routes use the envelope.
+    let forbidden = function
+        .http(
+            "POST",
+            "/api-keys",
+            &[("x-api-key", &reader), ("content-type", "application/json")],
+            Some(br#"{"name": "x", "scopes": ["read"]}"#),
+        )
+        .await;
+    assert_envelope(&forbidden, 403, "forbidden");
+    let missing = function.http("GET", "/me", &[], None).await;
+    assert_envelope(&missing, 401, "missing_api_key");
+    let unknown = function
+        .http("GET", "/no-such-route", &[("authorization", &bearer)], None)
+        .await;
+    assert_envelope(&unknown, 404, "not_found");
+}
+
+#[tokio::test]
+async fn trainer_reports_only_the_failed_message() {
+    let Some(aws) = aws_backends("lambda-trainer").await else {
+        return;
+    };
+    let function = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id,
+            "receiptHandle": format!("handle-{id}"),
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795435200000",
+                           "SenderId": "123456789012", "ApproximateFirstReceiveTimestamp": "1795435200000"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:plexe-jobs",
+            "awsRegion": "us-east-1"
+        })
+    };
+    let event = json!({"Records": [
+        record("m-1", &json!({"job_id": "job_missing_1"}).to_string()),
+        record("m-2", "not json"),
+        record("m-3", &json!({"job_id": "job_missing_3"}).to_string()),
+    ]});
+    let outcome = function
+        .runtime
+        .invoke(&event, Duration::from_secs(60))
+        .await
+        .expect("the trainer answers");
+    let Outcome::Response(bytes) = outcome else {
+        panic!("the trainer reported an invocation error: {outcome:?}");
+    };
+    let response: Value = serde_json::from_slice(&bytes).expect("an SQS batch response");
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]}),
+        "only the unreadable message is retried"
+    );
+}
