@@ -8,6 +8,8 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod datasets;
+pub mod uploads;
 
 use crate::ports::{BlobError, QueueError, StoreError};
 

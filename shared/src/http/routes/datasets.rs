@@ -1,9 +1,568 @@
-//! The `datasets` group's routes (one Lambda on AWS). Its handlers are added by the datasets work; the
-//! router exists so the group's function binary and the merged app are already wired.
+//! The `datasets` group (one Lambda on AWS): direct uploads, upload sessions, list, get, preview,
+//! delete (SPEC §3). Plus, on the embedded backend only, `PUT /uploads/{token}`: the signed URL
+//! an upload session hands out, which `plexe serve` accepts itself (S3 does on AWS).
 
+use crate::domain::api_keys::Scope;
+use crate::domain::datasets::{self, DataSource, NewDataset};
+use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
+use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
+use crate::http::extract::{ApiJson, ApiQuery, Caller};
+use crate::http::middleware::scope::scoped;
+use crate::http::pagination::Pagination;
 use crate::http::state::AppState;
-use axum::Router;
+use crate::ingest::{DataFormat, FormatHints, IngestError, detect_format};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
+/// Routes that need an API key.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/datasets", scoped(Scope::Read, get(list_datasets)))
+        .route("/datasets", scoped(Scope::Write, post(create_dataset)))
+        .route(
+            "/datasets/uploads",
+            scoped(Scope::Write, post(create_upload)),
+        )
+        .route(
+            "/datasets/uploads/{upload_id}/complete",
+            scoped(Scope::Write, post(complete_upload)),
+        )
+        .route(
+            "/datasets/{dataset_id}",
+            scoped(Scope::Read, get(get_dataset)),
+        )
+        .route(
+            "/datasets/{dataset_id}",
+            scoped(Scope::Write, delete(delete_dataset)),
+        )
+        .route(
+            "/datasets/{dataset_id}/preview",
+            scoped(Scope::Read, get(preview)),
+        )
+}
+
+/// Routes that need no API key: the signed upload URL carries its own authorization.
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/uploads/{token}", put(receive_upload))
+}
+
+/// The API error for a file that cannot become a dataset.
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::UnsupportedFormat { .. } => {
+            ApiError::new(ErrorCode::UnsupportedMediaType, capitalized(&e.to_string()))
+        }
+        IngestError::Io(cause) => ApiError::internal(format!("reading an upload: {cause}")),
+        e => ApiError::new(
+            ErrorCode::ValidationError,
+            format!("The file cannot be used as a dataset: {e}."),
+        )
+        .with_details(datasets::ingest_error_details(&e)),
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn joined(e: tokio::task::JoinError) -> ApiError {
+    ApiError::internal(format!("parsing task failed: {e}"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuery {
+    name: Option<String>,
+    format: Option<String>,
+}
+
+/// The file of a direct upload and what is known about it.
+struct DirectUpload {
+    bytes: Bytes,
+    content_type: Option<String>,
+    file_name: Option<String>,
+    /// A multipart `name` field.
+    name: Option<String>,
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+fn body_error(status: StatusCode, detail: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large(JSON_BODY_LIMIT)
+    } else {
+        ApiError::invalid_request(format!("The request body could not be read: {detail}"))
+    }
+}
+
+async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUpload, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if !is_multipart(req.headers()) {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| body_error(r.status(), r.body_text()))?;
+        return Ok(DirectUpload {
+            bytes,
+            content_type,
+            file_name: None,
+            name: None,
+        });
+    }
+    let mut multipart = Multipart::from_request(req, state)
+        .await
+        .map_err(|r| body_error(r.status(), r.body_text()))?;
+    let mut file = None;
+    let mut name = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| body_error(e.status(), e.body_text()))?
+    {
+        match field.name() {
+            Some("file") if file.is_none() => {
+                let file_name = field.file_name().map(str::to_owned);
+                let part_type = field.content_type().map(str::to_owned);
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| body_error(e.status(), e.body_text()))?;
+                file = Some((bytes, part_type, file_name));
+            }
+            Some("name") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| body_error(e.status(), e.body_text()))?;
+                name = Some(text);
+            }
+            // Other parts are ignored, as form posts often carry extra fields.
+            _ => {}
+        }
+    }
+    let Some((bytes, part_type, file_name)) = file else {
+        return Err(ApiError::invalid_request(
+            "The multipart body has no 'file' part: send the dataset as a part named 'file'.",
+        )
+        .with_details(json!({ "field": "file" })));
+    };
+    Ok(DirectUpload {
+        bytes,
+        content_type: part_type,
+        file_name,
+        name,
+    })
+}
+
+/// Picks the reader: `?format=`, then (for multipart parts) the file name, then the content
+/// type, then the bytes themselves.
+fn upload_format(upload: &DirectUpload, explicit: Option<&str>) -> Result<DataFormat, ApiError> {
+    let head = &upload.bytes[..upload.bytes.len().min(8)];
+    if explicit.is_none() && upload.file_name.is_some() {
+        // Browsers label CSV parts with whatever the OS says (often application/vnd.ms-excel),
+        // so a part's file name is the better hint.
+        let by_name = FormatHints {
+            explicit: None,
+            content_type: None,
+            file_name: upload.file_name.as_deref(),
+        };
+        if let Ok(format) = detect_format(by_name, head) {
+            return Ok(format);
+        }
+    }
+    let hints = FormatHints {
+        explicit,
+        content_type: upload.content_type.as_deref(),
+        file_name: upload.file_name.as_deref(),
+    };
+    detect_format(hints, head).map_err(ingest_error)
+}
+
+/// `POST /datasets`: a CSV or Parquet file of up to 6 MB, as the raw body or a multipart `file`
+/// part; parsed and profiled before anything is stored.
+#[utoipa::path(
+    post,
+    path = "/datasets",
+    tag = "datasets",
+    params(
+        ("name" = Option<String>, Query, description = "Dataset name (default: the file name)"),
+        ("format" = Option<String>, Query, description = "csv or parquet, when the content type does not say")
+    ),
+    request_body(content_type = "text/csv", description = "The file, at most 6 MB: text/csv, application/vnd.apache.parquet, or multipart/form-data with a file part"),
+    responses(
+        (status = 201, description = "The dataset, with its profile"),
+        (status = 413, description = "Over 6 MB: use an upload session"),
+        (status = 415, description = "Not CSV or Parquet"),
+        (status = 422, description = "The file is unusable (the message names the line and column)")
+    )
+)]
+async fn create_dataset(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<CreateQuery>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let upload = read_direct_upload(&state, req).await?;
+    let format = upload_format(&upload, query.format.as_deref())?;
+    let dataset_id = datasets::new_dataset_id();
+    let name = query
+        .name
+        .clone()
+        .or_else(|| upload.name.clone())
+        .or_else(|| upload.file_name.clone())
+        .unwrap_or_else(|| dataset_id.clone());
+    // Validated before the (possibly slow) parse, so a bad name fails fast.
+    datasets::validate_name(&name)?;
+    let bytes = upload.bytes;
+    let parse_input = bytes.clone();
+    let parsed = tokio::task::spawn_blocking(move || datasets::parse_bytes(parse_input, format))
+        .await
+        .map_err(joined)?
+        .map_err(ingest_error)?;
+    let dataset = datasets::store_dataset(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        NewDataset {
+            dataset_id,
+            account_id: &caller.account.account_id,
+            name: &name,
+            parsed,
+            upload_id: None,
+        },
+        DataSource::Memory(bytes),
+        Vec::new(),
+    )
+    .await?;
+    tracing::info!(dataset_id = %dataset.dataset_id, rows = dataset.row_count, "dataset created");
+    Ok((StatusCode::CREATED, Json(dataset.to_public_json())))
+}
+
+/// `GET /datasets`: the account's datasets, newest first.
+#[utoipa::path(
+    get,
+    path = "/datasets",
+    tag = "datasets",
+    params(
+        ("limit" = Option<usize>, Query, description = "1–100, default 20"),
+        ("offset" = Option<usize>, Query, description = "default 0")
+    ),
+    responses((status = 200, description = "`{datasets: [...], pagination}`"))
+)]
+async fn list_datasets(
+    State(state): State<AppState>,
+    caller: Caller,
+    page: Pagination,
+) -> Result<Json<Value>, ApiError> {
+    let (items, total) = datasets::list_datasets(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        page.limit,
+        page.offset,
+    )
+    .await?;
+    let items = items
+        .iter()
+        .map(datasets::Dataset::to_public_json)
+        .collect();
+    Ok(Json(page.page_body("datasets", items, total)))
+}
+
+/// `GET /datasets/{dataset_id}`: one dataset with its profile.
+#[utoipa::path(
+    get,
+    path = "/datasets/{dataset_id}",
+    tag = "datasets",
+    params(("dataset_id" = String, Path, description = "ds_…")),
+    responses((status = 200, description = "The dataset"), (status = 404, description = "Not in this account"))
+)]
+async fn get_dataset(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(dataset_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let dataset = datasets::get_dataset(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        &dataset_id,
+    )
+    .await?;
+    Ok(Json(dataset.to_public_json()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewQuery {
+    limit: Option<String>,
+}
+
+/// `GET /datasets/{dataset_id}/preview?limit=20`: the first rows as JSON objects.
+#[utoipa::path(
+    get,
+    path = "/datasets/{dataset_id}/preview",
+    tag = "datasets",
+    params(
+        ("dataset_id" = String, Path, description = "ds_…"),
+        ("limit" = Option<usize>, Query, description = "1–100, default 20")
+    ),
+    responses((status = 200, description = "`{dataset_id, columns, row_count, limit, rows: [{column: value}]}`"))
+)]
+async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(dataset_id): Path<String>,
+    ApiQuery(query): ApiQuery<PreviewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let max = datasets::MAX_PREVIEW_ROWS;
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "limit must be a whole number from 1 to {max} (got {raw:?})"
+                ))
+                .with_details(json!({ "field": "limit" })));
+            }
+        },
+    };
+    let body = datasets::preview(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        &dataset_id,
+        limit,
+    )
+    .await?;
+    Ok(Json(body))
+}
+
+/// `DELETE /datasets/{dataset_id}`: the record and the stored file. Models trained from it keep
+/// working.
+#[utoipa::path(
+    delete,
+    path = "/datasets/{dataset_id}",
+    tag = "datasets",
+    params(("dataset_id" = String, Path, description = "ds_…")),
+    responses((status = 200, description = "`{dataset_id, deleted: true}`"), (status = 404, description = "Not in this account"))
+)]
+async fn delete_dataset(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(dataset_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let dataset = datasets::delete_dataset(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        &dataset_id,
+    )
+    .await?;
+    tracing::info!(dataset_id = %dataset.dataset_id, "dataset deleted");
+    Ok(Json(
+        json!({ "dataset_id": dataset.dataset_id, "deleted": true }),
+    ))
+}
+
+/// `POST /datasets/uploads`: opens an upload session for a file of up to 500 MB.
+#[utoipa::path(
+    post,
+    path = "/datasets/uploads",
+    tag = "datasets",
+    request_body(content_type = "application/json", description = "`{name, format: csv|parquet, size_bytes?, sha256?}`"),
+    responses((status = 201, description = "`{upload_id, upload_url, method: PUT, expires_at}`"))
+)]
+async fn create_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewUpload>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let created = uploads::create_upload(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        body,
+    )
+    .await?;
+    tracing::info!(upload_id = %created.session.upload_id, "upload session created");
+    Ok((StatusCode::CREATED, Json(created.to_public_json())))
+}
+
+/// `POST /datasets/uploads/{upload_id}/complete`: checks the uploaded file and creates the
+/// dataset.
+#[utoipa::path(
+    post,
+    path = "/datasets/uploads/{upload_id}/complete",
+    tag = "datasets",
+    params(("upload_id" = String, Path, description = "upl_…")),
+    responses(
+        (status = 201, description = "The dataset"),
+        (status = 409, description = "Nothing uploaded yet, or already completed"),
+        (status = 422, description = "Size or SHA-256 mismatch, or an unusable file")
+    )
+)]
+async fn complete_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let dataset = uploads::complete_upload(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        &caller.account.account_id,
+        &upload_id,
+    )
+    .await?;
+    tracing::info!(dataset_id = %dataset.dataset_id, %upload_id, rows = dataset.row_count, "upload completed");
+    Ok((StatusCode::CREATED, Json(dataset.to_public_json())))
+}
+
+/// `PUT /uploads/{token}` (embedded backend): receives an upload session's file at the signed
+/// URL. The token (HMAC-signed blob key + expiry) is the authorization; the body streams to a
+/// temporary file and then into the blob folder, so memory does not grow with the file.
+#[utoipa::path(
+    put,
+    path = "/uploads/{token}",
+    tag = "datasets",
+    params(("token" = String, Path, description = "The signed token of an upload_url")),
+    request_body(content_type = "application/octet-stream", description = "The file"),
+    responses(
+        (status = 200, description = "Stored; now complete the session"),
+        (status = 403, description = "Invalid or expired token"),
+        (status = 413, description = "Over 500 MB")
+    )
+)]
+async fn receive_upload(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    // On AWS the upload URL is S3's: this server never accepts uploads itself.
+    let Some(folder) = state.folder_blobs.clone() else {
+        return Err(ApiError::from_status(StatusCode::NOT_FOUND));
+    };
+    let key = folder.verify_upload_token(&token).map_err(|e| {
+        let expired = e.to_string().contains("expired");
+        ApiError::forbidden(if expired {
+            "This upload URL has expired: create a new upload session (POST /datasets/uploads)."
+        } else {
+            "This upload URL is not valid (its signature does not match): use the upload_url \
+             exactly as POST /datasets/uploads returned it."
+        })
+    })?;
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "The file is larger than the upload limit of {} MB: split or sample it.",
+                MAX_UPLOAD_BYTES / (1024 * 1024)
+            ),
+        )
+        .with_details(json!({ "limit_bytes": MAX_UPLOAD_BYTES }))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES) {
+        return Err(too_large());
+    }
+    // Streamed into the blob folder's own temporary directory, then renamed into place: memory
+    // holds one chunk at a time and the file is written once.
+    let temp = folder.new_temp_path();
+    let received = match stream_to_file(body, &temp, MAX_UPLOAD_BYTES).await {
+        Ok(received) => received,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(match e {
+                StreamError::TooLarge => too_large(),
+                StreamError::Interrupted(cause) => {
+                    ApiError::invalid_request(format!("The upload was interrupted: {cause}"))
+                }
+                StreamError::Io(cause) => {
+                    ApiError::internal(format!("writing an uploaded file: {cause}"))
+                }
+            });
+        }
+    };
+    folder.commit_temp(&temp, &key).await?;
+    tracing::info!(bytes = received, "upload received");
+    Ok(StatusCode::OK)
+}
+
+enum StreamError {
+    TooLarge,
+    Interrupted(String),
+    Io(std::io::Error),
+}
+
+/// Writes a request body to a new file at `path`, at most `max_bytes` of it; returns its size.
+async fn stream_to_file(
+    body: Body,
+    path: &std::path::Path,
+    max_bytes: u64,
+) -> Result<u64, StreamError> {
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(StreamError::Io)?;
+    let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+    let mut received: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| StreamError::Interrupted(e.to_string()))?;
+        received += chunk.len() as u64;
+        if received > max_bytes {
+            return Err(StreamError::TooLarge);
+        }
+        file.write_all(&chunk).await.map_err(StreamError::Io)?;
+    }
+    file.flush().await.map_err(StreamError::Io)?;
+    file.into_inner()
+        .sync_all()
+        .await
+        .map_err(StreamError::Io)?;
+    Ok(received)
+}
+
+/// How a failed upload completion reads over HTTP (also for `POST /models` with an `upload_id`).
+impl From<CompleteError> for ApiError {
+    fn from(e: CompleteError) -> Self {
+        match e {
+            CompleteError::Mismatch { message, details } => {
+                ApiError::new(ErrorCode::ValidationError, capitalized(&message))
+                    .with_details(details)
+            }
+            CompleteError::TooLarge { message } => {
+                ApiError::new(ErrorCode::PayloadTooLarge, capitalized(&message))
+                    .with_details(json!({ "limit_bytes": MAX_UPLOAD_BYTES }))
+            }
+            CompleteError::Dataset(datasets::DatasetError::Ingest(e)) => ingest_error(e),
+            CompleteError::Dataset(datasets::DatasetError::Domain(e)) => e.into(),
+        }
+    }
 }

@@ -43,7 +43,8 @@ impl Group {
     pub fn public_routes(self) -> Router<AppState> {
         match self {
             Group::Keys => health::routes(),
-            Group::Datasets | Group::Models | Group::Inference => Router::new(),
+            Group::Datasets => datasets::public_routes(),
+            Group::Models | Group::Inference => Router::new(),
         }
     }
 }

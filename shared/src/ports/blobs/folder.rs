@@ -72,6 +72,26 @@ impl FolderBlobs {
         self.tmp.join(random_hex(16))
     }
 
+    /// A fresh path in the blob folder's temporary directory (same file system as the blobs),
+    /// for a caller that writes a blob itself (the upload endpoint streams a request body
+    /// there) and then stores it with [`FolderBlobs::commit_temp`].
+    pub fn new_temp_path(&self) -> PathBuf {
+        self.temp_path()
+    }
+
+    /// Moves a complete file written at a [`FolderBlobs::new_temp_path`] into place under `key`
+    /// (a rename: no copy). On failure the temporary file is removed.
+    pub async fn commit_temp(&self, temp: &Path, key: &str) -> Result<(), BlobError> {
+        let dest = match self.path_of(key) {
+            Ok(dest) => dest,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(temp).await;
+                return Err(e);
+            }
+        };
+        self.commit(temp, &dest).await
+    }
+
     /// Moves a complete temporary file into place under `key`.
     async fn commit(&self, temp: &Path, dest: &Path) -> Result<(), BlobError> {
         if let Some(parent) = dest.parent() {
@@ -251,5 +271,9 @@ impl Blobs for FolderBlobs {
             self.public_base_url,
             self.token(key, expires_at)?
         ))
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path_of(key).ok()
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod folder;
@@ -42,6 +42,13 @@ pub trait Blobs: Send + Sync + 'static {
     /// A URL that accepts one HTTP `PUT` of the blob's bytes until `expires_in` has passed.
     /// S3: a presigned URL. Embedded: a signed URL served by `plexe serve` itself.
     async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
+
+    /// The blob's file on this machine, when the store keeps blobs as local files (the embedded
+    /// folder), so readers can use it in place instead of copying it out; `None` otherwise (S3).
+    /// The path may name no file when the blob is absent.
+    fn local_path(&self, _key: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// Accepts keys that are relative paths of safe segments (`datasets/ds_01/data.csv`): ASCII

@@ -1,0 +1,386 @@
+//! Upload sessions: for files over the 6 MB direct limit. The client asks for a session, `PUT`s
+//! the file to the returned URL (a presigned S3 URL on AWS; a signed URL served by `plexe serve`
+//! locally), then completes the session, which checks size and SHA-256 when they were declared,
+//! parses and profiles the file streaming from the blob store, and creates the dataset.
+//!
+//! Store layout: `ACCT#<account_id>` / `UPLOAD#<upload_id>` holds the [`UploadSession`], with a
+//! TTL of [`SESSION_TTL_SECONDS`]. Blob layout: the client's bytes land at
+//! `uploads/<account_id>/<upload_id>/data` (staging), which is deleted once the session completes
+//! or is found unusable.
+
+use super::datasets::{self, DataSource, Dataset, DatasetError};
+use super::{DomainError, account_pk, decode, encode};
+use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
+use crate::ingest::{DataFormat, IngestError};
+use crate::ports::{Blobs, Condition, Item, Store, WriteOp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const UPLOAD_ID_PREFIX: &str = "upl";
+const SK_PREFIX: &str = "UPLOAD#";
+/// Largest file an upload session takes (SPEC §1).
+pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+/// How long the upload URL accepts the `PUT`.
+pub const UPLOAD_URL_TTL_SECONDS: u64 = 3600;
+/// How long a session can be completed (and an upload id resolved to its dataset).
+pub const SESSION_TTL_SECONDS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadSession {
+    pub upload_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub format: DataFormat,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// Lowercase hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub status: UploadStatus,
+    #[serde(default)]
+    pub dataset_id: Option<String>,
+    pub created_at: String,
+    /// When the upload URL stops accepting the file (RFC 3339).
+    pub url_expires_at: String,
+}
+
+impl UploadSession {
+    pub fn staging_key(&self) -> String {
+        staging_key(&self.account_id, &self.upload_id)
+    }
+}
+
+fn staging_key(account_id: &str, upload_id: &str) -> String {
+    format!("uploads/{account_id}/{upload_id}/data")
+}
+
+fn upload_sk(upload_id: &str) -> String {
+    format!("{SK_PREFIX}{upload_id}")
+}
+
+/// What `POST /datasets/uploads` asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpload {
+    pub name: String,
+    pub format: String,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// A created session and where to send the file.
+#[derive(Debug, Clone)]
+pub struct CreatedUpload {
+    pub session: UploadSession,
+    pub upload_url: String,
+}
+
+impl CreatedUpload {
+    pub fn to_public_json(&self) -> Value {
+        json!({
+            "upload_id": self.session.upload_id,
+            "upload_url": self.upload_url,
+            "method": "PUT",
+            "expires_at": self.session.url_expires_at,
+            "name": self.session.name,
+            "format": self.session.format,
+            "max_size_bytes": MAX_UPLOAD_BYTES,
+        })
+    }
+}
+
+fn parse_format(format: &str) -> Result<DataFormat, DomainError> {
+    match format.trim().to_ascii_lowercase().as_str() {
+        "csv" => Ok(DataFormat::Csv),
+        "parquet" => Ok(DataFormat::Parquet),
+        other => Err(DomainError::validation(
+            format!("format {other:?} is not supported: use \"csv\" or \"parquet\""),
+            "format",
+        )),
+    }
+}
+
+fn parse_sha256(sha256: &str) -> Result<String, DomainError> {
+    let s = sha256.trim().to_ascii_lowercase();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s)
+    } else {
+        Err(DomainError::validation(
+            "sha256 must be the file's SHA-256 digest as 64 hexadecimal characters",
+            "sha256",
+        ))
+    }
+}
+
+/// Opens an upload session for `account_id` and returns the URL the file goes to.
+pub async fn create_upload(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    new: NewUpload,
+) -> Result<CreatedUpload, DomainError> {
+    let name = datasets::validate_name(&new.name)?;
+    let format = parse_format(&new.format)?;
+    let sha256 = new.sha256.as_deref().map(parse_sha256).transpose()?;
+    if let Some(size) = new.size_bytes {
+        if size == 0 {
+            return Err(DomainError::validation(
+                "size_bytes must be above 0",
+                "size_bytes",
+            ));
+        }
+        if size > MAX_UPLOAD_BYTES {
+            return Err(DomainError::validation(
+                format!("size_bytes is over the upload limit of {MAX_UPLOAD_BYTES} bytes (500 MB)"),
+                "size_bytes",
+            ));
+        }
+    }
+    let upload_id = new_id(UPLOAD_ID_PREFIX);
+    let now = now_epoch();
+    let session = UploadSession {
+        upload_id: upload_id.clone(),
+        account_id: account_id.to_string(),
+        name,
+        format,
+        size_bytes: new.size_bytes,
+        sha256,
+        status: UploadStatus::Pending,
+        dataset_id: None,
+        created_at: now_rfc3339(),
+        url_expires_at: rfc3339(now + UPLOAD_URL_TTL_SECONDS as i64),
+    };
+    let upload_url = blobs
+        .presign_put(
+            &session.staging_key(),
+            Duration::from_secs(UPLOAD_URL_TTL_SECONDS),
+        )
+        .await?;
+    let item = Item::new(
+        account_pk(account_id),
+        upload_sk(&upload_id),
+        encode(&session)?,
+    )
+    .with_ttl(now + SESSION_TTL_SECONDS);
+    store.put(item, Condition::Absent).await?;
+    Ok(CreatedUpload {
+        session,
+        upload_url,
+    })
+}
+
+/// One of the account's sessions (another account's, or an expired one, is "not found").
+pub async fn get_upload(
+    store: &dyn Store,
+    account_id: &str,
+    upload_id: &str,
+) -> Result<(UploadSession, Item), DomainError> {
+    let item = store
+        .get(&account_pk(account_id), &upload_sk(upload_id))
+        .await?
+        .ok_or_else(|| {
+            DomainError::not_found(format!(
+                "upload session {upload_id} not found in this account (sessions last 24 hours)"
+            ))
+        })?;
+    Ok((decode(&item)?, item))
+}
+
+/// Why completing a session failed: a domain failure, or a file that does not match what was
+/// declared or cannot be parsed (its staged copy is deleted in both cases).
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error("{message}")]
+    Mismatch { message: String, details: Value },
+    #[error("{message}")]
+    TooLarge { message: String },
+}
+
+impl From<DomainError> for CompleteError {
+    fn from(e: DomainError) -> Self {
+        CompleteError::Dataset(DatasetError::Domain(e))
+    }
+}
+
+impl From<IngestError> for CompleteError {
+    fn from(e: IngestError) -> Self {
+        CompleteError::Dataset(DatasetError::Ingest(e))
+    }
+}
+
+/// Completes a session: checks the staged file (present, size, SHA-256), parses and profiles it
+/// streaming from a temporary file, stores the dataset and marks the session completed in the
+/// same transaction. Memory holds the parsed table, never the file's bytes.
+pub async fn complete_upload(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    upload_id: &str,
+) -> Result<Dataset, CompleteError> {
+    let (session, item) = get_upload(store, account_id, upload_id).await?;
+    if session.status == UploadStatus::Completed {
+        let dataset_id = session.dataset_id.unwrap_or_default();
+        return Err(DomainError::Conflict {
+            message: format!(
+                "upload session {upload_id} is already completed: it created dataset {dataset_id}"
+            ),
+        }
+        .into());
+    }
+    let staging = session.staging_key();
+    let Some(size) = blobs.size(&staging).await.map_err(DomainError::from)? else {
+        return Err(DomainError::Conflict {
+            message: format!(
+                "nothing has been uploaded for {upload_id} yet: PUT the file to the session's \
+                 upload_url first, then complete it"
+            ),
+        }
+        .into());
+    };
+    let result = check_and_store(store, blobs, &session, &item, size).await;
+    // Whatever happened, the staged copy is not needed any more: on success the dataset has its
+    // own blob, on a bad file the client has to upload again anyway. A failure of our own
+    // (store or blobs unavailable) keeps it so a retry can succeed.
+    let keep_staged = matches!(
+        &result,
+        Err(CompleteError::Dataset(DatasetError::Domain(e))) if !matches!(e, DomainError::Validation { .. })
+    );
+    if !keep_staged && let Err(e) = blobs.delete(&staging).await {
+        tracing::warn!(key = %staging, error = %e, "could not delete a staged upload");
+    }
+    result
+}
+
+async fn check_and_store(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    session: &UploadSession,
+    item: &Item,
+    size: u64,
+) -> Result<Dataset, CompleteError> {
+    if size > MAX_UPLOAD_BYTES {
+        return Err(CompleteError::TooLarge {
+            message: format!(
+                "the uploaded file has {size} bytes, over the upload limit of {MAX_UPLOAD_BYTES} \
+                 bytes (500 MB): split or sample it"
+            ),
+        });
+    }
+    if let Some(declared) = session.size_bytes
+        && declared != size
+    {
+        return Err(CompleteError::Mismatch {
+            message: format!(
+                "the uploaded file has {size} bytes but the session declared size_bytes \
+                 {declared}: upload the complete file again (start a new session if the URL \
+                 has expired)"
+            ),
+            details: json!({ "field": "size_bytes", "expected": declared, "actual": size }),
+        });
+    }
+    // Read in place on the embedded backend; a temporary copy on S3.
+    let local = datasets::LocalBlob::fetch(
+        blobs,
+        &session.staging_key(),
+        &format!("data.{}", session.format.as_str()),
+    )
+    .await?;
+    let path = local.path().to_path_buf();
+    let format = session.format;
+    let blocking_path = path.clone();
+    let expected_sha = session.sha256.clone();
+    let parsed = tokio::task::spawn_blocking(move || -> Result<_, CompleteError> {
+        let (sha256, size) = datasets::file_digest(&blocking_path).map_err(IngestError::from)?;
+        if let Some(expected) = expected_sha
+            && expected != sha256
+        {
+            return Err(CompleteError::Mismatch {
+                message: format!(
+                    "the uploaded file's SHA-256 is {sha256}, not the {expected} the session \
+                     declared: the upload was corrupted or is another file; upload it again"
+                ),
+                details: json!({ "field": "sha256", "expected": expected, "actual": sha256 }),
+            });
+        }
+        Ok(datasets::parse_file(&blocking_path, format, size, sha256)?)
+    })
+    .await
+    .map_err(|e| DomainError::Corrupt(format!("parsing upload: {e}")))??;
+
+    let dataset_id = datasets::new_dataset_id();
+    let mut completed = session.clone();
+    completed.status = UploadStatus::Completed;
+    completed.dataset_id = Some(dataset_id.clone());
+    // Marked completed in the same transaction as the dataset record, on the revision read
+    // above: two concurrent completions cannot both create a dataset.
+    let mark = WriteOp::Put {
+        item: Item {
+            data: encode(&completed)?,
+            ..item.clone()
+        },
+        condition: Condition::Revision(item.rev),
+    };
+    let dataset = datasets::store_dataset(
+        store,
+        blobs,
+        datasets::NewDataset {
+            dataset_id,
+            account_id: &session.account_id,
+            name: &session.name,
+            parsed,
+            upload_id: Some(session.upload_id.clone()),
+        },
+        DataSource::File(&path),
+        vec![mark],
+    )
+    .await
+    .map_err(|e| match e {
+        DomainError::Store(crate::ports::StoreError::ConditionFailed) => DomainError::Conflict {
+            message: format!(
+                "upload session {} was completed by another request at the same time",
+                session.upload_id
+            ),
+        },
+        e => e,
+    })?;
+    drop(local);
+    Ok(dataset)
+}
+
+/// The dataset an upload session created, if it has been completed.
+pub async fn dataset_of_upload(
+    store: &dyn Store,
+    account_id: &str,
+    upload_id: &str,
+) -> Result<Option<String>, DomainError> {
+    let (session, _) = get_upload(store, account_id, upload_id).await?;
+    Ok(session.dataset_id)
+}
+
+/// The dataset behind an upload session, completing the session first if the file was uploaded
+/// but the session not yet completed (`POST /models` accepts an `upload_id` in place of a
+/// `dataset_id`). Another account's session is "not found".
+pub async fn dataset_for_upload(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    upload_id: &str,
+) -> Result<Dataset, CompleteError> {
+    let (session, _) = get_upload(store, account_id, upload_id).await?;
+    match session.dataset_id {
+        Some(dataset_id) => Ok(datasets::get_dataset(store, blobs, account_id, &dataset_id).await?),
+        None => complete_upload(store, blobs, account_id, upload_id).await,
+    }
+}
