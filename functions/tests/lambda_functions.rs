@@ -204,9 +204,9 @@ async fn trainer_reports_only_the_failed_message() {
         })
     };
     let event = json!({"Records": [
-        record("m-1", &json!({"job_id": "job_missing_1"}).to_string()),
+        record("m-1", &json!({"account_id": "acct_x", "job_id": "job_missing_1"}).to_string()),
         record("m-2", "not json"),
-        record("m-3", &json!({"job_id": "job_missing_3"}).to_string()),
+        record("m-3", &json!({"account_id": "acct_x", "job_id": "job_missing_3"}).to_string()),
     ]});
     let outcome = function
         .runtime

@@ -9,6 +9,7 @@
 //! - [`automl`]: target/task inference, features, candidate models, search, metrics;
 //! - [`onnx`]: export of a fitted pipeline to one standard ONNX file;
 //! - [`serving`]: running such a file with tract;
+//! - [`trainer`]: job messages to READY versions (the trainer Lambda and the local worker);
 //! - [`cli`]: the `plexe` command (`serve`, `admin`);
 //! - [`runtime`]: log output and the Lambda entry points of the function binaries.
 
@@ -23,3 +24,4 @@ pub mod onnx;
 pub mod ports;
 pub mod runtime;
 pub mod serving;
+pub mod trainer;

@@ -61,7 +61,8 @@ impl BuildRequest {
         }
     }
 
-    fn output_fields(&self) -> Vec<String> {
+    /// The output schema's field names (they may name the target).
+    pub fn output_fields(&self) -> Vec<String> {
         match &self.output_schema {
             Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
             Some(serde_json::Value::Array(items)) => items

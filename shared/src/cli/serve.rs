@@ -6,10 +6,14 @@ use super::{CliError, DataDirArg, open_backends};
 use crate::domain::accounts;
 use crate::http::{self, AppState};
 use crate::runtime::logging::{self, LogFormat};
+use crate::trainer::Trainer;
+use crate::trainer::worker::{self, WorkerOptions};
 use std::io::Write;
 use std::path::Path;
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// Builds run at the same time by the in-process trainer (each uses every core).
+const TRAINER_WORKERS: usize = 2;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -40,7 +44,28 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let data_dir = args.data_dir.data_dir;
     let backends = open_backends(&data_dir, &base_url).await?;
+    // Builds that were running when the last process stopped are picked up again now.
+    if let Some(queue) = &backends.embedded_queue {
+        match queue.recover_in_flight().await {
+            Ok(0) => {}
+            Ok(n) => println!("Resuming {n} build(s) interrupted by the last stop."),
+            Err(e) => tracing::warn!(error = %e, "could not recover builds in flight"),
+        }
+    }
+    let embedded = backends.embedded_queue.is_some();
     let state = AppState::from(backends);
+    // On AWS the trainer Lambda consumes the queue; locally this process does.
+    let workers = if embedded {
+        let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
+        worker::spawn(
+            trainer,
+            state.queue.clone(),
+            WorkerOptions::embedded(),
+            TRAINER_WORKERS,
+        )
+    } else {
+        Vec::new()
+    };
 
     let key_path = data_dir.join(ADMIN_KEY_FILE);
     if let Some((account, issued)) = accounts::ensure_default_account(state.store.as_ref()).await? {
@@ -75,6 +100,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    for w in workers {
+        w.abort();
+    }
     println!("plexe stopped");
     Ok(())
 }

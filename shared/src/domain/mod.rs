@@ -9,6 +9,8 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod datasets;
+pub mod deployments;
+pub mod models;
 pub mod uploads;
 
 use crate::ports::{BlobError, QueueError, StoreError};

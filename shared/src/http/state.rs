@@ -3,7 +3,11 @@
 
 use crate::config::Backends;
 use crate::ports::{Blobs, FolderBlobs, Queue, Store};
+use crate::serving::PlanCache;
 use std::sync::Arc;
+
+/// Memory budget of the per-process cache of optimized model plans.
+pub const PLAN_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +16,8 @@ pub struct AppState {
     pub queue: Arc<dyn Queue>,
     /// Set on the embedded backend only.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
+    /// Optimized tract plans of the versions served by this process, keyed by artifact.
+    pub plans: Arc<PlanCache>,
 }
 
 impl AppState {
@@ -21,6 +27,7 @@ impl AppState {
             blobs,
             queue,
             folder_blobs: None,
+            plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
         }
     }
 }
@@ -32,6 +39,7 @@ impl From<Backends> for AppState {
             blobs: b.blobs,
             queue: b.queue,
             folder_blobs: b.folder_blobs,
+            plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
         }
     }
 }

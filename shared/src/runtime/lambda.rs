@@ -5,6 +5,7 @@
 use super::logging::{self, LogFormat};
 use crate::config::Backends;
 use crate::http::{self, AppState, Group};
+use crate::trainer::{Trainer, TrainerError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -22,38 +23,27 @@ pub async fn serve_group(group: Group) -> Result<(), BoxError> {
     lambda_http::run(http::group_app(group, state)).await
 }
 
-/// Why one queue message could not be processed (it will be redelivered, then dead-lettered).
-#[derive(Debug, thiserror::Error)]
-pub enum TrainerMessageError {
-    #[error("message has no body")]
-    EmptyBody,
-    #[error("message body is not JSON: {0}")]
-    NotJson(String),
-}
-
-/// Handles one job message. The message must be a JSON document; the build itself is run by the
-/// trainer once jobs exist.
-pub async fn process_job_message(
-    _state: &AppState,
-    body: Option<&str>,
-) -> Result<(), TrainerMessageError> {
-    let body = body.ok_or(TrainerMessageError::EmptyBody)?;
-    serde_json::from_str::<serde_json::Value>(body)
-        .map_err(|e| TrainerMessageError::NotJson(e.to_string()))?;
-    Ok(())
-}
-
-/// One SQS batch: every message that fails is reported back so only it is redelivered.
-pub async fn handle_sqs_batch(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+/// One SQS batch: each message is processed by the [`Trainer`]; every message that is not done
+/// (its attempt failed, or another worker holds its job) is reported back, so only it is
+/// redelivered and, after the queue's maximum receives, dead-lettered.
+pub async fn handle_sqs_batch(trainer: &Trainer, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match process_job_message(state, record.body.as_deref()).await {
-            Ok(()) => tracing::info!(message_id = %id, "job message processed"),
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "job message failed");
-                response.add_failure(id);
+        let outcome = match record.body.as_deref() {
+            Some(body) => trainer.process(body).await,
+            None => Err(TrainerError::BadMessage("message has no body".into())),
+        };
+        match &outcome {
+            Ok(processed) => tracing::info!(message_id = %id, ?processed, "job message processed"),
+            Err(TrainerError::BadMessage(reason)) => {
+                // Redelivering cannot fix it: report it failed so it lands in the DLQ for a look.
+                tracing::error!(message_id = %id, reason, "not a job message");
             }
+            Err(e) => tracing::warn!(message_id = %id, error = %e, "job message not done"),
+        }
+        if outcome.is_err() {
+            response.add_failure(id);
         }
     }
     response
@@ -63,9 +53,10 @@ pub async fn handle_sqs_batch(state: &AppState, event: SqsEvent) -> SqsBatchResp
 pub async fn run_trainer() -> Result<(), BoxError> {
     logging::init(LogFormat::detect());
     let state = state_from_env().await?;
-    let state = &state;
+    let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
+    let trainer = &trainer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, BoxError>(handle_sqs_batch(state, event.payload).await)
+        Ok::<_, BoxError>(handle_sqs_batch(trainer, event.payload).await)
     }))
     .await
 }

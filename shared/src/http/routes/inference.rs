@@ -1,9 +1,423 @@
-//! The `inference` group's routes (one Lambda on AWS). Its handlers are added by the inference work; the
-//! router exists so the group's function binary and the merged app are already wired.
+//! The `inference` group (one Lambda on AWS): `infer` (one JSON object) and `predictions` (a
+//! JSON array of up to 10,000 objects, or a CSV body / multipart `file` answered with a CSV that
+//! has the prediction columns appended). Only deployed versions answer (409 otherwise). The
+//! version's ONNX plan is loaded from blobs on first use and cached in the process.
 
+use crate::domain::api_keys::Scope;
+use crate::domain::deployments;
+use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::Caller;
+use crate::http::middleware::request_id::RequestId;
+use crate::http::middleware::scope::scoped;
 use crate::http::state::AppState;
+use crate::ids::now_rfc3339;
+use crate::serving::{BatchOutput, InputError, OnnxModel, RunError};
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Rows per batch request (SPEC section 1).
+pub const MAX_BATCH_ROWS: usize = 10_000;
+/// Batches at least this large run on the blocking pool rather than the request's thread.
+const BLOCKING_BATCH_ROWS: usize = 256;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(
+            "/models/{model_name}/{model_version}/infer",
+            scoped(Scope::Predict, post(infer)),
+        )
+        .route(
+            "/models/{model_name}/{model_version}/predictions",
+            scoped(Scope::Predict, post(predictions)),
+        )
+}
+
+/// The deployed version a prediction path names, and its loaded plan.
+async fn served_model(
+    state: &AppState,
+    caller: &Caller,
+    model_name: &str,
+    model_version: &str,
+) -> Result<(ModelVersion, Arc<OnnxModel>), ApiError> {
+    let account_id = &caller.account.account_id;
+    let store = state.store.as_ref();
+    models::require_model(store, account_id, model_name).await?;
+    let reference = VersionRef::parse(model_version)?;
+    let version = models::resolve_version(store, account_id, model_name, &reference).await?;
+    let trained = match (&version.status, &version.trained) {
+        (VersionStatus::Ready, Some(t)) => t,
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "Version {} of {model_name:?} is {}, not READY, so it cannot serve predictions.",
+                version.label(),
+                version.status.as_str()
+            )));
+        }
+    };
+    if !deployments::is_deployed(store, account_id, model_name, version.number).await? {
+        return Err(ApiError::conflict(format!(
+            "Version {} of {model_name:?} is not deployed. Deploy it first with POST \
+             /models/{model_name}/deploy {{\"model_version\": \"{}\"}}.",
+            version.label(),
+            version.label()
+        ))
+        .with_details(json!({ "deploy": format!("POST /models/{model_name}/deploy") })));
+    }
+    let key = trained.artifact_key.clone();
+    if let Some(model) = state.plans.get(&key) {
+        return Ok((version, model));
+    }
+    let bytes = state.blobs.get(&key).await?;
+    let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?
+        .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?;
+    let model = state.plans.insert(&key, Arc::new(model));
+    Ok((version, model))
+}
+
+fn run_error(e: RunError) -> ApiError {
+    match e {
+        RunError::Input(e) => input_error(&e),
+        RunError::Tract(cause) => ApiError::internal(format!("model run: {cause}")),
+    }
+}
+
+fn input_error(e: &InputError) -> ApiError {
+    let first = e.errors.first();
+    let message = match first {
+        Some(f) if f.row.is_some() => format!(
+            "{} invalid field(s); first: row {}, field {:?} {}. Send one object per row with \
+             every input field of the model (null for a missing value).",
+            e.errors.len(),
+            f.row.unwrap_or(0),
+            f.field,
+            f.message
+        ),
+        Some(f) => format!(
+            "Field {:?} {}. The model's input fields are listed by GET \
+             /models/{{name}}/{{version}}/describe.",
+            f.field, f.message
+        ),
+        None => "The input is invalid.".into(),
+    };
+    ApiError::new(ErrorCode::ValidationError, message).with_details(json!({
+        "field": first.map(|f| f.field.clone()),
+        "errors": e.errors,
+    }))
+}
+
+async fn infer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(request_id): Extension<RequestId>,
+    Path((model_name, model_version)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let row: Value = parse_json(&body)?;
+    if !row.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "infer takes one JSON object of input fields; for several rows use POST \
+             /models/{name}/{version}/predictions with an array.",
+        ));
+    }
+    let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
+    let result = model
+        .predict_one(&row)
+        .map_err(run_error)?;
+    Ok(Json(json!({
+        "request_id": request_id.0,
+        "result": result,
+        "model_name": model_name,
+        "model_version": version.label(),
+        "created_at": now_rfc3339(),
+    }))
+    .into_response())
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid_request("The body is empty; send JSON."));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_request(format!(
+            "The body is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn content_type(req: &Request) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+async fn predictions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((model_name, model_version)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let kind = content_type(&req);
+    match kind.as_str() {
+        "application/json" | "" => {
+            let body = Bytes::from_request(req, &state)
+                .await
+                .map_err(|e| ApiError::invalid_request(format!("The body could not be read: {e}")))?;
+            let rows = match parse_json(&body)? {
+                Value::Array(rows) => rows,
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::ValidationError,
+                        "predictions takes a JSON array of input objects (or a CSV body).",
+                    ));
+                }
+            };
+            check_row_count(rows.len())?;
+            let (version, model) =
+                served_model(&state, &caller, &model_name, &model_version).await?;
+            let (model, output) = run_rows(model, rows).await?;
+            let items: Vec<Value> = (0..output.len())
+                .map(|r| json!({ "prediction": model.output_fields(&output, r) }))
+                .collect();
+            let mut response = Json(Value::Array(items)).into_response();
+            set_version_header(&mut response, &version);
+            Ok(response)
+        }
+        "text/csv" | "application/csv" => {
+            let body = Bytes::from_request(req, &state)
+                .await
+                .map_err(|e| ApiError::invalid_request(format!("The body could not be read: {e}")))?;
+            csv_predictions(&state, &caller, &model_name, &model_version, &body).await
+        }
+        "multipart/form-data" => {
+            let mut multipart = axum::extract::Multipart::from_request(req, &state)
+                .await
+                .map_err(|e| ApiError::invalid_request(format!("Bad multipart body: {e}")))?;
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| ApiError::invalid_request(format!("Bad multipart body: {e}")))?
+            {
+                if field.name() == Some("file") {
+                    let body = field.bytes().await.map_err(|e| {
+                        ApiError::invalid_request(format!("The file part could not be read: {e}"))
+                    })?;
+                    return csv_predictions(&state, &caller, &model_name, &model_version, &body)
+                        .await;
+                }
+            }
+            Err(ApiError::invalid_request(
+                "The multipart body has no `file` part; send the CSV as the `file` field.",
+            ))
+        }
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "predictions takes application/json (an array of objects), text/csv or \
+                 multipart/form-data with a `file` part (got {other:?})."
+            ),
+        )),
+    }
+}
+
+fn check_row_count(n: usize) -> Result<(), ApiError> {
+    if n == 0 {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "The batch has no rows; send at least one.",
+        ));
+    }
+    if n > MAX_BATCH_ROWS {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            format!(
+                "The batch has {n} rows; at most {MAX_BATCH_ROWS} are allowed per request. \
+                 Split it into several requests."
+            ),
+        )
+        .with_details(json!({ "field": "rows", "limit": MAX_BATCH_ROWS })));
+    }
+    Ok(())
+}
+
+/// Validates and predicts `rows`, on the blocking pool when the batch is large.
+async fn run_rows(
+    model: Arc<OnnxModel>,
+    rows: Vec<Value>,
+) -> Result<(Arc<OnnxModel>, BatchOutput), ApiError> {
+    if rows.len() < BLOCKING_BATCH_ROWS {
+        let output = model.predict_json(&rows).map_err(run_error)?;
+        return Ok((model, output));
+    }
+    tokio::task::spawn_blocking(move || {
+        let output = model.predict_json(&rows);
+        (model, output)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("batch prediction: {e}")))
+    .and_then(|(model, output)| Ok((model, output.map_err(run_error)?)))
+}
+
+fn set_version_header(response: &mut Response, version: &ModelVersion) {
+    if let Ok(v) = HeaderValue::from_str(&version.label()) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-model-version"), v);
+    }
+}
+
+/// A CSV of inputs → the same CSV with the prediction columns appended (one probability column
+/// per class for classification). Cells are passed as text, so the model's own rules for
+/// numeric text apply; an empty or missing-marker cell is a missing value.
+async fn csv_predictions(
+    state: &AppState,
+    caller: &Caller,
+    model_name: &str,
+    model_version: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let bad_csv = |e: csv::Error| {
+        let line = e.position().map(|p| p.line());
+        ApiError::new(
+            ErrorCode::ValidationError,
+            format!("The CSV body could not be read: {e}"),
+        )
+        .with_details(json!({ "line": line }))
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(body);
+    let headers = reader.headers().map_err(bad_csv)?.clone();
+    let records: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .map_err(bad_csv)?;
+    check_row_count(records.len())?;
+    let (version, model) = served_model(state, caller, model_name, model_version).await?;
+    let schema_names: Vec<String> = model
+        .input_schema()
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let missing: Vec<&String> = schema_names
+        .iter()
+        .filter(|n| !headers.iter().any(|h| h == n.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            format!(
+                "The CSV lacks the model's input column(s): {}. Its header must include every \
+                 input field (other columns are kept and passed through).",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_details(json!({ "field": missing.first(), "missing_columns": missing })));
+    }
+    let positions: Vec<(String, usize)> = schema_names
+        .iter()
+        .filter_map(|n| headers.iter().position(|h| h == n).map(|i| (n.clone(), i)))
+        .collect();
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            let mut object = Map::with_capacity(positions.len());
+            for (name, i) in &positions {
+                let cell = record.get(*i).unwrap_or("").trim();
+                let value = if cell.is_empty() || crate::ingest::cell::is_missing(cell) {
+                    Value::Null
+                } else {
+                    Value::String(cell.to_string())
+                };
+                object.insert(name.clone(), value);
+            }
+            Value::Object(object)
+        })
+        .collect();
+    let (model, output) = run_rows(model, rows).await?;
+
+    // Output columns: the prediction, then probabilities; renamed when the input has a column
+    // of that name already (a CSV that still holds the target, say).
+    let (prediction_name, _) = model.output_field_names();
+    let free = |name: String| {
+        if headers.iter().any(|h| h == name) {
+            format!("predicted_{name}")
+        } else {
+            name
+        }
+    };
+    let mut extra: Vec<String> = vec![free(prediction_name.clone())];
+    let labels: Vec<String> = match &output {
+        BatchOutput::Classification { labels, .. } => labels.clone(),
+        BatchOutput::Regression { .. } => Vec::new(),
+    };
+    let binary = labels.len() == 2;
+    if binary {
+        extra.push(free(format!("{prediction_name}_probability")));
+    } else {
+        for label in &labels {
+            extra.push(free(format!("{prediction_name}_probability_{label}")));
+        }
+    }
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(body.len() * 2));
+    let write_err = |e: csv::Error| ApiError::internal(format!("writing CSV: {e}"));
+    let mut header_row: Vec<String> = headers.iter().map(str::to_string).collect();
+    header_row.extend(extra);
+    writer.write_record(&header_row).map_err(write_err)?;
+    for (r, record) in records.iter().enumerate() {
+        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
+        match &output {
+            BatchOutput::Regression { values } => {
+                row.push(values.get(r).map(|v| v.to_string()).unwrap_or_default());
+            }
+            BatchOutput::Classification {
+                predicted,
+                probabilities,
+                labels,
+            } => {
+                row.push(predicted.get(r).cloned().unwrap_or_default());
+                let k = labels.len();
+                let p = probabilities.get(r * k..(r + 1) * k).unwrap_or(&[]);
+                if binary {
+                    row.push(p.get(1).map(|v| v.to_string()).unwrap_or_default());
+                } else {
+                    row.extend(p.iter().map(|v| v.to_string()));
+                }
+            }
+        }
+        writer.write_record(&row).map_err(write_err)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("writing CSV: {e}")))?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    set_version_header(&mut response, &version);
+    Ok(response)
 }

@@ -1,0 +1,638 @@
+//! Starting a build: `POST /models/{name}` (a new model and its v1.0), `POST .../versions` and
+//! `POST .../retrain` (the next version). Everything that can be refused is refused here, before
+//! anything is written: the dataset must exist, the target must be resolvable and the task
+//! learnable (a 422 that names the candidate columns), the account must have a free build slot
+//! (429 `concurrency_limit_exceeded`) and builds left this minute. Then the model, the version
+//! (PENDING), the job and the slot are written in one transaction and the job is enqueued.
+
+use super::jobs::{self, BuildSlot, Job, JobMessage, JobState, slot_sk};
+use super::{
+    BuildSettings, Model, ModelVersion, VersionError, VersionStatus, model_sk, require_model,
+    validate_model_name, validate_tags, version_sk,
+};
+use crate::automl::target::{TargetError, resolve_target};
+use crate::automl::task::infer_task;
+use crate::automl::{BuildRequest, Metric, Task};
+use crate::domain::accounts::{Account, Tier};
+use crate::domain::datasets::{self, Dataset};
+use crate::domain::{DomainError, account_pk, decode, encode, uploads};
+use crate::ids::{new_id, now_epoch, now_rfc3339};
+use crate::ingest::ColumnType;
+use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
+use serde_json::Value;
+
+/// Longest build a request may ask for.
+pub const MAX_TIME_BUDGET_S: f64 = 3600.0;
+/// Builds (anything that starts training) per account per minute, on metered tiers.
+pub const BUILDS_PER_MINUTE: i64 = 5;
+/// Datasets up to this size are read whole at submit time so the task check is exact; larger
+/// ones are checked against their stored profile.
+const EXACT_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Concurrent builds per account.
+pub fn concurrent_build_limit(tier: Tier) -> u32 {
+    match tier {
+        Tier::Basic => 2,
+        Tier::Pro => 10,
+        Tier::Enterprise => 50,
+    }
+}
+
+/// Why a build was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartBuildError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The dataset or the request cannot work (422), with the columns the user can pick from.
+    #[error("{message}")]
+    Unusable {
+        message: String,
+        field: String,
+        candidates: Vec<String>,
+    },
+    #[error("the account already has {limit} builds in flight")]
+    ConcurrencyLimit { limit: u32 },
+    #[error("the account started {limit} builds this minute")]
+    BuildRate { limit: i64, retry_after: i64 },
+}
+
+impl From<StoreError> for StartBuildError {
+    fn from(e: StoreError) -> Self {
+        StartBuildError::Domain(e.into())
+    }
+}
+
+/// What the request asks the build to do (the fields shared by create, versions and retrain).
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    pub intent: Option<String>,
+    pub dataset_id: Option<String>,
+    pub upload_id: Option<String>,
+    pub target: Option<String>,
+    pub metric: Option<String>,
+    pub time_budget_s: Option<f64>,
+    pub max_iterations: Option<usize>,
+    pub input_schema: Option<Value>,
+    pub output_schema: Option<Value>,
+}
+
+/// A new model's own fields.
+#[derive(Debug, Clone, Default)]
+pub struct NewModel {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Value,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    pub account: &'a Account,
+    pub key_id: &'a str,
+}
+
+/// A build accepted and queued.
+#[derive(Debug, Clone)]
+pub struct StartedBuild {
+    pub job_id: String,
+    pub model: Model,
+    pub version: ModelVersion,
+}
+
+impl StartedBuild {
+    /// The 202 body.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "job_id": self.job_id,
+            "status": self.version.status.as_str(),
+            "model_name": self.model.model_name,
+            "model_version": self.version.label(),
+            "created_at": self.version.created_at,
+        })
+    }
+}
+
+/// The ports a build start writes to.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub store: &'a dyn Store,
+    pub blobs: &'a dyn Blobs,
+    pub queue: &'a dyn Queue,
+}
+
+/// `POST /models/{model_name}`: a new model and its first version.
+pub async fn start_model(
+    ports: Ports<'_>,
+    who: Requester<'_>,
+    model_name: &str,
+    new: NewModel,
+    spec: BuildSpec,
+) -> Result<StartedBuild, StartBuildError> {
+    validate_model_name(model_name)?;
+    validate_tags(&new.tags)?;
+    let account_id = &who.account.account_id;
+    if super::get_model(ports.store, account_id, model_name)
+        .await?
+        .is_some()
+    {
+        return Err(name_taken(model_name).into());
+    }
+    let intent = required_intent(spec.intent.as_deref())?;
+    let dataset = resolve_dataset(ports, account_id, &spec).await?;
+    let settings = check_build(ports, &dataset, &intent, &spec, None).await?;
+    let now = now_rfc3339();
+    let display = new
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(model_name);
+    if display.chars().count() > 200 {
+        return Err(DomainError::validation("name must be at most 200 characters", "name").into());
+    }
+    let model = Model {
+        model_name: model_name.to_string(),
+        name: display.to_string(),
+        intent: intent.clone(),
+        description: new.description.filter(|d| !d.trim().is_empty()),
+        tags: new.tags,
+        dataset_id: dataset.dataset_id.clone(),
+        input_schema: spec.input_schema.clone(),
+        output_schema: spec.output_schema.clone(),
+        version_count: 1,
+        created_at: now.clone(),
+        updated_at: now,
+        created_by: who.key_id.to_string(),
+    };
+    enqueue_build(ports, who, model, None, &dataset, intent, settings).await
+}
+
+/// `POST /models/{model_name}/versions` and `/retrain`: the next version of an existing model.
+/// Unset fields come from the model and its newest version.
+pub async fn start_version(
+    ports: Ports<'_>,
+    who: Requester<'_>,
+    model_name: &str,
+    spec: BuildSpec,
+) -> Result<StartedBuild, StartBuildError> {
+    let account_id = &who.account.account_id;
+    let (model, rev) = require_model(ports.store, account_id, model_name).await?;
+    let previous = super::get_version(ports.store, account_id, model_name, model.version_count)
+        .await?
+        .map(|v| v.settings);
+    let mut spec = spec;
+    if spec.dataset_id.is_none() && spec.upload_id.is_none() {
+        spec.dataset_id = Some(model.dataset_id.clone());
+    }
+    if let Some(previous) = &previous {
+        spec.metric = spec.metric.or_else(|| previous.metric.clone());
+        spec.time_budget_s = spec.time_budget_s.or(Some(previous.time_budget_s));
+        spec.max_iterations = spec.max_iterations.or(previous.max_iterations);
+        spec.input_schema = spec.input_schema.or_else(|| previous.input_schema.clone());
+        spec.output_schema = spec
+            .output_schema
+            .or_else(|| previous.output_schema.clone());
+    }
+    let intent = match spec.intent.as_deref() {
+        Some(i) => required_intent(Some(i))?,
+        None => model.intent.clone(),
+    };
+    let dataset = resolve_dataset(ports, account_id, &spec).await?;
+    // The previous target carries over unless the request names another.
+    let fallback_target = previous.and_then(|p| p.target);
+    let settings = check_build(ports, &dataset, &intent, &spec, fallback_target).await?;
+    let mut model = model;
+    model.version_count += 1;
+    model.updated_at = now_rfc3339();
+    enqueue_build(ports, who, model, Some(rev), &dataset, intent, settings).await
+}
+
+fn name_taken(model_name: &str) -> DomainError {
+    DomainError::Conflict {
+        message: format!(
+            "A model named {model_name:?} already exists in this account. Choose another name, \
+             or start a new version with POST /models/{model_name}/versions."
+        ),
+    }
+}
+
+fn required_intent(intent: Option<&str>) -> Result<String, DomainError> {
+    let intent = intent.map(str::trim).unwrap_or("");
+    if intent.is_empty() {
+        return Err(DomainError::validation(
+            "intent is required: say in plain words what to predict, e.g. \"predict whether a \
+             passenger survived\"",
+            "intent",
+        ));
+    }
+    if intent.chars().count() > 2000 {
+        return Err(DomainError::validation(
+            "intent must be at most 2000 characters",
+            "intent",
+        ));
+    }
+    Ok(intent.to_string())
+}
+
+async fn resolve_dataset(
+    ports: Ports<'_>,
+    account_id: &str,
+    spec: &BuildSpec,
+) -> Result<Dataset, StartBuildError> {
+    let dataset_id = match (&spec.dataset_id, &spec.upload_id) {
+        (Some(id), _) => id.clone(),
+        (None, Some(upload_id)) => uploads::dataset_of_upload(ports.store, account_id, upload_id)
+            .await?
+            .ok_or_else(|| {
+                DomainError::validation(
+                    format!(
+                        "upload {upload_id} has not been completed yet; call POST \
+                         /datasets/uploads/{upload_id}/complete first"
+                    ),
+                    "upload_id",
+                )
+            })?,
+        (None, None) => {
+            return Err(DomainError::validation(
+                "dataset_id (or upload_id) is required: upload data with POST /datasets first",
+                "dataset_id",
+            )
+            .into());
+        }
+    };
+    Ok(datasets::get_dataset(ports.store, ports.blobs, account_id, &dataset_id).await?)
+}
+
+/// The output schema's field names (for target resolution).
+fn output_fields(output_schema: &Option<Value>) -> Vec<String> {
+    let mut request = BuildRequest::new("");
+    request.output_schema = output_schema.clone();
+    request.output_fields()
+}
+
+/// Refuses, before anything is written, a build that cannot work; returns the settings the
+/// build will run with (the target resolved).
+async fn check_build(
+    ports: Ports<'_>,
+    dataset: &Dataset,
+    intent: &str,
+    spec: &BuildSpec,
+    fallback_target: Option<String>,
+) -> Result<BuildSettings, StartBuildError> {
+    let time_budget_s = spec
+        .time_budget_s
+        .unwrap_or(crate::automl::build::DEFAULT_TIME_BUDGET_S);
+    if !time_budget_s.is_finite() || !(1.0..=MAX_TIME_BUDGET_S).contains(&time_budget_s) {
+        return Err(DomainError::validation(
+            format!("time_budget_s must be between 1 and {MAX_TIME_BUDGET_S} seconds"),
+            "time_budget_s",
+        )
+        .into());
+    }
+    if spec.max_iterations == Some(0) {
+        return Err(
+            DomainError::validation("max_iterations must be at least 1", "max_iterations").into(),
+        );
+    }
+    let metric = match &spec.metric {
+        None => None,
+        Some(m) => Some(Metric::parse(m).ok_or_else(|| {
+            DomainError::validation(
+                format!(
+                    "unknown metric {m:?}; use accuracy, f1, precision, recall, roc_auc or \
+                     log_loss for classification, rmse, mae or r2 for regression"
+                ),
+                "metric",
+            )
+        })?),
+    };
+    for (field, schema) in [
+        ("input_schema", &spec.input_schema),
+        ("output_schema", &spec.output_schema),
+    ] {
+        if let Some(s) = schema
+            && !(s.is_object() || s.is_array() || s.is_null())
+        {
+            return Err(DomainError::validation(
+                format!("{field} must be an object of field → type or an array of fields"),
+                field,
+            )
+            .into());
+        }
+    }
+    let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
+    let explicit = spec.target.clone().or(fallback_target);
+    let target = resolve_target(
+        &names,
+        intent,
+        explicit.as_deref(),
+        &output_fields(&spec.output_schema),
+    )
+    .map_err(|e| target_refusal(&e))?;
+
+    // The task check: exact on the data when it is small enough, else on the profile.
+    let task = if dataset.size_bytes <= EXACT_CHECK_MAX_BYTES {
+        let table = datasets::load_dataset_table(ports.blobs, dataset).await?;
+        let column = table.column(&target).ok_or_else(|| {
+            DomainError::Corrupt(format!("dataset {} lost column {target}", dataset.dataset_id))
+        })?;
+        let rows: Vec<usize> = (0..table.n_rows).collect();
+        Some(infer_task(column, &rows, intent).map_err(|e| StartBuildError::Unusable {
+            message: format!("The build cannot work: {e}. Choose another target column."),
+            field: "target".into(),
+            candidates: names.iter().map(|s| s.to_string()).collect(),
+        })?)
+    } else {
+        profile_check(dataset, &target, &names)?;
+        None
+    };
+    if let (Some(metric), Some(task)) = (metric, &task)
+        && metric.is_classification() == matches!(task, Task::Regression)
+    {
+        return Err(DomainError::validation(
+            format!(
+                "metric {} does not apply to a {} task",
+                metric.name(),
+                crate::automl::build::task_kind(task)
+            ),
+            "metric",
+        )
+        .into());
+    }
+    let rows = dataset.row_count;
+    if rows < crate::automl::build::MIN_ROWS {
+        return Err(StartBuildError::Unusable {
+            message: format!(
+                "The dataset has {rows} rows; a build needs at least {}.",
+                crate::automl::build::MIN_ROWS
+            ),
+            field: "dataset_id".into(),
+            candidates: Vec::new(),
+        });
+    }
+    Ok(BuildSettings {
+        target: Some(target),
+        metric: metric.map(|m| m.name().to_string()),
+        time_budget_s,
+        max_iterations: spec.max_iterations,
+        input_schema: spec.input_schema.clone(),
+        output_schema: spec.output_schema.clone(),
+        seed: 42,
+    })
+}
+
+fn profile_check(dataset: &Dataset, target: &str, names: &[&str]) -> Result<(), StartBuildError> {
+    let Some(column) = dataset.columns.iter().find(|c| c.name == target) else {
+        return Ok(());
+    };
+    let refuse = |why: String| StartBuildError::Unusable {
+        message: format!("The build cannot work: {why}. Choose another target column."),
+        field: "target".into(),
+        candidates: names.iter().map(|s| s.to_string()).collect(),
+    };
+    if column.kind == ColumnType::Datetime {
+        return Err(refuse(format!(
+            "target `{target}` is a datetime column; predicting dates is not supported"
+        )));
+    }
+    if column.unique <= 1 {
+        return Err(refuse(format!(
+            "target `{target}` has a single value; there is nothing to predict"
+        )));
+    }
+    Ok(())
+}
+
+fn target_refusal(e: &TargetError) -> StartBuildError {
+    let hint = match e {
+        TargetError::Ambiguous { .. } => "Pass `target` to choose one of the candidates.",
+        _ => "Pass `target` with one of the dataset's columns, or name it in the intent.",
+    };
+    StartBuildError::Unusable {
+        message: format!("Cannot tell which column to predict: {e}. {hint}"),
+        field: "target".into(),
+        candidates: e.candidates().to_vec(),
+    }
+}
+
+/// Counts this build against the per-minute build limit of metered tiers.
+async fn count_build(store: &dyn Store, account: &Account) -> Result<(), StartBuildError> {
+    if account.tier == Tier::Enterprise {
+        return Ok(());
+    }
+    let now = now_epoch();
+    let window = now - now.rem_euclid(60);
+    let count = store
+        .increment(
+            &format!("BUILDRATE#{}", account.account_id),
+            &window.to_string(),
+            1,
+            Some(window + 120),
+        )
+        .await?;
+    if count > BUILDS_PER_MINUTE {
+        return Err(StartBuildError::BuildRate {
+            limit: BUILDS_PER_MINUTE,
+            retry_after: (window + 60 - now).max(1),
+        });
+    }
+    Ok(())
+}
+
+/// A free slot index, reclaiming slots whose job already ended (a crash between a job's end
+/// and its slot's release cannot then block the account forever).
+async fn free_slot(store: &dyn Store, account: &Account) -> Result<u32, StartBuildError> {
+    let limit = concurrent_build_limit(account.tier);
+    let pk = account_pk(&account.account_id);
+    let taken = super::query_all(store, &pk, "BUILDSLOT#", true).await?;
+    let mut used = std::collections::HashSet::new();
+    for item in &taken {
+        let index = item
+            .sk
+            .strip_prefix("BUILDSLOT#")
+            .and_then(|s| s.parse::<u32>().ok());
+        let Some(index) = index else { continue };
+        let slot: BuildSlot = decode(item)?;
+        let live = match jobs::get_job(store, &account.account_id, &slot.job_id).await? {
+            Some((job, _)) => !job.state.is_terminal(),
+            None => false,
+        };
+        if live {
+            used.insert(index);
+        } else {
+            // Stale: free it unless someone rewrote it meanwhile.
+            match store.delete(&pk, &item.sk, Condition::Revision(item.rev)).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    (0..limit)
+        .find(|i| !used.contains(i))
+        .ok_or(StartBuildError::ConcurrencyLimit { limit })
+}
+
+/// Writes model + version + job + slot in one transaction, then enqueues the job.
+async fn enqueue_build(
+    ports: Ports<'_>,
+    who: Requester<'_>,
+    model: Model,
+    model_rev: Option<u64>,
+    dataset: &Dataset,
+    intent: String,
+    settings: BuildSettings,
+) -> Result<StartedBuild, StartBuildError> {
+    let account = who.account;
+    let pk = account_pk(&account.account_id);
+    let number = model.version_count;
+    // Slot first (cheap to check, and the 429 must not depend on the rate counter's state).
+    let mut slot = free_slot(ports.store, account).await?;
+    count_build(ports.store, account).await?;
+    let now = now_rfc3339();
+    let job_id = new_id("job");
+    let version = ModelVersion {
+        version_id: new_id("ver"),
+        model_name: model.model_name.clone(),
+        number,
+        status: VersionStatus::Pending,
+        build_progress: 0,
+        job_id: job_id.clone(),
+        dataset_id: dataset.dataset_id.clone(),
+        intent,
+        settings,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        created_by: who.key_id.to_string(),
+        build_started_at: None,
+        build_finished_at: None,
+        error: None,
+        trained: None,
+    };
+    let mut job = Job {
+        job_id: job_id.clone(),
+        account_id: account.account_id.clone(),
+        model_name: model.model_name.clone(),
+        version_number: number,
+        state: JobState::Queued,
+        attempts: 0,
+        lease_until: 0,
+        worker: None,
+        slot,
+        created_at: now.clone(),
+        updated_at: now,
+        last_error: None,
+    };
+    let mut attempt = 0;
+    loop {
+        job.slot = slot;
+        let ops = vec![
+            WriteOp::Put {
+                item: Item::new(pk.clone(), model_sk(&model.model_name), encode(&model)?),
+                condition: model_rev.map_or(Condition::Absent, Condition::Revision),
+            },
+            WriteOp::Put {
+                item: Item::new(
+                    pk.clone(),
+                    version_sk(&model.model_name, number),
+                    encode(&version)?,
+                ),
+                condition: Condition::Absent,
+            },
+            WriteOp::Put {
+                item: jobs::job_item(&job)?,
+                condition: Condition::Absent,
+            },
+            WriteOp::Put {
+                item: Item::new(
+                    pk.clone(),
+                    slot_sk(slot),
+                    encode(&BuildSlot {
+                        job_id: job_id.clone(),
+                    })?,
+                ),
+                condition: Condition::Absent,
+            },
+        ];
+        match ports.store.transact(ops).await {
+            Ok(()) => break,
+            Err(StoreError::ConditionFailed) => {
+                // Either the model changed (name taken, or another version started at the same
+                // time) or another build took the slot: tell which.
+                let current = super::get_model(ports.store, &account.account_id, &model.model_name)
+                    .await?;
+                match (model_rev, current) {
+                    (None, Some(_)) => return Err(name_taken(&model.model_name).into()),
+                    (Some(_), None) => {
+                        return Err(super::model_not_found(&model.model_name).into());
+                    }
+                    (Some(rev), Some((_, now_rev))) if rev != now_rev => {
+                        return Err(DomainError::Conflict {
+                            message: format!(
+                                "Another version of {:?} was started at the same time; retry.",
+                                model.model_name
+                            ),
+                        }
+                        .into());
+                    }
+                    _ => {}
+                }
+                attempt += 1;
+                if attempt >= 5 {
+                    return Err(StartBuildError::ConcurrencyLimit {
+                        limit: concurrent_build_limit(account.tier),
+                    });
+                }
+                slot = free_slot(ports.store, account).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let message = serde_json::to_string(&JobMessage {
+        account_id: account.account_id.clone(),
+        job_id: job_id.clone(),
+    })
+    .map_err(|e| DomainError::Corrupt(format!("encode job message: {e}")))?;
+    if let Err(e) = ports.queue.send(&message).await {
+        // Nothing will ever run this job: end it now rather than leave it PENDING.
+        tracing::error!(job_id = %job_id, error = %e, "could not enqueue a build");
+        fail_unqueued(ports.store, &account.account_id, &job, &version).await;
+        return Err(DomainError::Queue(e).into());
+    }
+    tracing::info!(job_id = %job_id, model_name = %model.model_name, version = number, "build queued");
+    Ok(StartedBuild {
+        job_id,
+        model,
+        version,
+    })
+}
+
+async fn fail_unqueued(store: &dyn Store, account_id: &str, job: &Job, version: &ModelVersion) {
+    let Ok(Some((mut job, rev))) = jobs::get_job(store, account_id, &job.job_id).await else {
+        return;
+    };
+    job.state = JobState::Failed;
+    job.last_error = Some("could not be queued".into());
+    let mut version = version.clone();
+    version.status = VersionStatus::Error;
+    version.error = Some(VersionError {
+        code: "service_unavailable".into(),
+        message: "The build could not be queued; start it again.".into(),
+    });
+    let Ok(mut ops) = jobs::transition_ops(&job, rev) else {
+        return;
+    };
+    if let Ok(data) = encode(&version) {
+        ops.push(WriteOp::Put {
+            item: Item::new(
+                account_pk(account_id),
+                version_sk(&version.model_name, version.number),
+                data,
+            ),
+            condition: Condition::Exists,
+        });
+    }
+    if let Err(e) = store.transact(ops).await {
+        tracing::error!(error = %e, "could not record an unqueued build as failed");
+    }
+}
+

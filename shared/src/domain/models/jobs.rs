@@ -1,0 +1,200 @@
+//! Build jobs and their claim protocol. A job is claimed with a compare-and-set on its revision,
+//! so of two deliveries of one queue message only one trains; the claim is a lease kept alive by
+//! the worker's heartbeat, so a job whose worker died is claimed again once the lease lapses.
+
+use super::MAX_LISTED;
+use crate::domain::{DomainError, account_pk, decode, encode};
+use crate::ids::{now_epoch, now_rfc3339};
+use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
+use serde::{Deserialize, Serialize};
+
+/// Claims per job: the attempt after this many is not run; the version becomes ERROR.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How long a claim holds without a heartbeat.
+pub const LEASE_SECONDS: i64 = 20;
+
+pub fn job_sk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+pub fn slot_sk(index: u32) -> String {
+    format!("BUILDSLOT#{index:03}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: String,
+    pub account_id: String,
+    pub model_name: String,
+    pub version_number: u32,
+    pub state: JobState,
+    /// Claims so far (the running attempt included).
+    pub attempts: u32,
+    /// Epoch seconds until which the current claim holds.
+    #[serde(default)]
+    pub lease_until: i64,
+    /// Which worker holds the claim.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// The concurrent-build slot this job holds until it ends.
+    pub slot: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// The body of a job's queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub account_id: String,
+    pub job_id: String,
+}
+
+/// The item that marks a concurrent-build slot as taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSlot {
+    pub job_id: String,
+}
+
+pub fn job_item(job: &Job) -> Result<Item, DomainError> {
+    Ok(Item::new(
+        account_pk(&job.account_id),
+        job_sk(&job.job_id),
+        encode(job)?,
+    ))
+}
+
+pub async fn get_job(
+    store: &dyn Store,
+    account_id: &str,
+    job_id: &str,
+) -> Result<Option<(Job, u64)>, DomainError> {
+    match store.get(&account_pk(account_id), &job_sk(job_id)).await? {
+        Some(item) => Ok(Some((decode(&item)?, item.rev))),
+        None => Ok(None),
+    }
+}
+
+/// What a delivery of a job message found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This worker now runs the job (`rev` is the claimed item's revision).
+    Claimed { job: Job, rev: u64 },
+    /// The job ended already (or was cancelled): nothing to do.
+    Finished(JobState),
+    /// Another worker holds a live claim until `lease_until`.
+    Busy { lease_until: i64 },
+    /// The job used all its attempts; the caller records the failure.
+    Exhausted { job: Job, rev: u64 },
+    /// No such job (its model was deleted).
+    Missing,
+}
+
+/// Claims job `job_id` for `worker` with a conditional write: only one of several concurrent
+/// claims of the same job succeeds.
+pub async fn claim_job(
+    store: &dyn Store,
+    account_id: &str,
+    job_id: &str,
+    worker: &str,
+) -> Result<Claim, DomainError> {
+    for _ in 0..5 {
+        let Some((mut job, rev)) = get_job(store, account_id, job_id).await? else {
+            return Ok(Claim::Missing);
+        };
+        let now = now_epoch();
+        if job.state.is_terminal() {
+            return Ok(Claim::Finished(job.state));
+        }
+        if job.state == JobState::Running && job.lease_until > now {
+            return Ok(Claim::Busy {
+                lease_until: job.lease_until,
+            });
+        }
+        if job.attempts >= MAX_ATTEMPTS {
+            return Ok(Claim::Exhausted { job, rev });
+        }
+        job.state = JobState::Running;
+        job.attempts += 1;
+        job.lease_until = now + LEASE_SECONDS;
+        job.worker = Some(worker.to_string());
+        job.updated_at = now_rfc3339();
+        match store
+            .put(job_item(&job)?, Condition::Revision(rev))
+            .await
+        {
+            Ok(rev) => return Ok(Claim::Claimed { job, rev }),
+            // Someone else claimed or changed it in between: look again.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Claim::Busy {
+        lease_until: now_epoch() + LEASE_SECONDS,
+    })
+}
+
+/// Extends the claim; `Ok(None)` when the claim was lost (cancelled or taken over).
+pub async fn renew_lease(
+    store: &dyn Store,
+    job: &mut Job,
+    rev: u64,
+) -> Result<Option<u64>, DomainError> {
+    job.lease_until = now_epoch() + LEASE_SECONDS;
+    job.updated_at = now_rfc3339();
+    match store
+        .put(job_item(job)?, Condition::Revision(rev))
+        .await
+    {
+        Ok(rev) => Ok(Some(rev)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The write that moves a claimed job to `state` (conditional on the claim still holding) and,
+/// when the job ends, frees its build slot in the same transaction.
+pub fn transition_ops(job: &Job, rev: u64) -> Result<Vec<WriteOp>, DomainError> {
+    let mut ops = vec![WriteOp::Put {
+        item: job_item(job)?,
+        condition: Condition::Revision(rev),
+    }];
+    if job.state.is_terminal() {
+        ops.push(WriteOp::Delete {
+            pk: account_pk(&job.account_id),
+            sk: slot_sk(job.slot),
+            condition: Condition::None,
+        });
+    }
+    Ok(ops)
+}
+
+/// The jobs of the account, newest first (bounded).
+pub async fn list_jobs(store: &dyn Store, account_id: &str) -> Result<Vec<(Job, u64)>, DomainError> {
+    let items = super::query_all(store, &account_pk(account_id), "JOB#", false).await?;
+    items
+        .iter()
+        .take(MAX_LISTED)
+        .map(|i| Ok((decode(i)?, i.rev)))
+        .collect()
+}

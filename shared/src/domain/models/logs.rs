@@ -1,0 +1,75 @@
+//! Build log lines: what a build did, step by step (data profiled, candidates and scores, the
+//! choice, metrics, the artifact), as `GET /models/build-logs` shows them.
+
+use crate::domain::{DomainError, account_pk, decode, encode};
+use crate::ports::{Condition, Item, Store};
+use serde::{Deserialize, Serialize};
+
+/// Log sequence numbers of attempt `n` start at `n * ATTEMPT_STRIDE`, so a retry appends.
+pub const ATTEMPT_STRIDE: u64 = 100_000;
+
+pub fn log_prefix(job_id: Option<&str>) -> String {
+    match job_id {
+        Some(job_id) => format!("LOG#{job_id}#"),
+        None => "LOG#".to_string(),
+    }
+}
+
+fn log_sk(job_id: &str, seq: u64) -> String {
+    format!("LOG#{job_id}#{seq:010}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub job_id: String,
+    pub model_name: String,
+    pub timestamp: String,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+pub async fn append(
+    store: &dyn Store,
+    account_id: &str,
+    seq: u64,
+    line: &LogLine,
+) -> Result<(), DomainError> {
+    store
+        .put(
+            Item::new(
+                account_pk(account_id),
+                log_sk(&line.job_id, seq),
+                encode(line)?,
+            ),
+            Condition::None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The account's log lines (of one job when `job_id` is given), oldest first.
+pub async fn list(
+    store: &dyn Store,
+    account_id: &str,
+    job_id: Option<&str>,
+) -> Result<Vec<LogLine>, DomainError> {
+    super::query_all(store, &account_pk(account_id), &log_prefix(job_id), true)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// Deletes the log lines of `job_id`.
+pub async fn delete_job_logs(
+    store: &dyn Store,
+    account_id: &str,
+    job_id: &str,
+) -> Result<(), DomainError> {
+    let pk = account_pk(account_id);
+    for item in super::query_all(store, &pk, &log_prefix(Some(job_id)), true).await? {
+        store.delete(&pk, &item.sk, Condition::None).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! Models, their versions, the build jobs that produce versions, build log lines and the
+//! concurrent-build slots. Everything lives in the owner's partition `ACCT#<account_id>`:
+//!
+//! | sort key | record |
+//! |---|---|
+//! | `MODEL#<model_name>` | [`Model`] |
+//! | `VER#<model_name>#<number:06>` | [`ModelVersion`] |
+//! | `JOB#<job_id>` | [`Job`] |
+//! | `LOG#<job_id>#<seq:08>` | [`LogLine`] |
+//! | `BUILDSLOT#<index:03>` | [`BuildSlot`]: one per build in flight (the concurrency limit) |
+//!
+//! A model name never contains `#`, so the prefix `VER#<name>#` only matches that model's
+//! versions.
+
+pub mod builds;
+pub mod deletion;
+pub mod jobs;
+pub mod logs;
+pub mod version_ref;
+
+use super::{DomainError, account_pk, decode, encode};
+use crate::ports::{Condition, Item, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use version_ref::VersionRef;
+
+/// Words that cannot be model names because they are path segments of their own.
+pub const RESERVED_NAMES: [&str; 4] = ["build-logs", "latest", "versions", "deployments"];
+
+/// How many items one listing reads at most (keeps every listing bounded).
+pub(crate) const MAX_LISTED: usize = 10_000;
+
+pub fn model_sk(model_name: &str) -> String {
+    format!("MODEL#{model_name}")
+}
+
+pub fn version_prefix(model_name: &str) -> String {
+    format!("VER#{model_name}#")
+}
+
+pub fn version_sk(model_name: &str, number: u32) -> String {
+    format!("VER#{model_name}#{number:06}")
+}
+
+/// Checks a model name against `^[a-z0-9][a-z0-9_-]{0,62}$` and the reserved words.
+pub fn validate_model_name(name: &str) -> Result<(), DomainError> {
+    let bytes = name.as_bytes();
+    let shape_ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
+    if !shape_ok {
+        return Err(DomainError::validation(
+            format!(
+                "model name {name:?} is not valid: use 1 to 63 lowercase letters, digits, '_' \
+                 or '-', starting with a letter or digit"
+            ),
+            "model_name",
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(DomainError::validation(
+            format!("model name {name:?} is a reserved word; choose another name"),
+            "model_name",
+        ));
+    }
+    Ok(())
+}
+
+/// The user-facing version string of version `number`: `v1.0`, `v2.0`, …
+pub fn version_label(number: u32) -> String {
+    format!("v{number}.0")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VersionStatus {
+    Pending,
+    Building,
+    Ready,
+    Error,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Pending => "PENDING",
+            VersionStatus::Building => "BUILDING",
+            VersionStatus::Ready => "READY",
+            VersionStatus::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VersionStatus> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "PENDING" => Some(VersionStatus::Pending),
+            "BUILDING" => Some(VersionStatus::Building),
+            "READY" => Some(VersionStatus::Ready),
+            "ERROR" => Some(VersionStatus::Error),
+            _ => None,
+        }
+    }
+
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, VersionStatus::Pending | VersionStatus::Building)
+    }
+}
+
+/// A model: a name in the account, what it is for, and a counter of its versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub model_name: String,
+    /// Display name.
+    pub name: String,
+    pub intent: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Free-form labels: an array of strings or an object of string values.
+    #[serde(default)]
+    pub tags: Value,
+    pub dataset_id: String,
+    /// What the user declared, if anything (the built schema is on each version).
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+    #[serde(default)]
+    pub output_schema: Option<Value>,
+    /// Number of the newest version created (READY or not).
+    pub version_count: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The key id that created the model.
+    pub created_by: String,
+}
+
+/// Why a version failed, as the user sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionError {
+    pub code: String,
+    pub message: String,
+}
+
+/// What a build asked for (kept on the version so a retry runs the same build).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildSettings {
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub metric: Option<String>,
+    pub time_budget_s: f64,
+    #[serde(default)]
+    pub max_iterations: Option<usize>,
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+    #[serde(default)]
+    pub output_schema: Option<Value>,
+    pub seed: u64,
+}
+
+/// What a finished build produced (besides the ONNX artifact itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub target: String,
+    /// `binary`, `multiclass` or `regression`.
+    pub task: String,
+    /// Class labels in model order (classification).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The class whose probability `<target>_probability` reports (binary).
+    #[serde(default)]
+    pub positive_class: Option<String>,
+    pub metric_name: String,
+    /// Holdout value of `metric_name`.
+    pub metric_value: f64,
+    pub validation_score: f64,
+    pub performance_metrics: Value,
+    pub algorithm: String,
+    pub description: String,
+    pub feature_importance: Value,
+    pub leaderboard: Value,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    pub dropped_columns: Value,
+    pub dataset_size: usize,
+    pub train_rows: usize,
+    pub holdout_rows: usize,
+    pub training_seconds: f64,
+    pub artifact_key: String,
+    pub artifact_bytes: u64,
+    pub metadata_key: String,
+}
+
+/// One version of a model and its build state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub version_id: String,
+    pub model_name: String,
+    pub number: u32,
+    pub status: VersionStatus,
+    pub build_progress: u8,
+    pub job_id: String,
+    pub dataset_id: String,
+    pub intent: String,
+    pub settings: BuildSettings,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: String,
+    #[serde(default)]
+    pub build_started_at: Option<String>,
+    #[serde(default)]
+    pub build_finished_at: Option<String>,
+    #[serde(default)]
+    pub error: Option<VersionError>,
+    #[serde(default)]
+    pub trained: Option<TrainedModel>,
+}
+
+impl ModelVersion {
+    pub fn label(&self) -> String {
+        version_label(self.number)
+    }
+
+    /// `{metric_name, metric_value}` when READY.
+    pub fn result_json(&self) -> Option<Value> {
+        self.trained.as_ref().map(|t| {
+            serde_json::json!({ "metric_name": t.metric_name, "metric_value": t.metric_value })
+        })
+    }
+
+    /// The version as `GET /models/{name}/{version}` and the versions list show it.
+    pub fn to_json(&self) -> Value {
+        let t = self.trained.as_ref();
+        serde_json::json!({
+            "model_name": self.model_name,
+            "model_version": self.label(),
+            "version_id": self.version_id,
+            "status": self.status.as_str(),
+            "build_progress": self.build_progress,
+            "job_id": self.job_id,
+            "dataset_id": self.dataset_id,
+            "intent": self.intent,
+            "target": t.map(|t| t.target.clone()).or_else(|| self.settings.target.clone()),
+            "task": t.map(|t| t.task.clone()),
+            "algorithm": t.map(|t| t.algorithm.clone()),
+            "metrics": t.map(|t| t.performance_metrics.clone()),
+            "result": self.result_json(),
+            "error": self.error,
+            "input_schema": t.map(|t| t.input_schema.clone()).or_else(|| self.settings.input_schema.clone()),
+            "output_schema": t.map(|t| t.output_schema.clone()).or_else(|| self.settings.output_schema.clone()),
+            "time_budget_s": self.settings.time_budget_s,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "build_started_at": self.build_started_at,
+            "build_finished_at": self.build_finished_at,
+            "created_by": self.created_by,
+        })
+    }
+}
+
+pub async fn get_model(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+) -> Result<Option<(Model, u64)>, DomainError> {
+    match store
+        .get(&account_pk(account_id), &model_sk(model_name))
+        .await?
+    {
+        Some(item) => Ok(Some((decode(&item)?, item.rev))),
+        None => Ok(None),
+    }
+}
+
+pub fn model_not_found(model_name: &str) -> DomainError {
+    DomainError::not_found(format!(
+        "No model named {model_name:?} in this account. GET /models lists your models."
+    ))
+}
+
+/// The model or a 404.
+pub async fn require_model(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+) -> Result<(Model, u64), DomainError> {
+    get_model(store, account_id, model_name)
+        .await?
+        .ok_or_else(|| model_not_found(model_name))
+}
+
+/// Every item of `pk` under `prefix`, in sort-key order (bounded by [`MAX_LISTED`]).
+pub(crate) async fn query_all(
+    store: &dyn Store,
+    pk: &str,
+    prefix: &str,
+    ascending: bool,
+) -> Result<Vec<Item>, DomainError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .query(pk, prefix, ascending, 1000, cursor.as_deref())
+            .await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) if items.len() < MAX_LISTED => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+pub async fn list_models(store: &dyn Store, account_id: &str) -> Result<Vec<Model>, DomainError> {
+    query_all(store, &account_pk(account_id), "MODEL#", true)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// Every version of every model of the account (one query), for listings that show status.
+pub async fn list_all_versions(
+    store: &dyn Store,
+    account_id: &str,
+) -> Result<Vec<ModelVersion>, DomainError> {
+    query_all(store, &account_pk(account_id), "VER#", true)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// The versions of one model, oldest first.
+pub async fn list_versions(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+) -> Result<Vec<ModelVersion>, DomainError> {
+    query_all(
+        store,
+        &account_pk(account_id),
+        &version_prefix(model_name),
+        true,
+    )
+    .await?
+    .iter()
+    .map(decode)
+    .collect()
+}
+
+pub async fn get_version(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+    number: u32,
+) -> Result<Option<ModelVersion>, DomainError> {
+    match store
+        .get(&account_pk(account_id), &version_sk(model_name, number))
+        .await?
+    {
+        Some(item) => Ok(Some(decode(&item)?)),
+        None => Ok(None),
+    }
+}
+
+/// The version a path names (`v2.0`, `v2`, `2`, `latest` = newest READY), or a 404 that says
+/// which versions exist.
+pub async fn resolve_version(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+    reference: &VersionRef,
+) -> Result<ModelVersion, DomainError> {
+    match reference {
+        VersionRef::Number(n) => get_version(store, account_id, model_name, *n)
+            .await?
+            .ok_or_else(|| {
+                DomainError::not_found(format!(
+                    "Model {model_name:?} has no version {}. GET /models/{model_name}/versions \
+                     lists its versions.",
+                    version_label(*n)
+                ))
+            }),
+        VersionRef::Latest => {
+            let versions = query_all(
+                store,
+                &account_pk(account_id),
+                &version_prefix(model_name),
+                false,
+            )
+            .await?;
+            for item in &versions {
+                let v: ModelVersion = decode(item)?;
+                if v.status == VersionStatus::Ready {
+                    return Ok(v);
+                }
+            }
+            Err(DomainError::not_found(format!(
+                "Model {model_name:?} has no READY version yet; `latest` names the newest READY \
+                 version. Poll GET /models/{model_name}/{{version}}/status."
+            )))
+        }
+    }
+}
+
+/// Writes a version back (it must still exist: a deleted model's version is not resurrected).
+pub async fn put_version(
+    store: &dyn Store,
+    account_id: &str,
+    version: &ModelVersion,
+) -> Result<(), DomainError> {
+    store
+        .put(
+            Item::new(
+                account_pk(account_id),
+                version_sk(&version.model_name, version.number),
+                encode(version)?,
+            ),
+            Condition::Exists,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Checks `tags`: an array of strings or an object of string values (at most 50 entries).
+pub fn validate_tags(tags: &Value) -> Result<(), DomainError> {
+    let ok = match tags {
+        Value::Null => true,
+        Value::Array(items) => items.len() <= 50 && items.iter().all(Value::is_string),
+        Value::Object(map) => map.len() <= 50 && map.values().all(Value::is_string),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::validation(
+            "tags must be an array of strings or an object of string values (at most 50)",
+            "tags",
+        ))
+    }
+}
+
+/// A change to a model (`PATCH`): display name, description, tags.
+#[derive(Debug, Clone, Default)]
+pub struct ModelPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub tags: Option<Value>,
+}
+
+/// Applies `patch` with optimistic concurrency (retrying a few times when another write wins).
+pub async fn patch_model(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &str,
+    patch: &ModelPatch,
+) -> Result<Model, DomainError> {
+    if let Some(name) = &patch.name
+        && (name.trim().is_empty() || name.chars().count() > 200)
+    {
+        return Err(DomainError::validation(
+            "name must be 1 to 200 characters",
+            "name",
+        ));
+    }
+    if let Some(tags) = &patch.tags {
+        validate_tags(tags)?;
+    }
+    for _ in 0..5 {
+        let (mut model, rev) = require_model(store, account_id, model_name).await?;
+        if let Some(name) = &patch.name {
+            model.name = name.trim().to_string();
+        }
+        if let Some(description) = &patch.description {
+            model.description = description.clone();
+        }
+        if let Some(tags) = &patch.tags {
+            model.tags = tags.clone();
+        }
+        model.updated_at = crate::ids::now_rfc3339();
+        let item = Item::new(account_pk(account_id), model_sk(model_name), encode(&model)?);
+        match store.put(item, Condition::Revision(rev)).await {
+            Ok(_) => return Ok(model),
+            Err(crate::ports::StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Conflict {
+        message: "The model was changed by other requests at the same time; retry.".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_follow_the_spec() {
+        for good in ["a", "titanic", "churn-v2", "house_prices", "0abc"] {
+            assert!(validate_model_name(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in ["", "-a", "_a", "A", "a b", "a#b", "build-logs", long.as_str()] {
+            assert!(validate_model_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_model_name(&"a".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn version_keys_sort_by_number() {
+        assert!(version_sk("m", 9) < version_sk("m", 10));
+        assert!(version_sk("m", 1).starts_with(&version_prefix("m")));
+        assert!(!version_sk("m-2", 1).starts_with(&version_prefix("m")));
+        assert_eq!(version_label(2), "v2.0");
+    }
+
+    #[test]
+    fn tags_are_strings() {
+        assert!(validate_tags(&serde_json::json!(["a", "b"])).is_ok());
+        assert!(validate_tags(&serde_json::json!({"team": "x"})).is_ok());
+        assert!(validate_tags(&serde_json::json!([1])).is_err());
+        assert!(validate_tags(&serde_json::json!("x")).is_err());
+    }
+}

@@ -1,0 +1,730 @@
+//! Models, builds, deployments and predictions over real HTTP, on both backends: the walk of a
+//! user from an upload to predictions and back to a deleted model, the refusals a build gets at
+//! once (422 naming candidate columns, 409, 429), and the trainer's faults (a redelivered message
+//! trains once; a job that fails every attempt ends ERROR with its reason, and on AWS in the DLQ).
+
+use integration_tests::{Backend, TestApp, http_client, on_both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::domain::accounts::Tier;
+use shared::trainer::worker::{self, OnFailure, WorkerOptions};
+use shared::trainer::{Processed, Trainer};
+use std::time::{Duration, Instant};
+
+/// A small churn-like table, generated (deterministic) so the test owns its data: a rule over
+/// three inputs with a little noise, `id` (dropped as an id) and a categorical `plan`.
+fn churn_csv(rows: usize) -> String {
+    let mut seed: u64 = 0x5eed;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as f64) / ((1u64 << 31) as f64)
+    };
+    let plans = ["basic", "plus", "premium"];
+    let mut out = String::from("id,tenure_months,monthly_charges,plan,churned\n");
+    for i in 0..rows {
+        let tenure = (next() * 72.0).floor();
+        let charges = 20.0 + next() * 100.0;
+        let plan = plans[(next() * 3.0) as usize % 3];
+        let score = charges / 120.0 - tenure / 72.0 + if plan == "basic" { 0.2 } else { 0.0 };
+        let churned = if score + (next() - 0.5) * 0.3 > 0.1 {
+            "yes"
+        } else {
+            "no"
+        };
+        // A few missing values, as real data has.
+        let tenure_text = if i % 37 == 5 {
+            String::new()
+        } else {
+            format!("{tenure}")
+        };
+        out.push_str(&format!(
+            "{},{tenure_text},{charges:.2},{plan},{churned}\n",
+            1000 + i
+        ));
+    }
+    out
+}
+
+struct Api<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    key: String,
+}
+
+impl<'a> Api<'a> {
+    async fn new(app: &'a TestApp, tier: Tier) -> Api<'a> {
+        let (_, key) = app.account(tier).await;
+        Api {
+            app,
+            client: http_client(),
+            key,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.app.at(path))
+            .bearer_auth(&self.key)
+    }
+
+    async fn send(&self, builder: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = builder.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    async fn upload_csv(&self, name: &str, csv: &str) -> String {
+        let (status, body) = self
+            .send(
+                self.request(reqwest::Method::POST, &format!("/datasets?name={name}"))
+                    .header("content-type", "text/csv")
+                    .body(csv.to_owned()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["dataset_id"].as_str().expect("dataset_id").to_owned()
+    }
+
+    /// Polls the status until it leaves PENDING/BUILDING; returns it and the progress values
+    /// seen on the way.
+    async fn wait_built(&self, model: &str, version: &str) -> (Value, Vec<u64>) {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let mut seen = Vec::new();
+        loop {
+            let (status, body) = self.get(&format!("/models/{model}/{version}/status")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let progress = body["build_progress"].as_u64().expect("build_progress");
+            if seen.last() != Some(&progress) {
+                seen.push(progress);
+            }
+            match body["status"].as_str() {
+                Some("READY") | Some("ERROR") => return (body, seen),
+                Some("PENDING") | Some("BUILDING") => {}
+                other => panic!("unexpected status {other:?}: {body}"),
+            }
+            assert!(Instant::now() < deadline, "build did not finish: {body}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The in-process trainer for this app (what `plexe serve` runs; on AWS a stand-in for the
+/// trainer Lambda's event source, with SQS redelivery semantics).
+fn start_trainer(app: &TestApp) -> Vec<tokio::task::JoinHandle<()>> {
+    let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+    worker::spawn(trainer, app.state.queue.clone(), worker_options(app, 120), 1)
+}
+
+fn worker_options(app: &TestApp, visibility_s: u64) -> WorkerOptions {
+    match app.backend {
+        Backend::Embedded => WorkerOptions {
+            retry_delay: Duration::from_millis(100),
+            ..WorkerOptions::embedded()
+        },
+        Backend::Aws => WorkerOptions {
+            visibility: Duration::from_secs(visibility_s),
+            on_failure: OnFailure::Redeliver,
+            retry_delay: Duration::ZERO,
+        },
+    }
+}
+
+struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for w in &self.0 {
+            w.abort();
+        }
+    }
+}
+
+const INTENT: &str = "predict whether the customer churned";
+
+fn build_body(dataset_id: &str) -> Value {
+    json!({
+        "intent": INTENT,
+        "dataset_id": dataset_id,
+        "time_budget_s": 8,
+        "max_iterations": 4,
+        "tags": ["test"],
+    })
+}
+
+fn row(tenure: Value, charges: Value, plan: &str) -> Value {
+    json!({"tenure_months": tenure, "monthly_charges": charges, "plan": plan})
+}
+
+/// Upload → build from the intent alone → progress → READY → describe → deploy → infer →
+/// batch JSON → batch CSV → retrain to v2.0 → versions → undeploy → 409 → delete → 404.
+async fn end_to_end(app: &TestApp) {
+    let _workers = Workers(start_trainer(app));
+    let api = Api::new(app, Tier::Pro).await;
+    let csv = churn_csv(300);
+    let dataset_id = api.upload_csv("churn", &csv).await;
+
+    let (status, created) = api.post("/models/churn", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    assert!(created["job_id"].as_str().unwrap().starts_with("job_"));
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["model_name"], "churn");
+    assert_eq!(created["model_version"], "v1.0");
+    assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
+    let job_id = created["job_id"].as_str().unwrap().to_owned();
+
+    let (done, progress) = api.wait_built("churn", "v1.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    assert_eq!(done["build_progress"], 100);
+    assert!(
+        progress.iter().any(|p| *p > 0 && *p < 100),
+        "progress never seen between 0 and 100: {progress:?}"
+    );
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(done["result"]["metric_name"], "accuracy");
+    let accuracy = done["result"]["metric_value"].as_f64().unwrap();
+    assert!(accuracy > 0.7, "holdout accuracy {accuracy}");
+    assert!(done["deployment_status"].is_null());
+
+    let (status, model) = api.get("/models/churn").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(model["status"], "READY");
+    assert_eq!(model["intent"], INTENT);
+    assert_eq!(model["dataset_id"], dataset_id.as_str());
+    assert!(model["deployment_status"].is_null());
+    assert!(model["metrics"]["accuracy"].is_number(), "{model}");
+    assert_eq!(model["tags"], json!(["test"]));
+    assert!(model["created_by"].as_str().unwrap().starts_with("key_"));
+
+    let (status, described) = api.get("/models/churn/v1/describe").await;
+    assert_eq!(status, StatusCode::OK, "{described}");
+    assert_eq!(described["target"], "churned");
+    assert_eq!(described["positive_class"], "yes");
+    assert!(!described["description"].as_str().unwrap().is_empty());
+    let info = &described["training_info"];
+    assert!(info["algorithm"].as_str().is_some_and(|a| !a.is_empty()));
+    assert_eq!(info["dataset_size"], 300);
+    let leaderboard = info["leaderboard"].as_array().unwrap();
+    assert!(!leaderboard.is_empty());
+    let importance: f64 = info["feature_importance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["importance"].as_f64().unwrap())
+        .sum();
+    assert!((importance - 1.0).abs() < 1e-6, "importance sums to {importance}");
+    let inputs: Vec<&str> = described["input_schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(inputs.contains(&"tenure_months") && inputs.contains(&"plan"), "{inputs:?}");
+
+    let (status, logs) = api
+        .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let messages: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    for needle in ["loaded", "candidate", "chosen", "holdout", "artifact written"] {
+        assert!(
+            messages.iter().any(|m| m.contains(needle)),
+            "no log line mentions {needle:?}: {messages:#?}"
+        );
+    }
+    assert!(logs["logs"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    let (_, page) = api
+        .get(&format!("/models/build-logs?job_id={job_id}&limit=2&offset=1"))
+        .await;
+    assert_eq!(page["logs"].as_array().unwrap().len(), 2);
+    assert_eq!(page["logs"][0]["message"], messages[1]);
+    assert_eq!(page["pagination"]["total"], messages.len());
+
+    // Not deployed yet: 409 naming the deploy call.
+    let features = row(json!(3), json!(110.5), "basic");
+    let (status, body) = api.post("/models/churn/v1.0/infer", &features).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("deploy"));
+
+    let (status, deployment) = api
+        .post("/models/churn/deploy", &json!({"environment": "production"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deployment}");
+    assert_eq!(deployment["status"], "ACTIVE");
+    assert_eq!(deployment["model_version"], "v1.0");
+    assert!(deployment["deployment_id"].as_str().unwrap().starts_with("dep_"));
+    assert_eq!(deployment["replicas"], 1);
+    assert_eq!(deployment["auto_scale"], true);
+
+    let (status, inferred) = api.post("/models/churn/v1.0/infer", &features).await;
+    assert_eq!(status, StatusCode::OK, "{inferred}");
+    assert!(inferred["request_id"].as_str().unwrap().starts_with("req_"));
+    assert_eq!(inferred["model_version"], "v1.0");
+    let label = inferred["result"]["churned"].as_str().unwrap();
+    assert!(label == "yes" || label == "no");
+    let p = inferred["result"]["churned_probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(label == "yes", p >= 0.5, "{inferred}");
+    // A loyal cheap customer and a new expensive one get different answers.
+    let (_, loyal) = api
+        .post("/models/churn/latest/infer", &row(json!(70), json!(21), "premium"))
+        .await;
+    assert!(
+        loyal["result"]["churned_probability"].as_f64().unwrap() < p,
+        "{loyal} vs {inferred}"
+    );
+    // null is a missing value; numeric text is a number.
+    let (status, _) = api
+        .post("/models/churn/v1/infer", &row(Value::Null, json!("99.5"), "plus"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Per-field 422s.
+    let (status, body) = api
+        .post(
+            "/models/churn/v1.0/infer",
+            &json!({"monthly_charges": 50, "plan": "basic"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"]["errors"][0]["field"], "tenure_months");
+    let mut unknown = features.clone();
+    unknown["colour"] = json!("red");
+    let (status, body) = api.post("/models/churn/v1.0/infer", &unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["errors"][0]["field"], "colour");
+    let (status, body) = api
+        .post("/models/churn/v1.0/infer", &row(json!("long"), json!(1), "basic"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["errors"][0]["field"], "tenure_months");
+
+    // Batch JSON: in order, the same answers as one at a time.
+    let batch = json!([features, row(json!(70), json!(21), "premium"), row(json!(12), json!(60), "plus")]);
+    let (status, predictions) = api.post("/models/churn/v1.0/predictions", &batch).await;
+    assert_eq!(status, StatusCode::OK, "{predictions}");
+    let predictions = predictions.as_array().unwrap();
+    assert_eq!(predictions.len(), 3);
+    assert_eq!(predictions[0]["prediction"], inferred["result"]);
+    assert_eq!(predictions[1]["prediction"], loyal["result"]);
+    // A bad row is named by its position.
+    let bad_batch = json!([features, {"plan": "basic"}]);
+    let (status, body) = api.post("/models/churn/v1.0/predictions", &bad_batch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["errors"][0]["row"], 1);
+    let too_many = Value::Array(vec![features.clone(); 10_001]);
+    let (status, _) = api.post("/models/churn/v1.0/predictions", &too_many).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Batch CSV: the input with the prediction columns appended (the target column the CSV
+    // still holds keeps its name; the prediction gets its own).
+    let csv_rows: Vec<&str> = csv.lines().take(6).collect();
+    let response = api
+        .request(reqwest::Method::POST, "/models/churn/v1.0/predictions")
+        .header("content-type", "text/csv")
+        .body(csv_rows.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let out = response.text().await.unwrap();
+    let out_lines: Vec<&str> = out.lines().collect();
+    assert_eq!(out_lines.len(), 6, "{out}");
+    assert_eq!(
+        out_lines[0],
+        format!("{},predicted_churned,churned_probability", csv_rows[0])
+    );
+    for (input, output) in csv_rows[1..].iter().zip(&out_lines[1..]) {
+        assert!(output.starts_with(input), "{output} does not extend {input}");
+    }
+    // The same through multipart.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::text(csv_rows.join("\n")).file_name("batch.csv"),
+    );
+    let response = api
+        .request(reqwest::Method::POST, "/models/churn/v1.0/predictions")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), out);
+
+    // The artifact is the ONNX file tract serves.
+    let response = api
+        .request(reqwest::Method::GET, "/models/churn/v1.0/artifact")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let onnx = response.bytes().await.unwrap();
+    let loaded = shared::serving::OnnxModel::load(&onnx).expect("artifact loads");
+    assert_eq!(loaded.target(), "churned");
+
+    // Retrain: v2.0, built from the same dataset.
+    let (status, retrained) = api.post("/models/churn/retrain", &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retrained}");
+    assert_eq!(retrained["model_version"], "v2.0");
+    let (done, _) = api.wait_built("churn", "v2.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    // Same data, same request: the same model (seeded).
+    assert_eq!(done["result"]["metric_value"].as_f64().unwrap(), accuracy);
+
+    let (status, versions) = api.get("/models/churn/versions").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["model_version"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["v2.0", "v1.0"]);
+    assert_eq!(versions["pagination"]["total"], 2);
+    assert_eq!(versions["versions"][1]["deployment_status"], "DEPLOYED");
+    let (_, latest) = api.get("/models/churn/latest").await;
+    assert_eq!(latest["model_version"], "v2.0");
+    let (_, by_number) = api.get("/models/churn/2").await;
+    assert_eq!(by_number["model_version"], "v2.0");
+
+    // Redeploy: production now serves v2.0 and the v1.0 deployment is over.
+    let (status, second) = api.post("/models/churn/deploy", &json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["model_version"], "v2.0");
+    let (_, deployments) = api.get("/models/churn/deployments").await;
+    let statuses: Vec<(&str, &str)> = deployments["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["model_version"].as_str().unwrap(),
+                d["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [("v2.0", "ACTIVE"), ("v1.0", "UNDEPLOYED")]);
+    let (status, _) = api.post("/models/churn/v1.0/infer", &features).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api.post("/models/churn/v2.0/infer", &features).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, listed) = api.get("/models?status=READY").await;
+    assert_eq!(listed["models"][0]["model_name"], "churn");
+    assert_eq!(listed["models"][0]["deployment_status"], "DEPLOYED");
+    let (_, none) = api.get("/models?status=ERROR").await;
+    assert_eq!(none["pagination"]["total"], 0);
+
+    // Undeploy: predictions stop with 409.
+    let dep_id = second["deployment_id"].as_str().unwrap();
+    let (status, undeployed) = api
+        .delete(&format!("/models/churn/deployments/{dep_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{undeployed}");
+    assert_eq!(undeployed["status"], "UNDEPLOYED");
+    let (status, _) = api.post("/models/churn/v2.0/infer", &features).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, model) = api.get("/models/churn").await;
+    assert!(model["deployment_status"].is_null());
+
+    // Delete: the model, its versions, deployments, logs and artifacts are gone.
+    let (_, v1) = api.get("/models/churn/v1.0").await;
+    let artifact_keys = app_artifact_keys(app, &api, "churn").await;
+    assert_eq!(artifact_keys.len(), 2);
+    assert!(v1["status"] == "READY");
+    let (status, _) = api.delete("/models/churn").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/models/churn", "/models/churn/v1.0", "/models/churn/deployments"] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let (status, _) = api
+        .get(&format!("/models/build-logs?job_id={job_id}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for key in artifact_keys {
+        assert_eq!(app.state.blobs.size(&key).await.unwrap(), None, "{key}");
+    }
+    // The name is free again.
+    let (status, _) = api.post("/models/churn", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+/// The artifact keys of a model's versions, read from the store as the server wrote them.
+async fn app_artifact_keys(app: &TestApp, api: &Api<'_>, model: &str) -> Vec<String> {
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    shared::domain::models::list_versions(app.state.store.as_ref(), account_id, model)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.trained.as_ref().map(|t| t.artifact_key.clone()))
+        .collect()
+}
+
+/// Refused at once: unknown target (422 naming the columns), missing dataset (404), a name
+/// taken (409), bad names and bodies; and the concurrent-build limit (429).
+async fn builds_are_refused_at_once(app: &TestApp) {
+    let api = Api::new(app, Tier::Basic).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(60)).await;
+
+    let (status, body) = api
+        .post(
+            "/models/m1",
+            &json!({"intent": "forecast the weather", "dataset_id": dataset_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "validation_error");
+    let candidates = body["error"]["details"]["candidates"].as_array().unwrap();
+    assert!(candidates.contains(&json!("churned")), "{body}");
+    let (status, body) = api
+        .post(
+            "/models/m1",
+            &json!({"intent": "x", "dataset_id": dataset_id, "target": "nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = api
+        .post(
+            "/models/m1",
+            &json!({"intent": INTENT, "dataset_id": "ds_00000000000000000000000000"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = api.post("/models/m1", &json!({"dataset_id": dataset_id})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api
+        .post("/models/Bad%20Name", &build_body(&dataset_id))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = api
+        .post(
+            "/models/m1",
+            &json!({"intent": INTENT, "dataset_id": dataset_id, "metric": "rmse"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Nothing was written by the refusals.
+    let (_, listed) = api.get("/models").await;
+    assert_eq!(listed["pagination"]["total"], 0);
+
+    // No trainer runs here, so builds stay in flight: basic allows 2.
+    let (status, _) = api.post("/models/m1", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = api.post("/models/m1", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = api.post("/models/m2", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = api.post("/models/m3", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "concurrency_limit_exceeded");
+    let (status, body) = api.get("/models?status=PENDING&sort_by=name&sort_dir=desc").await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["m2", "m1"]);
+    let (status, _) = api.get("/models?sort_by=size").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Deleting a model cancels its build and frees the slot.
+    let (status, _) = api.delete("/models/m1").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = api.post("/models/m3", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Not READY: no deploy, no describe.
+    let (status, _) = api.post("/models/m3/deploy", &json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.get("/models/m3/v1.0/describe").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = api
+        .post("/models/m3/deploy", &json!({"model_version": "v1.0"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Another account sees none of it.
+    let other = Api::new(app, Tier::Pro).await;
+    let (status, _) = other.get("/models/m3").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The job message of the only build queued so far.
+async fn take_message(app: &TestApp) -> shared::ports::QueueMessage {
+    let messages = app
+        .state
+        .queue
+        .receive(1, Duration::from_secs(300), Duration::from_secs(5))
+        .await
+        .expect("receive");
+    messages.into_iter().next().expect("a job message")
+}
+
+/// Two deliveries of one message, the second while the first is building: one training.
+async fn redelivery_trains_once(app: &TestApp) {
+    let api = Api::new(app, Tier::Pro).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(200)).await;
+    let (status, created) = api.post("/models/once", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job_id = created["job_id"].as_str().unwrap().to_owned();
+    let message = take_message(app).await;
+
+    let first = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+    let second = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+    let body = message.body.clone();
+    let running = tokio::spawn(async move { first.process(&body).await });
+    // Wait for the first claim to take hold.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = api.get("/models/once/v1.0/status").await;
+        if s["status"] == "BUILDING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let duplicate = match app.backend {
+        // The Lambda handler, with the SQS event the redelivery would bring.
+        Backend::Aws => {
+            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({
+                "Records": [{"messageId": message.id, "body": message.body}]
+            }))
+            .unwrap();
+            let response = shared::runtime::lambda::handle_sqs_batch(&second, event).await;
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "the redelivery was reported failed"
+            );
+            None
+        }
+        Backend::Embedded => Some(second.process(&message.body).await),
+    };
+    let first = running.await.unwrap();
+    assert!(matches!(first, Ok(Processed::Built)), "{first:?}");
+    if let Some(duplicate) = duplicate {
+        assert!(
+            matches!(duplicate, Ok(Processed::AlreadyFinished)),
+            "{duplicate:?}"
+        );
+    }
+    // And a later redelivery, after the job ended, is a no-op too.
+    assert!(matches!(
+        second.process(&message.body).await,
+        Ok(Processed::AlreadyFinished)
+    ));
+    let (_, logs) = api
+        .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
+        .await;
+    let starts = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap().contains("started"))
+        .count();
+    assert_eq!(starts, 1, "{logs}");
+    let (_, status) = api.get("/models/once/v1.0/status").await;
+    assert_eq!(status["status"], "READY");
+}
+
+/// A job whose every attempt fails (its dataset's stored file is damaged after the build was
+/// accepted) ends ERROR with the reason after the last attempt; on AWS its message is in the
+/// dead-letter queue.
+async fn failing_job_ends_in_error(app: &TestApp) {
+    let api = Api::new(app, Tier::Pro).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(100)).await;
+    let (status, created) = api.post("/models/doomed", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job_id = created["job_id"].as_str().unwrap().to_owned();
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    let dataset = shared::domain::datasets::get_dataset(
+        app.state.store.as_ref(),
+        app.state.blobs.as_ref(),
+        account_id,
+        &dataset_id,
+    )
+    .await
+    .unwrap();
+    app.state
+        .blobs
+        .put(&dataset.data_key(), bytes::Bytes::from_static(b"a,b\n\xff\xfe,1\n1\n"))
+        .await
+        .unwrap();
+
+    let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+    let _workers = Workers(worker::spawn(
+        trainer,
+        app.state.queue.clone(),
+        worker_options(app, 1),
+        1,
+    ));
+    let (done, _) = api.wait_built("doomed", "v1.0").await;
+    assert_eq!(done["status"], "ERROR", "{done}");
+    assert_eq!(done["error"]["code"], "build_failed");
+    let message = done["error"]["message"].as_str().unwrap();
+    assert!(message.contains("failed 3 times"), "{message}");
+    assert!(message.contains(&dataset_id), "the reason names the dataset: {message}");
+    let (_, logs) = api
+        .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
+        .await;
+    let retries = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap().contains("will be retried"))
+        .count();
+    assert_eq!(retries, 2, "{logs}");
+    if app.backend == Backend::Aws {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let dead = app.state.queue.dead_letters(10).await.unwrap();
+            if dead.iter().any(|m| m.body.contains(&job_id)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the job never reached the DLQ");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // The slot was given back: the account can build again (from sound data).
+    let fresh = api.upload_csv("fresh", &churn_csv(100)).await;
+    let (status, body) = api
+        .post("/models/doomed/retrain", &json!({"dataset_id": fresh}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+on_both_backends!(
+    end_to_end,
+    builds_are_refused_at_once,
+    redelivery_trains_once,
+    failing_job_ends_in_error,
+);
