@@ -129,7 +129,12 @@ impl<'a> Api<'a> {
 /// trainer Lambda's event source, with SQS redelivery semantics).
 fn start_trainer(app: &TestApp) -> Vec<tokio::task::JoinHandle<()>> {
     let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
-    worker::spawn(trainer, app.state.queue.clone(), worker_options(app, 120), 1)
+    worker::spawn(
+        trainer,
+        app.state.queue.clone(),
+        worker_options(app, 120),
+        1,
+    )
 }
 
 fn worker_options(app: &TestApp, visibility_s: u64) -> WorkerOptions {
@@ -228,14 +233,20 @@ async fn end_to_end(app: &TestApp) {
         .iter()
         .map(|f| f["importance"].as_f64().unwrap())
         .sum();
-    assert!((importance - 1.0).abs() < 1e-6, "importance sums to {importance}");
+    assert!(
+        (importance - 1.0).abs() < 1e-6,
+        "importance sums to {importance}"
+    );
     let inputs: Vec<&str> = described["input_schema"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert!(inputs.contains(&"tenure_months") && inputs.contains(&"plan"), "{inputs:?}");
+    assert!(
+        inputs.contains(&"tenure_months") && inputs.contains(&"plan"),
+        "{inputs:?}"
+    );
 
     let (status, logs) = api
         .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
@@ -247,15 +258,28 @@ async fn end_to_end(app: &TestApp) {
         .iter()
         .map(|l| l["message"].as_str().unwrap())
         .collect();
-    for needle in ["loaded", "candidate", "chosen", "holdout", "artifact written"] {
+    for needle in [
+        "loaded",
+        "candidate",
+        "chosen",
+        "holdout",
+        "artifact written",
+    ] {
         assert!(
             messages.iter().any(|m| m.contains(needle)),
             "no log line mentions {needle:?}: {messages:#?}"
         );
     }
-    assert!(logs["logs"][0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        logs["logs"][0]["timestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let (_, page) = api
-        .get(&format!("/models/build-logs?job_id={job_id}&limit=2&offset=1"))
+        .get(&format!(
+            "/models/build-logs?job_id={job_id}&limit=2&offset=1"
+        ))
         .await;
     assert_eq!(page["logs"].as_array().unwrap().len(), 2);
     assert_eq!(page["logs"][0]["message"], messages[1]);
@@ -265,15 +289,28 @@ async fn end_to_end(app: &TestApp) {
     let features = row(json!(3), json!(110.5), "basic");
     let (status, body) = api.post("/models/churn/v1.0/infer", &features).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("deploy"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deploy")
+    );
 
     let (status, deployment) = api
-        .post("/models/churn/deploy", &json!({"environment": "production"}))
+        .post(
+            "/models/churn/deploy",
+            &json!({"environment": "production"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{deployment}");
     assert_eq!(deployment["status"], "ACTIVE");
     assert_eq!(deployment["model_version"], "v1.0");
-    assert!(deployment["deployment_id"].as_str().unwrap().starts_with("dep_"));
+    assert!(
+        deployment["deployment_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("dep_")
+    );
     assert_eq!(deployment["replicas"], 1);
     assert_eq!(deployment["auto_scale"], true);
 
@@ -288,7 +325,10 @@ async fn end_to_end(app: &TestApp) {
     assert_eq!(label == "yes", p >= 0.5, "{inferred}");
     // A loyal cheap customer and a new expensive one get different answers.
     let (_, loyal) = api
-        .post("/models/churn/latest/infer", &row(json!(70), json!(21), "premium"))
+        .post(
+            "/models/churn/latest/infer",
+            &row(json!(70), json!(21), "premium"),
+        )
         .await;
     assert!(
         loyal["result"]["churned_probability"].as_f64().unwrap() < p,
@@ -296,7 +336,10 @@ async fn end_to_end(app: &TestApp) {
     );
     // null is a missing value; numeric text is a number.
     let (status, _) = api
-        .post("/models/churn/v1/infer", &row(Value::Null, json!("99.5"), "plus"))
+        .post(
+            "/models/churn/v1/infer",
+            &row(Value::Null, json!("99.5"), "plus"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -308,20 +351,33 @@ async fn end_to_end(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["details"]["errors"][0]["field"], "tenure_months");
+    assert_eq!(
+        body["error"]["details"]["errors"][0]["field"],
+        "tenure_months"
+    );
     let mut unknown = features.clone();
     unknown["colour"] = json!("red");
     let (status, body) = api.post("/models/churn/v1.0/infer", &unknown).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"]["errors"][0]["field"], "colour");
     let (status, body) = api
-        .post("/models/churn/v1.0/infer", &row(json!("long"), json!(1), "basic"))
+        .post(
+            "/models/churn/v1.0/infer",
+            &row(json!("long"), json!(1), "basic"),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"]["details"]["errors"][0]["field"], "tenure_months");
+    assert_eq!(
+        body["error"]["details"]["errors"][0]["field"],
+        "tenure_months"
+    );
 
     // Batch JSON: in order, the same answers as one at a time.
-    let batch = json!([features, row(json!(70), json!(21), "premium"), row(json!(12), json!(60), "plus")]);
+    let batch = json!([
+        features,
+        row(json!(70), json!(21), "premium"),
+        row(json!(12), json!(60), "plus")
+    ]);
     let (status, predictions) = api.post("/models/churn/v1.0/predictions", &batch).await;
     assert_eq!(status, StatusCode::OK, "{predictions}");
     let predictions = predictions.as_array().unwrap();
@@ -362,7 +418,10 @@ async fn end_to_end(app: &TestApp) {
         format!("{},predicted_churned,churned_probability", csv_rows[0])
     );
     for (input, output) in csv_rows[1..].iter().zip(&out_lines[1..]) {
-        assert!(output.starts_with(input), "{output} does not extend {input}");
+        assert!(
+            output.starts_with(input),
+            "{output} does not extend {input}"
+        );
     }
     // The same through multipart.
     let form = reqwest::multipart::Form::new().part(
@@ -461,7 +520,11 @@ async fn end_to_end(app: &TestApp) {
     assert!(v1["status"] == "READY");
     let (status, _) = api.delete("/models/churn").await;
     assert_eq!(status, StatusCode::OK);
-    for path in ["/models/churn", "/models/churn/v1.0", "/models/churn/deployments"] {
+    for path in [
+        "/models/churn",
+        "/models/churn/v1.0",
+        "/models/churn/deployments",
+    ] {
         let (status, body) = api.get(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(body["error"]["code"], "not_found");
@@ -520,7 +583,9 @@ async fn builds_are_refused_at_once(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, _) = api.post("/models/m1", &json!({"dataset_id": dataset_id})).await;
+    let (status, _) = api
+        .post("/models/m1", &json!({"dataset_id": dataset_id}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = api
         .post("/models/Bad%20Name", &build_body(&dataset_id))
@@ -547,7 +612,9 @@ async fn builds_are_refused_at_once(app: &TestApp) {
     let (status, body) = api.post("/models/m3", &build_body(&dataset_id)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["error"]["code"], "concurrency_limit_exceeded");
-    let (status, body) = api.get("/models?status=PENDING&sort_by=name&sort_dir=desc").await;
+    let (status, body) = api
+        .get("/models?status=PENDING&sort_by=name&sort_dir=desc")
+        .await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> = body["models"]
         .as_array()
@@ -676,7 +743,10 @@ async fn failing_job_ends_in_error(app: &TestApp) {
     .unwrap();
     app.state
         .blobs
-        .put(&dataset.data_key(), bytes::Bytes::from_static(b"a,b\n\xff\xfe,1\n1\n"))
+        .put(
+            &dataset.data_key(),
+            bytes::Bytes::from_static(b"a,b\n\xff\xfe,1\n1\n"),
+        )
         .await
         .unwrap();
 
@@ -692,7 +762,10 @@ async fn failing_job_ends_in_error(app: &TestApp) {
     assert_eq!(done["error"]["code"], "build_failed");
     let message = done["error"]["message"].as_str().unwrap();
     assert!(message.contains("failed 3 times"), "{message}");
-    assert!(message.contains(&dataset_id), "the reason names the dataset: {message}");
+    assert!(
+        message.contains(&dataset_id),
+        "the reason names the dataset: {message}"
+    );
     let (_, logs) = api
         .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
         .await;

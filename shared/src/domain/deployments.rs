@@ -117,7 +117,13 @@ pub async fn active_deployments(
     let mut cursor: Option<String> = None;
     loop {
         let page = store
-            .query(&pk, &active_prefix(model_name), true, 100, cursor.as_deref())
+            .query(
+                &pk,
+                &active_prefix(model_name),
+                true,
+                100,
+                cursor.as_deref(),
+            )
             .await?;
         for item in &page.items {
             out.push(decode(item)?);

@@ -224,7 +224,9 @@ impl Trainer {
         match models::put_version(self.store.as_ref(), &run.job.account_id, &run.version).await {
             Ok(()) => {}
             Err(DomainError::Store(StoreError::ConditionFailed)) => run.lost = true,
-            Err(e) => tracing::warn!(job_id = %run.job.job_id, error = %e, "could not record progress"),
+            Err(e) => {
+                tracing::warn!(job_id = %run.job.job_id, error = %e, "could not record progress")
+            }
         }
     }
 
@@ -251,7 +253,9 @@ impl Trainer {
         run.version.updated_at = now_rfc3339();
         match models::put_version(self.store.as_ref(), &run.job.account_id, &run.version).await {
             Ok(()) => {}
-            Err(DomainError::Store(StoreError::ConditionFailed)) => return Ok(Processed::Cancelled),
+            Err(DomainError::Store(StoreError::ConditionFailed)) => {
+                return Ok(Processed::Cancelled);
+            }
             Err(e) => return Err(e.into()),
         }
         tracing::info!(job_id = %run.job.job_id, attempt, "build started");
@@ -293,9 +297,13 @@ impl Trainer {
     async fn attempt(&self, run: &mut Run) -> AttemptEnd {
         let account_id = run.job.account_id.clone();
         let dataset_id = run.version.dataset_id.clone();
-        let loaded =
-            datasets::load_table(self.store.as_ref(), self.blobs.as_ref(), &account_id, &dataset_id)
-                .await;
+        let loaded = datasets::load_table(
+            self.store.as_ref(),
+            self.blobs.as_ref(),
+            &account_id,
+            &dataset_id,
+        )
+        .await;
         let (_, table) = match loaded {
             Ok(ok) => ok,
             Err(DomainError::NotFound { .. }) => {
@@ -307,7 +315,9 @@ impl Trainer {
                     ),
                 };
             }
-            Err(e) => return AttemptEnd::Failed(format!("could not read dataset {dataset_id}: {e}")),
+            Err(e) => {
+                return AttemptEnd::Failed(format!("could not read dataset {dataset_id}: {e}"));
+            }
         };
         self.log(
             run,
@@ -334,7 +344,10 @@ impl Trainer {
         let metadata = vec![
             ("plexe_model_name".to_string(), run.job.model_name.clone()),
             ("plexe_model_version".to_string(), run.version.label()),
-            ("plexe_version_id".to_string(), run.version.version_id.clone()),
+            (
+                "plexe_version_id".to_string(),
+                run.version.version_id.clone(),
+            ),
         ];
         let (tx, mut rx) = mpsc::unbounded_channel();
         let dataset_size = table.n_rows;
@@ -361,7 +374,9 @@ impl Trainer {
             Ok(Err(e)) if e.is_user_error() => {
                 return AttemptEnd::Refused {
                     code: "validation_error",
-                    message: format!("{e}. Check the intent, target and dataset, then start a new version."),
+                    message: format!(
+                        "{e}. Check the intent, target and dataset, then start a new version."
+                    ),
                 };
             }
             Ok(Err(e)) => return AttemptEnd::Failed(format!("the engine failed: {e}")),
@@ -381,7 +396,13 @@ impl Trainer {
         let artifact_key = format!("{base}/model.onnx");
         let metadata_key = format!("{base}/metadata.json");
         let artifact_bytes = onnx.len() as u64;
-        let trained = trained_model(&output, dataset_size, artifact_key.clone(), artifact_bytes, metadata_key.clone());
+        let trained = trained_model(
+            &output,
+            dataset_size,
+            artifact_key.clone(),
+            artifact_bytes,
+            metadata_key.clone(),
+        );
         let metadata_json = match serde_json::to_vec_pretty(&trained) {
             Ok(v) => v,
             Err(e) => return AttemptEnd::Failed(format!("metadata encoding failed: {e}")),
@@ -389,7 +410,11 @@ impl Trainer {
         if let Err(e) = self.blobs.put(&artifact_key, Bytes::from(onnx)).await {
             return AttemptEnd::Failed(format!("could not store the artifact: {e}"));
         }
-        if let Err(e) = self.blobs.put(&metadata_key, Bytes::from(metadata_json)).await {
+        if let Err(e) = self
+            .blobs
+            .put(&metadata_key, Bytes::from(metadata_json))
+            .await
+        {
             let _ = self.blobs.delete(&artifact_key).await;
             return AttemptEnd::Failed(format!("could not store the metadata: {e}"));
         }
@@ -475,7 +500,12 @@ impl Trainer {
         }
     }
 
-    async fn finish_error(&self, run: &mut Run, code: &str, message: &str) -> Result<(), DomainError> {
+    async fn finish_error(
+        &self,
+        run: &mut Run,
+        code: &str,
+        message: &str,
+    ) -> Result<(), DomainError> {
         run.job.state = JobState::Failed;
         run.job.last_error = Some(message.to_string());
         run.job.updated_at = now_rfc3339();

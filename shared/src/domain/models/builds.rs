@@ -334,14 +334,19 @@ async fn check_build(
     let task = if dataset.size_bytes <= EXACT_CHECK_MAX_BYTES {
         let table = datasets::load_dataset_table(ports.blobs, dataset).await?;
         let column = table.column(&target).ok_or_else(|| {
-            DomainError::Corrupt(format!("dataset {} lost column {target}", dataset.dataset_id))
+            DomainError::Corrupt(format!(
+                "dataset {} lost column {target}",
+                dataset.dataset_id
+            ))
         })?;
         let rows: Vec<usize> = (0..table.n_rows).collect();
-        Some(infer_task(column, &rows, intent).map_err(|e| StartBuildError::Unusable {
-            message: format!("The build cannot work: {e}. Choose another target column."),
-            field: "target".into(),
-            candidates: names.iter().map(|s| s.to_string()).collect(),
-        })?)
+        Some(
+            infer_task(column, &rows, intent).map_err(|e| StartBuildError::Unusable {
+                message: format!("The build cannot work: {e}. Choose another target column."),
+                field: "target".into(),
+                candidates: names.iter().map(|s| s.to_string()).collect(),
+            })?,
+        )
     } else {
         profile_check(dataset, &target, &names)?;
         None
@@ -461,7 +466,10 @@ async fn free_slot(store: &dyn Store, account: &Account) -> Result<u32, StartBui
             used.insert(index);
         } else {
             // Stale: free it unless someone rewrote it meanwhile.
-            match store.delete(&pk, &item.sk, Condition::Revision(item.rev)).await {
+            match store
+                .delete(&pk, &item.sk, Condition::Revision(item.rev))
+                .await
+            {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -558,8 +566,8 @@ async fn enqueue_build(
             Err(StoreError::ConditionFailed) => {
                 // Either the model changed (name taken, or another version started at the same
                 // time) or another build took the slot: tell which.
-                let current = super::get_model(ports.store, &account.account_id, &model.model_name)
-                    .await?;
+                let current =
+                    super::get_model(ports.store, &account.account_id, &model.model_name).await?;
                 match (model_rev, current) {
                     (None, Some(_)) => return Err(name_taken(&model.model_name).into()),
                     (Some(_), None) => {
@@ -635,4 +643,3 @@ async fn fail_unqueued(store: &dyn Store, account_id: &str, job: &Job, version: 
         tracing::error!(error = %e, "could not record an unqueued build as failed");
     }
 }
-

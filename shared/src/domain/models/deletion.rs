@@ -28,7 +28,11 @@ pub async fn delete_model(
             blobs.delete(&trained.metadata_key).await?;
         }
         store
-            .delete(&pk, &version_sk(model_name, version.number), Condition::None)
+            .delete(
+                &pk,
+                &version_sk(model_name, version.number),
+                Condition::None,
+            )
             .await?;
     }
     store
@@ -67,7 +71,6 @@ async fn cancel_job(store: &dyn Store, account_id: &str, job_id: &str) -> Result
         }
     }
     Err(DomainError::Conflict {
-        message: "A build of this model kept changing while it was being cancelled; retry."
-            .into(),
+        message: "A build of this model kept changing while it was being cancelled; retry.".into(),
     })
 }

@@ -139,10 +139,7 @@ pub async fn claim_job(
         job.lease_until = now + LEASE_SECONDS;
         job.worker = Some(worker.to_string());
         job.updated_at = now_rfc3339();
-        match store
-            .put(job_item(&job)?, Condition::Revision(rev))
-            .await
-        {
+        match store.put(job_item(&job)?, Condition::Revision(rev)).await {
             Ok(rev) => return Ok(Claim::Claimed { job, rev }),
             // Someone else claimed or changed it in between: look again.
             Err(StoreError::ConditionFailed) => continue,
@@ -162,10 +159,7 @@ pub async fn renew_lease(
 ) -> Result<Option<u64>, DomainError> {
     job.lease_until = now_epoch() + LEASE_SECONDS;
     job.updated_at = now_rfc3339();
-    match store
-        .put(job_item(job)?, Condition::Revision(rev))
-        .await
-    {
+    match store.put(job_item(job)?, Condition::Revision(rev)).await {
         Ok(rev) => Ok(Some(rev)),
         Err(StoreError::ConditionFailed) => Ok(None),
         Err(e) => Err(e.into()),
@@ -190,7 +184,10 @@ pub fn transition_ops(job: &Job, rev: u64) -> Result<Vec<WriteOp>, DomainError> 
 }
 
 /// The jobs of the account, newest first (bounded).
-pub async fn list_jobs(store: &dyn Store, account_id: &str) -> Result<Vec<(Job, u64)>, DomainError> {
+pub async fn list_jobs(
+    store: &dyn Store,
+    account_id: &str,
+) -> Result<Vec<(Job, u64)>, DomainError> {
     let items = super::query_all(store, &account_pk(account_id), "JOB#", false).await?;
     items
         .iter()

@@ -224,9 +224,9 @@ impl ModelVersion {
 
     /// `{metric_name, metric_value}` when READY.
     pub fn result_json(&self) -> Option<Value> {
-        self.trained.as_ref().map(|t| {
-            serde_json::json!({ "metric_name": t.metric_name, "metric_value": t.metric_value })
-        })
+        self.trained.as_ref().map(
+            |t| serde_json::json!({ "metric_name": t.metric_name, "metric_value": t.metric_value }),
+        )
     }
 
     /// The version as `GET /models/{name}/{version}` and the versions list show it.
@@ -480,7 +480,11 @@ pub async fn patch_model(
             model.tags = tags.clone();
         }
         model.updated_at = crate::ids::now_rfc3339();
-        let item = Item::new(account_pk(account_id), model_sk(model_name), encode(&model)?);
+        let item = Item::new(
+            account_pk(account_id),
+            model_sk(model_name),
+            encode(&model)?,
+        );
         match store.put(item, Condition::Revision(rev)).await {
             Ok(_) => return Ok(model),
             Err(crate::ports::StoreError::ConditionFailed) => continue,
@@ -502,7 +506,16 @@ mod tests {
             assert!(validate_model_name(good).is_ok(), "{good}");
         }
         let long = "a".repeat(64);
-        for bad in ["", "-a", "_a", "A", "a b", "a#b", "build-logs", long.as_str()] {
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "A",
+            "a b",
+            "a#b",
+            "build-logs",
+            long.as_str(),
+        ] {
             assert!(validate_model_name(bad).is_err(), "{bad}");
         }
         assert!(validate_model_name(&"a".repeat(63)).is_ok());

@@ -32,7 +32,11 @@ mod tests {
     #[test]
     fn every_documented_form_parses() {
         for form in ["v2.0", "v2", "2", "V2.0"] {
-            assert_eq!(VersionRef::parse(form).ok(), Some(VersionRef::Number(2)), "{form}");
+            assert_eq!(
+                VersionRef::parse(form).ok(),
+                Some(VersionRef::Number(2)),
+                "{form}"
+            );
         }
         assert_eq!(VersionRef::parse("latest").ok(), Some(VersionRef::Latest));
         for bad in ["", "v", "v0", "0", "v2.1", "two", "+2", "-1", "v2.0.0"] {

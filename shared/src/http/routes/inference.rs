@@ -131,9 +131,7 @@ async fn infer(
         ));
     }
     let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
-    let result = model
-        .predict_one(&row)
-        .map_err(run_error)?;
+    let result = model.predict_one(&row).map_err(run_error)?;
     Ok(Json(json!({
         "request_id": request_id.0,
         "result": result,
@@ -178,9 +176,9 @@ async fn predictions(
     let kind = content_type(&req);
     match kind.as_str() {
         "application/json" | "" => {
-            let body = Bytes::from_request(req, &state)
-                .await
-                .map_err(|e| ApiError::invalid_request(format!("The body could not be read: {e}")))?;
+            let body = Bytes::from_request(req, &state).await.map_err(|e| {
+                ApiError::invalid_request(format!("The body could not be read: {e}"))
+            })?;
             let rows = match parse_json(&body)? {
                 Value::Array(rows) => rows,
                 _ => {
@@ -202,9 +200,9 @@ async fn predictions(
             Ok(response)
         }
         "text/csv" | "application/csv" => {
-            let body = Bytes::from_request(req, &state)
-                .await
-                .map_err(|e| ApiError::invalid_request(format!("The body could not be read: {e}")))?;
+            let body = Bytes::from_request(req, &state).await.map_err(|e| {
+                ApiError::invalid_request(format!("The body could not be read: {e}"))
+            })?;
             csv_predictions(&state, &caller, &model_name, &model_version, &body).await
         }
         "multipart/form-data" => {

@@ -31,11 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/models/build-logs", scoped(Scope::Read, get(build_logs)))
         .route(
             "/models/{model_name}",
-            scoped(Scope::Read, get(get_model))
-                .merge(scoped(
-                    Scope::Write,
-                    post(create_model).patch(patch_model).delete(delete_model),
-                )),
+            scoped(Scope::Read, get(get_model)).merge(scoped(
+                Scope::Write,
+                post(create_model).patch(patch_model).delete(delete_model),
+            )),
         )
         .route(
             "/models/{model_name}/versions",
@@ -46,7 +45,10 @@ pub fn routes() -> Router<AppState> {
             "/models/{model_name}/retrain",
             scoped(Scope::Write, post(retrain)),
         )
-        .route("/models/{model_name}/deploy", scoped(Scope::Write, post(deploy)))
+        .route(
+            "/models/{model_name}/deploy",
+            scoped(Scope::Write, post(deploy)),
+        )
         .route(
             "/models/{model_name}/deployments",
             scoped(Scope::Read, get(list_deployments)),
@@ -398,7 +400,11 @@ async fn list_versions(
 fn version_json(version: &ModelVersion, active: &[ActiveDeployment]) -> Value {
     let mut body = version.to_json();
     let deployed = active.iter().any(|a| a.version_number == version.number);
-    body["deployment_status"] = if deployed { json!("DEPLOYED") } else { Value::Null };
+    body["deployment_status"] = if deployed {
+        json!("DEPLOYED")
+    } else {
+        Value::Null
+    };
     body["endpoint"] = if deployed {
         json!(endpoint(&version.model_name, version.number))
     } else {
@@ -438,8 +444,7 @@ async fn create_version(
         input_schema: body.input_schema,
         output_schema: body.output_schema,
     };
-    let build =
-        builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
+    let build = builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
     Ok(accepted(&build))
 }
 
@@ -480,8 +485,7 @@ async fn retrain(
         time_budget_s: body.time_budget_s,
         ..BuildSpec::default()
     };
-    let build =
-        builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
+    let build = builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
     Ok(accepted(&build))
 }
 
