@@ -11,8 +11,14 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The backend `PLEXE_BACKEND` selects: `aws` on Lambda (the template sets it), or the embedded
+/// one in `PLEXE_DATA_DIR` (default `/tmp/plexe-data`) when the functions run locally under
+/// `cargo lambda watch` (several functions may share one data dir: SQLite locks the file).
 async fn state_from_env() -> Result<AppState, BoxError> {
-    let backends = Backends::aws_from_env().await?;
+    let data_dir = std::env::var("PLEXE_DATA_DIR").unwrap_or_else(|_| "/tmp/plexe-data".into());
+    let public_url =
+        std::env::var("PLEXE_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let backends = Backends::from_env(std::path::Path::new(&data_dir), &public_url).await?;
     Ok(AppState::from(backends))
 }
 
