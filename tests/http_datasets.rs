@@ -20,6 +20,10 @@ on_both_backends!(
     other_accounts_datasets_are_not_found,
     delete_removes_record_and_file,
     read_only_keys_cannot_upload,
+    parquet_through_an_upload_session,
+    concurrent_completions_create_one_dataset,
+    idempotent_direct_upload_creates_one_dataset,
+    builds_load_the_table_and_resolve_upload_ids,
 );
 
 const SAMPLE_CSV: &str = "id,price,in_stock,color,sold_at\n\
@@ -509,6 +513,23 @@ async fn upload_session_checks_sha256_and_size(app: &TestApp) {
     assert_eq!(body["error"]["details"]["line"], 3);
     assert_eq!(staged_size(app, &account_id, upload_id).await, None);
     assert_eq!(dataset_count(&api).await, 0);
+
+    // The session stays usable: the fixed file, PUT to the same URL, completes.
+    let status = put_file(
+        session["upload_url"].as_str().expect("url"),
+        csv.clone().into_bytes(),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let (status, ds) = api
+        .send(api.req(
+            reqwest::Method::POST,
+            &format!("/datasets/uploads/{upload_id}/complete"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ds}");
+    assert_eq!(ds["row_count"], 100);
+    assert_eq!(dataset_count(&api).await, 1);
 }
 
 async fn preview_rows_are_typed_objects(app: &TestApp) {
@@ -733,4 +754,171 @@ async fn embedded_upload_urls_refuse_forged_and_expired_tokens() {
     // The genuine URL works, without any API key.
     assert!(put_file(&url, b"a\n1\n".to_vec()).await.is_success());
     assert_eq!(staged_size(&app, &account_id, upload_id).await, Some(4));
+}
+
+async fn parquet_through_an_upload_session(app: &TestApp) {
+    let (api, account_id) = Api::new(app).await;
+    let parquet = sample_parquet();
+    let session = create_session(
+        &api,
+        json!({"name": "pq", "format": "parquet", "size_bytes": parquet.len(), "sha256": sha256_hex(&parquet)}),
+    )
+    .await;
+    let upload_id = session["upload_id"].as_str().expect("upload_id");
+    let status = put_file(
+        session["upload_url"].as_str().expect("url"),
+        parquet.clone(),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let (status, ds) = api
+        .send(api.req(
+            reqwest::Method::POST,
+            &format!("/datasets/uploads/{upload_id}/complete"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ds}");
+    assert_eq!(ds["format"], "parquet");
+    assert_eq!(ds["row_count"], 3);
+    assert_eq!(ds["sha256"], sha256_hex(&parquet));
+    assert_eq!(
+        column(&ds, "label")["top_values"][0],
+        json!({"value": "a", "count": 2})
+    );
+    let id = ds["dataset_id"].as_str().expect("id");
+    assert_eq!(
+        app.state
+            .blobs
+            .size(&format!("datasets/{account_id}/{id}/data.parquet"))
+            .await
+            .expect("size"),
+        Some(parquet.len() as u64)
+    );
+
+    // A CSV sent to a session declared as Parquet is refused with the Parquet error.
+    let session = create_session(&api, json!({"name": "x", "format": "parquet"})).await;
+    let upload_id = session["upload_id"].as_str().expect("upload_id");
+    let status = put_file(
+        session["upload_url"].as_str().expect("url"),
+        b"a,b\n1,2\n".to_vec(),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let (status, body) = api
+        .send(api.req(
+            reqwest::Method::POST,
+            &format!("/datasets/uploads/{upload_id}/complete"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Parquet")),
+        "{body}"
+    );
+    assert_eq!(staged_size(app, &account_id, upload_id).await, None);
+    assert_eq!(dataset_count(&api).await, 1);
+}
+
+async fn concurrent_completions_create_one_dataset(app: &TestApp) {
+    let (api, _) = Api::new(app).await;
+    let csv = generated_csv(20_000);
+    let session = create_session(&api, json!({"name": "race", "format": "csv"})).await;
+    let upload_id = session["upload_id"].as_str().expect("upload_id");
+    let status = put_file(
+        session["upload_url"].as_str().expect("url"),
+        csv.into_bytes(),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let complete = format!("/datasets/uploads/{upload_id}/complete");
+    let attempts = (0..4).map(|_| api.send(api.req(reqwest::Method::POST, &complete)));
+    let results = futures::future::join_all(attempts).await;
+    let created = results
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "exactly one completion wins: {results:?}");
+    for (status, body) in &results {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::CONFLICT,
+            "{status}: {body}"
+        );
+    }
+    assert_eq!(dataset_count(&api).await, 1);
+}
+
+async fn idempotent_direct_upload_creates_one_dataset(app: &TestApp) {
+    let (api, _) = Api::new(app).await;
+    let send = || {
+        api.send(
+            api.req(reqwest::Method::POST, "/datasets?name=once")
+                .header("content-type", "text/csv")
+                .header("idempotency-key", "upload-once-1")
+                .body(SAMPLE_CSV),
+        )
+    };
+    let (status, first) = send().await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = send().await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again, first, "the stored response is replayed");
+    assert_eq!(dataset_count(&api).await, 1);
+}
+
+/// The domain calls builds use: a dataset's table (read in place locally, through a temporary
+/// file from S3), scoped to the account; and an `upload_id` resolved to its dataset, completing
+/// the session when only the PUT happened.
+async fn builds_load_the_table_and_resolve_upload_ids(app: &TestApp) {
+    use shared::domain::{DomainError, datasets, uploads};
+    let (api, account_id) = Api::new(app).await;
+    let (_, other_account) = Api::new(app).await;
+    let store = app.state.store.as_ref();
+    let blobs = app.state.blobs.as_ref();
+
+    let ds = api.upload_csv("t", SAMPLE_CSV).await;
+    let id = ds["dataset_id"].as_str().expect("id");
+    let (dataset, table) = datasets::load_table(store, blobs, &account_id, id)
+        .await
+        .expect("load_table");
+    assert_eq!(dataset.dataset_id, id);
+    assert_eq!(table.n_rows, 4);
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "price", "in_stock", "color", "sold_at"]);
+    assert!(table.column("price").is_some_and(|c| c.data.is_missing(1)));
+    assert!(matches!(
+        datasets::load_table(store, blobs, &other_account, id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+    assert!(matches!(
+        datasets::get_dataset(store, blobs, &other_account, id).await,
+        Err(DomainError::NotFound { .. })
+    ));
+
+    let csv = generated_csv(50);
+    let session = create_session(&api, json!({"name": "by-upload", "format": "csv"})).await;
+    let upload_id = session["upload_id"].as_str().expect("upload_id");
+    let status = put_file(
+        session["upload_url"].as_str().expect("url"),
+        csv.into_bytes(),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+    let first = uploads::dataset_for_upload(store, blobs, &account_id, upload_id)
+        .await
+        .expect("completes the session");
+    assert_eq!(first.row_count, 50);
+    assert_eq!(first.name, "by-upload");
+    let again = uploads::dataset_for_upload(store, blobs, &account_id, upload_id)
+        .await
+        .expect("the completed session's dataset");
+    assert_eq!(again.dataset_id, first.dataset_id);
+    assert!(
+        uploads::dataset_for_upload(store, blobs, &other_account, upload_id)
+            .await
+            .is_err(),
+        "another account's session"
+    );
+    assert_eq!(dataset_count(&api).await, 2);
 }

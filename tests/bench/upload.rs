@@ -1,14 +1,15 @@
 //! Bench: a large CSV through an upload session on the local server, and the server's peak
 //! memory while it takes it.
 //!
-//! Starts `plexe serve` (this same binary re-executed with `serve …`, which runs exactly the
-//! `plexe` command) on a temporary data directory, generates a synthetic CSV (numeric and
+//! Starts the real `plexe serve` binary (`--plexe PATH`, default: `plexe` beside this binary in
+//! the same target directory) on a temporary data directory, generates a synthetic CSV (numeric and
 //! string columns, 100 MB by default) in a temporary directory, creates an upload session with
 //! the file's size and SHA-256, PUTs the file to the returned URL (streamed from disk),
 //! completes the session, and prints one JSON line with the timings and the server process's
-//! peak RSS (`VmHWM` from `/proc/<pid>/status`).
+//! peak RSS (`VmHWM` from `/proc/<pid>/status`), also written to `--out FILE` when given.
 //!
-//! Run: `cargo run --release -p integration-tests --bin bench-upload [-- --mb 100]`.
+//! Run: `cargo build --workspace --bins && target/debug/bench-upload --mb 100 --out upload.json`
+//! (`--release` for representative timings; memory is the same).
 
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Write};
@@ -20,18 +21,27 @@ const TARGET_PEAK_RSS_MB: f64 = 300.0;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("serve") {
-        // The child: be `plexe` (argv[0] is ignored by the parser).
-        return shared::cli::main();
-    }
-    let mb: u64 = args
-        .windows(2)
-        .find(|w| w[0] == "--mb")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(100);
-    match run(mb) {
+    let flag = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
+    let mb: u64 = flag("--mb").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let plexe = match flag("--plexe") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => match std::env::current_exe() {
+            Ok(exe) => exe.with_file_name("plexe"),
+            Err(e) => {
+                eprintln!("bench-upload: cannot locate this binary: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match run(mb, &plexe) {
         Ok(report) => {
             println!("{report}");
+            if let Some(out) = flag("--out")
+                && let Err(e) = std::fs::write(&out, format!("{report:#}\n"))
+            {
+                eprintln!("bench-upload: writing {out}: {e}");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -123,7 +133,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn run(mb: u64) -> Result<serde_json::Value, String> {
+fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
+    if !plexe.is_file() {
+        return Err(format!(
+            "no plexe binary at {} (build it: cargo build --workspace --bins, or pass --plexe PATH)",
+            plexe.display()
+        ));
+    }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data_dir = work.path().join("data");
     let csv_path = work.path().join("big.csv");
@@ -132,8 +148,7 @@ fn run(mb: u64) -> Result<serde_json::Value, String> {
     let (rows, bytes, sha256) = generate_csv(&csv_path, mb * 1024 * 1024)?;
     let generate_s = t0.elapsed().as_secs_f64();
 
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    let mut child = Command::new(plexe)
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(&data_dir)
         .env("RUST_LOG", "warn")
@@ -228,6 +243,7 @@ fn run(mb: u64) -> Result<serde_json::Value, String> {
     let row_count = dataset["row_count"].as_u64().unwrap_or(0);
     Ok(serde_json::json!({
         "bench": "upload_session_local",
+        "server": plexe.display().to_string(),
         "file_mb": bytes as f64 / (1024.0 * 1024.0),
         "file_bytes": bytes,
         "rows": rows,

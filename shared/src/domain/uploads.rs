@@ -12,7 +12,7 @@ use super::datasets::{self, DataSource, Dataset, DatasetError};
 use super::{DomainError, account_pk, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
 use crate::ingest::{DataFormat, IngestError};
-use crate::ports::{Blobs, Condition, Item, Store, WriteOp};
+use crate::ports::{Blobs, Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -30,8 +30,14 @@ pub const SESSION_TTL_SECONDS: i64 = 24 * 3600;
 #[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
     Pending,
+    /// One request is checking and parsing the file (since `completing_since`); others get 409.
+    Completing,
     Completed,
 }
+
+/// A completion claim older than this is taken to be from a request that died, and can be taken
+/// over.
+pub const COMPLETION_CLAIM_SECONDS: i64 = 15 * 60;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadSession {
@@ -45,6 +51,9 @@ pub struct UploadSession {
     #[serde(default)]
     pub sha256: Option<String>,
     pub status: UploadStatus,
+    /// When the current completion claim was taken (epoch seconds), while `Completing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completing_since: Option<i64>,
     #[serde(default)]
     pub dataset_id: Option<String>,
     pub created_at: String,
@@ -156,6 +165,7 @@ pub async fn create_upload(
         size_bytes: new.size_bytes,
         sha256,
         status: UploadStatus::Pending,
+        completing_since: None,
         dataset_id: None,
         created_at: now_rfc3339(),
         url_expires_at: rfc3339(now + UPLOAD_URL_TTL_SECONDS as i64),
@@ -230,14 +240,34 @@ pub async fn complete_upload(
     upload_id: &str,
 ) -> Result<Dataset, CompleteError> {
     let (session, item) = get_upload(store, account_id, upload_id).await?;
-    if session.status == UploadStatus::Completed {
-        let dataset_id = session.dataset_id.unwrap_or_default();
-        return Err(DomainError::Conflict {
+    let in_progress = || -> CompleteError {
+        DomainError::Conflict {
             message: format!(
-                "upload session {upload_id} is already completed: it created dataset {dataset_id}"
+                "upload session {upload_id} is being completed by another request: wait for it, \
+                 then GET /datasets to find the dataset"
             ),
         }
-        .into());
+        .into()
+    };
+    match session.status {
+        UploadStatus::Completed => {
+            let dataset_id = session.dataset_id.unwrap_or_default();
+            return Err(DomainError::Conflict {
+                message: format!(
+                    "upload session {upload_id} is already completed: it created dataset \
+                     {dataset_id}"
+                ),
+            }
+            .into());
+        }
+        UploadStatus::Completing
+            if session
+                .completing_since
+                .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS) =>
+        {
+            return Err(in_progress());
+        }
+        _ => {}
     }
     let staging = session.staging_key();
     let Some(size) = blobs.size(&staging).await.map_err(DomainError::from)? else {
@@ -249,10 +279,44 @@ pub async fn complete_upload(
         }
         .into());
     };
-    let result = check_and_store(store, blobs, &session, &item, size).await;
-    // Whatever happened, the staged copy is not needed any more: on success the dataset has its
-    // own blob, on a bad file the client has to upload again anyway. A failure of our own
-    // (store or blobs unavailable) keeps it so a retry can succeed.
+    // Claimed with a compare-and-set on the revision read above, so one request at a time reads
+    // the staged file (and only it deletes it afterwards).
+    let mut claimed = session.clone();
+    claimed.status = UploadStatus::Completing;
+    claimed.completing_since = Some(now_epoch());
+    let claim = Item {
+        data: encode(&claimed)?,
+        ..item.clone()
+    };
+    let claimed_rev = match store.put(claim, Condition::Revision(item.rev)).await {
+        Ok(rev) => rev,
+        Err(StoreError::ConditionFailed) => return Err(in_progress()),
+        Err(e) => return Err(DomainError::from(e).into()),
+    };
+    let result = check_and_store(store, blobs, &claimed, &item, claimed_rev, size).await;
+    if result.is_err() {
+        // Back to pending, so the session can be completed again (after a new PUT if the file
+        // was bad). Best effort: an unreleased claim lapses after COMPLETION_CLAIM_SECONDS.
+        let mut released = session.clone();
+        released.status = UploadStatus::Pending;
+        released.completing_since = None;
+        if let Ok(data) = encode(&released)
+            && let Err(e) = store
+                .put(
+                    Item {
+                        data,
+                        ..item.clone()
+                    },
+                    Condition::Revision(claimed_rev),
+                )
+                .await
+        {
+            tracing::warn!(%upload_id, error = %e, "could not release an upload completion claim");
+        }
+    }
+    // The staged copy is not needed any more: on success the dataset has its own blob, on a bad
+    // file the client has to upload again anyway. A failure of our own (store or blobs
+    // unavailable) keeps it so a retry can succeed.
     let keep_staged = matches!(
         &result,
         Err(CompleteError::Dataset(DatasetError::Domain(e))) if !matches!(e, DomainError::Validation { .. })
@@ -268,6 +332,7 @@ async fn check_and_store(
     blobs: &dyn Blobs,
     session: &UploadSession,
     item: &Item,
+    claimed_rev: u64,
     size: u64,
 ) -> Result<Dataset, CompleteError> {
     if size > MAX_UPLOAD_BYTES {
@@ -322,15 +387,16 @@ async fn check_and_store(
     let dataset_id = datasets::new_dataset_id();
     let mut completed = session.clone();
     completed.status = UploadStatus::Completed;
+    completed.completing_since = None;
     completed.dataset_id = Some(dataset_id.clone());
-    // Marked completed in the same transaction as the dataset record, on the revision read
-    // above: two concurrent completions cannot both create a dataset.
+    // Marked completed in the same transaction as the dataset record, on the revision of our
+    // claim: a completion whose claim was taken over cannot create a second dataset.
     let mark = WriteOp::Put {
         item: Item {
             data: encode(&completed)?,
             ..item.clone()
         },
-        condition: Condition::Revision(item.rev),
+        condition: Condition::Revision(claimed_rev),
     };
     let dataset = datasets::store_dataset(
         store,

@@ -48,6 +48,20 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The OpenAPI description of this group's routes, for the API document to merge.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_dataset,
+    list_datasets,
+    get_dataset,
+    preview,
+    delete_dataset,
+    create_upload,
+    complete_upload,
+    receive_upload
+))]
+pub struct DatasetsApi;
+
 /// Routes that need no API key: the signed upload URL carries its own authorization.
 pub fn public_routes() -> Router<AppState> {
     Router::new().route("/uploads/{token}", put(receive_upload))
@@ -563,6 +577,35 @@ impl From<CompleteError> for ApiError {
             }
             CompleteError::Dataset(datasets::DatasetError::Ingest(e)) => ingest_error(e),
             CompleteError::Dataset(datasets::DatasetError::Domain(e)) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi as _;
+
+    #[test]
+    fn openapi_describes_every_route() {
+        let doc = DatasetsApi::openapi();
+        for (path, methods) in [
+            ("/datasets", &["get", "post"][..]),
+            ("/datasets/uploads", &["post"]),
+            ("/datasets/uploads/{upload_id}/complete", &["post"]),
+            ("/datasets/{dataset_id}", &["get", "delete"]),
+            ("/datasets/{dataset_id}/preview", &["get"]),
+            ("/uploads/{token}", &["put"]),
+        ] {
+            let item = doc
+                .paths
+                .paths
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} missing from the OpenAPI document"));
+            let json = serde_json::to_value(item).expect("path item as JSON");
+            for method in methods {
+                assert!(json.get(method).is_some(), "{method} {path} missing");
+            }
         }
     }
 }
