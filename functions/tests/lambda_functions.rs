@@ -184,6 +184,118 @@ async fn keys_function_serves_health_me_and_keys() {
 }
 
 #[tokio::test]
+async fn datasets_models_and_inference_functions_serve_their_groups() {
+    let Some(aws) = aws_backends("lambda-groups").await else {
+        return;
+    };
+    let key = admin_key(&aws).await;
+    let bearer = format!("Bearer {key}");
+    let auth = [("authorization", bearer.as_str())];
+
+    // datasets: a direct CSV upload is profiled and listed.
+    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
+    let mut csv = String::from("size,rooms,price\n");
+    for i in 0..60 {
+        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
+    }
+    let uploaded = datasets
+        .http(
+            "POST",
+            "/v1/datasets?name=houses",
+            &[("authorization", &bearer), ("content-type", "text/csv")],
+            Some(csv.as_bytes()),
+        )
+        .await;
+    assert_eq!(
+        uploaded.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&uploaded.body)
+    );
+    let dataset = uploaded.json();
+    assert_eq!(dataset["row_count"], 60, "{dataset}");
+    let dataset_id = dataset["dataset_id"]
+        .as_str()
+        .expect("dataset_id")
+        .to_owned();
+    let listed = datasets.http("GET", "/datasets", &auth, None).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["pagination"]["total"], 1, "{}", listed.json());
+    assert_envelope(
+        &datasets.http("GET", "/v1/datasets", &[], None).await,
+        401,
+        "missing_api_key",
+    );
+    assert_envelope(
+        &datasets.http("GET", "/v1/api-keys", &auth, None).await,
+        404,
+        "not_found",
+    );
+
+    // models: a build is accepted (its job waits in SQS on moto) and the model is PENDING.
+    let models = start(env!("CARGO_BIN_EXE_models"), "models", &aws).await;
+    let body = json!({"intent": "predict the price of a house", "dataset_id": dataset_id});
+    let body = body.to_string();
+    let accepted = models
+        .http(
+            "POST",
+            "/v1/models/houses",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(
+        accepted.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    assert_eq!(
+        accepted.json()["model_version"],
+        "v1.0",
+        "{}",
+        accepted.json()
+    );
+    let model = models.http("GET", "/v1/models/houses", &auth, None).await;
+    assert_eq!(
+        model.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&model.body)
+    );
+    assert_eq!(model.json()["status"], "PENDING", "{}", model.json());
+    assert_envelope(
+        &models.http("GET", "/v1/models", &[], None).await,
+        401,
+        "missing_api_key",
+    );
+
+    // inference: the version is not deployed yet → 409 in the envelope.
+    let inference = start(env!("CARGO_BIN_EXE_inference"), "inference", &aws).await;
+    let row = br#"{"size": 50, "rooms": 2}"#;
+    let not_deployed = inference
+        .http(
+            "POST",
+            "/v1/models/houses/v1/infer",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            Some(row),
+        )
+        .await;
+    assert_envelope(&not_deployed, 409, "conflict");
+    assert_envelope(
+        &inference.http("GET", "/v1/datasets", &auth, None).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
 async fn trainer_reports_only_the_failed_message() {
     let Some(aws) = aws_backends("lambda-trainer").await else {
         return;
