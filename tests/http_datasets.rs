@@ -410,6 +410,16 @@ async fn upload_session_round_trip(app: &TestApp) {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(dataset_count(&api).await, 1);
 
+    // The local server refuses a file for a completed session (it would be an orphan); S3
+    // accepts it and the bucket's lifecycle rule removes it.
+    if app.backend == integration_tests::Backend::Embedded {
+        assert_eq!(
+            put_file(url, b"a\n1\n".to_vec()).await,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(staged_size(app, &account_id, upload_id).await, None);
+    }
+
     // Unknown sessions are 404.
     let (status, _) = api
         .send(api.req(

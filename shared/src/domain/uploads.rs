@@ -71,6 +71,35 @@ fn staging_key(account_id: &str, upload_id: &str) -> String {
     format!("uploads/{account_id}/{upload_id}/data")
 }
 
+/// Whether the session whose staging blob is `key` still takes its file: it exists (not
+/// expired) and is pending. Once completed (or while a completion reads the file) a `PUT` to its
+/// URL would only leave an orphan behind or swap the file under the reader, so it is refused.
+pub async fn check_accepts_file(store: &dyn Store, key: &str) -> Result<(), DomainError> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let ["uploads", account_id, upload_id, "data"] = parts.as_slice() else {
+        return Err(DomainError::not_found(
+            "this upload URL does not belong to an upload session",
+        ));
+    };
+    let (session, _) = get_upload(store, account_id, upload_id).await?;
+    match session.status {
+        UploadStatus::Pending => Ok(()),
+        UploadStatus::Completing => Err(DomainError::Conflict {
+            message: format!(
+                "upload session {upload_id} is being completed: wait for the completion to \
+                 answer before uploading again"
+            ),
+        }),
+        UploadStatus::Completed => Err(DomainError::Conflict {
+            message: format!(
+                "upload session {upload_id} is already completed (dataset {}): start a new \
+                 session to upload another file",
+                session.dataset_id.unwrap_or_default()
+            ),
+        }),
+    }
+}
+
 fn upload_sk(upload_id: &str) -> String {
     format!("{SK_PREFIX}{upload_id}")
 }

@@ -467,6 +467,8 @@ async fn complete_upload(
     responses(
         (status = 200, description = "Stored; now complete the session"),
         (status = 403, description = "Invalid or expired token"),
+        (status = 404, description = "The session has expired"),
+        (status = 409, description = "The session is already completed"),
         (status = 413, description = "Over 500 MB")
     )
 )]
@@ -489,6 +491,7 @@ async fn receive_upload(
              exactly as POST /datasets/uploads returned it."
         })
     })?;
+    uploads::check_accepts_file(state.store.as_ref(), &key).await?;
     let too_large = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
