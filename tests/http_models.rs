@@ -536,9 +536,36 @@ async fn end_to_end(app: &TestApp) {
     for key in artifact_keys {
         assert_eq!(app.state.blobs.size(&key).await.unwrap(), None, "{key}");
     }
-    // The name is free again.
-    let (status, _) = api.post("/models/churn", &build_body(&dataset_id)).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    // The name is free again, and a build can start from an upload session's file (the
+    // session is completed by the build request itself).
+    let (status, session) = api
+        .post(
+            "/datasets/uploads",
+            &json!({"name": "churn-upload", "format": "csv", "size_bytes": csv.len()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let put = http_client()
+        .put(session["upload_url"].as_str().unwrap())
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let mut body = build_body(&dataset_id);
+    body.as_object_mut().unwrap().remove("dataset_id");
+    body["upload_id"] = session["upload_id"].clone();
+    let (status, created) = api.post("/models/churn", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let (done, _) = api.wait_built("churn", "v1.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    assert_eq!(done["result"]["metric_value"].as_f64().unwrap(), accuracy);
+    let (_, model) = api.get("/models/churn").await;
+    let from_upload = model["dataset_id"].as_str().unwrap();
+    assert!(
+        from_upload.starts_with("ds_") && from_upload != dataset_id,
+        "{model}"
+    );
 }
 
 /// The artifact keys of a model's versions, read from the store as the server wrote them.
@@ -795,7 +822,55 @@ async fn failing_job_ends_in_error(app: &TestApp) {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
+/// `GET /openapi.json` needs no key, and every operation it lists is routed by the server
+/// (the unit test in `http::routes::openapi` checks the other direction from the source).
+async fn openapi_lists_routed_operations(app: &TestApp) {
+    let client = http_client();
+    let doc: Value = client
+        .get(app.at("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let api = Api::new(app, Tier::Pro).await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/models/{model_name}/{model_version}/infer"));
+    for (path, operations) in paths {
+        // On AWS uploads go to S3: this server answers its own upload URL with a 404.
+        if path.starts_with("/uploads/") && app.backend == Backend::Aws {
+            continue;
+        }
+        let concrete = path
+            .replace("{model_name}", "nomodel")
+            .replace("{model_version}", "v1")
+            .replace("{deployment_id}", "dep_x")
+            .replace("{key_id}", "key_x")
+            .replace("{dataset_id}", "ds_x")
+            .replace("{upload_id}", "upl_x")
+            .replace("{token}", "t");
+        for method in operations.as_object().unwrap().keys() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let (status, body) = api
+                .send(api.request(method.clone(), &concrete).json(&json!({})))
+                .await;
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND
+                    && body["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("No route matches")));
+            assert!(
+                !unrouted,
+                "{method} {path} is documented but not routed: {body}"
+            );
+        }
+    }
+}
+
 on_both_backends!(
+    openapi_lists_routed_operations,
     end_to_end,
     builds_are_refused_at_once,
     redelivery_trains_once,

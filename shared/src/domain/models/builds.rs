@@ -54,6 +54,9 @@ pub enum StartBuildError {
     ConcurrencyLimit { limit: u32 },
     #[error("the account started {limit} builds this minute")]
     BuildRate { limit: i64, retry_after: i64 },
+    /// The upload session named by `upload_id` could not be completed into a dataset.
+    #[error(transparent)]
+    Upload(#[from] uploads::CompleteError),
 }
 
 impl From<StoreError> for StartBuildError {
@@ -239,28 +242,23 @@ async fn resolve_dataset(
     account_id: &str,
     spec: &BuildSpec,
 ) -> Result<Dataset, StartBuildError> {
-    let dataset_id = match (&spec.dataset_id, &spec.upload_id) {
-        (Some(id), _) => id.clone(),
-        (None, Some(upload_id)) => uploads::dataset_of_upload(ports.store, account_id, upload_id)
-            .await?
-            .ok_or_else(|| {
-                DomainError::validation(
-                    format!(
-                        "upload {upload_id} has not been completed yet; call POST \
-                         /datasets/uploads/{upload_id}/complete first"
-                    ),
-                    "upload_id",
-                )
-            })?,
-        (None, None) => {
-            return Err(DomainError::validation(
-                "dataset_id (or upload_id) is required: upload data with POST /datasets first",
-                "dataset_id",
-            )
-            .into());
+    match (&spec.dataset_id, &spec.upload_id) {
+        (Some(dataset_id), _) => {
+            Ok(datasets::get_dataset(ports.store, ports.blobs, account_id, dataset_id).await?)
         }
-    };
-    Ok(datasets::get_dataset(ports.store, ports.blobs, account_id, &dataset_id).await?)
+        // An uploaded file whose session is not completed yet is completed now.
+        (None, Some(upload_id)) => {
+            Ok(
+                uploads::dataset_for_upload(ports.store, ports.blobs, account_id, upload_id)
+                    .await?,
+            )
+        }
+        (None, None) => Err(DomainError::validation(
+            "dataset_id (or upload_id) is required: upload data with POST /datasets first",
+            "dataset_id",
+        )
+        .into()),
+    }
 }
 
 /// The output schema's field names (for target resolution).

@@ -15,6 +15,14 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "Backend and store health (no key needed)",
+    security(()),
+    responses((status = 200, description = "{status, backend, store}"), (status = 503, description = "The store does not answer"))
+)]
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let backend = state.store.backend();
     let answer = tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await;
@@ -30,3 +38,8 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             .with_details(json!({ "backend": backend, "store": "unavailable" }))),
     }
 }
+
+/// This route's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health))]
+pub struct HealthApi;

@@ -115,6 +115,15 @@ fn input_error(e: &InputError) -> ApiError {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/{model_version}/infer",
+    tag = "inference",
+    summary = "Predict one row",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    request_body(content_type = "application/json", description = "One object of input fields (null = missing)"),
+    responses((status = 200, description = "{request_id, result, model_name, model_version, created_at}"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not deployed"), (status = 422, description = "Invalid fields (details.errors name each)"))
+)]
 async fn infer(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +176,15 @@ fn content_type(req: &Request) -> String {
         .to_ascii_lowercase()
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/{model_version}/predictions",
+    tag = "inference",
+    summary = "Predict a batch",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    request_body(content_type = "application/json", description = "A JSON array of up to 10,000 objects, or text/csv, or multipart/form-data with a file part"),
+    responses((status = 200, description = "[{prediction}] in order, or the CSV with prediction columns appended"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not deployed"), (status = 415, description = "Another content type"), (status = 422, description = "Invalid rows (details.errors name row and field)"))
+)]
 async fn predictions(
     State(state): State<AppState>,
     caller: Caller,
@@ -419,3 +437,8 @@ async fn csv_predictions(
     set_version_header(&mut response, &version);
     Ok(response)
 }
+
+/// This group's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(infer, predictions))]
+pub struct InferenceApi;

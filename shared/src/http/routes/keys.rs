@@ -28,6 +28,13 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "keys",
+    summary = "The calling key: account, key id, scopes, tier, rate limit state",
+    responses((status = 200, description = "{account_id, key_id, scopes, tier, rate_limit}"), (status = 401, description = "Missing or invalid key"))
+)]
 async fn me(caller: Caller, rate: Option<Extension<RateLimitState>>) -> Json<Value> {
     Json(json!({
         "account_id": caller.account.account_id,
@@ -47,6 +54,14 @@ struct CreateKey {
     scopes: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api-keys",
+    tag = "keys",
+    summary = "Create an API key (admin)",
+    request_body(content_type = "application/json", description = "{name, scopes: [read|write|predict|admin]}"),
+    responses((status = 201, description = "{key_id, api_key (shown once), name, scopes, created_at}"), (status = 403, description = "Not an admin key"))
+)]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,6 +88,14 @@ async fn create_key(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    tag = "keys",
+    summary = "List the account's API keys without secrets (admin)",
+    params(("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "default 0")),
+    responses((status = 200, description = "{api_keys, pagination}"), (status = 403, description = "Not an admin key"))
+)]
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,6 +112,14 @@ async fn list_keys(
     Ok(Json(page.page_body("api_keys", items, total)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api-keys/{key_id}",
+    tag = "keys",
+    summary = "Revoke an API key (admin)",
+    params(("key_id" = String, Path, description = "key_…")),
+    responses((status = 200, description = "The key, revoked"), (status = 404, description = "No such key"))
+)]
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,3 +130,8 @@ async fn revoke_key(
     tracing::info!(key_id = %key.key_id, "API key revoked");
     Ok(Json(key.to_public_json()))
 }
+
+/// This group's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(me, create_key, list_keys, revoke_key))]
+pub struct KeysApi;

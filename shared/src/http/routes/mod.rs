@@ -7,6 +7,7 @@ pub mod health;
 pub mod inference;
 pub mod keys;
 pub mod models;
+pub mod openapi;
 
 use crate::http::state::AppState;
 use axum::Router;
@@ -42,7 +43,7 @@ impl Group {
     /// The group's routes that need no API key.
     pub fn public_routes(self) -> Router<AppState> {
         match self {
-            Group::Keys => health::routes(),
+            Group::Keys => health::routes().merge(openapi::routes()),
             Group::Datasets => datasets::public_routes(),
             Group::Models | Group::Inference => Router::new(),
         }

@@ -79,6 +79,7 @@ impl From<StartBuildError> for ApiError {
     fn from(e: StartBuildError) -> Self {
         match e {
             StartBuildError::Domain(e) => e.into(),
+            StartBuildError::Upload(e) => e.into(),
             StartBuildError::Unusable {
                 message,
                 field,
@@ -173,6 +174,14 @@ struct ListModelsQuery {
     sort_dir: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/models",
+    tag = "models",
+    summary = "List models",
+    params(("status" = Option<String>, Query, description = "PENDING, BUILDING, READY or ERROR"), ("sort_by" = Option<String>, Query, description = "created_at (default) or name"), ("sort_dir" = Option<String>, Query, description = "asc or desc"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "default 0")),
+    responses((status = 200, description = "{models, pagination}"), (status = 400, description = "Bad query parameter"))
+)]
 async fn list_models(
     State(state): State<AppState>,
     caller: Caller,
@@ -281,6 +290,15 @@ struct CreateModelBody {
     max_iterations: Option<usize>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}",
+    tag = "models",
+    summary = "Start a build of a new model",
+    params(("model_name" = String, Path, description = "The model's name")),
+    request_body(content_type = "application/json", description = "intent (required), dataset_id or upload_id (required), name, description, input_schema, output_schema, metric, tags, target, time_budget_s (default 60), max_iterations"),
+    responses((status = 202, description = "{job_id, status: PENDING, model_name, model_version: v1.0, created_at}"), (status = 404, description = "No such dataset"), (status = 409, description = "The name exists"), (status = 422, description = "The dataset or target cannot work (details name the candidate columns)"), (status = 429, description = "concurrency_limit_exceeded or rate_limit_exceeded"))
+)]
 async fn create_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -308,6 +326,14 @@ async fn create_model(
     Ok(accepted(&build))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}",
+    tag = "models",
+    summary = "A model",
+    params(("model_name" = String, Path, description = "The model's name")),
+    responses((status = 200, description = "The model: status, deployment_status, endpoint, metrics, schemas, tags, …"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn get_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,6 +365,15 @@ where
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/models/{model_name}",
+    tag = "models",
+    summary = "Change a model's name, description or tags",
+    params(("model_name" = String, Path, description = "The model's name")),
+    request_body(content_type = "application/json", description = "name, description, tags"),
+    responses((status = 200, description = "The model"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn patch_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -359,6 +394,14 @@ async fn patch_model(
     Ok(Json(model_json(&model, &refs, &active)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/models/{model_name}",
+    tag = "models",
+    summary = "Delete a model with its versions, deployments and artifacts; cancels builds in flight",
+    params(("model_name" = String, Path, description = "The model's name")),
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn delete_model(
     State(state): State<AppState>,
     caller: Caller,
@@ -374,6 +417,14 @@ async fn delete_model(
     Ok(Json(json!({ "model_name": model_name, "deleted": true })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/versions",
+    tag = "models",
+    summary = "List a model's versions (newest first)",
+    params(("model_name" = String, Path, description = "The model's name"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "default 0")),
+    responses((status = 200, description = "{versions, pagination}"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn list_versions(
     State(state): State<AppState>,
     caller: Caller,
@@ -427,6 +478,15 @@ struct CreateVersionBody {
     max_iterations: Option<usize>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/versions",
+    tag = "models",
+    summary = "Start a build of the next version",
+    params(("model_name" = String, Path, description = "The model's name")),
+    request_body(content_type = "application/json", description = "dataset_id or upload_id, intent, target, metric, input_schema, output_schema, time_budget_s, max_iterations (unset: as before)"),
+    responses((status = 202, description = "{job_id, status, model_name, model_version, created_at}"), (status = 404, description = "No such model or version in this account"), (status = 422, description = "The dataset or target cannot work"), (status = 429, description = "Build limits"))
+)]
 async fn create_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -459,6 +519,15 @@ struct RetrainBody {
     time_budget_s: Option<f64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/retrain",
+    tag = "models",
+    summary = "Retrain: the next version, on new data if given",
+    params(("model_name" = String, Path, description = "The model's name")),
+    request_body(content_type = "application/json", description = "upload_id or dataset_id, goal, metric, max_iterations, time_budget_s (all optional)"),
+    responses((status = 202, description = "{job_id, status, model_name, model_version, created_at}"), (status = 404, description = "No such model or version in this account"), (status = 422, description = "The dataset or target cannot work"), (status = 429, description = "Build limits"))
+)]
 async fn retrain(
     State(state): State<AppState>,
     caller: Caller,
@@ -503,6 +572,14 @@ async fn path_version(
     Ok(models::resolve_version(state.store.as_ref(), account_id, model_name, &reference).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/{model_version}",
+    tag = "models",
+    summary = "A version",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    responses((status = 200, description = "The version"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn get_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -518,6 +595,14 @@ async fn get_version(
     Ok(Json(version_json(&version, &active)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/{model_version}/status",
+    tag = "models",
+    summary = "A version's build status",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    responses((status = 200, description = "{status, deployment_status, build_progress, last_updated, result?, error?}"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn version_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -564,6 +649,14 @@ fn require_ready(version: &ModelVersion, what: &str) -> Result<(), ApiError> {
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/{model_version}/describe",
+    tag = "models",
+    summary = "What the model is and how it was built",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    responses((status = 200, description = "{description, input_schema, output_schema, performance_metrics, training_info: {dataset_size, training_time_minutes, algorithm, feature_importance, leaderboard}}"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not READY"))
+)]
 async fn describe(
     State(state): State<AppState>,
     caller: Caller,
@@ -608,6 +701,14 @@ async fn describe(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/{model_version}/artifact",
+    tag = "models",
+    summary = "The ONNX file",
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    responses((status = 200, description = "application/octet-stream: the ONNX model"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not READY"))
+)]
 async fn artifact(
     State(state): State<AppState>,
     caller: Caller,
@@ -640,6 +741,14 @@ struct BuildLogsQuery {
     job_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/build-logs",
+    tag = "models",
+    summary = "Build log lines",
+    params(("job_id" = Option<String>, Query, description = "Only this build job"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "default 0")),
+    responses((status = 200, description = "{logs: [{job_id, model_name, timestamp, level, message}], pagination}"), (status = 404, description = "No such job"))
+)]
 async fn build_logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -676,6 +785,15 @@ struct DeployBody {
     model_version: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/deploy",
+    tag = "models",
+    summary = "Deploy a READY version (replaces the environment's active deployment)",
+    params(("model_name" = String, Path, description = "The model's name")),
+    request_body(content_type = "application/json", description = "environment (default production), replicas, auto_scale, model_version (default: latest READY)"),
+    responses((status = 201, description = "{deployment_id, model_name, model_version, status: ACTIVE, endpoint, environment, replicas, auto_scale, created_at}"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "The version is not READY"))
+)]
 async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
@@ -708,6 +826,14 @@ async fn deploy(
     Ok((StatusCode::CREATED, Json(deployment.to_json())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/models/{model_name}/deployments",
+    tag = "models",
+    summary = "List a model's deployments",
+    params(("model_name" = String, Path, description = "The model's name"), ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("offset" = Option<u32>, Query, description = "default 0")),
+    responses((status = 200, description = "{deployments, pagination}"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn list_deployments(
     State(state): State<AppState>,
     caller: Caller,
@@ -730,6 +856,14 @@ async fn list_deployments(
     Ok(Json(page.page_body("deployments", items, total)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/models/{model_name}/deployments/{deployment_id}",
+    tag = "models",
+    summary = "Undeploy",
+    params(("model_name" = String, Path, description = "The model's name"), ("deployment_id" = String, Path, description = "dep_…")),
+    responses((status = 200, description = "The deployment, status UNDEPLOYED"), (status = 404, description = "No such model or version in this account"))
+)]
 async fn undeploy(
     State(state): State<AppState>,
     caller: Caller,
@@ -744,3 +878,25 @@ async fn undeploy(
     .await?;
     Ok(Json(deployment.to_json()))
 }
+
+/// This group's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_models,
+    build_logs,
+    create_model,
+    get_model,
+    patch_model,
+    delete_model,
+    list_versions,
+    create_version,
+    retrain,
+    deploy,
+    list_deployments,
+    undeploy,
+    get_version,
+    version_status,
+    describe,
+    artifact
+))]
+pub struct ModelsApi;
