@@ -869,7 +869,55 @@ async fn openapi_lists_routed_operations(app: &TestApp) {
     }
 }
 
+/// Deleting a model while its build runs cancels the build: the trainer finds its claim gone,
+/// writes nothing back and removes the artifact it may have stored.
+async fn deleting_cancels_a_running_build(app: &TestApp) {
+    let api = Api::new(app, Tier::Pro).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(3000)).await;
+    let mut body = build_body(&dataset_id);
+    body["time_budget_s"] = json!(20);
+    body.as_object_mut().unwrap().remove("max_iterations");
+    let (status, _) = api.post("/models/doomed", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap().to_owned();
+    let versions =
+        shared::domain::models::list_versions(app.state.store.as_ref(), &account_id, "doomed")
+            .await
+            .unwrap();
+    let version_id = versions[0].version_id.clone();
+    let message = take_message(app).await;
+    let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+    let running = tokio::spawn(async move { trainer.process(&message.body).await });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = api.get("/models/doomed/v1.0/status").await;
+        if s["status"] == "BUILDING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = api.delete("/models/doomed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcome = running.await.unwrap();
+    assert!(matches!(outcome, Ok(Processed::Cancelled)), "{outcome:?}");
+    let (status, _) = api.get("/models/doomed/v1.0/status").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let left =
+        shared::domain::models::list_versions(app.state.store.as_ref(), &account_id, "doomed")
+            .await
+            .unwrap();
+    assert!(
+        left.is_empty(),
+        "a cancelled build wrote its version back: {left:?}"
+    );
+    let artifact = format!("models/{account_id}/doomed/{version_id}/model.onnx");
+    assert_eq!(app.state.blobs.size(&artifact).await.unwrap(), None);
+}
+
 on_both_backends!(
+    deleting_cancels_a_running_build,
     openapi_lists_routed_operations,
     end_to_end,
     builds_are_refused_at_once,

@@ -21,8 +21,9 @@ use crate::ingest::ColumnType;
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
 use serde_json::Value;
 
-/// Longest build a request may ask for.
-pub const MAX_TIME_BUDGET_S: f64 = 3600.0;
+/// Longest build a request may ask for: the trainer Lambda runs at most 900 s, and loading,
+/// the final refit and the export need their share of it.
+pub const MAX_TIME_BUDGET_S: f64 = 600.0;
 /// Builds (anything that starts training) per account per minute, on metered tiers.
 pub const BUILDS_PER_MINUTE: i64 = 5;
 /// Datasets up to this size are read whole at submit time so the task check is exact; larger
