@@ -217,7 +217,7 @@ async fn run(only: &[String], budget: f64) -> Result<Value, String> {
         // Through the API.
         let send = |req: reqwest::RequestBuilder| async move {
             let r = req
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
