@@ -916,7 +916,44 @@ async fn deleting_cancels_a_running_build(app: &TestApp) {
     assert_eq!(app.state.blobs.size(&artifact).await.unwrap(), None);
 }
 
+/// Metered tiers start at most 5 builds a minute: the 6th is 429 `rate_limit_exceeded` with
+/// `Retry-After`, even though build slots are free (pro allows 10 at a time).
+async fn builds_per_minute_are_limited(app: &TestApp) {
+    let api = Api::new(app, Tier::Pro).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(60)).await;
+    // Stay inside one minute window: start early in a minute.
+    let second = shared::ids::now_epoch().rem_euclid(60);
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for i in 0..5 {
+        let (status, body) = api
+            .post(&format!("/models/rate{i}"), &build_body(&dataset_id))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let response = api
+        .request(reqwest::Method::POST, "/models/rate5")
+        .json(&build_body(&dataset_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    // Nothing of the refused build was written.
+    let (status, _) = api.get("/models/rate5").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
+    builds_per_minute_are_limited,
     deleting_cancels_a_running_build,
     openapi_lists_routed_operations,
     end_to_end,
