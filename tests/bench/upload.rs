@@ -180,7 +180,7 @@ fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (put_s, complete_s, dataset) = runtime.block_on(async {
+    let (put_s, peak_after_put_mb, complete_s, dataset) = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(std::time::Duration::from_secs(1800))
@@ -223,6 +223,8 @@ fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
             return Err(format!("PUT answered {}", put.status()));
         }
         let put_s = t.elapsed().as_secs_f64();
+        // The PUT alone: streaming means this stays near the idle figure.
+        let (peak_after_put_mb, _) = memory_mb(pid)?;
 
         let t = Instant::now();
         let response = client
@@ -236,11 +238,27 @@ fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
         if status.as_u16() != 201 {
             return Err(format!("complete answered {status}: {dataset}"));
         }
-        Ok::<_, String>((put_s, t.elapsed().as_secs_f64(), dataset))
+        Ok::<_, String>((put_s, peak_after_put_mb, t.elapsed().as_secs_f64(), dataset))
     })?;
     let (peak_mb, rss_after_mb) = memory_mb(pid)?;
     drop(server);
     let row_count = dataset["row_count"].as_u64().unwrap_or(0);
+    // What one in-memory copy of the parsed table takes (ingest's layout: f64 per numeric cell,
+    // u32 code per string cell, plus the distinct strings): peak minus idle against this says
+    // how many copies completion holds at once.
+    let table_mb = dataset["columns"]
+        .as_array()
+        .map(|columns| {
+            columns
+                .iter()
+                .map(|c| match c["type"].as_str() {
+                    Some("string") => 4.0 * row_count as f64,
+                    _ => 8.0 * row_count as f64,
+                })
+                .sum::<f64>()
+        })
+        .unwrap_or(0.0)
+        / (1024.0 * 1024.0);
     Ok(serde_json::json!({
         "bench": "upload_session_local",
         "server": plexe.display().to_string(),
@@ -256,7 +274,9 @@ fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
         "upload_total_seconds": put_s + complete_s,
         "server_rss_idle_mb": rss_idle_mb,
         "server_rss_after_mb": rss_after_mb,
+        "server_peak_rss_after_put_mb": peak_after_put_mb,
         "server_peak_rss_mb": peak_mb,
+        "table_in_memory_mb": table_mb,
         "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
         "under_target": peak_mb < TARGET_PEAK_RSS_MB,
     }))

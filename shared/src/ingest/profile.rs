@@ -3,8 +3,6 @@
 //! min/max as RFC 3339; string and boolean columns the (up to) five most frequent values with
 //! their counts, ties broken by value so the same data always gives the same profile.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::cell::format_rfc3339;
@@ -64,16 +62,33 @@ fn profile_column(column: &Column) -> ColumnProfile {
     };
     match &column.data {
         ColumnData::Numeric(values) => {
-            let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            let mut present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
             p.missing = values.len() - present.len();
-            // -0.0 and 0.0 are one value.
-            let mut counts: HashMap<u64, usize> = HashMap::new();
-            for &v in &present {
-                *counts.entry((v + 0.0).to_bits()).or_default() += 1;
-            }
-            p.unique = counts.len();
             let min = present.iter().copied().reduce(f64::min);
             let max = present.iter().copied().reduce(f64::max);
+            // Before sorting: the mean sums in row order, as pandas does.
+            let mean_value = (!present.is_empty()).then(|| mean(&present));
+            // Distinct values as runs of the sorted copy, not a hash map: the copy exists anyway
+            // and a map of a unique-per-row column would take twice the column again (this runs
+            // on every upload, with the whole table in memory). `==` makes -0.0 and 0.0 one value.
+            present.sort_unstable_by(f64::total_cmp);
+            let is_boolean = column.kind == ColumnType::Boolean;
+            // Only booleans list their values (with counts); other columns just count runs.
+            let mut counts: Vec<(f64, usize)> = Vec::new();
+            let mut previous: Option<f64> = None;
+            for &v in &present {
+                if previous != Some(v) {
+                    p.unique += 1;
+                    previous = Some(v);
+                    if is_boolean {
+                        counts.push((v, 0));
+                    }
+                }
+                if let Some((_, n)) = counts.last_mut() {
+                    *n += 1;
+                }
+            }
+            drop(present);
             let scalar = |v: f64| match column.kind {
                 ColumnType::Integer => Scalar::Integer(v as i64),
                 ColumnType::Datetime => Scalar::Text(format_rfc3339(v)),
@@ -83,7 +98,7 @@ fn profile_column(column: &Column) -> ColumnProfile {
                 ColumnType::Integer | ColumnType::Float => {
                     p.min = min.map(scalar);
                     p.max = max.map(scalar);
-                    p.mean = (!present.is_empty()).then(|| mean(&present));
+                    p.mean = mean_value;
                 }
                 ColumnType::Datetime => {
                     p.min = min.map(scalar);
@@ -92,8 +107,8 @@ fn profile_column(column: &Column) -> ColumnProfile {
                 ColumnType::Boolean => {
                     let mut top: Vec<ValueCount> = counts
                         .iter()
-                        .map(|(&bits, &count)| ValueCount {
-                            value: Scalar::Boolean(f64::from_bits(bits) != 0.0),
+                        .map(|&(v, count)| ValueCount {
+                            value: Scalar::Boolean(v != 0.0),
                             count,
                         })
                         .collect();
@@ -253,6 +268,24 @@ mod tests {
             vec![(Scalar::Boolean(false), 3), (Scalar::Boolean(true), 3)]
         );
         assert_eq!(p[1].mean, None);
+    }
+
+    #[test]
+    fn distinct_numbers_count_zero_signs_as_one() {
+        let t = Table {
+            n_rows: 8,
+            columns: vec![col(
+                "x",
+                ColumnType::Float,
+                ColumnData::Numeric(vec![2.5, -0.0, 0.0, f64::NAN, 2.5, -3.0, 0.0, 7.0]),
+            )],
+        };
+        let p = &profile(&t)[0];
+        // {-3, 0, 2.5, 7}: -0.0 and 0.0 are one value, NaN is missing.
+        assert_eq!((p.missing, p.unique), (1, 4));
+        assert_eq!(p.min, Some(Scalar::Float(-3.0)));
+        assert_eq!(p.max, Some(Scalar::Float(7.0)));
+        assert_eq!(p.mean, Some(9.0 / 7.0));
     }
 
     #[test]
