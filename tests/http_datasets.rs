@@ -308,13 +308,30 @@ async fn direct_upload_over_6_mb_is_413(app: &TestApp) {
         .send(
             api.req(reqwest::Method::POST, "/datasets")
                 .header("content-type", "text/csv")
-                .body(csv),
+                .body(csv.clone()),
         )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(error_code(&body), "payload_too_large");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("/datasets/uploads"), "{message}");
+    assert_eq!(dataset_count(&api).await, 0);
+
+    // The same file as a multipart part, sent chunked (no declared length): 413 likewise.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = csv
+        .into_bytes()
+        .chunks(256 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .file_name("big.csv");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let (status, body) = api
+        .send(api.req(reqwest::Method::POST, "/datasets").multipart(form))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(error_code(&body), "payload_too_large");
     assert_eq!(dataset_count(&api).await, 0);
 }
 
@@ -761,9 +778,43 @@ async fn embedded_upload_urls_refuse_forged_and_expired_tokens() {
     );
     assert_eq!(staged_size(&app, &account_id, upload_id).await, None);
 
+    // A body declared over the 500 MB session limit is refused before it is read.
+    let answer = raw_put_head(&url, 600 * 1024 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert_eq!(staged_size(&app, &account_id, upload_id).await, None);
+
     // The genuine URL works, without any API key.
     assert!(put_file(&url, b"a\n1\n".to_vec()).await.is_success());
     assert_eq!(staged_size(&app, &account_id, upload_id).await, Some(4));
+}
+
+/// Sends only the head of a `PUT` to `url` declaring `content_length` bytes, and returns what
+/// the server answers (without ever sending the body).
+async fn raw_put_head(url: &str, content_length: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {content_length}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The whole answer: the server closes the connection since the body will never come.
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf)).await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 async fn parquet_through_an_upload_session(app: &TestApp) {
