@@ -24,6 +24,7 @@ on_both_backends!(
     concurrent_completions_create_one_dataset,
     idempotent_direct_upload_creates_one_dataset,
     builds_load_the_table_and_resolve_upload_ids,
+    wide_datasets_keep_their_whole_profile,
 );
 
 const SAMPLE_CSV: &str = "id,price,in_stock,color,sold_at\n\
@@ -982,4 +983,37 @@ async fn builds_load_the_table_and_resolve_upload_ids(app: &TestApp) {
         "another account's session"
     );
     assert_eq!(dataset_count(&api).await, 2);
+}
+
+/// A profile too big for one store item (DynamoDB stops at 400 KB) is kept beside the data and
+/// still shown whole.
+async fn wide_datasets_keep_their_whole_profile(app: &TestApp) {
+    let (api, _) = Api::new(app).await;
+    // The most columns ingest takes, with long (150-character) names.
+    let columns = shared::ingest::MAX_COLUMNS;
+    let header: Vec<String> = (0..columns)
+        .map(|i| format!("{}_{i:04}", "wide_column_name".repeat(9)))
+        .collect();
+    let row = |r: usize| -> String {
+        (0..columns)
+            .map(|c| format!("{}.5", r * columns + c))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let csv = format!("{}\n{}\n{}\n", header.join(","), row(0), row(1));
+    let ds = api.upload_csv("wide", &csv).await;
+    assert_eq!(ds["columns"].as_array().map(Vec::len), Some(columns));
+    let id = ds["dataset_id"].as_str().expect("id");
+    let (status, got) = api.get(&format!("/datasets/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got, ds);
+    assert!(
+        serde_json::to_vec(&got["columns"]).expect("json").len() > 400 * 1024,
+        "the profile must be over the store's item limit for this test to mean anything"
+    );
+    let (status, list) = api.get("/datasets").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["datasets"][0]["columns"], ds["columns"]);
+    let last = column(&ds, &header[columns - 1]);
+    assert_eq!(last["max"], (2 * columns - 1) as f64 + 0.5);
 }

@@ -462,6 +462,7 @@ async fn complete_upload(
     put,
     path = "/uploads/{token}",
     tag = "datasets",
+    security(()),
     params(("token" = String, Path, description = "The signed token of an upload_url")),
     request_body(content_type = "application/octet-stream", description = "The file"),
     responses(
