@@ -192,6 +192,23 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
             ..base.clone()
         },
     };
+    // Noisy targets (many classes, weak signal) want shallow, heavily smoothed trees that see
+    // a random half of the features each.
+    let conservative = CandidateSpec::Trees {
+        name: "conservative",
+        params: GbmParams {
+            learning_rate: 0.05,
+            num_leaves: 15,
+            min_data_in_leaf: (n_rows / 50).clamp(20, 200),
+            lambda_l2: 10.0,
+            feature_fraction: 0.5,
+            bagging_fraction: 0.7,
+            bagging_freq: 1,
+            n_estimators: 2000,
+            early_stopping_rounds: 60,
+            ..base.clone()
+        },
+    };
     let large = CandidateSpec::Trees {
         name: "large_trees",
         params: GbmParams {
@@ -214,6 +231,7 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
         lin(0.1),
         regularized,
         small,
+        conservative,
         lin(100.0),
         large,
     ]
@@ -400,6 +418,9 @@ pub fn search(
             pool.push((choice, key));
         }
     }
+    if let Some(ensemble) = ensemble_selection(data, metric, &eval_rows, &evaluated) {
+        pool.push(ensemble);
+    }
     let keys: Vec<(f64, f64)> = pool.iter().map(|(_, k)| *k).collect();
     let best = pick_best(&keys, metric, n_eval).ok_or(SearchError::NothingEvaluated)?;
     let choice = pool.swap_remove(best).0;
@@ -407,6 +428,76 @@ pub fn search(
         choice,
         leaderboard,
     })
+}
+
+/// Rounds of greedy ensemble selection; the weights are multiples of 1/ENSEMBLE_STEPS.
+const ENSEMBLE_STEPS: usize = 10;
+/// Distinct members of an ensemble at most (each is refit, exported and run at predict time).
+const ENSEMBLE_MAX_MEMBERS: usize = 3;
+
+/// Greedy ensemble selection (Caruana et al., 2004) on the validation margins: start empty,
+/// and each round add (with replacement) the candidate whose addition gives the averaged
+/// margins the lowest secondary loss (log loss or RMSE: smooth, so the greedy steps follow
+/// signal rather than single rows flipping). `None` when fewer than two candidates exist or
+/// the result is a single model (already in the pool).
+fn ensemble_selection(
+    data: &SearchData,
+    metric: Metric,
+    eval_rows: &[usize],
+    evaluated: &[Evaluated],
+) -> Option<(Choice, (f64, f64))> {
+    if evaluated.len() < 2 {
+        return None;
+    }
+    let len = evaluated[0].margins.len();
+    let mut counts = vec![0usize; evaluated.len()];
+    let mut sum = vec![0.0; len];
+    let mut averaged = vec![0.0; len];
+    for step in 1..=ENSEMBLE_STEPS {
+        let distinct = counts.iter().filter(|&&c| c > 0).count();
+        let mut best: Option<(usize, f64)> = None;
+        for (i, e) in evaluated.iter().enumerate() {
+            if counts[i] == 0 && distinct >= ENSEMBLE_MAX_MEMBERS {
+                continue;
+            }
+            for ((a, s), m) in averaged.iter_mut().zip(&sum).zip(&e.margins) {
+                *a = (s + m) / step as f64;
+            }
+            let loss = selection_key(data, metric, eval_rows, &averaged).1;
+            if best.is_none_or(|(_, b)| loss < b) {
+                best = Some((i, loss));
+            }
+        }
+        let (chosen, _) = best?;
+        counts[chosen] += 1;
+        for (s, m) in sum.iter_mut().zip(&evaluated[chosen].margins) {
+            *s += m;
+        }
+    }
+    if counts.iter().filter(|&&c| c > 0).count() < 2 {
+        return None;
+    }
+    for (a, s) in averaged.iter_mut().zip(&sum) {
+        *a = s / ENSEMBLE_STEPS as f64;
+    }
+    let key = selection_key(data, metric, eval_rows, &averaged);
+    let members = evaluated
+        .iter()
+        .zip(&counts)
+        .filter(|(_, c)| **c > 0)
+        .map(|(e, c)| ChosenModel {
+            spec: e.spec.clone(),
+            rounds: e.rounds,
+            weight: *c as f64 / ENSEMBLE_STEPS as f64,
+        })
+        .collect();
+    Some((
+        Choice {
+            members,
+            validation_score: key.0,
+        },
+        key,
+    ))
 }
 
 /// The index of the best key (selection metric, secondary loss). Counting metrics (accuracy,
@@ -593,6 +684,40 @@ mod tests {
         assert_eq!(pick_best(&keys, Metric::Accuracy, 1000), Some(1));
         // With 100,000 rows the same gap is real: the higher accuracy wins.
         assert_eq!(pick_best(&keys, Metric::Accuracy, 100_000), Some(0));
+    }
+
+    #[test]
+    fn ensemble_selection_averages_models_whose_errors_cancel() {
+        let y: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let rows: Vec<usize> = (0..y.len()).collect();
+        let data = SearchData {
+            task: &Task::Regression,
+            features: &[],
+            cols: &[],
+            y: &y,
+        };
+        let candidate = |alpha: f64, shift: f64| Evaluated {
+            spec: CandidateSpec::Linear(LinearKind::Ridge { alpha }),
+            margins: y.iter().map(|v| v + shift).collect(),
+            key: (0.5, 0.5),
+            rounds: None,
+        };
+        let evaluated = [
+            candidate(1.0, 0.5),
+            candidate(2.0, -0.5),
+            candidate(3.0, 0.9),
+        ];
+        let (choice, key) =
+            ensemble_selection(&data, Metric::Rmse, &rows, &evaluated).expect("an ensemble");
+        assert!(key.0 < 1e-9, "averaged rmse {}", key.0);
+        let weights: Vec<f64> = choice.members.iter().map(|m| m.weight).collect();
+        assert_eq!(weights, vec![0.5, 0.5]);
+        assert_eq!(
+            choice.members[1].spec,
+            CandidateSpec::Linear(LinearKind::Ridge { alpha: 2.0 })
+        );
     }
 
     #[test]

@@ -590,32 +590,55 @@ fn linear_margins(
         margin = g.op("Add", &[&product, &margin], vec![]);
         has_terms = true;
     }
-    for term in &linear.categorical {
-        let n_levels = match &pipeline.features[term.feature] {
-            Feature::CategoryIndex { levels, .. } => levels.len(),
-            _ => term.weights.len(),
-        };
-        let rows = n_levels.max(term.weights.len());
-        let mut table = Vec::with_capacity((rows + 1) * k);
-        for r in 0..=rows {
-            match term.weights.get(r) {
-                Some(w) if r < n_levels => table.extend_from_slice(w),
-                _ => table.extend(std::iter::repeat_n(0.0, k)),
+    if !linear.categorical.is_empty() {
+        // All categorical terms at once (a graph node costs a few microseconds per run,
+        // whatever its size): one table stacking each term's weight rows plus a zero row for
+        // missing/unseen, each term's index column shifted to its block, one Gather, and a sum
+        // over the terms.
+        let mut table: Vec<f64> = Vec::new();
+        let mut offsets: Vec<i64> = Vec::new();
+        let mut zero_rows: Vec<f32> = Vec::new();
+        let mut cols: Vec<i64> = Vec::new();
+        let mut table_rows = 0usize;
+        for term in &linear.categorical {
+            let n_levels = match &pipeline.features[term.feature] {
+                Feature::CategoryIndex { levels, .. } => levels.len(),
+                _ => term.weights.len(),
+            };
+            let rows = n_levels.max(term.weights.len());
+            for r in 0..=rows {
+                match term.weights.get(r) {
+                    Some(w) if r < n_levels => table.extend_from_slice(w),
+                    _ => table.extend(std::iter::repeat_n(0.0, k)),
+                }
             }
+            offsets.push(table_rows as i64);
+            zero_rows.push(rows as f32);
+            cols.push(term.feature as i64);
+            table_rows += rows + 1;
         }
-        let table = g.f64s(&[rows as i64 + 1, k as i64], &table);
-        let col = g.i64s(&[], &[term.feature as i64]);
-        let v = g.op("Gather", &[x, &col], vec![("axis", Attr::Int(1))]);
+        let n_terms = cols.len() as i64;
+        let table = g.f64s(&[table_rows as i64, k as i64], &table);
+        let cols = g.i64s(&[n_terms], &cols);
+        let v = g.op("Gather", &[x, &cols], vec![("axis", Attr::Int(1))]);
         let nan = g.op("IsNaN", &[&v], vec![]);
-        let last = g.f32s(&[], &[rows as f32]);
-        let v = g.op("Where", &[&nan, &last, &v], vec![]);
+        let zero_rows = g.f32s(&[n_terms], &zero_rows);
+        let v = g.op("Where", &[&nan, &zero_rows, &v], vec![]);
         let idx = g.op(
             "Cast",
             &[&v],
             vec![("to", Attr::Int(DataType::Int64 as i64))],
         );
-        let contribution = g.op("Gather", &[&table, &idx], vec![("axis", Attr::Int(0))]);
-        margin = g.op("Add", &[&margin, &contribution], vec![]);
+        let offsets = g.i64s(&[n_terms], &offsets);
+        let idx = g.op("Add", &[&idx, &offsets], vec![]);
+        let contributions = g.op("Gather", &[&table, &idx], vec![("axis", Attr::Int(0))]);
+        let axes = g.i64s(&[1], &[1]);
+        let sum = g.op(
+            "ReduceSum",
+            &[&contributions, &axes],
+            vec![("keepdims", Attr::Int(0))],
+        );
+        margin = g.op("Add", &[&margin, &sum], vec![]);
         has_terms = true;
     }
     if !has_terms {

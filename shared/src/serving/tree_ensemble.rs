@@ -82,6 +82,7 @@ fn vec_attr<'a, T: AttrTVecType<'a>>(
 impl Forest {
     pub fn from_node(node: &NodeProto) -> TractResult<Forest> {
         let n_targets: usize = node.get_attr("n_targets")?;
+        node.expect_attr("n_targets", n_targets > 0, "at least one target")?;
         let aggregate: Option<&str> = node.get_attr_opt("aggregate_function")?;
         node.expect_attr(
             "aggregate_function",
@@ -248,14 +249,18 @@ impl Forest {
         self.n_targets
     }
 
-    /// Scores of one row into `out` (`n_targets` values, overwritten).
-    #[inline]
-    fn eval_row(&self, x: &[f32], out: &mut [f32]) {
-        out.copy_from_slice(&self.base);
+    /// Scores of `rows` consecutive rows of a row-major `[rows, n_cols]` matrix into `out`
+    /// (`rows × n_targets` values, overwritten). Tree-major: each tree scores every row of the
+    /// block before the next tree starts, so its nodes stay in cache; every row still adds the
+    /// trees in the same order, so the sums are the same as row by row.
+    fn eval_block(&self, x: &[f32], n_cols: usize, out: &mut [f32]) {
+        for o in out.chunks_mut(self.n_targets.max(1)) {
+            o.copy_from_slice(&self.base);
+        }
         if self.all_leq {
-            self.eval_row_with(x, out, |_, xv, v| xv <= v)
+            self.eval_block_with(x, n_cols, out, |_, xv, v| xv <= v)
         } else {
-            self.eval_row_with(x, out, |mode, xv, v| match mode {
+            self.eval_block_with(x, n_cols, out, |mode, xv, v| match mode {
                 MODE_LEQ => xv <= v,
                 MODE_LT => xv < v,
                 MODE_GTE => xv >= v,
@@ -267,50 +272,61 @@ impl Forest {
     }
 
     #[inline(always)]
-    fn eval_row_with(&self, x: &[f32], out: &mut [f32], cmp: impl Fn(u32, f32, f32) -> bool) {
+    fn eval_block_with(
+        &self,
+        x: &[f32],
+        n_cols: usize,
+        out: &mut [f32],
+        cmp: impl Fn(u32, f32, f32) -> bool,
+    ) {
+        let k = self.n_targets.max(1);
         let nodes = &self.nodes[..];
         for &root in &self.roots {
-            let mut node = nodes[root as usize];
-            // Bounded by the depth checked at load time (trees may share subtrees, not cycle).
-            for _ in 0..self.max_depth {
-                let mode = (node.packed >> MODE_SHIFT) & 0x7F;
-                if mode == MODE_LEAF {
-                    break;
+            for (row, o) in out.chunks_mut(k).enumerate() {
+                let x = &x[row * n_cols..(row + 1) * n_cols];
+                let mut node = nodes[root as usize];
+                // Bounded by the depth checked at load time (trees may share subtrees, not cycle).
+                for _ in 0..self.max_depth {
+                    let mode = (node.packed >> MODE_SHIFT) & 0x7F;
+                    if mode == MODE_LEAF {
+                        break;
+                    }
+                    let xv = x[(node.packed & FEATURE_MASK) as usize];
+                    let go_true = if xv.is_nan() {
+                        node.packed & NAN_TRUE != 0
+                    } else {
+                        cmp(mode, xv, node.value)
+                    };
+                    node = nodes[if go_true { node.a } else { node.b } as usize];
                 }
-                let xv = x[(node.packed & FEATURE_MASK) as usize];
-                let go_true = if xv.is_nan() {
-                    node.packed & NAN_TRUE != 0
-                } else {
-                    cmp(mode, xv, node.value)
-                };
-                node = nodes[if go_true { node.a } else { node.b } as usize];
-            }
-            for v in node.a as usize..node.b as usize {
-                out[self.vote_targets[v] as usize] += self.vote_weights[v];
+                for v in node.a as usize..node.b as usize {
+                    o[self.vote_targets[v] as usize] += self.vote_weights[v];
+                }
             }
         }
     }
 
     /// Scores of a row-major `[n, n_cols]` matrix into `[n, n_targets]`.
     pub fn eval(&self, x: &[f32], n_cols: usize, out: &mut [f32]) {
-        let k = self.n_targets;
-        let n = out.len() / k.max(1);
+        let k = self.n_targets.max(1);
+        let n = out.len() / k;
+        // Rows scored together by each tree: enough to reuse its nodes from cache, few enough
+        // that their features stay in cache too.
+        const BLOCK_ROWS: usize = 64;
         // Below this many rows per thread, spreading costs more than it saves.
         const ROWS_PER_TASK: usize = 256;
+        let score = |first_row: usize, chunk: &mut [f32]| {
+            for (b, block) in chunk.chunks_mut(BLOCK_ROWS * k).enumerate() {
+                let start = (first_row + b * BLOCK_ROWS) * n_cols;
+                self.eval_block(&x[start..], n_cols, block);
+            }
+        };
         if n >= 2 * ROWS_PER_TASK && rayon::current_num_threads() > 1 {
             out.par_chunks_mut(ROWS_PER_TASK * k)
                 .enumerate()
-                .for_each(|(c, chunk)| {
-                    let first = c * ROWS_PER_TASK;
-                    for (r, o) in chunk.chunks_mut(k).enumerate() {
-                        let row = first + r;
-                        self.eval_row(&x[row * n_cols..(row + 1) * n_cols], o);
-                    }
-                });
+                .for_each(|(c, chunk)| score(c * ROWS_PER_TASK, chunk));
         } else {
-            for (row, o) in out.chunks_mut(k).enumerate() {
-                self.eval_row(&x[row * n_cols..(row + 1) * n_cols], o);
-            }
+            score(0, out);
         }
     }
 }
