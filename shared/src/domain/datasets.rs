@@ -29,6 +29,8 @@ pub const DATASET_ID_PREFIX: &str = "ds";
 const SK_PREFIX: &str = "DATASET#";
 /// Rows kept for previews (the most `GET /datasets/{id}/preview` returns).
 pub const MAX_PREVIEW_ROWS: usize = 100;
+/// Most bytes of JSON the stored preview rows take (very wide or long-text rows get fewer rows).
+pub const MAX_PREVIEW_BYTES: usize = 1024 * 1024;
 /// Profiles larger than this (encoded) go to a blob instead of the store item.
 const INLINE_PROFILE_MAX: usize = 200 * 1024;
 /// How many datasets one listing reads at most (keeps `GET /datasets` bounded).
@@ -179,11 +181,29 @@ pub struct ParsedUpload {
     pub preview: Value,
 }
 
+/// The first rows (at most [`MAX_PREVIEW_ROWS`]) as JSON objects, stopping before they would
+/// take more than [`MAX_PREVIEW_BYTES`] as JSON: a preview stays small whatever the row width.
+fn preview_of(table: &Table) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    for row in 0..table.n_rows.min(MAX_PREVIEW_ROWS) {
+        let object: Map<String, Value> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), ingest::preview::cell_json(c, row)))
+            .collect();
+        let object = Value::Object(object);
+        bytes += serde_json::to_vec(&object).map_or(usize::MAX, |v| v.len());
+        if bytes > MAX_PREVIEW_BYTES {
+            break;
+        }
+        rows.push(object);
+    }
+    rows
+}
+
 fn summarize(table: &Table, format: DataFormat, size_bytes: u64, sha256: String) -> ParsedUpload {
-    let rows: Vec<Value> = ingest::preview_rows(table, MAX_PREVIEW_ROWS)
-        .into_iter()
-        .map(Value::Object)
-        .collect();
+    let rows = preview_of(table);
     let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     ParsedUpload {
         format,
@@ -598,6 +618,22 @@ mod tests {
         assert_eq!(parsed.sha256, SHA_OF_SAMPLE);
         assert_eq!(parsed.preview["columns"], json!(["a", "b"]));
         assert_eq!(parsed.preview["rows"][2], json!({"a": 3, "b": "x"}));
+    }
+
+    #[test]
+    fn previews_stay_small_whatever_the_row_width() {
+        let long = "x".repeat(300 * 1024);
+        let mut csv = String::from("id,text\n");
+        for i in 0..10 {
+            csv.push_str(&format!("{i},{long}\n"));
+        }
+        let parsed = parse_bytes(Bytes::from(csv), DataFormat::Csv).expect("valid csv");
+        assert_eq!(parsed.row_count, 10);
+        let rows = parsed.preview["rows"].as_array().expect("rows");
+        // Three rows of ~300 KB fit in 1 MB, a fourth would not.
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2]["id"], 2);
+        assert!(serde_json::to_vec(&parsed.preview).expect("json").len() <= MAX_PREVIEW_BYTES + 64);
     }
 
     #[test]
