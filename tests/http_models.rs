@@ -952,7 +952,67 @@ async fn builds_per_minute_are_limited(app: &TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A build whose worker vanished and whose message never comes back (dead-lettered) does not
+/// stay BUILDING forever: once its job has shown no sign of life for 3 hours, reading the
+/// version ends it as ERROR with the reason, and its build slot is free again.
+async fn abandoned_builds_end_in_error(app: &TestApp) {
+    let api = Api::new(app, Tier::Basic).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(60)).await;
+    let (status, created) = api.post("/models/lost", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job_id = created["job_id"].as_str().unwrap();
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    let store = app.state.store.as_ref();
+    use shared::domain::models::jobs;
+    // A worker claimed it (BUILDING) and died 4 hours ago.
+    let claim = jobs::claim_job(store, account_id, job_id, "wrk_gone")
+        .await
+        .unwrap();
+    let jobs::Claim::Claimed { mut job, rev } = claim else {
+        panic!("{claim:?}");
+    };
+    let mut version = shared::domain::models::get_version(store, account_id, "lost", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    version.status = shared::domain::models::VersionStatus::Building;
+    shared::domain::models::put_version(store, account_id, &version)
+        .await
+        .unwrap();
+    let (_, fresh) = api.get("/models/lost/v1.0/status").await;
+    assert_eq!(
+        fresh["status"], "BUILDING",
+        "a live build is left alone: {fresh}"
+    );
+    let long_ago = shared::ids::now_epoch() - 4 * 3600;
+    job.lease_until = long_ago;
+    job.touched_at = long_ago;
+    store
+        .put(
+            jobs::job_item(&job).unwrap(),
+            shared::ports::Condition::Revision(rev),
+        )
+        .await
+        .unwrap();
+
+    let (status, s) = api.get("/models/lost/v1.0/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s["status"], "ERROR", "{s}");
+    assert_eq!(s["error"]["code"], "build_interrupted");
+    let (_, model) = api.get("/models/lost").await;
+    assert_eq!(model["status"], "ERROR");
+    // Basic has 2 slots: the abandoned build's is free again.
+    for name in ["next1", "next2"] {
+        let (status, body) = api
+            .post(&format!("/models/{name}"), &build_body(&dataset_id))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+}
+
 on_both_backends!(
+    abandoned_builds_end_in_error,
     builds_per_minute_are_limited,
     deleting_cancels_a_running_build,
     openapi_lists_routed_operations,

@@ -485,7 +485,7 @@ impl Trainer {
         )
         .await;
         run.job.state = JobState::Succeeded;
-        run.job.updated_at = now_rfc3339();
+        run.job.touch();
         run.version.status = VersionStatus::Ready;
         run.version.build_progress = 100;
         run.version.build_finished_at = Some(now_rfc3339());
@@ -508,7 +508,7 @@ impl Trainer {
     ) -> Result<(), DomainError> {
         run.job.state = JobState::Failed;
         run.job.last_error = Some(message.to_string());
-        run.job.updated_at = now_rfc3339();
+        run.job.touch();
         run.version.status = VersionStatus::Error;
         run.version.error = Some(VersionError {
             code: code.to_string(),
@@ -550,7 +550,7 @@ impl Trainer {
         run.job.state = JobState::Queued;
         run.job.lease_until = 0;
         run.job.last_error = Some(reason.to_string());
-        run.job.updated_at = now_rfc3339();
+        run.job.touch();
         run.version.status = VersionStatus::Pending;
         run.version.build_progress = 0;
         run.version.updated_at = now_rfc3339();

@@ -528,6 +528,7 @@ async fn enqueue_build(
         created_at: now.clone(),
         updated_at: now,
         last_error: None,
+        touched_at: now_epoch(),
     };
     let mut attempt = 0;
     loop {

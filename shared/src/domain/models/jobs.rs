@@ -8,6 +8,12 @@ use crate::ids::{now_epoch, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 
+/// A build in flight whose job nobody touched for this long is abandoned: its worker died and
+/// no delivery of its message is coming back (SQS dead-lettered it, say). Longer than the job
+/// queue's visibility timeout (90 minutes in the SAM template), so a redelivery always comes
+/// first when there is one.
+pub const ABANDONED_AFTER_SECONDS: i64 = 3 * 3600;
+
 /// Claims per job: the attempt after this many is not run; the version becomes ERROR.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How long a claim holds without a heartbeat.
@@ -61,6 +67,17 @@ pub struct Job {
     pub updated_at: String,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Epoch seconds of the last write by the API or a worker (0: unknown).
+    #[serde(default)]
+    pub touched_at: i64,
+}
+
+impl Job {
+    /// Records that the job was written just now.
+    pub fn touch(&mut self) {
+        self.updated_at = now_rfc3339();
+        self.touched_at = now_epoch();
+    }
 }
 
 /// The body of a job's queue message.
@@ -138,7 +155,7 @@ pub async fn claim_job(
         job.attempts += 1;
         job.lease_until = now + LEASE_SECONDS;
         job.worker = Some(worker.to_string());
-        job.updated_at = now_rfc3339();
+        job.touch();
         match store.put(job_item(&job)?, Condition::Revision(rev)).await {
             Ok(rev) => return Ok(Claim::Claimed { job, rev }),
             // Someone else claimed or changed it in between: look again.
@@ -158,7 +175,7 @@ pub async fn renew_lease(
     rev: u64,
 ) -> Result<Option<u64>, DomainError> {
     job.lease_until = now_epoch() + LEASE_SECONDS;
-    job.updated_at = now_rfc3339();
+    job.touch();
     match store.put(job_item(job)?, Condition::Revision(rev)).await {
         Ok(rev) => Ok(Some(rev)),
         Err(StoreError::ConditionFailed) => Ok(None),
@@ -194,4 +211,69 @@ pub async fn list_jobs(
         .take(MAX_LISTED)
         .map(|i| Ok((decode(i)?, i.rev)))
         .collect()
+}
+
+/// Ends a build that no worker will ever finish (see [`ABANDONED_AFTER_SECONDS`]): the version
+/// becomes ERROR with the reason and the job FAILED, freeing its build slot. Called when a
+/// version is read, so no version stays PENDING or BUILDING forever. Returns the version as it
+/// now is.
+pub async fn fail_if_abandoned(
+    store: &dyn Store,
+    account_id: &str,
+    version: super::ModelVersion,
+) -> Result<super::ModelVersion, DomainError> {
+    if !version.status.is_in_flight() {
+        return Ok(version);
+    }
+    let Some((mut job, rev)) = get_job(store, account_id, &version.job_id).await? else {
+        return Ok(version);
+    };
+    let last_sign_of_life = job.lease_until.max(job.touched_at);
+    if job.state.is_terminal()
+        || job.touched_at == 0
+        || now_epoch() - last_sign_of_life < ABANDONED_AFTER_SECONDS
+    {
+        return Ok(version);
+    }
+    let message = format!(
+        "The build stopped: its worker was lost and the build was not resumed within {} hours. \
+         Start it again with POST /models/{}/versions.",
+        ABANDONED_AFTER_SECONDS / 3600,
+        version.model_name
+    );
+    job.state = JobState::Failed;
+    job.last_error = Some(message.clone());
+    job.touch();
+    let mut ended = version.clone();
+    ended.status = super::VersionStatus::Error;
+    ended.error = Some(super::VersionError {
+        code: "build_interrupted".into(),
+        message,
+    });
+    ended.build_finished_at = Some(now_rfc3339());
+    ended.updated_at = now_rfc3339();
+    let mut ops = transition_ops(&job, rev)?;
+    ops.push(WriteOp::Put {
+        item: Item::new(
+            account_pk(account_id),
+            super::version_sk(&ended.model_name, ended.number),
+            encode(&ended)?,
+        ),
+        condition: Condition::Exists,
+    });
+    match store.transact(ops).await {
+        Ok(()) => {
+            tracing::warn!(job_id = %job.job_id, "abandoned build marked ERROR");
+            Ok(ended)
+        }
+        // A worker woke up (or the model went) meanwhile: show what is there now.
+        Err(StoreError::ConditionFailed) => {
+            Ok(
+                super::get_version(store, account_id, &version.model_name, version.number)
+                    .await?
+                    .unwrap_or(version),
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
 }

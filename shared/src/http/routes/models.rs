@@ -342,7 +342,11 @@ async fn get_model(
     let account_id = &caller.account.account_id;
     let store = state.store.as_ref();
     let (model, _) = models::require_model(store, account_id, &model_name).await?;
-    let versions = models::list_versions(store, account_id, &model_name).await?;
+    let mut versions = models::list_versions(store, account_id, &model_name).await?;
+    // The model's status is its newest version's: make sure that one is not an abandoned build.
+    if let Some(latest) = versions.pop() {
+        versions.push(jobs::fail_if_abandoned(store, account_id, latest).await?);
+    }
     let active = deployments::active_deployments(store, account_id, &model_name).await?;
     let refs: Vec<&ModelVersion> = versions.iter().collect();
     Ok(Json(model_json(&model, &refs, &active)))
@@ -569,7 +573,9 @@ async fn path_version(
     let account_id = &caller.account.account_id;
     models::require_model(state.store.as_ref(), account_id, model_name).await?;
     let reference = VersionRef::parse(model_version)?;
-    Ok(models::resolve_version(state.store.as_ref(), account_id, model_name, &reference).await?)
+    let version =
+        models::resolve_version(state.store.as_ref(), account_id, model_name, &reference).await?;
+    Ok(jobs::fail_if_abandoned(state.store.as_ref(), account_id, version).await?)
 }
 
 #[utoipa::path(
