@@ -10,7 +10,10 @@ venv="$root/.venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! cmp -s tests/requirements.txt "$venv/.installed-requirements" 2>/dev/null; then
+# Reinstall when the requirements changed or an install was cut short (its tools missing).
+if ! cmp -s tests/requirements.txt "$venv/.installed-requirements" 2>/dev/null \
+  || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ]; then
+  rm -f "$venv/.installed-requirements"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
   cp tests/requirements.txt "$venv/.installed-requirements"
 fi

@@ -187,7 +187,7 @@ def check_deployment(sam: dict[str, Any], cfn: dict[str, Any]) -> list[str]:
         if not ok:
             problems.append(message)
 
-    # Functions: one per binary, built by cargo-lambda, al2023 on arm64.
+    # Functions: one per binary, built by cargo-lambda, al2023, x86_64 unless arm64 is asked for.
     for name, binary in BINARIES.items():
         f = res.get(name)
         need(f is not None and f["Type"] == "AWS::Lambda::Function", f"{name} is missing")
@@ -198,7 +198,14 @@ def check_deployment(sam: dict[str, Any], cfn: dict[str, Any]) -> list[str]:
         need(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod")
         need(meta.get("BuildProperties", {}).get("Binary") == binary, f"{name}: Binary {binary}")
         need(p.get("Runtime") == "provided.al2023", f"{name}: Runtime")
-        need(p.get("Architectures") == ["arm64"], f"{name}: Architectures")
+        arch = p.get("Architectures") or [None]
+        arch_param = sam["Parameters"].get(ref_name(arch[0]) or "", {})
+        need(
+            len(arch) == 1
+            and (arch[0] in ("x86_64", "arm64") or arch_param.get("Default") == "x86_64")
+            and set(arch_param.get("AllowedValues", ["x86_64"])) <= {"x86_64", "arm64"},
+            f"{name}: Architectures must be x86_64 or arm64 (a parameter defaulting to x86_64)",
+        )
         env = set(p.get("Environment", {}).get("Variables", {}))
         need(EXPECTED_ENV <= env, f"{name}: environment lacks {sorted(EXPECTED_ENV - env)}")
         variables = p.get("Environment", {}).get("Variables", {})

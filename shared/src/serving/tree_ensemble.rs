@@ -17,20 +17,39 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleRegressor", parse);
 }
 
-const MODE_LEAF: u32 = 0;
-const MODE_LEQ: u32 = 1;
-const MODE_LT: u32 = 2;
-const MODE_GTE: u32 = 3;
-const MODE_GT: u32 = 4;
-const MODE_EQ: u32 = 5;
-const MODE_NEQ: u32 = 6;
+/// Which comparison outcomes send a row to the true branch: bit 0 = x < threshold, bit 1 =
+/// x == threshold, bit 2 = x > threshold. Every ONNX branch mode is one such mask, so one
+/// branch-free step serves them all.
+const MASK_LEQ: u32 = 0b011;
+const MASK_LT: u32 = 0b001;
+const MASK_GTE: u32 = 0b110;
+const MASK_GT: u32 = 0b100;
+const MASK_EQ: u32 = 0b010;
+const MASK_NEQ: u32 = 0b101;
 const FEATURE_MASK: u32 = 0x00FF_FFFF;
-const MODE_SHIFT: u32 = 24;
+const MASK_SHIFT: u32 = 24;
+/// A set node: true when x is a whole number in the node's window of 32 codes
+/// (`window × 32 ..`, window in bits 28..31) whose bit is set in the 32 bits of `value`.
+const SET_FLAG: u32 = 1 << 27;
+const SET_SHIFT: u32 = 27;
+const WINDOW_SHIFT: u32 = 28;
+const WINDOWS: u32 = 8;
 const NAN_TRUE: u32 = 1 << 31;
 
-/// One node in 16 bytes. Branch: `packed` = feature | mode << 24 | NaN-goes-true << 31,
-/// `value` the threshold, `a`/`b` the true/false children (global indices). Leaf: mode 0,
-/// `a..b` the range of its votes.
+/// Independent walks interleaved in one loop (rows of a block, or trees of a single row): a
+/// walk is a chain of dependent loads, and several chains at once keep the core busy.
+const LANES: usize = 8;
+/// Trees per unit of work when one small batch is spread over threads (each unit sums its trees
+/// apart, as onnxruntime's threads do), and per group sorted by depth for single rows.
+const TREE_CHUNK: usize = 128;
+/// Node steps per row below which a small batch stays on one thread (waking another costs
+/// tens of microseconds).
+const PARALLEL_MIN_STEPS: usize = 4_000;
+
+/// One node in 16 bytes. `packed` = feature | outcome mask << 24 | set flag << 27 | set
+/// window << 28 | NaN-goes-true << 31, `value` the threshold (a set node: its 32 bits), `a`/`b`
+/// the true/false children (global indices). A leaf points to itself both ways (feature 0), so
+/// a walk of fixed length parks on it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct FlatNode {
     packed: u32,
@@ -39,19 +58,51 @@ struct FlatNode {
     b: u32,
 }
 
+impl FlatNode {
+    /// The child a row with features `x` goes to (itself for a leaf), without branches. With
+    /// `SETS`, both the comparison and the set lookup are computed and the node's kind picks;
+    /// forests without set nodes skip that work.
+    #[inline(always)]
+    fn next<const SETS: bool>(&self, x: &[f32]) -> u32 {
+        let xv = x[(self.packed & FEATURE_MASK) as usize];
+        // 0 below, 1 equal, 2 above; NaN compares false both ways (0) and is handled apart.
+        let rank = u32::from(xv >= self.value) + u32::from(xv > self.value);
+        let mut decided = (self.packed >> (MASK_SHIFT + rank)) & 1;
+        if SETS {
+            let is_set = (self.packed >> SET_SHIFT) & 1;
+            let first = ((self.packed >> WINDOW_SHIFT) & (WINDOWS - 1)) * 32;
+            // Saturating: NaN and negatives give 0, caught by `whole` (or by the NaN rule).
+            let code = (xv as u32).wrapping_sub(first);
+            let whole = u32::from(code < 32 && (code + first) as f32 == xv);
+            let in_set = (self.value.to_bits() >> (code & 31)) & whole;
+            decided = (in_set & is_set) | (decided & (is_set ^ 1));
+        }
+        let nan = u32::from(xv.is_nan());
+        let go_true = (decided & (nan ^ 1)) | ((self.packed >> 31) & nan);
+        self.b ^ ((self.a ^ self.b) & go_true.wrapping_neg())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
     nodes: Vec<FlatNode>,
+    /// Whether any node is a set node.
+    has_sets: bool,
     roots: Vec<u32>,
+    /// Per tree: edges on its longest root-to-leaf path (the steps of a walk).
+    steps: Vec<u32>,
+    /// Tree indices, each chunk of TREE_CHUNK sorted by walk length.
+    by_depth: Vec<u32>,
+    /// Sum of `steps`: the work of one row.
+    total_steps: usize,
+    /// Votes of node `i` are `vote_start[i]..vote_start[i + 1]` (empty for branches).
+    vote_start: Vec<u32>,
     vote_targets: Vec<u32>,
     vote_weights: Vec<f32>,
     base: Vec<f32>,
     n_targets: usize,
     /// Highest feature index read, plus one.
     n_features: usize,
-    /// Whether every branch is `BRANCH_LEQ` (the common case, a tighter loop).
-    all_leq: bool,
-    max_depth: usize,
 }
 
 fn parse(
@@ -167,10 +218,11 @@ impl Forest {
 
         let mut nodes = Vec::with_capacity(n);
         let mut roots = Vec::new();
+        let mut vote_start = Vec::with_capacity(n + 1);
+        let mut is_leaf = Vec::with_capacity(n);
         let mut targets = Vec::with_capacity(n_votes);
         let mut weights = Vec::with_capacity(n_votes);
         let mut n_features = 0usize;
-        let mut all_leq = true;
         let mut previous_tree = None;
         for (global, &i) in order.iter().enumerate() {
             if previous_tree != Some(tree_ids[i]) {
@@ -178,31 +230,31 @@ impl Forest {
                 roots.push(global as u32);
                 previous_tree = Some(tree_ids[i]);
             }
-            let mode = match modes[i] {
-                "LEAF" => MODE_LEAF,
-                "BRANCH_LEQ" => MODE_LEQ,
-                "BRANCH_LT" => MODE_LT,
-                "BRANCH_GTE" => MODE_GTE,
-                "BRANCH_GT" => MODE_GT,
-                "BRANCH_EQ" => MODE_EQ,
-                "BRANCH_NEQ" => MODE_NEQ,
+            vote_start.push(targets.len() as u32);
+            let mask = match modes[i] {
+                "LEAF" => None,
+                "BRANCH_LEQ" => Some(MASK_LEQ),
+                "BRANCH_LT" => Some(MASK_LT),
+                "BRANCH_GTE" => Some(MASK_GTE),
+                "BRANCH_GT" => Some(MASK_GT),
+                "BRANCH_EQ" => Some(MASK_EQ),
+                "BRANCH_NEQ" => Some(MASK_NEQ),
                 other => bail!("TreeEnsembleRegressor: unsupported node mode {other}"),
             };
-            if mode == MODE_LEAF {
-                let start = targets.len() as u32;
+            is_leaf.push(mask.is_none());
+            let Some(mask) = mask else {
                 for &(t, w) in &votes_by_node[global] {
                     targets.push(t);
                     weights.push(w);
                 }
                 nodes.push(FlatNode {
-                    packed: MODE_LEAF,
+                    packed: 0,
                     value: 0.0,
-                    a: start,
-                    b: targets.len() as u32,
+                    a: global as u32,
+                    b: global as u32,
                 });
                 continue;
-            }
-            all_leq &= mode == MODE_LEQ;
+            };
             let feature = usize::try_from(feature_ids[i])
                 .ok()
                 .filter(|&f| f <= FEATURE_MASK as usize);
@@ -223,7 +275,7 @@ impl Forest {
                 })
             };
             let packed =
-                feature as u32 | (mode << MODE_SHIFT) | if missing[i] != 0 { NAN_TRUE } else { 0 };
+                feature as u32 | (mask << MASK_SHIFT) | if missing[i] != 0 { NAN_TRUE } else { 0 };
             nodes.push(FlatNode {
                 packed,
                 value: values[i],
@@ -231,17 +283,34 @@ impl Forest {
                 b: child(false_ids[i])?,
             });
         }
-        let max_depth = max_depth(&nodes, &roots)?;
+        vote_start.push(targets.len() as u32);
+        let has_sets = fuse_equality_chains(&mut nodes, &mut is_leaf);
+        let steps = walk_lengths(&nodes, &is_leaf, &roots)?;
+        // Trees of each chunk by walk length: a single row walks LANES trees at once, as long
+        // as the longest of them, so trees of one group should be about as deep.
+        let by_depth = (0..roots.len())
+            .step_by(TREE_CHUNK)
+            .flat_map(|start| {
+                let mut chunk: Vec<u32> =
+                    (start as u32..(start + TREE_CHUNK).min(roots.len()) as u32).collect();
+                chunk.sort_by_key(|&t| steps[t as usize]);
+                chunk
+            })
+            .collect();
+        let total_steps = steps.iter().map(|&s| s as usize).sum();
         Ok(Forest {
             nodes,
+            has_sets,
+            by_depth,
+            total_steps,
             roots,
+            steps,
+            vote_start,
             vote_targets: targets,
             vote_weights: weights,
             base,
             n_targets,
             n_features,
-            all_leq,
-            max_depth,
         })
     }
 
@@ -249,64 +318,112 @@ impl Forest {
         self.n_targets
     }
 
-    /// Scores of `rows` consecutive rows of a row-major `[rows, n_cols]` matrix into `out`
-    /// (`rows × n_targets` values, overwritten). Tree-major: each tree scores every row of the
-    /// block before the next tree starts, so its nodes stay in cache; every row still adds the
-    /// trees in the same order, so the sums are the same as row by row.
-    fn eval_block(&self, x: &[f32], n_cols: usize, out: &mut [f32]) {
-        for o in out.chunks_mut(self.n_targets.max(1)) {
-            o.copy_from_slice(&self.base);
+    #[inline(always)]
+    fn add_votes(&self, leaf: u32, out: &mut [f32]) {
+        let leaf = leaf as usize;
+        for v in self.vote_start[leaf] as usize..self.vote_start[leaf + 1] as usize {
+            out[self.vote_targets[v] as usize] += self.vote_weights[v];
         }
-        if self.all_leq {
-            self.eval_block_with(x, n_cols, out, |_, xv, v| xv <= v)
+    }
+
+    /// Adds the votes of trees `trees` for each row of a row-major `[rows, n_cols]` block to
+    /// `out` (`rows × n_targets`). Tree-major: each tree walks every row of the block, LANES
+    /// rows at a time, before the next tree starts, so its nodes stay in cache; rows left over
+    /// walk LANES trees of like depth at a time. Either way each row adds the trees in order.
+    fn add_trees(&self, trees: std::ops::Range<usize>, x: &[f32], n_cols: usize, out: &mut [f32]) {
+        if self.has_sets {
+            self.add_trees_with::<true>(trees, x, n_cols, out)
         } else {
-            self.eval_block_with(x, n_cols, out, |mode, xv, v| match mode {
-                MODE_LEQ => xv <= v,
-                MODE_LT => xv < v,
-                MODE_GTE => xv >= v,
-                MODE_GT => xv > v,
-                MODE_EQ => xv == v,
-                _ => xv != v,
-            })
+            self.add_trees_with::<false>(trees, x, n_cols, out)
         }
     }
 
     #[inline(always)]
-    fn eval_block_with(
+    fn add_trees_with<const SETS: bool>(
         &self,
+        trees: std::ops::Range<usize>,
         x: &[f32],
         n_cols: usize,
         out: &mut [f32],
-        cmp: impl Fn(u32, f32, f32) -> bool,
     ) {
         let k = self.n_targets.max(1);
+        let n_rows = out.len() / k;
+        let grouped = n_rows - n_rows % LANES;
         let nodes = &self.nodes[..];
-        for &root in &self.roots {
-            for (row, o) in out.chunks_mut(k).enumerate() {
-                let x = &x[row * n_cols..(row + 1) * n_cols];
-                let mut node = nodes[root as usize];
-                // Bounded by the depth checked at load time (trees may share subtrees, not cycle).
-                for _ in 0..self.max_depth {
-                    let mode = (node.packed >> MODE_SHIFT) & 0x7F;
-                    if mode == MODE_LEAF {
-                        break;
+        if grouped > 0 {
+            for t in trees.clone() {
+                let (root, steps) = (self.roots[t], self.steps[t]);
+                for first in (0..grouped).step_by(LANES) {
+                    let rows: [&[f32]; LANES] = std::array::from_fn(|lane| {
+                        let row = first + lane;
+                        &x[row * n_cols..(row + 1) * n_cols]
+                    });
+                    let at = walk::<SETS, LANES>(nodes, [root; LANES], steps, |lane| rows[lane]);
+                    for (lane, &leaf) in at.iter().enumerate() {
+                        let row = first + lane;
+                        self.add_votes(leaf, &mut out[row * k..(row + 1) * k]);
                     }
-                    let xv = x[(node.packed & FEATURE_MASK) as usize];
-                    let go_true = if xv.is_nan() {
-                        node.packed & NAN_TRUE != 0
-                    } else {
-                        cmp(mode, xv, node.value)
-                    };
-                    node = nodes[if go_true { node.a } else { node.b } as usize];
                 }
-                for v in node.a as usize..node.b as usize {
-                    o[self.vote_targets[v] as usize] += self.vote_weights[v];
+            }
+        }
+        if grouped == n_rows {
+            return;
+        }
+        let order = &self.by_depth[trees.clone()];
+        let mut leaves = vec![0u32; trees.len()];
+        for row in grouped..n_rows {
+            let x = &x[row * n_cols..(row + 1) * n_cols];
+            for group in order.chunks(LANES) {
+                let mut start = [0u32; LANES];
+                for (s, &t) in start.iter_mut().zip(group) {
+                    *s = self.roots[t as usize];
                 }
+                // The group's deepest tree comes last (sorted); lanes past the group park on
+                // a copy of its first root and are ignored.
+                for s in start.iter_mut().skip(group.len()) {
+                    *s = self.roots[group[0] as usize];
+                }
+                let longest = self.steps[*group.last().unwrap_or(&0) as usize];
+                let at = walk::<SETS, LANES>(nodes, start, longest, |_| x);
+                for (&t, &leaf) in group.iter().zip(&at) {
+                    leaves[t as usize - trees.start] = leaf;
+                }
+            }
+            let o = &mut out[row * k..(row + 1) * k];
+            for &leaf in &leaves {
+                self.add_votes(leaf, o);
             }
         }
     }
 
-    /// Scores of a row-major `[n, n_cols]` matrix into `[n, n_targets]`.
+    /// The trees in chunks of TREE_CHUNK.
+    fn tree_chunks(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.roots.len())
+            .step_by(TREE_CHUNK)
+            .map(|start| start..(start + TREE_CHUNK).min(self.roots.len()))
+    }
+
+    /// The scores of a block of rows into `out`: every tree's vote in tree order, then the
+    /// base values.
+    fn eval_rows(&self, x: &[f32], n_cols: usize, out: &mut [f32]) {
+        out.fill(0.0);
+        self.add_trees(0..self.roots.len(), x, n_cols, out);
+        self.add_base(out);
+    }
+
+    /// Sums run in f32 from zero in tree order and the base values join last, the order
+    /// onnxruntime uses: when a regression's trees add up thousands to land near zero, the
+    /// rounding of that order is part of the answer both runtimes must agree on.
+    fn add_base(&self, out: &mut [f32]) {
+        for o in out.chunks_mut(self.n_targets.max(1)) {
+            for (o, b) in o.iter_mut().zip(&self.base) {
+                *o += b;
+            }
+        }
+    }
+
+    /// Scores of a row-major `[n, n_cols]` matrix into `[n, n_targets]`. Large batches spread
+    /// their rows over threads; small ones against a large forest spread its tree chunks.
     pub fn eval(&self, x: &[f32], n_cols: usize, out: &mut [f32]) {
         let k = self.n_targets.max(1);
         let n = out.len() / k;
@@ -318,32 +435,143 @@ impl Forest {
         let score = |first_row: usize, chunk: &mut [f32]| {
             for (b, block) in chunk.chunks_mut(BLOCK_ROWS * k).enumerate() {
                 let start = (first_row + b * BLOCK_ROWS) * n_cols;
-                self.eval_block(&x[start..], n_cols, block);
+                self.eval_rows(&x[start..], n_cols, block);
             }
         };
-        if n >= 2 * ROWS_PER_TASK && rayon::current_num_threads() > 1 {
+        let threads = rayon::current_num_threads();
+        if threads > 1 && n >= 2 * ROWS_PER_TASK {
             out.par_chunks_mut(ROWS_PER_TASK * k)
                 .enumerate()
                 .for_each(|(c, chunk)| score(c * ROWS_PER_TASK, chunk));
+        } else if threads > 1
+            && self.roots.len() >= 2 * TREE_CHUNK
+            && n * self.total_steps >= PARALLEL_MIN_STEPS
+        {
+            let chunks: Vec<std::ops::Range<usize>> = self.tree_chunks().collect();
+            let partials: Vec<Vec<f32>> = chunks
+                .into_par_iter()
+                .map(|trees| {
+                    let mut partial = vec![0f32; out.len()];
+                    for (b, block) in partial.chunks_mut(BLOCK_ROWS * k).enumerate() {
+                        let start = b * BLOCK_ROWS * n_cols;
+                        self.add_trees(trees.clone(), &x[start..], n_cols, block);
+                    }
+                    partial
+                })
+                .collect();
+            out.fill(0.0);
+            for partial in &partials {
+                for (o, p) in out.iter_mut().zip(partial) {
+                    *o += p;
+                }
+            }
+            self.add_base(out);
         } else {
             score(0, out);
         }
     }
 }
 
-/// Longest root-to-leaf path (in nodes), refusing cycles.
-fn max_depth(nodes: &[FlatNode], roots: &[u32]) -> TractResult<usize> {
-    let mut depth = vec![0usize; nodes.len()]; // 0 = not computed
+/// Chains of `BRANCH_EQ` nodes on one feature that share their true child (how a categorical
+/// split "category in {a, b, c}" is written in ONNX; onnxruntime fuses them the same way)
+/// become set nodes, one per window of 32 codes the set touches, when the values are whole
+/// numbers below 32 × WINDOWS: a step or two per split instead of one per category. Each chain
+/// node becomes the head of the chain from it on, so a node entered from elsewhere keeps its
+/// meaning; NaN goes true when any fused node sends it there (they all share the true child).
+/// Extra window nodes are appended. Returns whether any set node was made.
+fn fuse_equality_chains(nodes: &mut Vec<FlatNode>, is_leaf: &mut Vec<bool>) -> bool {
+    let original = nodes.clone();
+    let is_eq = |n: &FlatNode| (n.packed >> MASK_SHIFT) & 0b111 == MASK_EQ;
+    let code = |n: &FlatNode| {
+        let c = n.value as u32;
+        (n.value >= 0.0 && c < 32 * WINDOWS && c as f32 == n.value).then_some(c)
+    };
+    let mut fused_any = false;
+    for (i, head) in original.iter().enumerate() {
+        if is_leaf[i] || !is_eq(head) || code(head).is_none() {
+            continue;
+        }
+        let feature = head.packed & FEATURE_MASK;
+        let mut bits = [0u32; WINDOWS as usize];
+        let (mut nan_true, mut fused) = (0u32, 0usize);
+        let mut at = i;
+        // Bounded: a chain that loops stops here (and walk_lengths refuses the cycle).
+        while fused < original.len() {
+            let n = &original[at];
+            let fits =
+                !is_leaf[at] && is_eq(n) && n.packed & FEATURE_MASK == feature && n.a == head.a;
+            let Some(c) = code(n).filter(|_| fits) else {
+                break;
+            };
+            bits[(c / 32) as usize] |= 1 << (c % 32);
+            nan_true |= n.packed & NAN_TRUE;
+            fused += 1;
+            at = n.b as usize;
+        }
+        if fused < 2 {
+            continue;
+        }
+        fused_any = true;
+        // One node per window that holds codes, in window order, each falling through to the
+        // next; the head's slot takes the first.
+        let windows: Vec<u32> = (0..WINDOWS).filter(|&w| bits[w as usize] != 0).collect();
+        let mut slots = vec![i];
+        for _ in 1..windows.len() {
+            slots.push(nodes.len());
+            nodes.push(original[i]);
+            is_leaf.push(false);
+        }
+        for (j, (&w, &slot)) in windows.iter().zip(&slots).enumerate() {
+            let fall_through = slots.get(j + 1).map_or(at, |&s| s);
+            nodes[slot] = FlatNode {
+                packed: feature | SET_FLAG | (w << WINDOW_SHIFT) | nan_true,
+                value: f32::from_bits(bits[w as usize]),
+                a: head.a,
+                b: fall_through as u32,
+            };
+        }
+    }
+    fused_any
+}
+
+/// `L` walks of at most `steps` steps from `start`, lane `i` reading the features `x(i)`; stops
+/// early once every lane is parked on a leaf. Returns where each lane ended.
+#[inline(always)]
+fn walk<'x, const SETS: bool, const L: usize>(
+    nodes: &[FlatNode],
+    start: [u32; L],
+    steps: u32,
+    x: impl Fn(usize) -> &'x [f32],
+) -> [u32; L] {
+    let rows: [&[f32]; L] = std::array::from_fn(&x);
+    let mut at = start;
+    for _ in 0..steps {
+        let mut moved = 0;
+        for (node, x) in at.iter_mut().zip(&rows) {
+            let next = nodes[*node as usize].next::<SETS>(x);
+            moved |= next ^ *node;
+            *node = next;
+        }
+        if moved == 0 {
+            break;
+        }
+    }
+    at
+}
+
+/// Per tree, the edges on its longest root-to-leaf path, refusing cycles.
+fn walk_lengths(nodes: &[FlatNode], leaf: &[bool], roots: &[u32]) -> TractResult<Vec<u32>> {
+    let is_leaf = |at: usize| leaf[at];
+    let mut depth = vec![0u32; nodes.len()]; // nodes on the longest path down; 0 = not computed
     let mut on_path = vec![false; nodes.len()];
-    let mut deepest = 1;
+    let mut lengths = Vec::with_capacity(roots.len());
     for &root in roots {
         let mut stack = vec![(root as usize, false)];
         while let Some((at, leaving)) = stack.pop() {
             let node = nodes[at];
-            let is_leaf = (node.packed >> MODE_SHIFT) & 0x7F == MODE_LEAF;
             if leaving {
                 on_path[at] = false;
-                depth[at] = if is_leaf {
+                depth[at] = if is_leaf(at) {
                     1
                 } else {
                     1 + depth[node.a as usize].max(depth[node.b as usize])
@@ -358,7 +586,7 @@ fn max_depth(nodes: &[FlatNode], roots: &[u32]) -> TractResult<usize> {
             }
             on_path[at] = true;
             stack.push((at, true));
-            if !is_leaf {
+            if !is_leaf(at) {
                 for child in [node.a as usize, node.b as usize] {
                     if on_path[child] {
                         bail!("TreeEnsembleRegressor: a tree has a cycle");
@@ -369,9 +597,9 @@ fn max_depth(nodes: &[FlatNode], roots: &[u32]) -> TractResult<usize> {
                 }
             }
         }
-        deepest = deepest.max(depth[root as usize]);
+        lengths.push(depth[root as usize] - 1);
     }
-    Ok(deepest)
+    Ok(lengths)
 }
 
 #[derive(Debug, Clone)]
@@ -475,4 +703,237 @@ impl TypedOp for TreeEnsembleOp {
     }
 
     as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::graph::{Attr, attribute};
+
+    /// A small deterministic generator (xorshift), so the test needs no extra crate.
+    struct Draw(u64);
+    impl Draw {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// The ONNX attributes of a forest, as plain arrays.
+    #[derive(Default)]
+    struct Raw {
+        tree: Vec<i64>,
+        id: Vec<i64>,
+        feature: Vec<i64>,
+        value: Vec<f32>,
+        yes: Vec<i64>,
+        no: Vec<i64>,
+        mode: Vec<&'static str>,
+        nan_true: Vec<i64>,
+        vote_tree: Vec<i64>,
+        vote_node: Vec<i64>,
+        vote_target: Vec<i64>,
+        vote_weight: Vec<f32>,
+    }
+
+    const THRESHOLDS: [f32; 4] = [-1.0, 0.0, 0.5, 2.0];
+    const MODES: [&str; 6] = [
+        "BRANCH_LEQ",
+        "BRANCH_LT",
+        "BRANCH_GTE",
+        "BRANCH_GT",
+        "BRANCH_EQ",
+        "BRANCH_NEQ",
+    ];
+
+    /// Adds a random subtree of tree `t` under node id `id` (ids grow depth-first, so the root
+    /// has the lowest id); returns the next free id.
+    fn grow(raw: &mut Raw, d: &mut Draw, t: i64, id: i64, depth: usize, k: usize) -> i64 {
+        let at = raw.id.len();
+        raw.tree.push(t);
+        raw.id.push(id);
+        raw.feature.push(d.below(5) as i64);
+        raw.value.push(THRESHOLDS[d.below(4)]);
+        raw.nan_true.push(d.below(2) as i64);
+        raw.yes.push(0);
+        raw.no.push(0);
+        if depth == 0 || d.below(4) == 0 {
+            raw.mode.push("LEAF");
+            for _ in 0..1 + d.below(2) {
+                raw.vote_tree.push(t);
+                raw.vote_node.push(id);
+                raw.vote_target.push(d.below(k) as i64);
+                raw.vote_weight.push(d.below(1000) as f32 / 37.0 - 13.0);
+            }
+            return id + 1;
+        }
+        if d.below(3) == 0 {
+            // A categorical split as exporters write it: a chain of BRANCH_EQ nodes on one
+            // feature, all true branches to one subtree (codes past 63 and repeats included).
+            let links = 2 + d.below(5);
+            raw.mode.push("BRANCH_EQ");
+            raw.value[at] = d.below(70) as f32;
+            let shared = id + links as i64;
+            let mut chain = vec![at];
+            for l in 1..links {
+                raw.tree.push(t);
+                raw.id.push(id + l as i64);
+                raw.feature.push(raw.feature[at]);
+                raw.value.push(d.below(70) as f32);
+                raw.nan_true.push(d.below(2) as i64);
+                raw.mode.push("BRANCH_EQ");
+                raw.yes.push(shared);
+                raw.no.push(0);
+                chain.push(raw.id.len() - 1);
+            }
+            raw.yes[at] = shared;
+            for w in chain.windows(2) {
+                raw.no[w[0]] = raw.id[w[1]];
+            }
+            let next = grow(raw, d, t, shared, depth - 1, k);
+            raw.no[*chain.last().expect("a chain")] = next;
+            return grow(raw, d, t, next, depth - 1, k);
+        }
+        raw.mode.push(MODES[d.below(6)]);
+        raw.yes[at] = id + 1;
+        let next = grow(raw, d, t, id + 1, depth - 1, k);
+        raw.no[at] = next;
+        grow(raw, d, t, next, depth - 1, k)
+    }
+
+    fn node(raw: &Raw, k: usize, base: &[f32]) -> NodeProto {
+        NodeProto {
+            op_type: "TreeEnsembleRegressor".into(),
+            attribute: vec![
+                attribute("n_targets", Attr::Int(k as i64)),
+                attribute("nodes_treeids", Attr::Ints(raw.tree.clone())),
+                attribute("nodes_nodeids", Attr::Ints(raw.id.clone())),
+                attribute("nodes_featureids", Attr::Ints(raw.feature.clone())),
+                attribute("nodes_values", Attr::Floats(raw.value.clone())),
+                attribute("nodes_truenodeids", Attr::Ints(raw.yes.clone())),
+                attribute("nodes_falsenodeids", Attr::Ints(raw.no.clone())),
+                attribute(
+                    "nodes_modes",
+                    Attr::Strs(raw.mode.iter().map(|m| m.to_string()).collect()),
+                ),
+                attribute(
+                    "nodes_missing_value_tracks_true",
+                    Attr::Ints(raw.nan_true.clone()),
+                ),
+                attribute("target_treeids", Attr::Ints(raw.vote_tree.clone())),
+                attribute("target_nodeids", Attr::Ints(raw.vote_node.clone())),
+                attribute("target_ids", Attr::Ints(raw.vote_target.clone())),
+                attribute("target_weights", Attr::Floats(raw.vote_weight.clone())),
+                attribute("base_values", Attr::Floats(base.to_vec())),
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// ONNX's semantics walked node by node on the raw arrays, trees in id order.
+    fn reference(raw: &Raw, base: &[f32], x: &[f32], n_cols: usize) -> Vec<f32> {
+        let index: std::collections::HashMap<(i64, i64), usize> = (0..raw.id.len())
+            .map(|i| ((raw.tree[i], raw.id[i]), i))
+            .collect();
+        let find = |t: i64, id: i64| index[&(t, id)];
+        let mut votes: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+        for v in 0..raw.vote_tree.len() {
+            votes
+                .entry((raw.vote_tree[v], raw.vote_node[v]))
+                .or_default()
+                .push(v);
+        }
+        let mut trees: Vec<i64> = raw.tree.clone();
+        trees.dedup();
+        let mut out = Vec::new();
+        for row in x.chunks(n_cols) {
+            // Trees in order from zero, the base last (what a sequential sum gives).
+            let mut o = vec![0f32; base.len()];
+            {
+                for &t in &trees {
+                    let root = raw.id.iter().zip(&raw.tree).filter(|(_, tt)| **tt == t);
+                    let mut at = find(t, root.map(|(id, _)| *id).min().expect("root"));
+                    while raw.mode[at] != "LEAF" {
+                        let (xv, v) = (row[raw.feature[at] as usize], raw.value[at]);
+                        let yes = if xv.is_nan() {
+                            raw.nan_true[at] != 0
+                        } else {
+                            match raw.mode[at] {
+                                "BRANCH_LEQ" => xv <= v,
+                                "BRANCH_LT" => xv < v,
+                                "BRANCH_GTE" => xv >= v,
+                                "BRANCH_GT" => xv > v,
+                                "BRANCH_EQ" => xv == v,
+                                _ => xv != v,
+                            }
+                        };
+                        at = find(t, if yes { raw.yes[at] } else { raw.no[at] });
+                    }
+                    for &v in votes.get(&(t, raw.id[at])).into_iter().flatten() {
+                        o[raw.vote_target[v] as usize] += raw.vote_weight[v];
+                    }
+                }
+            }
+            out.extend(o.iter().zip(base).map(|(t, b)| t + b));
+        }
+        out
+    }
+
+    #[test]
+    fn interleaved_walks_score_every_mode_and_missing_value_as_onnx_defines() {
+        let mut d = Draw(0x9E37_79B9_7F4A_7C15);
+        for (k, n_trees, depth) in [(1, 1, 0), (1, 23, 6), (3, 40, 4), (1, 300, 5)] {
+            let mut raw = Raw::default();
+            for t in 0..n_trees {
+                grow(&mut raw, &mut d, t, 0, depth, k);
+            }
+            let base: Vec<f32> = (0..k).map(|i| i as f32 * 0.25).collect();
+            let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
+            if depth > 0 {
+                assert!(forest.has_sets, "no equality chain was fused");
+            }
+            let n_cols = 6;
+            for n in [1, 5, 8, 9, 64, 67, 600] {
+                let x: Vec<f32> = (0..n * n_cols)
+                    .map(|_| match d.below(7) {
+                        0 => f32::NAN,
+                        1 => THRESHOLDS[d.below(4)],
+                        2 => d.below(70) as f32,
+                        _ => d.below(400) as f32 / 100.0 - 2.0,
+                    })
+                    .collect();
+                let mut out = vec![f32::NAN; n * k];
+                forest.eval(&x, n_cols, &mut out);
+                let want = reference(&raw, &base, &x, n_cols);
+                // Threads sum their share of the trees apart, so rounding may differ (by far
+                // less than 1e-3 here); a wrong leaf is off by a multiple of 1/37.
+                for (i, (o, w)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (o - w).abs() <= 1e-3,
+                        "k={k} trees={n_trees} rows={n} value {i}: {o} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tree_that_loops_is_refused() {
+        let mut raw = Raw::default();
+        let mut d = Draw(7);
+        grow(&mut raw, &mut d, 0, 0, 3, 1);
+        let branch = raw
+            .mode
+            .iter()
+            .position(|m| *m != "LEAF")
+            .expect("a branch");
+        raw.no[branch] = raw.id[branch];
+        let err = Forest::from_node(&node(&raw, 1, &[0.0])).expect_err("a cycle");
+        assert!(err.to_string().contains("cycle"), "{err}");
+    }
 }
