@@ -1,6 +1,7 @@
 //! `ai.onnx.ml.TreeEnsembleRegressor`, which tract 0.23 does not register, parsed into our own
-//! tract operator. The evaluation is a flat node array walked per row, rows split across
-//! threads for large batches.
+//! tract operator. The evaluation walks a flat node array branch-free, several rows (or trees)
+//! at once; `BRANCH_EQ` chains are fused into set nodes at load; large batches spread rows over
+//! threads, small batches against large forests spread chunks of trees.
 //!
 //! Supported: every node mode, `nodes_missing_value_tracks_true` (NaN goes to the true branch
 //! when set, else to the false branch, as tract's own tree code does), several votes per leaf,
@@ -288,11 +289,9 @@ impl Forest {
         let steps = walk_lengths(&nodes, &is_leaf, &roots)?;
         // Trees of each chunk by walk length: a single row walks LANES trees at once, as long
         // as the longest of them, so trees of one group should be about as deep.
-        let by_depth = (0..roots.len())
-            .step_by(TREE_CHUNK)
-            .flat_map(|start| {
-                let mut chunk: Vec<u32> =
-                    (start as u32..(start + TREE_CHUNK).min(roots.len()) as u32).collect();
+        let by_depth = tree_chunks(roots.len())
+            .flat_map(|trees| {
+                let mut chunk: Vec<u32> = trees.map(|t| t as u32).collect();
                 chunk.sort_by_key(|&t| steps[t as usize]);
                 chunk
             })
@@ -358,7 +357,7 @@ impl Forest {
                         let row = first + lane;
                         &x[row * n_cols..(row + 1) * n_cols]
                     });
-                    let at = walk::<SETS, LANES>(nodes, [root; LANES], steps, |lane| rows[lane]);
+                    let at = walk::<SETS, LANES>(nodes, [root; LANES], steps, rows);
                     for (lane, &leaf) in at.iter().enumerate() {
                         let row = first + lane;
                         self.add_votes(leaf, &mut out[row * k..(row + 1) * k]);
@@ -384,7 +383,7 @@ impl Forest {
                     *s = self.roots[group[0] as usize];
                 }
                 let longest = self.steps[*group.last().unwrap_or(&0) as usize];
-                let at = walk::<SETS, LANES>(nodes, start, longest, |_| x);
+                let at = walk::<SETS, LANES>(nodes, start, longest, [x; LANES]);
                 for (&t, &leaf) in group.iter().zip(&at) {
                     leaves[t as usize - trees.start] = leaf;
                 }
@@ -396,11 +395,8 @@ impl Forest {
         }
     }
 
-    /// The trees in chunks of TREE_CHUNK.
-    fn tree_chunks(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        (0..self.roots.len())
-            .step_by(TREE_CHUNK)
-            .map(|start| start..(start + TREE_CHUNK).min(self.roots.len()))
+    fn tree_chunks(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        tree_chunks(self.roots.len())
     }
 
     /// The scores of a block of rows into `out`: every tree's vote in tree order, then the
@@ -534,16 +530,15 @@ fn fuse_equality_chains(nodes: &mut Vec<FlatNode>, is_leaf: &mut Vec<bool>) -> b
     fused_any
 }
 
-/// `L` walks of at most `steps` steps from `start`, lane `i` reading the features `x(i)`; stops
-/// early once every lane is parked on a leaf. Returns where each lane ended.
+/// `L` walks of at most `steps` steps from `start`, lane `i` reading the features `rows[i]`;
+/// stops early once every lane is parked on a leaf. Returns where each lane ended.
 #[inline(always)]
-fn walk<'x, const SETS: bool, const L: usize>(
+fn walk<const SETS: bool, const L: usize>(
     nodes: &[FlatNode],
     start: [u32; L],
     steps: u32,
-    x: impl Fn(usize) -> &'x [f32],
+    rows: [&[f32]; L],
 ) -> [u32; L] {
-    let rows: [&[f32]; L] = std::array::from_fn(&x);
     let mut at = start;
     for _ in 0..steps {
         let mut moved = 0;
@@ -559,9 +554,15 @@ fn walk<'x, const SETS: bool, const L: usize>(
     at
 }
 
+/// Trees `0..n_trees` in chunks of TREE_CHUNK.
+fn tree_chunks(n_trees: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n_trees)
+        .step_by(TREE_CHUNK)
+        .map(move |start| start..(start + TREE_CHUNK).min(n_trees))
+}
+
 /// Per tree, the edges on its longest root-to-leaf path, refusing cycles.
-fn walk_lengths(nodes: &[FlatNode], leaf: &[bool], roots: &[u32]) -> TractResult<Vec<u32>> {
-    let is_leaf = |at: usize| leaf[at];
+fn walk_lengths(nodes: &[FlatNode], is_leaf: &[bool], roots: &[u32]) -> TractResult<Vec<u32>> {
     let mut depth = vec![0u32; nodes.len()]; // nodes on the longest path down; 0 = not computed
     let mut on_path = vec![false; nodes.len()];
     let mut lengths = Vec::with_capacity(roots.len());
@@ -571,7 +572,7 @@ fn walk_lengths(nodes: &[FlatNode], leaf: &[bool], roots: &[u32]) -> TractResult
             let node = nodes[at];
             if leaving {
                 on_path[at] = false;
-                depth[at] = if is_leaf(at) {
+                depth[at] = if is_leaf[at] {
                     1
                 } else {
                     1 + depth[node.a as usize].max(depth[node.b as usize])
@@ -586,7 +587,7 @@ fn walk_lengths(nodes: &[FlatNode], leaf: &[bool], roots: &[u32]) -> TractResult
             }
             on_path[at] = true;
             stack.push((at, true));
-            if !is_leaf(at) {
+            if !is_leaf[at] {
                 for child in [node.a as usize, node.b as usize] {
                     if on_path[child] {
                         bail!("TreeEnsembleRegressor: a tree has a cycle");
@@ -854,29 +855,27 @@ mod tests {
         for row in x.chunks(n_cols) {
             // Trees in order from zero, the base last (what a sequential sum gives).
             let mut o = vec![0f32; base.len()];
-            {
-                for &t in &trees {
-                    let root = raw.id.iter().zip(&raw.tree).filter(|(_, tt)| **tt == t);
-                    let mut at = find(t, root.map(|(id, _)| *id).min().expect("root"));
-                    while raw.mode[at] != "LEAF" {
-                        let (xv, v) = (row[raw.feature[at] as usize], raw.value[at]);
-                        let yes = if xv.is_nan() {
-                            raw.nan_true[at] != 0
-                        } else {
-                            match raw.mode[at] {
-                                "BRANCH_LEQ" => xv <= v,
-                                "BRANCH_LT" => xv < v,
-                                "BRANCH_GTE" => xv >= v,
-                                "BRANCH_GT" => xv > v,
-                                "BRANCH_EQ" => xv == v,
-                                _ => xv != v,
-                            }
-                        };
-                        at = find(t, if yes { raw.yes[at] } else { raw.no[at] });
-                    }
-                    for &v in votes.get(&(t, raw.id[at])).into_iter().flatten() {
-                        o[raw.vote_target[v] as usize] += raw.vote_weight[v];
-                    }
+            for &t in &trees {
+                let root = raw.id.iter().zip(&raw.tree).filter(|(_, tt)| **tt == t);
+                let mut at = find(t, root.map(|(id, _)| *id).min().expect("root"));
+                while raw.mode[at] != "LEAF" {
+                    let (xv, v) = (row[raw.feature[at] as usize], raw.value[at]);
+                    let yes = if xv.is_nan() {
+                        raw.nan_true[at] != 0
+                    } else {
+                        match raw.mode[at] {
+                            "BRANCH_LEQ" => xv <= v,
+                            "BRANCH_LT" => xv < v,
+                            "BRANCH_GTE" => xv >= v,
+                            "BRANCH_GT" => xv > v,
+                            "BRANCH_EQ" => xv == v,
+                            _ => xv != v,
+                        }
+                    };
+                    at = find(t, if yes { raw.yes[at] } else { raw.no[at] });
+                }
+                for &v in votes.get(&(t, raw.id[at])).into_iter().flatten() {
+                    o[raw.vote_target[v] as usize] += raw.vote_weight[v];
                 }
             }
             out.extend(o.iter().zip(base).map(|(t, b)| t + b));
