@@ -37,13 +37,15 @@ impl CandidateSpec {
             CandidateSpec::Linear(LinearKind::Logistic { c }) => format!("C={c}"),
             CandidateSpec::Linear(LinearKind::Ridge { alpha }) => format!("alpha={alpha}"),
             CandidateSpec::Trees { name, params: p } => format!(
-                "{name}: learning_rate={}, num_leaves={}, min_data_in_leaf={}, lambda_l2={}, feature_fraction={}, bagging_fraction={}",
+                "{name}: learning_rate={}, num_leaves={}, min_data_in_leaf={}, lambda_l2={}, feature_fraction={}, bagging_fraction={}, cat_smooth={}, min_data_per_group={}",
                 p.learning_rate,
                 p.num_leaves,
                 p.min_data_in_leaf,
                 p.lambda_l2,
                 p.feature_fraction,
-                p.bagging_fraction
+                p.bagging_fraction,
+                p.cat_smooth,
+                p.min_data_per_group
             ),
         }
     }
@@ -164,12 +166,17 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
             ..base.clone()
         },
     };
+    // Categories seen in few rows (one of fifty states) fit noise: the regularized
+    // configurations ignore categories rarer than `cat_smooth` rows in a node and need bigger
+    // groups per side of a categorical split, both growing with the data.
     let regularized = CandidateSpec::Trees {
         name: "regularized",
         params: GbmParams {
             learning_rate: 0.03,
             num_leaves: 15,
             min_data_in_leaf: 40.min(n_rows / 20).max(5),
+            cat_smooth: (n_rows as f64 / 64.0).clamp(10.0, 200.0),
+            min_data_per_group: (n_rows / 16).clamp(100, 1000),
             lambda_l2: 5.0,
             feature_fraction: 0.6,
             bagging_fraction: 0.8,
@@ -200,6 +207,8 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64) -> Vec<CandidateSpec> {
             learning_rate: 0.05,
             num_leaves: 15,
             min_data_in_leaf: (n_rows / 50).clamp(20, 200),
+            cat_smooth: (n_rows as f64 / 32.0).clamp(10.0, 400.0),
+            min_data_per_group: (n_rows / 8).clamp(100, 2000),
             lambda_l2: 10.0,
             feature_fraction: 0.5,
             bagging_fraction: 0.7,
