@@ -7,6 +7,8 @@ use crate::ingest::{ColumnData, ColumnType, Table};
 use crate::onnx::InputField;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use tract_onnx::prelude::*;
 
 /// One problem with one field of one row.
@@ -159,112 +161,418 @@ impl Batch {
     }
 }
 
-/// Builds a batch from JSON objects. A single row's errors carry no row number.
-pub fn rows_to_batch(schema: &[InputField], rows: &[Value]) -> Result<Batch, InputError> {
-    let single = rows.len() == 1;
-    let mut columns: Vec<InputColumn> = schema
-        .iter()
-        .map(|f| match f.kind {
-            ColumnType::String => InputColumn::Text(Vec::with_capacity(rows.len())),
-            _ => InputColumn::Float(Vec::with_capacity(rows.len())),
-        })
-        .collect();
-    let mut errors = Vec::new();
-    for (r, row) in rows.iter().enumerate() {
-        let at = (!single).then_some(r);
-        let mut error = |field: &str, message: String| {
-            errors.push(FieldError {
-                row: at,
-                field: field.to_string(),
-                message,
-            });
+/// One field's value as the batch builder reads it: borrowed from a parsed [`Value`], straight
+/// from a request body ([`JsonRows`]) or from a CSV cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(Cow<'a, str>),
+    /// An array or object (always an error; kept only to name it).
+    Nested(&'static str),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Number(n) => Cell::Number(n.clone()),
+            Value::String(s) => Cell::Text(Cow::Borrowed(s)),
+            Value::Array(_) => Cell::Nested("an array"),
+            Value::Object(_) => Cell::Nested("an object"),
+        }
+    }
+}
+
+impl Cell<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Cell::Null => "null",
+            Cell::Bool(_) => "a boolean",
+            Cell::Number(_) => "a number",
+            Cell::Text(_) => "a string",
+            Cell::Nested(kind) => kind,
+        }
+    }
+}
+
+/// Builds a [`Batch`] row by row, field by field, collecting every invalid field of every row.
+/// A field sent twice in one row counts once, with its last value (as JSON objects read).
+pub struct BatchBuilder<'s> {
+    schema: &'s [InputField],
+    index: HashMap<&'s str, usize>,
+    columns: Vec<InputColumn>,
+    errors: Vec<FieldError>,
+    n_rows: usize,
+    // The current row: which fields it set, their errors, and the names it set that are not
+    // inputs. Errors are reported in schema order, then unknown names sorted.
+    seen: Vec<bool>,
+    field_errors: Vec<Option<String>>,
+    unknown: Vec<String>,
+}
+
+impl<'s> BatchBuilder<'s> {
+    pub fn new(schema: &'s [InputField], capacity: usize) -> Self {
+        let columns = schema
+            .iter()
+            .map(|f| match f.kind {
+                ColumnType::String => InputColumn::Text(Vec::with_capacity(capacity)),
+                _ => InputColumn::Float(Vec::with_capacity(capacity)),
+            })
+            .collect();
+        BatchBuilder {
+            schema,
+            index: schema
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.as_str(), i))
+                .collect(),
+            columns,
+            errors: Vec::new(),
+            n_rows: 0,
+            seen: vec![false; schema.len()],
+            field_errors: vec![None; schema.len()],
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Adds one object row; `fields` are its (name, value) pairs in any order.
+    pub fn push_row<'c>(&mut self, fields: impl IntoIterator<Item = (&'c str, Cell<'c>)>) {
+        for (name, cell) in fields {
+            self.set(name, cell);
+        }
+        self.end_row();
+    }
+
+    /// Adds a row that is not an object: an error naming what it is.
+    pub fn push_non_object(&mut self, kind: &str) {
+        self.errors.push(FieldError {
+            row: Some(self.n_rows),
+            field: String::new(),
+            message: format!("a row must be a JSON object, got {kind}"),
+        });
+        self.n_rows += 1;
+    }
+
+    fn set(&mut self, name: &str, cell: Cell<'_>) {
+        let Some(&i) = self.index.get(name) else {
+            self.unknown.push(name.to_string());
+            return;
         };
-        let Value::Object(object) = row else {
-            error(
-                "",
-                format!("a row must be a JSON object, got {}", json_kind(row)),
-            );
-            continue;
-        };
-        for (field, column) in schema.iter().zip(columns.iter_mut()) {
-            let value = object.get(&field.name);
-            let Some(value) = value else {
-                error(
-                    &field.name,
-                    "is required (send null for a missing value)".into(),
-                );
-                continue;
-            };
+        let (field, column) = (&self.schema[i], &mut self.columns[i]);
+        // A repeated field replaces its earlier value.
+        if self.seen[i] && self.field_errors[i].take().is_none() {
             match column {
-                InputColumn::Float(values) => match number_of(field.kind, value) {
-                    Ok(v) => values.push(v),
-                    Err(message) => error(&field.name, message),
-                },
-                InputColumn::Text(values) => match text_of(value) {
-                    Ok(v) => values.push(v),
-                    Err(message) => error(&field.name, message),
-                },
+                InputColumn::Float(values) => drop(values.pop()),
+                InputColumn::Text(values) => drop(values.pop()),
             }
         }
-        let mut unknown: Vec<&String> = object
-            .keys()
-            .filter(|k| !schema.iter().any(|f| &f.name == *k))
-            .collect();
-        unknown.sort();
-        for key in unknown {
-            error(key, "is not an input of this model".into());
+        self.seen[i] = true;
+        let result = match column {
+            InputColumn::Float(values) => number_of(field.kind, &cell).map(|v| values.push(v)),
+            InputColumn::Text(values) => text_of(cell).map(|v| values.push(v)),
+        };
+        if let Err(message) = result {
+            self.field_errors[i] = Some(message);
         }
     }
-    if errors.is_empty() {
-        Ok(Batch {
-            n_rows: rows.len(),
-            columns,
+
+    fn end_row(&mut self) {
+        let row = Some(self.n_rows);
+        for (i, field) in self.schema.iter().enumerate() {
+            let message = if !self.seen[i] {
+                Some("is required (send null for a missing value)".to_string())
+            } else {
+                self.field_errors[i].take()
+            };
+            if let Some(message) = message {
+                self.errors.push(FieldError {
+                    row,
+                    field: field.name.clone(),
+                    message,
+                });
+            }
+            self.seen[i] = false;
+        }
+        self.unknown.sort();
+        self.unknown.dedup();
+        for name in self.unknown.drain(..) {
+            self.errors.push(FieldError {
+                row,
+                field: name,
+                message: "is not an input of this model".into(),
+            });
+        }
+        self.n_rows += 1;
+    }
+
+    /// The batch, or every error found. A single row's errors carry no row number.
+    pub fn finish(mut self) -> Result<Batch, InputError> {
+        if self.errors.is_empty() {
+            return Ok(Batch {
+                n_rows: self.n_rows,
+                columns: self.columns,
+            });
+        }
+        if self.n_rows == 1 {
+            for e in &mut self.errors {
+                e.row = None;
+            }
+        }
+        Err(InputError {
+            errors: self.errors,
         })
-    } else {
-        Err(InputError { errors })
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// Builds a batch from JSON objects. A single row's errors carry no row number.
+pub fn rows_to_batch(schema: &[InputField], rows: &[Value]) -> Result<Batch, InputError> {
+    let mut builder = BatchBuilder::new(schema, rows.len());
+    for row in rows {
+        match row {
+            Value::Object(object) => {
+                builder.push_row(object.iter().map(|(k, v)| (k.as_str(), Cell::from(v))))
+            }
+            other => builder.push_non_object(Cell::from(other).kind()),
+        }
+    }
+    builder.finish()
+}
+
+/// A JSON array of rows read straight from a request body, strings borrowed from it where they
+/// have no escapes: a 10,000-row batch costs no tree of maps before it becomes columns.
+#[derive(Debug, Default)]
+pub struct JsonRows<'a> {
+    pub rows: Vec<JsonRow<'a>>,
+}
+
+#[derive(Debug)]
+pub enum JsonRow<'a> {
+    Object(Vec<(Cow<'a, str>, Cell<'a>)>),
+    /// Not an object: what it is, for the error.
+    Other(&'static str),
+}
+
+impl<'a> JsonRows<'a> {
+    /// The body as an array of rows; `Ok(None)` when it is valid JSON but not an array.
+    pub fn parse(body: &'a [u8]) -> Result<Option<JsonRows<'a>>, serde_json::Error> {
+        let top: TopLevel<'a> = serde_json::from_slice(body)?;
+        Ok(match top {
+            TopLevel::Rows(rows) => Some(JsonRows { rows }),
+            TopLevel::Other => None,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn to_batch(&self, schema: &[InputField]) -> Result<Batch, InputError> {
+        let mut builder = BatchBuilder::new(schema, self.rows.len());
+        for row in &self.rows {
+            match row {
+                JsonRow::Object(fields) => builder.push_row(
+                    fields
+                        .iter()
+                        .map(|(name, cell)| (name.as_ref(), cell.clone())),
+                ),
+                JsonRow::Other(kind) => builder.push_non_object(kind),
+            }
+        }
+        builder.finish()
     }
 }
+
+mod json_rows {
+    //! serde visitors for [`JsonRows`](super::JsonRows): the body's top level, its rows, their
+    //! keys and values. Nested values where a scalar belongs are drained, not kept.
+    use super::{Cell, JsonRow};
+    use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::borrow::Cow;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    pub(super) enum TopLevel<'a> {
+        Rows(Vec<JsonRow<'a>>),
+        Other,
+    }
+
+    /// The scalar visits every level shares: each scalar becomes a [`Cell`] mapped by `$on`.
+    macro_rules! scalar_visits {
+        ($out:ty, $on:expr) => {
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<$out, E> {
+                Ok($on(Cell::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<$out, E> {
+                Ok($on(Cell::Number(v.into())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<$out, E> {
+                Ok($on(Cell::Number(v.into())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<$out, E> {
+                Ok($on(
+                    serde_json::Number::from_f64(v).map_or(Cell::Null, Cell::Number)
+                ))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<$out, E> {
+                Ok($on(Cell::Text(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<$out, E> {
+                Ok($on(Cell::Text(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<$out, E> {
+                Ok($on(Cell::Null))
+            }
+        };
+    }
+
+    fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    struct TopVisitor<'a>(PhantomData<&'a ()>);
+
+    impl<'de: 'a, 'a> Visitor<'de> for TopVisitor<'a> {
+        type Value = TopLevel<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON array of rows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // The size hint is bounded: the body's own length already limits the rows.
+            let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
+            while let Some(row) = seq.next_element::<RowOf<'a>>()? {
+                rows.push(row.0);
+            }
+            Ok(TopLevel::Rows(rows))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| TopLevel::Other)
+        }
+        scalar_visits!(TopLevel<'a>, |_| TopLevel::Other);
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for TopLevel<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(TopVisitor(PhantomData))
+        }
+    }
+
+    struct RowOf<'a>(JsonRow<'a>);
+    struct RowVisitor<'a>(PhantomData<&'a ()>);
+
+    impl<'de: 'a, 'a> Visitor<'de> for RowVisitor<'a> {
+        type Value = RowOf<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a row object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+            while let Some(key) = map.next_key::<KeyOf<'a>>()? {
+                let value = map.next_value::<CellOf<'a>>()?;
+                fields.push((key.0, value.0));
+            }
+            Ok(RowOf(JsonRow::Object(fields)))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            drain_seq(seq).map(|()| RowOf(JsonRow::Other("an array")))
+        }
+        scalar_visits!(RowOf<'a>, |c: Cell<'a>| RowOf(JsonRow::Other(c.kind())));
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for RowOf<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(RowVisitor(PhantomData))
+        }
+    }
+
+    struct KeyOf<'a>(Cow<'a, str>);
+    struct KeyVisitor<'a>(PhantomData<&'a ()>);
+
+    impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+        type Value = KeyOf<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Self::Value, E> {
+            Ok(KeyOf(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(KeyOf(Cow::Owned(v.to_string())))
+        }
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for KeyOf<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(KeyVisitor(PhantomData))
+        }
+    }
+
+    struct CellOf<'a>(Cell<'a>);
+    struct CellVisitor<'a>(PhantomData<&'a ()>);
+
+    impl<'de: 'a, 'a> Visitor<'de> for CellVisitor<'a> {
+        type Value = CellOf<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map).map(|()| CellOf(Cell::Nested("an object")))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            drain_seq(seq).map(|()| CellOf(Cell::Nested("an array")))
+        }
+        scalar_visits!(CellOf<'a>, CellOf);
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for CellOf<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(CellVisitor(PhantomData))
+        }
+    }
+}
+use json_rows::TopLevel;
 
 /// A numeric, boolean or datetime field's value as the model's `f32` input.
-fn number_of(kind: ColumnType, value: &Value) -> Result<f32, String> {
+fn number_of(kind: ColumnType, value: &Cell<'_>) -> Result<f32, String> {
     let expected = match kind {
         ColumnType::Boolean => "a boolean",
         ColumnType::Datetime => "a date-time (ISO 8601 text or epoch seconds)",
         _ => "a number",
     };
-    let wrong = || format!("expected {expected}, got {}", json_kind(value));
+    let wrong = || format!("expected {expected}, got {}", value.kind());
     let v = match (kind, value) {
-        (_, Value::Null) => return Ok(f32::NAN),
-        (ColumnType::Boolean, Value::Bool(b)) => f64::from(u8::from(*b)),
-        (ColumnType::Boolean, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+        (_, Cell::Null) => return Ok(f32::NAN),
+        (ColumnType::Boolean, Cell::Bool(b)) => f64::from(u8::from(*b)),
+        (ColumnType::Boolean, Cell::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "1" => 1.0,
             "false" | "no" | "0" => 0.0,
             "" => return Ok(f32::NAN),
             _ => return Err(format!("expected {expected}, got the string {s:?}")),
         },
-        (ColumnType::Datetime, Value::String(s)) => match parse_datetime(s.trim()) {
+        (ColumnType::Datetime, Cell::Text(s)) => match parse_datetime(s.trim()) {
             Some(v) => v,
             None if s.trim().is_empty() => return Ok(f32::NAN),
             None => return Err(format!("expected {expected}, got the string {s:?}")),
         },
         // A boolean sent as a number must be 0 or 1; anything else is a mistake, not a value.
-        (ColumnType::Boolean, Value::Number(n)) => match n.as_f64() {
+        (ColumnType::Boolean, Cell::Number(n)) => match n.as_f64() {
             Some(v) if v == 0.0 || v == 1.0 => v,
             _ => return Err(format!("expected {expected} (or 0/1), got the number {n}")),
         },
-        (_, Value::Number(n)) => n.as_f64().ok_or_else(wrong)?,
-        (ColumnType::Integer | ColumnType::Float, Value::String(s)) => {
+        (_, Cell::Number(n)) => n.as_f64().ok_or_else(wrong)?,
+        (ColumnType::Integer | ColumnType::Float, Cell::Text(s)) => {
             let t = s.trim();
             if t.is_empty() {
                 return Ok(f32::NAN);
@@ -279,7 +587,7 @@ fn number_of(kind: ColumnType, value: &Value) -> Result<f32, String> {
                 _ => return Err(format!("expected {expected}, got the string {s:?}")),
             }
         }
-        (ColumnType::Integer | ColumnType::Float, Value::Bool(b)) => f64::from(u8::from(*b)),
+        (ColumnType::Integer | ColumnType::Float, Cell::Bool(b)) => f64::from(u8::from(*b)),
         _ => return Err(wrong()),
     };
     if !v.is_finite() {
@@ -289,13 +597,13 @@ fn number_of(kind: ColumnType, value: &Value) -> Result<f32, String> {
 }
 
 /// A string field's value: text as is, numbers and booleans as their text.
-fn text_of(value: &Value) -> Result<String, String> {
+fn text_of(value: Cell<'_>) -> Result<String, String> {
     match value {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        other => Err(format!("expected a string, got {}", json_kind(other))),
+        Cell::Null => Ok(String::new()),
+        Cell::Text(s) => Ok(s.into_owned()),
+        Cell::Number(n) => Ok(n.to_string()),
+        Cell::Bool(b) => Ok(b.to_string()),
+        other => Err(format!("expected a string, got {}", other.kind())),
     }
 }
 
@@ -400,6 +708,46 @@ mod tests {
             ]
         );
         assert!(err.errors[3].message.contains("required"));
+    }
+
+    #[test]
+    fn body_rows_read_like_parsed_values() {
+        // Escaped strings, numbers as text, nested values, a non-object row and unknown names:
+        // reading the body directly gives the batch (or the errors) that `Value`s give.
+        let bodies = [
+            r#"[{"age": 3, "city": "Nice \"old\" town", "member": "yes", "joined": 0},
+                {"age": "4.5", "city": 1.0, "member": 0, "joined": "2024-01-02"}]"#,
+            r#"[{"age": "abc", "city": [1, {"a": 2}], "member": true, "joined": null, "zz": 1,
+                 "extra": {"x": [1]}}, 7, "row", null, [1],
+                {"city": "x", "member": 2, "joined": "yesterday"}]"#,
+            r#"[{"age": 1, "city": "a", "member": true, "joined": 1, "age": 2}]"#,
+            r#"[{"age": "x", "city": "a", "member": true, "joined": 1, "age": 2}]"#,
+            r#"[{"age": 1}]"#,
+        ];
+        for body in bodies {
+            let values: Vec<Value> = serde_json::from_str(body).unwrap();
+            let rows = JsonRows::parse(body.as_bytes()).unwrap().unwrap();
+            assert_eq!(rows.len(), values.len());
+            assert_eq!(
+                rows.to_batch(&schema()),
+                rows_to_batch(&schema(), &values),
+                "{body}"
+            );
+        }
+        // A repeated field keeps its last value.
+        let rows = JsonRows::parse(bodies[2].as_bytes()).unwrap().unwrap();
+        let batch = rows.to_batch(&schema()).unwrap();
+        assert_eq!(batch.columns[0], InputColumn::Float(vec![2.0]));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_array_of_rows_is_told_apart() {
+        assert!(JsonRows::parse(br#"{"age": 1}"#).unwrap().is_none());
+        assert!(JsonRows::parse(b"12").unwrap().is_none());
+        assert!(JsonRows::parse(b"[]").unwrap().unwrap().is_empty());
+        let e = JsonRows::parse(b"[{\"age\": 1,}]").unwrap_err();
+        assert_eq!((e.line(), e.is_syntax()), (1, true));
+        assert!(JsonRows::parse(b"[{\"age\": 1}] x").is_err());
     }
 
     #[test]

@@ -13,6 +13,6 @@ pub mod timing;
 pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
-pub use input::{Batch, FieldError, InputColumn, InputError};
-pub use model::{BatchOutput, LoadError, OnnxModel, RunError, ServedTask};
+pub use input::{Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows};
+pub use model::{BatchOutput, LoadError, OnnxModel, OutputRow, Outputs, RunError, ServedTask};
 pub use timing::{Timing, measure};

@@ -4,6 +4,8 @@ use super::input::{Batch, InputError, rows_to_batch};
 use super::tree_ensemble;
 use crate::onnx::{InputField, MetadataKey};
 use prost::Message;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
@@ -262,12 +264,78 @@ impl OnnxModel {
 
     /// Row `row` of a run's output as JSON fields (SPEC section 5).
     pub fn output_fields(&self, output: &BatchOutput, row: usize) -> Map<String, Value> {
-        let (name, probability_name) = self.output_field_names();
-        let mut fields = Map::new();
+        // Through text: `to_value` would widen each f32 (0.9 → 0.8999999761581421).
+        let text = serde_json::to_vec(&self.outputs(output).row(row)).unwrap_or_default();
+        match serde_json::from_slice(&text) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::new(),
+        }
+    }
+
+    /// A run's output, serializable row by row (SPEC section 5) without building JSON values.
+    pub fn outputs<'a>(&self, output: &'a BatchOutput) -> Outputs<'a> {
+        let (prediction, probability) = self.output_field_names();
+        Outputs {
+            prediction,
+            probability,
+            binary: matches!(self.task, ServedTask::Binary { .. }),
+            output,
+        }
+    }
+}
+
+/// A run's output with its field names: [`Outputs::row`] serializes one row's fields,
+/// [`Outputs::items`] the `predictions` response (`[{"prediction": {…}}, …]`).
+pub struct Outputs<'a> {
+    prediction: String,
+    probability: Option<String>,
+    binary: bool,
+    output: &'a BatchOutput,
+}
+
+impl Outputs<'_> {
+    pub fn row(&self, row: usize) -> OutputRow<'_> {
+        OutputRow { outputs: self, row }
+    }
+
+    pub fn items(&self) -> OutputItems<'_> {
+        OutputItems { outputs: self }
+    }
+}
+
+/// One row's output fields: `{"<target>": …, "<target>_probability[ies]": …}`.
+pub struct OutputRow<'a> {
+    outputs: &'a Outputs<'a>,
+    row: usize,
+}
+
+/// Every row as `{"prediction": <its fields>}`, in order.
+pub struct OutputItems<'a> {
+    outputs: &'a Outputs<'a>,
+}
+
+/// Probabilities keyed by label (multiclass).
+struct LabelProbabilities<'a> {
+    labels: &'a [String],
+    values: &'a [f32],
+}
+
+// f32 is serialized through its shortest decimal form (0.1f32 prints as 0.1); a non-finite
+// value (never produced by a valid model) becomes null.
+impl Serialize for OutputRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Outputs {
+            prediction,
+            probability,
+            binary,
+            output,
+        } = self.outputs;
+        let row = self.row;
         match output {
             BatchOutput::Regression { values } => {
-                let v = values.get(row).copied().unwrap_or(f32::NAN);
-                fields.insert(name, json_number(v));
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry(prediction, &values.get(row).copied().unwrap_or(f32::NAN))?;
+                map.end()
             }
             BatchOutput::Classification {
                 labels,
@@ -276,36 +344,118 @@ impl OnnxModel {
             } => {
                 let k = labels.len();
                 let p = probabilities.get(row * k..(row + 1) * k).unwrap_or(&[]);
-                fields.insert(
-                    name,
-                    Value::from(predicted.get(row).cloned().unwrap_or_default()),
-                );
-                if let Some(probability_name) = probability_name {
-                    let value = if matches!(self.task, ServedTask::Binary { .. }) {
-                        json_number(p.get(1).copied().unwrap_or(f32::NAN))
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry(
+                    prediction,
+                    predicted.get(row).map(String::as_str).unwrap_or_default(),
+                )?;
+                if let Some(probability) = probability {
+                    if *binary {
+                        map.serialize_entry(probability, &p.get(1).copied().unwrap_or(f32::NAN))?;
                     } else {
-                        Value::Object(
-                            labels
-                                .iter()
-                                .zip(p)
-                                .map(|(l, v)| (l.clone(), json_number(*v)))
-                                .collect(),
-                        )
-                    };
-                    fields.insert(probability_name, value);
+                        map.serialize_entry(
+                            probability,
+                            &LabelProbabilities { labels, values: p },
+                        )?;
+                    }
                 }
+                map.end()
             }
         }
-        fields
     }
 }
 
-/// `f32` → JSON number through its shortest decimal form (so 0.1f32 prints as 0.1); a
-/// non-finite value (never produced by a valid model) becomes null.
-fn json_number(v: f32) -> Value {
-    let text = v.to_string();
-    text.parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+impl Serialize for LabelProbabilities<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.labels.iter().zip(self.values))
+    }
+}
+
+impl Serialize for OutputItems<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Item<'a>(OutputRow<'a>);
+        impl Serialize for Item<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("prediction", &self.0)?;
+                map.end()
+            }
+        }
+        serializer.collect_seq((0..self.outputs.output.len()).map(|r| Item(self.outputs.row(r))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs<'a>(
+        output: &'a BatchOutput,
+        probability: Option<&str>,
+        binary: bool,
+    ) -> Outputs<'a> {
+        Outputs {
+            prediction: "y".into(),
+            probability: probability.map(str::to_string),
+            binary,
+            output,
+        }
+    }
+
+    #[test]
+    fn numbers_print_in_their_shortest_f32_form() {
+        let values = vec![
+            0.1f32,
+            1.0,
+            1e-7,
+            123_456.79,
+            0.833_333_3,
+            -2.5e10,
+            3.4e38,
+            7e-45,
+        ];
+        let output = BatchOutput::Regression {
+            values: values.clone(),
+        };
+        let text = serde_json::to_string(&outputs(&output, None, false).items()).unwrap();
+        // The same text as f32 → shortest decimal → f64 → JSON, digit for digit.
+        let expected: Vec<String> = values
+            .iter()
+            .map(|v| {
+                let n = serde_json::Number::from_f64(v.to_string().parse().unwrap()).unwrap();
+                format!(r#"{{"prediction":{{"y":{n}}}}}"#)
+            })
+            .collect();
+        assert_eq!(text, format!("[{}]", expected.join(",")));
+        assert!(text.starts_with(r#"[{"prediction":{"y":0.1}},{"prediction":{"y":1.0}}"#));
+
+        let nan = BatchOutput::Regression {
+            values: vec![f32::NAN],
+        };
+        let text = serde_json::to_string(&outputs(&nan, None, false).row(0)).unwrap();
+        assert_eq!(text, r#"{"y":null}"#);
+    }
+
+    #[test]
+    fn classes_print_their_label_and_probabilities() {
+        let output = BatchOutput::Classification {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+            predicted: vec!["b".into(), "a".into()],
+            probabilities: vec![0.25, 0.5, 0.25, 0.9, 0.05, 0.05],
+        };
+        let multi = outputs(&output, Some("y_probabilities"), false);
+        assert_eq!(
+            serde_json::to_string(&multi.row(1)).unwrap(),
+            r#"{"y":"a","y_probabilities":{"a":0.9,"b":0.05,"c":0.05}}"#
+        );
+        let binary = BatchOutput::Classification {
+            labels: vec!["no".into(), "yes".into()],
+            predicted: vec!["yes".into()],
+            probabilities: vec![0.25, 0.75],
+        };
+        assert_eq!(
+            serde_json::to_string(&outputs(&binary, Some("y_probability"), true).items()).unwrap(),
+            r#"[{"prediction":{"y":"yes","y_probability":0.75}}]"#
+        );
+    }
 }

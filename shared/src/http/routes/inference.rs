@@ -12,7 +12,8 @@ use crate::http::middleware::request_id::RequestId;
 use crate::http::middleware::scope::scoped;
 use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
-use crate::serving::{BatchOutput, InputError, OnnxModel, RunError};
+use crate::serving::input::{BatchBuilder, Cell, JsonRows};
+use crate::serving::{Batch, BatchOutput, InputError, OnnxModel, OutputRow, RunError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -20,7 +21,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Rows per batch request (SPEC section 1).
@@ -49,9 +51,14 @@ async fn served_model(
 ) -> Result<(ModelVersion, Arc<OnnxModel>), ApiError> {
     let account_id = &caller.account.account_id;
     let store = state.store.as_ref();
-    models::require_model(store, account_id, model_name).await?;
     let reference = VersionRef::parse(model_version)?;
-    let version = models::resolve_version(store, account_id, model_name, &reference).await?;
+    // Independent reads run together: on a cold start each is a round trip to the store.
+    let (model, version) = tokio::join!(
+        models::require_model(store, account_id, model_name),
+        models::resolve_version(store, account_id, model_name, &reference)
+    );
+    model?;
+    let version = version?;
     let trained = match (&version.status, &version.trained) {
         (VersionStatus::Ready, Some(t)) => t,
         _ => {
@@ -62,7 +69,15 @@ async fn served_model(
             )));
         }
     };
-    if !deployments::is_deployed(store, account_id, model_name, version.number).await? {
+    let key = trained.artifact_key.clone();
+    let deployed = deployments::is_deployed(store, account_id, model_name, version.number);
+    // A plan not cached yet is fetched and loaded while the deployment is checked; it is only
+    // used (and cached) when the version is deployed.
+    let (deployed, plan) = match state.plans.get(&key) {
+        Some(model) => (deployed.await, Ok(model)),
+        None => tokio::join!(deployed, load_plan(state, &key)),
+    };
+    if !deployed? {
         return Err(ApiError::conflict(format!(
             "Version {} of {model_name:?} is not deployed. Deploy it first with POST \
              /models/{model_name}/deploy {{\"model_version\": \"{}\"}}.",
@@ -71,17 +86,18 @@ async fn served_model(
         ))
         .with_details(json!({ "deploy": format!("POST /models/{model_name}/deploy") })));
     }
-    let key = trained.artifact_key.clone();
-    if let Some(model) = state.plans.get(&key) {
-        return Ok((version, model));
-    }
-    let bytes = state.blobs.get(&key).await?;
+    let model = plan?;
+    Ok((version, state.plans.insert(&key, model)))
+}
+
+/// The artifact `key`'s plan: fetched from blobs, parsed and optimized off the async threads.
+async fn load_plan(state: &AppState, key: &str) -> Result<Arc<OnnxModel>, ApiError> {
+    let bytes = state.blobs.get(key).await?;
     let model = tokio::task::spawn_blocking(move || OnnxModel::load(&bytes))
         .await
         .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?
         .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?;
-    let model = state.plans.insert(&key, Arc::new(model));
-    Ok((version, model))
+    Ok(Arc::new(model))
 }
 
 fn run_error(e: RunError) -> ApiError {
@@ -140,28 +156,59 @@ async fn infer(
         ));
     }
     let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
-    let result = model.predict_one(&row).map_err(run_error)?;
-    Ok(Json(json!({
-        "request_id": request_id.0,
-        "result": result,
-        "model_name": model_name,
-        "model_version": version.label(),
-        "created_at": now_rfc3339(),
-    }))
+    let output = model
+        .predict_json(std::slice::from_ref(&row))
+        .map_err(run_error)?;
+    let outputs = model.outputs(&output);
+    let created_at = now_rfc3339();
+    Ok(Json(InferResponse {
+        request_id: &request_id.0,
+        result: outputs.row(0),
+        model_name: &model_name,
+        model_version: version.label(),
+        created_at: &created_at,
+    })
     .into_response())
+}
+
+/// The `infer` response (SPEC section 5), serialized straight from the run's output.
+#[derive(serde::Serialize)]
+struct InferResponse<'a> {
+    request_id: &'a str,
+    result: OutputRow<'a>,
+    model_name: &'a str,
+    model_version: String,
+    created_at: &'a str,
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("The body is empty; send JSON."));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_request(format!(
-            "The body is not valid JSON (line {}, column {}): {e}",
-            e.line(),
-            e.column()
-        ))
-    })
+    serde_json::from_slice(body).map_err(|e| not_json(&e))
+}
+
+fn not_json(e: &serde_json::Error) -> ApiError {
+    ApiError::invalid_request(format!(
+        "The body is not valid JSON (line {}, column {}): {e}",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// A `predictions` JSON body: an array of rows, read without building a tree of values.
+fn parse_rows(body: &[u8]) -> Result<JsonRows<'_>, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid_request("The body is empty; send JSON."));
+    }
+    JsonRows::parse(body)
+        .map_err(|e| not_json(&e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ValidationError,
+                "predictions takes a JSON array of input objects (or a CSV body).",
+            )
+        })
 }
 
 fn content_type(req: &Request) -> String {
@@ -197,23 +244,25 @@ async fn predictions(
             let body = Bytes::from_request(req, &state).await.map_err(|e| {
                 ApiError::invalid_request(format!("The body could not be read: {e}"))
             })?;
-            let rows = match parse_json(&body)? {
-                Value::Array(rows) => rows,
-                _ => {
-                    return Err(ApiError::new(
-                        ErrorCode::ValidationError,
-                        "predictions takes a JSON array of input objects (or a CSV body).",
-                    ));
-                }
-            };
+            let rows = parse_rows(&body)?;
             check_row_count(rows.len())?;
             let (version, model) =
                 served_model(&state, &caller, &model_name, &model_version).await?;
-            let (model, output) = run_rows(model, rows).await?;
-            let items: Vec<Value> = (0..output.len())
-                .map(|r| json!({ "prediction": model.output_fields(&output, r) }))
-                .collect();
-            let mut response = Json(Value::Array(items)).into_response();
+            let batch = rows
+                .to_batch(model.input_schema())
+                .map_err(|e| run_error(RunError::Input(e)))?;
+            drop(rows);
+            let (model, output) = run_batch(model, batch).await?;
+            let body = serde_json::to_vec(&model.outputs(&output).items())
+                .map_err(|e| ApiError::internal(format!("writing predictions: {e}")))?;
+            let mut response = (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response();
             set_version_header(&mut response, &version);
             Ok(response)
         }
@@ -274,17 +323,17 @@ fn check_row_count(n: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Validates and predicts `rows`, on the blocking pool when the batch is large.
-async fn run_rows(
+/// Predicts a validated batch, on the blocking pool when it is large.
+async fn run_batch(
     model: Arc<OnnxModel>,
-    rows: Vec<Value>,
+    batch: Batch,
 ) -> Result<(Arc<OnnxModel>, BatchOutput), ApiError> {
-    if rows.len() < BLOCKING_BATCH_ROWS {
-        let output = model.predict_json(&rows).map_err(run_error)?;
+    if batch.n_rows < BLOCKING_BATCH_ROWS {
+        let output = model.run(&batch).map_err(run_error)?;
         return Ok((model, output));
     }
     tokio::task::spawn_blocking(move || {
-        let output = model.predict_json(&rows);
+        let output = model.run(&batch);
         (model, output)
     })
     .await
@@ -357,23 +406,22 @@ async fn csv_predictions(
         .iter()
         .filter_map(|n| headers.iter().position(|h| h == n).map(|i| (n.clone(), i)))
         .collect();
-    let rows: Vec<Value> = records
-        .iter()
-        .map(|record| {
-            let mut object = Map::with_capacity(positions.len());
-            for (name, i) in &positions {
-                let cell = record.get(*i).unwrap_or("").trim();
-                let value = if cell.is_empty() || crate::ingest::cell::is_missing(cell) {
-                    Value::Null
-                } else {
-                    Value::String(cell.to_string())
-                };
-                object.insert(name.clone(), value);
-            }
-            Value::Object(object)
-        })
-        .collect();
-    let (model, output) = run_rows(model, rows).await?;
+    let mut builder = BatchBuilder::new(model.input_schema(), records.len());
+    for record in &records {
+        builder.push_row(positions.iter().map(|(name, i)| {
+            let cell = record.get(*i).unwrap_or("").trim();
+            let value = if cell.is_empty() || crate::ingest::cell::is_missing(cell) {
+                Cell::Null
+            } else {
+                Cell::Text(Cow::Borrowed(cell))
+            };
+            (name.as_str(), value)
+        }));
+    }
+    let batch = builder
+        .finish()
+        .map_err(|e| run_error(RunError::Input(e)))?;
+    let (model, output) = run_batch(model, batch).await?;
 
     // Output columns: the prediction, then probabilities; renamed when the input has a column
     // of that name already (a CSV that still holds the target, say).
