@@ -389,6 +389,15 @@ async fn end_to_end(app: &TestApp) {
     let (status, body) = api.post("/models/churn/v1.0/predictions", &bad_batch).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"]["errors"][0]["row"], 1);
+    let (status, body) = api
+        .post("/models/churn/v1.0/predictions", &json!([features, 7]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["errors"][0]["row"], 1);
+    assert_eq!(body["error"]["details"]["errors"][0]["field"], "");
+    let (status, body) = api.post("/models/churn/v1.0/predictions", &features).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "validation_error", "{body}");
     let too_many = Value::Array(vec![features.clone(); 10_001]);
     let (status, _) = api.post("/models/churn/v1.0/predictions", &too_many).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
