@@ -1,7 +1,8 @@
 //! `ai.onnx.ml.TreeEnsembleRegressor`, which tract 0.23 does not register, parsed into our own
-//! tract operator. The evaluation walks a flat node array branch-free, several rows (or trees)
-//! at once; `BRANCH_EQ` chains are fused into set nodes at load; large batches spread rows over
-//! threads, small batches against large forests spread chunks of trees.
+//! tract operator. The evaluation walks a flat node array, several rows (or trees) at once in
+//! lock-step; `BRANCH_EQ` chains are fused into set nodes at load; a forest of comparisons only
+//! is walked in a one-test form (`±x > threshold`); large batches spread rows over threads,
+//! small batches against large forests spread chunks of trees.
 //!
 //! Supported: every node mode, `nodes_missing_value_tracks_true` (NaN goes to the true branch
 //! when set, else to the false branch, as tract's own tree code does), several votes per leaf,
@@ -35,6 +36,7 @@ const SET_FLAG: u32 = 1 << 27;
 const WINDOW_SHIFT: u32 = 28;
 const WINDOWS: u32 = 8;
 const NAN_TRUE: u32 = 1 << 31;
+const SIGN_BIT: u32 = 1 << 31;
 
 /// Independent walks interleaved in one loop (rows of a block, or trees of a single row): a
 /// walk is a chain of dependent loads, and several chains at once keep the core busy.
@@ -84,9 +86,81 @@ impl FlatNode {
     }
 }
 
+/// A node of a forest whose branches are all comparisons (`<`, `<=`, `>=`, `>`): each is
+/// rewritten as one test `±x > threshold`, false for NaN, that picks `if_above` or `otherwise`.
+/// `x <= v` becomes `-x > -next_up(v)`, and a node whose NaN goes true tests the complement
+/// and swaps its children, so the NaN rule costs nothing. A leaf points to itself both ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CompareNode {
+    /// Feature index | the sign bit to flip on x (bit 31).
+    feature_sign: u32,
+    threshold: f32,
+    if_above: u32,
+    otherwise: u32,
+}
+
+impl CompareNode {
+    #[inline(always)]
+    fn next(&self, x: &[f32]) -> u32 {
+        let xv = x[(self.feature_sign & FEATURE_MASK) as usize];
+        let xv = f32::from_bits(xv.to_bits() ^ (self.feature_sign & SIGN_BIT));
+        if xv > self.threshold {
+            self.if_above
+        } else {
+            self.otherwise
+        }
+    }
+
+    /// The comparison form of `node` (node `at`), or `None` for a set or equality node, or a
+    /// threshold whose neighbours are not finite.
+    fn of(node: &FlatNode, at: u32) -> Option<CompareNode> {
+        if node.a == at && node.b == at {
+            return Some(CompareNode {
+                feature_sign: 0,
+                threshold: 0.0,
+                if_above: at,
+                otherwise: at,
+            });
+        }
+        if node.packed & SET_FLAG != 0 {
+            return None;
+        }
+        let v = node.value;
+        if !(v.next_up().is_finite() && v.next_down().is_finite()) {
+            return None;
+        }
+        let nan_true = node.packed & NAN_TRUE != 0;
+        let mask = (node.packed >> MASK_SHIFT) & 0b111;
+        // The test that is true exactly when the row goes to the true child (or, when NaN goes
+        // true, to the false child), as (flip x's sign, threshold).
+        let test = |mask: u32| match mask {
+            MASK_GT => Some((false, v)),
+            MASK_GTE => Some((false, v.next_down())),
+            MASK_LT => Some((true, -v)),
+            MASK_LEQ => Some((true, -v.next_up())),
+            _ => None,
+        };
+        let (flip, threshold) = test(if nan_true { mask ^ 0b111 } else { mask })?;
+        let feature_sign = (node.packed & FEATURE_MASK) | if flip { SIGN_BIT } else { 0 };
+        let (if_above, otherwise) = if nan_true {
+            (node.b, node.a)
+        } else {
+            (node.a, node.b)
+        };
+        Some(CompareNode {
+            feature_sign,
+            threshold,
+            if_above,
+            otherwise,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
     nodes: Vec<FlatNode>,
+    /// The same nodes in comparison form when every branch is a comparison (else empty).
+    compare_nodes: Vec<CompareNode>,
     /// Whether any node is a set node.
     has_sets: bool,
     roots: Vec<u32>,
@@ -297,8 +371,19 @@ impl Forest {
             })
             .collect();
         let total_steps = steps.iter().map(|&s| s as usize).sum();
+        let compare_nodes = if has_sets {
+            Vec::new()
+        } else {
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| CompareNode::of(n, i as u32))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default()
+        };
         Ok(Forest {
             nodes,
+            compare_nodes,
             has_sets,
             by_depth,
             total_steps,
@@ -330,25 +415,34 @@ impl Forest {
     /// rows at a time, before the next tree starts, so its nodes stay in cache; rows left over
     /// walk LANES trees of like depth at a time. Either way each row adds the trees in order.
     fn add_trees(&self, trees: std::ops::Range<usize>, x: &[f32], n_cols: usize, out: &mut [f32]) {
-        if self.has_sets {
-            self.add_trees_with::<true>(trees, x, n_cols, out)
+        if !self.compare_nodes.is_empty() {
+            let nodes = &self.compare_nodes[..];
+            self.add_trees_with(trees, x, n_cols, out, |at, x| nodes[at as usize].next(x))
+        } else if self.has_sets {
+            let nodes = &self.nodes[..];
+            self.add_trees_with(trees, x, n_cols, out, |at, x| {
+                nodes[at as usize].next::<true>(x)
+            })
         } else {
-            self.add_trees_with::<false>(trees, x, n_cols, out)
+            let nodes = &self.nodes[..];
+            self.add_trees_with(trees, x, n_cols, out, |at, x| {
+                nodes[at as usize].next::<false>(x)
+            })
         }
     }
 
     #[inline(always)]
-    fn add_trees_with<const SETS: bool>(
+    fn add_trees_with(
         &self,
         trees: std::ops::Range<usize>,
         x: &[f32],
         n_cols: usize,
         out: &mut [f32],
+        step: impl Fn(u32, &[f32]) -> u32 + Copy,
     ) {
         let k = self.n_targets.max(1);
         let n_rows = out.len() / k;
         let grouped = n_rows - n_rows % LANES;
-        let nodes = &self.nodes[..];
         if grouped > 0 {
             for t in trees.clone() {
                 let (root, steps) = (self.roots[t], self.steps[t]);
@@ -357,7 +451,7 @@ impl Forest {
                         let row = first + lane;
                         &x[row * n_cols..(row + 1) * n_cols]
                     });
-                    let at = walk::<SETS, LANES>(nodes, [root; LANES], steps, rows);
+                    let at = walk::<LANES>(step, [root; LANES], steps, rows);
                     for (lane, &leaf) in at.iter().enumerate() {
                         let row = first + lane;
                         self.add_votes(leaf, &mut out[row * k..(row + 1) * k]);
@@ -383,7 +477,7 @@ impl Forest {
                     *s = self.roots[group[0] as usize];
                 }
                 let longest = self.steps[*group.last().unwrap_or(&0) as usize];
-                let at = walk::<SETS, LANES>(nodes, start, longest, [x; LANES]);
+                let at = walk::<LANES>(step, start, longest, [x; LANES]);
                 for (&t, &leaf) in group.iter().zip(&at) {
                     leaves[t as usize - trees.start] = leaf;
                 }
@@ -533,8 +627,8 @@ fn fuse_equality_chains(nodes: &mut Vec<FlatNode>, is_leaf: &mut Vec<bool>) -> b
 /// `L` walks of at most `steps` steps from `start`, lane `i` reading the features `rows[i]`;
 /// stops early once every lane is parked on a leaf. Returns where each lane ended.
 #[inline(always)]
-fn walk<const SETS: bool, const L: usize>(
-    nodes: &[FlatNode],
+fn walk<const L: usize>(
+    step: impl Fn(u32, &[f32]) -> u32,
     start: [u32; L],
     steps: u32,
     rows: [&[f32]; L],
@@ -543,7 +637,7 @@ fn walk<const SETS: bool, const L: usize>(
     for _ in 0..steps {
         let mut moved = 0;
         for (node, x) in at.iter_mut().zip(&rows) {
-            let next = nodes[*node as usize].next::<SETS>(x);
+            let next = step(*node, x);
             moved |= next ^ *node;
             *node = next;
         }
@@ -917,6 +1011,56 @@ mod tests {
                         "k={k} trees={n_trees} rows={n} value {i}: {o} vs {w}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn comparison_forests_walk_in_compare_form_as_onnx_defines() {
+        let mut d = Draw(0x2545_F491_4F6C_DD1D);
+        for (k, n_trees, depth) in [(1, 1, 0), (1, 23, 6), (3, 40, 4), (1, 300, 5)] {
+            let mut raw = Raw::default();
+            for t in 0..n_trees {
+                grow(&mut raw, &mut d, t, 0, depth, k);
+            }
+            // Equality chains become comparison chains (still a valid forest), so every branch
+            // is a comparison with its NaN going either way.
+            for mode in &mut raw.mode {
+                *mode = match *mode {
+                    "BRANCH_EQ" => "BRANCH_LEQ",
+                    "BRANCH_NEQ" => "BRANCH_GT",
+                    other => other,
+                };
+            }
+            let base: Vec<f32> = (0..k).map(|i| i as f32 * 0.25).collect();
+            let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
+            assert!(!forest.compare_nodes.is_empty(), "compare form not used");
+            let n_cols = 6;
+            for n in [1, 5, 8, 9, 64, 67, 600] {
+                let x: Vec<f32> = (0..n * n_cols)
+                    .map(|_| match d.below(8) {
+                        0 => f32::NAN,
+                        1 => THRESHOLDS[d.below(4)],
+                        2 => d.below(70) as f32,
+                        3 => [-0.0, f32::INFINITY, f32::NEG_INFINITY, 1e-45][d.below(4)],
+                        _ => d.below(400) as f32 / 100.0 - 2.0,
+                    })
+                    .collect();
+                let mut out = vec![f32::NAN; n * k];
+                forest.eval(&x, n_cols, &mut out);
+                let want = reference(&raw, &base, &x, n_cols);
+                for (i, (o, w)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (o - w).abs() <= 1e-3,
+                        "k={k} trees={n_trees} rows={n} value {i}: {o} vs {w}"
+                    );
+                }
+            }
+            // A threshold with no finite neighbour keeps the general form.
+            if let Some(i) = raw.mode.iter().position(|m| *m != "LEAF") {
+                raw.value[i] = f32::MAX;
+                let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
+                assert!(forest.compare_nodes.is_empty());
             }
         }
     }
