@@ -111,10 +111,10 @@ impl CompareNode {
         }
     }
 
-    /// The comparison form of `node` (node `at`), or `None` for a set or equality node, or a
-    /// threshold whose neighbours are not finite.
-    fn of(node: &FlatNode, at: u32) -> Option<CompareNode> {
-        if node.a == at && node.b == at {
+    /// The comparison form of `node` (node `at`, a leaf when `leaf`), or `None` for a set or
+    /// equality node, or a threshold whose neighbours are not finite.
+    fn of(node: &FlatNode, at: u32, leaf: bool) -> Option<CompareNode> {
+        if leaf {
             return Some(CompareNode {
                 feature_sign: 0,
                 threshold: 0.0,
@@ -156,13 +156,21 @@ impl CompareNode {
     }
 }
 
+/// A forest's nodes in the one form its walk reads.
+#[derive(Debug, Clone, PartialEq)]
+enum Nodes {
+    /// Every branch is a comparison.
+    Compare(Vec<CompareNode>),
+    /// Any mode; `has_sets` when some node is a set node.
+    General {
+        nodes: Vec<FlatNode>,
+        has_sets: bool,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
-    nodes: Vec<FlatNode>,
-    /// The same nodes in comparison form when every branch is a comparison (else empty).
-    compare_nodes: Vec<CompareNode>,
-    /// Whether any node is a set node.
-    has_sets: bool,
+    nodes: Nodes,
     roots: Vec<u32>,
     /// Per tree: edges on its longest root-to-leaf path (the steps of a walk).
     steps: Vec<u32>,
@@ -371,20 +379,22 @@ impl Forest {
             })
             .collect();
         let total_steps = steps.iter().map(|&s| s as usize).sum();
-        let compare_nodes = if has_sets {
-            Vec::new()
+        let compare = if has_sets {
+            None
         } else {
             nodes
                 .iter()
+                .zip(&is_leaf)
                 .enumerate()
-                .map(|(i, n)| CompareNode::of(n, i as u32))
+                .map(|(i, (n, &leaf))| CompareNode::of(n, i as u32, leaf))
                 .collect::<Option<Vec<_>>>()
-                .unwrap_or_default()
+        };
+        let nodes = match compare {
+            Some(nodes) => Nodes::Compare(nodes),
+            None => Nodes::General { nodes, has_sets },
         };
         Ok(Forest {
             nodes,
-            compare_nodes,
-            has_sets,
             by_depth,
             total_steps,
             roots,
@@ -415,19 +425,22 @@ impl Forest {
     /// rows at a time, before the next tree starts, so its nodes stay in cache; rows left over
     /// walk LANES trees of like depth at a time. Either way each row adds the trees in order.
     fn add_trees(&self, trees: std::ops::Range<usize>, x: &[f32], n_cols: usize, out: &mut [f32]) {
-        if !self.compare_nodes.is_empty() {
-            let nodes = &self.compare_nodes[..];
-            self.add_trees_with(trees, x, n_cols, out, |at, x| nodes[at as usize].next(x))
-        } else if self.has_sets {
-            let nodes = &self.nodes[..];
-            self.add_trees_with(trees, x, n_cols, out, |at, x| {
+        match &self.nodes {
+            Nodes::Compare(nodes) => {
+                self.add_trees_with(trees, x, n_cols, out, |at, x| nodes[at as usize].next(x))
+            }
+            Nodes::General {
+                nodes,
+                has_sets: true,
+            } => self.add_trees_with(trees, x, n_cols, out, |at, x| {
                 nodes[at as usize].next::<true>(x)
-            })
-        } else {
-            let nodes = &self.nodes[..];
-            self.add_trees_with(trees, x, n_cols, out, |at, x| {
+            }),
+            Nodes::General {
+                nodes,
+                has_sets: false,
+            } => self.add_trees_with(trees, x, n_cols, out, |at, x| {
                 nodes[at as usize].next::<false>(x)
-            })
+            }),
         }
     }
 
@@ -977,41 +990,64 @@ mod tests {
         out
     }
 
+    /// `n_trees` random trees of depth up to `depth` with `k` targets, and their base values.
+    fn random_forest(d: &mut Draw, k: usize, n_trees: i64, depth: usize) -> (Raw, Vec<f32>) {
+        let mut raw = Raw::default();
+        for t in 0..n_trees {
+            grow(&mut raw, d, t, 0, depth, k);
+        }
+        (raw, (0..k).map(|i| i as f32 * 0.25).collect())
+    }
+
+    /// Scores random rows of several batch sizes (NaN, thresholds exactly, whole codes, other
+    /// values, and any of `special`) and checks them against the node-by-node reference walk.
+    fn assert_scores_like_reference(
+        forest: &Forest,
+        (raw, base): (&Raw, &[f32]),
+        d: &mut Draw,
+        special: &[f32],
+    ) {
+        let k = base.len();
+        let n_cols = 6;
+        let kinds = 7 + usize::from(!special.is_empty());
+        for n in [1, 5, 8, 9, 64, 67, 600] {
+            let x: Vec<f32> = (0..n * n_cols)
+                .map(|_| match d.below(kinds) {
+                    0 => f32::NAN,
+                    1 => THRESHOLDS[d.below(4)],
+                    2 => d.below(70) as f32,
+                    3 if !special.is_empty() => special[d.below(special.len())],
+                    _ => d.below(400) as f32 / 100.0 - 2.0,
+                })
+                .collect();
+            let mut out = vec![f32::NAN; n * k];
+            forest.eval(&x, n_cols, &mut out);
+            let want = reference(raw, base, &x, n_cols);
+            // Threads sum their share of the trees apart, so rounding may differ (by far less
+            // than 1e-3 here); a wrong leaf is off by a multiple of 1/37.
+            for (i, (o, w)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (o - w).abs() <= 1e-3,
+                    "k={k} trees={} rows={n} value {i}: {o} vs {w}",
+                    forest.roots.len()
+                );
+            }
+        }
+    }
+
     #[test]
     fn interleaved_walks_score_every_mode_and_missing_value_as_onnx_defines() {
         let mut d = Draw(0x9E37_79B9_7F4A_7C15);
         for (k, n_trees, depth) in [(1, 1, 0), (1, 23, 6), (3, 40, 4), (1, 300, 5)] {
-            let mut raw = Raw::default();
-            for t in 0..n_trees {
-                grow(&mut raw, &mut d, t, 0, depth, k);
-            }
-            let base: Vec<f32> = (0..k).map(|i| i as f32 * 0.25).collect();
+            let (raw, base) = random_forest(&mut d, k, n_trees, depth);
             let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
             if depth > 0 {
-                assert!(forest.has_sets, "no equality chain was fused");
+                assert!(
+                    matches!(forest.nodes, Nodes::General { has_sets: true, .. }),
+                    "no equality chain was fused"
+                );
             }
-            let n_cols = 6;
-            for n in [1, 5, 8, 9, 64, 67, 600] {
-                let x: Vec<f32> = (0..n * n_cols)
-                    .map(|_| match d.below(7) {
-                        0 => f32::NAN,
-                        1 => THRESHOLDS[d.below(4)],
-                        2 => d.below(70) as f32,
-                        _ => d.below(400) as f32 / 100.0 - 2.0,
-                    })
-                    .collect();
-                let mut out = vec![f32::NAN; n * k];
-                forest.eval(&x, n_cols, &mut out);
-                let want = reference(&raw, &base, &x, n_cols);
-                // Threads sum their share of the trees apart, so rounding may differ (by far
-                // less than 1e-3 here); a wrong leaf is off by a multiple of 1/37.
-                for (i, (o, w)) in out.iter().zip(&want).enumerate() {
-                    assert!(
-                        (o - w).abs() <= 1e-3,
-                        "k={k} trees={n_trees} rows={n} value {i}: {o} vs {w}"
-                    );
-                }
-            }
+            assert_scores_like_reference(&forest, (&raw, &base), &mut d, &[]);
         }
     }
 
@@ -1019,10 +1055,7 @@ mod tests {
     fn comparison_forests_walk_in_compare_form_as_onnx_defines() {
         let mut d = Draw(0x2545_F491_4F6C_DD1D);
         for (k, n_trees, depth) in [(1, 1, 0), (1, 23, 6), (3, 40, 4), (1, 300, 5)] {
-            let mut raw = Raw::default();
-            for t in 0..n_trees {
-                grow(&mut raw, &mut d, t, 0, depth, k);
-            }
+            let (mut raw, base) = random_forest(&mut d, k, n_trees, depth);
             // Equality chains become comparison chains (still a valid forest), so every branch
             // is a comparison with its NaN going either way.
             for mode in &mut raw.mode {
@@ -1032,35 +1065,18 @@ mod tests {
                     other => other,
                 };
             }
-            let base: Vec<f32> = (0..k).map(|i| i as f32 * 0.25).collect();
             let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
-            assert!(!forest.compare_nodes.is_empty(), "compare form not used");
-            let n_cols = 6;
-            for n in [1, 5, 8, 9, 64, 67, 600] {
-                let x: Vec<f32> = (0..n * n_cols)
-                    .map(|_| match d.below(8) {
-                        0 => f32::NAN,
-                        1 => THRESHOLDS[d.below(4)],
-                        2 => d.below(70) as f32,
-                        3 => [-0.0, f32::INFINITY, f32::NEG_INFINITY, 1e-45][d.below(4)],
-                        _ => d.below(400) as f32 / 100.0 - 2.0,
-                    })
-                    .collect();
-                let mut out = vec![f32::NAN; n * k];
-                forest.eval(&x, n_cols, &mut out);
-                let want = reference(&raw, &base, &x, n_cols);
-                for (i, (o, w)) in out.iter().zip(&want).enumerate() {
-                    assert!(
-                        (o - w).abs() <= 1e-3,
-                        "k={k} trees={n_trees} rows={n} value {i}: {o} vs {w}"
-                    );
-                }
-            }
+            assert!(
+                matches!(forest.nodes, Nodes::Compare(_)),
+                "compare form not used"
+            );
+            let special = [-0.0, f32::INFINITY, f32::NEG_INFINITY, 1e-45];
+            assert_scores_like_reference(&forest, (&raw, &base), &mut d, &special);
             // A threshold with no finite neighbour keeps the general form.
             if let Some(i) = raw.mode.iter().position(|m| *m != "LEAF") {
                 raw.value[i] = f32::MAX;
                 let forest = Forest::from_node(&node(&raw, k, &base)).expect("forest");
-                assert!(forest.compare_nodes.is_empty());
+                assert!(matches!(forest.nodes, Nodes::General { .. }));
             }
         }
     }

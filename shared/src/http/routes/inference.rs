@@ -250,7 +250,7 @@ async fn predictions(
                 served_model(&state, &caller, &model_name, &model_version).await?;
             let batch = rows
                 .to_batch(model.input_schema())
-                .map_err(|e| run_error(RunError::Input(e)))?;
+                .map_err(|e| input_error(&e))?;
             drop(rows);
             let (model, output) = run_batch(model, batch).await?;
             let body = serde_json::to_vec(&model.outputs(&output).items())
@@ -418,9 +418,7 @@ async fn csv_predictions(
             (name.as_str(), value)
         }));
     }
-    let batch = builder
-        .finish()
-        .map_err(|e| run_error(RunError::Input(e)))?;
+    let batch = builder.finish().map_err(|e| input_error(&e))?;
     let (model, output) = run_batch(model, batch).await?;
 
     // Output columns: the prediction, then probabilities; renamed when the input has a column
