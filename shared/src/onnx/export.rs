@@ -596,7 +596,7 @@ fn linear_margins(
         // missing/unseen, each term's index column shifted to its block, one Gather, and a sum
         // over the terms.
         let mut table: Vec<f64> = Vec::new();
-        let mut offsets: Vec<i64> = Vec::new();
+        let mut offsets: Vec<f32> = Vec::new();
         let mut zero_rows: Vec<f32> = Vec::new();
         let mut cols: Vec<i64> = Vec::new();
         let mut table_rows = 0usize;
@@ -612,7 +612,7 @@ fn linear_margins(
                     _ => table.extend(std::iter::repeat_n(0.0, k)),
                 }
             }
-            offsets.push(table_rows as i64);
+            offsets.push(table_rows as f32);
             zero_rows.push(rows as f32);
             cols.push(term.feature as i64);
             table_rows += rows + 1;
@@ -624,13 +624,15 @@ fn linear_margins(
         let nan = g.op("IsNaN", &[&v], vec![]);
         let zero_rows = g.f32s(&[n_terms], &zero_rows);
         let v = g.op("Where", &[&nan, &zero_rows, &v], vec![]);
+        // Shifted to each term's block in float (whole numbers far below 2^24, so exact):
+        // tract adds int64 tensors through its symbolic-dimension type, several times slower.
+        let offsets = g.f32s(&[n_terms], &offsets);
+        let v = g.op("Add", &[&v, &offsets], vec![]);
         let idx = g.op(
             "Cast",
             &[&v],
             vec![("to", Attr::Int(DataType::Int64 as i64))],
         );
-        let offsets = g.i64s(&[n_terms], &offsets);
-        let idx = g.op("Add", &[&idx, &offsets], vec![]);
         let contributions = g.op("Gather", &[&table, &idx], vec![("axis", Attr::Int(0))]);
         let axes = g.i64s(&[1], &[1]);
         let sum = g.op(
