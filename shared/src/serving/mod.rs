@@ -7,6 +7,7 @@
 //! ```
 
 pub mod cache;
+pub mod category_mapper;
 pub mod input;
 pub mod model;
 pub mod timing;
