@@ -17,6 +17,10 @@ import onnxruntime as ort
 
 from run_ort import load_inputs, session
 
+# Timed runs of the large batch, as many as tract's side takes (BATCH_RUNS in
+# shared/src/serving/timing.rs): single runs on a shared two-core machine vary by a quarter.
+BATCH_RUNS = 21
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -45,7 +49,7 @@ def main():
     big = {k: np.concatenate([v] * reps)[: args.batch] for k, v in feeds.items()}
     sess.run(names, big)
     batch_times = []
-    for _ in range(5):
+    for _ in range(BATCH_RUNS):
         start = time.perf_counter()
         sess.run(names, big)
         batch_times.append(time.perf_counter() - start)

@@ -6,11 +6,16 @@ use super::model::{OnnxModel, RunError};
 use serde::Serialize;
 use std::time::Instant;
 
+/// Timed runs of the large batch. A run of 10,000 rows takes 5 to 250 ms, and on a shared
+/// two-core machine a median of 5 moved by up to a fifth from one call to the next (titanic:
+/// 788k to 1.02M rows/s over five calls). `tests/ort/time_ort.py` takes the median of as many.
+pub const BATCH_RUNS: usize = 21;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Timing {
     /// Median of `runs` single-row runs, microseconds.
     pub batch1_us: f64,
-    /// Rows per second on one run of `batch_rows` rows (median of 5 runs).
+    /// Rows per second on one run of `batch_rows` rows (median of BATCH_RUNS runs).
     pub rows_per_s: f64,
     pub batch_rows: usize,
 }
@@ -37,8 +42,8 @@ pub fn measure(
     }
     let big = batch.repeat_to(batch_rows);
     model.run(&big)?;
-    let mut batch_times = Vec::with_capacity(5);
-    for _ in 0..5 {
+    let mut batch_times = Vec::with_capacity(BATCH_RUNS);
+    for _ in 0..BATCH_RUNS {
         let start = Instant::now();
         model.run(&big)?;
         batch_times.push(start.elapsed().as_secs_f64());
