@@ -391,6 +391,71 @@ fn trees_only_and_linear_only_pipelines_match_native() {
 }
 
 #[test]
+fn a_large_batch_cut_into_parts_gives_the_rows_of_small_batches() {
+    // 5,000 rows of a light forest: `run` cuts the batch into one part per thread; in slices
+    // of 1,000 it runs each whole. Every row must come out the same, in order (to float
+    // rounding: tract's kernels take other code paths for other batch sizes).
+    let close = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                "value {i}: {x} vs {y}"
+            );
+        }
+    };
+    for p in [binary(), multiclass(), regression()] {
+        let model = OnnxModel::load(&export(&p, &[]).expect("export")).expect("load");
+        let batch = batch_of(&model, &rows(5000));
+        let whole = model.run(&batch).expect("runs");
+        assert_eq!(whole.len(), 5000);
+        let slices: Vec<BatchOutput> = (0..5)
+            .map(|i| {
+                model
+                    .run(&batch.rows(i * 1000..(i + 1) * 1000))
+                    .expect("runs")
+            })
+            .collect();
+        match (&whole, slices.as_slice()) {
+            (BatchOutput::Regression { values }, slices) => {
+                let mut expected = Vec::new();
+                for s in slices {
+                    let BatchOutput::Regression { values } = s else {
+                        panic!("a regression slice")
+                    };
+                    expected.extend_from_slice(values);
+                }
+                close(values, &expected);
+            }
+            (
+                BatchOutput::Classification {
+                    predicted,
+                    probabilities,
+                    ..
+                },
+                slices,
+            ) => {
+                let (mut want_predicted, mut want_probabilities) = (Vec::new(), Vec::new());
+                for s in slices {
+                    let BatchOutput::Classification {
+                        predicted,
+                        probabilities,
+                        ..
+                    } = s
+                    else {
+                        panic!("a classification slice")
+                    };
+                    want_predicted.extend_from_slice(predicted);
+                    want_probabilities.extend_from_slice(probabilities);
+                }
+                assert_eq!(predicted, &want_predicted);
+                close(probabilities, &want_probabilities);
+            }
+        }
+    }
+}
+
+#[test]
 fn two_exports_are_byte_identical() {
     for p in [binary(), multiclass(), regression()] {
         let a = export(&p, &[("model_version".into(), "3".into())]).expect("export");

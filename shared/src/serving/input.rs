@@ -38,11 +38,13 @@ pub enum InputColumn {
 }
 
 impl InputColumn {
-    pub fn to_tensor(&self, n_rows: usize) -> TractResult<Tensor> {
+    /// Rows `rows` of the column as an `[n, 1]` tensor.
+    pub fn to_tensor(&self, rows: std::ops::Range<usize>) -> TractResult<Tensor> {
+        let n = rows.len();
         match self {
-            InputColumn::Float(v) => Tensor::from_shape(&[n_rows, 1], v),
+            InputColumn::Float(v) => Tensor::from_shape(&[n, 1], &v[rows]),
             InputColumn::Text(v) => {
-                Ok(tract_ndarray::Array2::from_shape_vec((n_rows, 1), v.clone())?.into_tensor())
+                Ok(tract_ndarray::Array2::from_shape_vec((n, 1), v[rows].to_vec())?.into_tensor())
             }
         }
     }

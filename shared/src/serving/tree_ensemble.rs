@@ -497,6 +497,11 @@ impl Forest {
         }
     }
 
+    /// Node steps to score one row: the longest walk of every tree, summed.
+    pub fn steps_per_row(&self) -> usize {
+        self.total_steps
+    }
+
     pub fn n_targets(&self) -> usize {
         self.n_targets
     }
@@ -655,7 +660,12 @@ impl Forest {
                 self.eval_rows(&x[start..], n_cols, block);
             }
         };
-        let threads = rayon::current_num_threads();
+        // On a pool thread the batch is one part of a larger one already spread over the
+        // pool (`OnnxModel::run`): its rows stay on this thread.
+        let threads = match rayon::current_thread_index() {
+            Some(_) => 1,
+            None => rayon::current_num_threads(),
+        };
         if threads > 1 && n >= 2 * ROWS_PER_TASK {
             out.par_chunks_mut(ROWS_PER_TASK * k)
                 .enumerate()
