@@ -392,9 +392,9 @@ fn trees_only_and_linear_only_pipelines_match_native() {
 
 #[test]
 fn a_large_batch_cut_into_parts_gives_the_rows_of_small_batches() {
-    // 5,000 rows of a light forest: `run` cuts the batch into one part per thread; in slices
-    // of 1,000 it runs each whole. Every row must come out the same, in order (to float
-    // rounding: tract's kernels take other code paths for other batch sizes).
+    // 5,000 rows of a light forest: `run` cuts the batch into parts that the caller and helper
+    // threads run; in slices of 1,000 it runs each whole. Every row must come out the same, in
+    // order (to float rounding: tract's kernels take other code paths for other batch sizes).
     let close = |a: &[f32], b: &[f32]| {
         assert_eq!(a.len(), b.len());
         for (i, (x, y)) in a.iter().zip(b).enumerate() {

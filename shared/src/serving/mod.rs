@@ -10,6 +10,7 @@ pub mod cache;
 pub mod category_mapper;
 pub mod input;
 pub mod model;
+pub mod parts;
 pub mod timing;
 pub mod tree_ensemble;
 

@@ -1,10 +1,9 @@
 //! A loaded ONNX pipeline: parsed and optimized by tract once, then run from any thread.
 
 use super::input::{Batch, InputError, rows_to_batch};
-use super::{category_mapper, tree_ensemble};
+use super::{category_mapper, parts, tree_ensemble};
 use crate::onnx::{InputField, MetadataKey};
 use prost::Message;
-use rayon::prelude::*;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -109,12 +108,12 @@ pub struct OnnxModel {
     task: ServedTask,
     /// The artifact's size, a proxy for the plan's memory (the cache's budget unit).
     artifact_bytes: usize,
-    /// Whether large batches are cut into one part per thread (see SPLIT_MAX_TREE_STEPS).
+    /// Whether large batches are cut into parts (see SPLIT_MAX_TREE_STEPS).
     split_batches: bool,
 }
 
-/// Rows from which a batch may be cut into one part per thread, each part run through the
-/// plan on its own pool thread.
+/// Rows from which a batch may be cut into parts, each run through the whole plan
+/// ([`parts`]).
 const SPLIT_MIN_ROWS: usize = 4096;
 /// Node steps per row (all tree operators together) up to which large batches are cut. The
 /// tree operator spreads rows over threads by itself, but every other operator of the plan
@@ -249,27 +248,25 @@ impl OnnxModel {
     }
 
     /// Runs a batch already in columnar form (the fast path for benches and CSV bodies). With
-    /// a light forest, a batch of SPLIT_MIN_ROWS rows or more is cut into one part per thread.
+    /// a light forest, a batch of SPLIT_MIN_ROWS rows or more is cut into parts that the
+    /// calling thread and helper threads run ([`parts`]).
     pub fn run(&self, batch: &Batch) -> Result<BatchOutput, RunError> {
         let n = batch.n_rows;
-        let parts = if self.split_batches && n >= SPLIT_MIN_ROWS {
-            rayon::current_num_threads()
-        } else {
-            1
-        };
-        if parts <= 1 {
+        if !self.split_batches || n < SPLIT_MIN_ROWS {
             return self.run_rows(batch, 0..n);
         }
-        let outputs = (0..parts)
-            .into_par_iter()
-            .map(|p| self.run_rows(batch, p * n / parts..(p + 1) * n / parts))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut outputs = outputs.into_iter();
+        let cut = parts::cut(n);
+        if cut.len() <= 1 {
+            return self.run_rows(batch, 0..n);
+        }
+        let mut outputs = parts::run_parts(&cut, |rows| self.run_rows(batch, rows))
+            .ok_or_else(|| RunError::Tract("a part of the batch did not run".into()))?
+            .into_iter();
         let mut all = outputs
             .next()
-            .ok_or_else(|| RunError::Tract("no part ran".into()))?;
+            .ok_or_else(|| RunError::Tract("no part ran".into()))??;
         for part in outputs {
-            all.append(part);
+            all.append(part?);
         }
         Ok(all)
     }

@@ -683,11 +683,12 @@ impl Forest {
                 self.eval_rows(&x[start..], n_cols, block);
             }
         };
-        // On a pool thread the batch is one part of a larger one already spread over the
-        // pool (`OnnxModel::run`): its rows stay on this thread.
-        let threads = match rayon::current_thread_index() {
-            Some(_) => 1,
-            None => rayon::current_num_threads(),
+        // In a part of a cut batch (`OnnxModel::run`), the other threads run the other
+        // parts: its rows stay on this thread.
+        let threads = if super::parts::in_part() {
+            1
+        } else {
+            rayon::current_num_threads()
         };
         if threads > 1 && n >= 2 * ROWS_PER_TASK {
             out.par_chunks_mut(ROWS_PER_TASK * k)
