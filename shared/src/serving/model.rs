@@ -252,10 +252,11 @@ impl OnnxModel {
     /// calling thread and helper threads run ([`parts`]).
     pub fn run(&self, batch: &Batch) -> Result<BatchOutput, RunError> {
         let n = batch.n_rows;
-        if !self.split_batches || n < SPLIT_MIN_ROWS {
-            return self.run_rows(batch, 0..n);
-        }
-        let cut = parts::cut(n);
+        let cut = if self.split_batches && n >= SPLIT_MIN_ROWS {
+            parts::cut(n)
+        } else {
+            Vec::new()
+        };
         if cut.len() <= 1 {
             return self.run_rows(batch, 0..n);
         }
