@@ -519,6 +519,48 @@ async fn blobs_files_stream(b: &Backends) {
     ));
 }
 
+async fn blobs_expire_by_age(b: &Backends) {
+    let blobs = &b.blobs;
+    for key in [
+        "idempotency/acct_a/1",
+        "idempotency/acct_b/2",
+        "datasets/ds_1/data.csv",
+    ] {
+        blobs.put(key, Bytes::from_static(b"x")).await.unwrap();
+    }
+    assert_eq!(
+        blobs
+            .delete_older_than("idempotency/", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "nothing is an hour old yet"
+    );
+    // Both stores keep modification times to the second at least.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        blobs
+            .delete_older_than("idempotency/", Duration::from_secs(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(blobs.size("idempotency/acct_a/1").await.unwrap(), None);
+    assert_eq!(blobs.size("idempotency/acct_b/2").await.unwrap(), None);
+    assert_eq!(
+        blobs.size("datasets/ds_1/data.csv").await.unwrap(),
+        Some(1),
+        "only the prefix is swept"
+    );
+    assert_eq!(
+        blobs
+            .delete_older_than("nothing-here/", Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 // ---------------------------------------------------------------- queue
 
 async fn queue_send_receive_ack(b: &Backends) {
@@ -663,6 +705,7 @@ contract!(
     store_expired_items_are_invisible,
     blobs_round_trip,
     blobs_files_stream,
+    blobs_expire_by_age,
     queue_send_receive_ack,
     queue_redelivers_after_visibility_timeout,
     queue_redrives_to_dead_letters,
@@ -820,7 +863,91 @@ async fn embedded_store_is_shared_between_connections() {
     assert_eq!(values, (1..=40).collect::<Vec<_>>());
 }
 
+/// The folder has no lifecycle rules: `plexe serve`'s sweep removes an idempotency answer once
+/// it is older than its record could be, and nothing younger.
+#[tokio::test]
+async fn embedded_sweep_expires_idempotency_answers() {
+    let env = integration_tests::embedded_backends("http://127.0.0.1:9");
+    let blobs = &env.backends.blobs;
+    blobs
+        .put("idempotency/acct_a/old", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    blobs
+        .put("idempotency/acct_a/new", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    let old = blobs
+        .local_path("idempotency/acct_a/old")
+        .expect("a local file");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let report = shared::domain::housekeeping::sweep(blobs.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(report.expired_blobs, 1);
+    assert_eq!(blobs.size("idempotency/acct_a/old").await.unwrap(), None);
+    assert_eq!(blobs.size("idempotency/acct_a/new").await.unwrap(), Some(1));
+}
+
 // ---------------------------------------------------------------- AWS only
+
+/// The production bucket (the SAM template) expires the same prefixes, after the same days, as
+/// the code's table of them (which tests' buckets and the folder sweep use).
+#[test]
+fn template_bucket_expires_the_same_prefixes() {
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = template.lines().map(str::trim).collect();
+    for (prefix, days) in shared::ports::EXPIRING_PREFIXES {
+        let at = lines
+            .iter()
+            .position(|l| *l == format!("Prefix: {prefix}"))
+            .unwrap_or_else(|| panic!("no lifecycle rule for {prefix} in the template"));
+        let expiry = lines[at..]
+            .iter()
+            .find_map(|l| l.strip_prefix("ExpirationInDays: "))
+            .unwrap_or_else(|| panic!("the rule for {prefix} sets no expiry"));
+        assert_eq!(expiry, days.to_string(), "expiry of {prefix}");
+    }
+}
+
+/// On S3 the bucket's lifecycle rules expire what the folder sweep removes locally.
+#[tokio::test]
+async fn s3_bucket_expires_idempotency_answers() {
+    let Some(env) = integration_tests::aws_backends("s3_lifecycle").await else {
+        return;
+    };
+    let s3 = shared::config::s3_client(&env.sdk);
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&env.resources.bucket)
+        .send()
+        .await
+        .unwrap();
+    for (prefix, days) in shared::ports::EXPIRING_PREFIXES {
+        let rule = lifecycle
+            .rules()
+            .iter()
+            .find(|r| {
+                r.filter()
+                    .and_then(|f| f.prefix())
+                    .is_some_and(|p| p == *prefix)
+            })
+            .unwrap_or_else(|| panic!("no lifecycle rule for {prefix}: {lifecycle:?}"));
+        assert_eq!(
+            rule.expiration().and_then(|e| e.days()),
+            Some(i32::try_from(*days).unwrap())
+        );
+    }
+}
 
 #[tokio::test]
 async fn s3_presigned_put_round_trips_over_http() {

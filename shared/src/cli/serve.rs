@@ -3,7 +3,7 @@
 //! requests in flight finish first.
 
 use super::{CliError, DataDirArg, open_backends};
-use crate::domain::accounts;
+use crate::domain::{accounts, housekeeping};
 use crate::http::{self, AppState};
 use crate::runtime::logging::{self, LogFormat};
 use crate::trainer::Trainer;
@@ -67,6 +67,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         Vec::new()
     };
 
+    let sweeper = embedded.then(|| tokio::spawn(sweep_periodically(state.clone())));
+
     let key_path = data_dir.join(ADMIN_KEY_FILE);
     if let Some((account, issued)) = accounts::ensure_default_account(state.store.as_ref()).await? {
         write_secret_file(&key_path, &issued.secret).map_err(|e| {
@@ -100,11 +102,24 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::Io(format!("server error: {e}")))?;
-    for w in workers {
+    for w in workers.into_iter().chain(sweeper) {
         w.abort();
     }
     println!("plexe stopped");
     Ok(())
+}
+
+/// Sweeps what the embedded backend has no lifecycle for, now and every
+/// [`housekeeping::SWEEP_INTERVAL`].
+async fn sweep_periodically(state: AppState) {
+    let mut every = tokio::time::interval(housekeeping::SWEEP_INTERVAL);
+    loop {
+        every.tick().await;
+        match housekeeping::sweep(state.blobs.as_ref()).await {
+            Ok(report) => tracing::info!(expired_blobs = report.expired_blobs, "swept"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again later"),
+        }
+    }
 }
 
 /// Writes `secret` to `path`, readable and writable only by the owner.

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod datasets;
 pub mod deployments;
+pub mod housekeeping;
 pub mod models;
 pub mod uploads;
 

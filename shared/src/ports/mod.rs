@@ -8,6 +8,6 @@ pub mod queue;
 pub mod sqlite_file;
 pub mod store;
 
-pub use blobs::{BlobError, Blobs, FolderBlobs, S3Blobs};
+pub use blobs::{BlobError, Blobs, EXPIRING_PREFIXES, FolderBlobs, S3Blobs};
 pub use queue::{Queue, QueueError, QueueMessage, SqliteQueue, SqsQueue};
 pub use store::{Condition, DynamoStore, Item, Page, SqliteStore, Store, StoreError, WriteOp};

@@ -273,7 +273,55 @@ impl Blobs for FolderBlobs {
         ))
     }
 
+    async fn delete_older_than(&self, prefix: &str, age: Duration) -> Result<u64, BlobError> {
+        let prefix = prefix.trim_end_matches('/');
+        let dir = self.path_of(prefix)?;
+        tokio::task::spawn_blocking(move || {
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(age)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            delete_files_older_than(&dir, cutoff)
+        })
+        .await
+        .map_err(|e| BlobError::Other(format!("sweeping blobs: {e}")))?
+    }
+
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         self.path_of(key).ok()
     }
+}
+
+/// Deletes the files under `dir` (recursively) last modified before `cutoff`, and the folders
+/// that leaves empty; an absent `dir` is nothing to do.
+fn delete_files_older_than(dir: &Path, cutoff: std::time::SystemTime) -> Result<u64, BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("sweeping blobs", e)),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("sweeping blobs", e))?;
+        // `file_type` does not follow symlinks: only the folder's own files and folders count.
+        let file_type = entry.file_type().map_err(|e| io_err("sweeping blobs", e))?;
+        let path = entry.path();
+        if file_type.is_dir() {
+            deleted += delete_files_older_than(&path, cutoff)?;
+            // Fails while the folder still holds something; that is the point.
+            let _ = std::fs::remove_dir(&path);
+        } else if file_type.is_file() {
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| io_err("sweeping blobs", e))?;
+            if modified < cutoff {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("sweeping blobs", e)),
+                }
+            }
+        }
+    }
+    Ok(deleted)
 }

@@ -1,7 +1,7 @@
 //! The AWS blob store: one S3 bucket. Files stream in and out (`ByteStream::from_path`, body to
 //! file), and uploads from clients go straight to S3 with presigned `PUT` URLs.
 
-use super::{BlobError, Blobs, validate_key};
+use super::{BlobError, Blobs, EXPIRING_PREFIXES, validate_key};
 use crate::ports::aws_error::{AwsFailure, classify};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -9,6 +9,10 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter,
+};
 use bytes::Bytes;
 use std::path::Path;
 use std::time::Duration;
@@ -40,11 +44,38 @@ impl S3Blobs {
         }
     }
 
-    /// Creates the bucket (for tests and local setups; SAM creates the production bucket).
+    /// Creates the bucket with the lifecycle rules of [`EXPIRING_PREFIXES`] (for tests and local
+    /// setups; the templates create the production bucket with the same rules).
     pub async fn create_bucket(client: &Client, bucket: &str) -> Result<(), BlobError> {
         client
             .create_bucket()
             .bucket(bucket)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let mut lifecycle = BucketLifecycleConfiguration::builder();
+        for (prefix, days) in EXPIRING_PREFIXES {
+            let rule = LifecycleRule::builder()
+                .id(format!("expire-{}", prefix.trim_end_matches('/')))
+                .filter(LifecycleRuleFilter::builder().prefix(*prefix).build())
+                .status(ExpirationStatus::Enabled)
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .days(i32::try_from(*days).unwrap_or(i32::MAX))
+                        .build(),
+                )
+                .build()
+                .map_err(|e| io_err("lifecycle rule", e))?;
+            lifecycle = lifecycle.rules(rule);
+        }
+        client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(
+                lifecycle
+                    .build()
+                    .map_err(|e| io_err("lifecycle configuration", e))?,
+            )
             .send()
             .await
             .map_err(sdk_err)?;
@@ -167,6 +198,29 @@ impl Blobs for S3Blobs {
             .await
             .map_err(sdk_err)?;
         Ok(())
+    }
+
+    async fn delete_older_than(&self, prefix: &str, age: Duration) -> Result<u64, BlobError> {
+        let cutoff = crate::ids::now_epoch() - i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut deleted = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err)?;
+            for object in page.contents() {
+                let old = object.last_modified().is_some_and(|t| t.secs() < cutoff);
+                if let (true, Some(key)) = (old, object.key()) {
+                    self.delete(key).await?;
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
