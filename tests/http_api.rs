@@ -22,6 +22,10 @@ on_both_backends!(
     pagination_bounds_and_shape,
     basic_tier_gets_exactly_100_per_minute,
     idempotent_post_is_replayed_not_repeated,
+    idempotent_replay_needs_the_scope_and_the_same_key,
+    no_secret_is_stored_by_an_idempotent_key_creation,
+    only_deterministic_answers_are_replayed,
+    a_client_that_hangs_up_leaves_no_claim,
 );
 
 /// Asserts the SPEC's error envelope, its status and code, and that its request id is the
@@ -663,4 +667,253 @@ async fn idempotent_post_is_replayed_not_repeated(app: &TestApp) {
         "{names:?}"
     );
     assert_eq!(list["pagination"]["total"], 2);
+}
+
+async fn idempotent_replay_needs_the_scope_and_the_same_key(app: &TestApp) {
+    let (_, admin) = app.account(Tier::Pro).await;
+    let reader = create_key(app, &admin, "reader", &["read"]).await;
+    let reader = reader["api_key"].as_str().expect("secret").to_owned();
+    let other_admin = create_key(app, &admin, "second admin", &["admin"]).await;
+    let other_admin = other_admin["api_key"].as_str().expect("secret").to_owned();
+    let body = json!({ "name": "ops", "scopes": ["admin"] });
+    let post = |secret: &str| {
+        http_client()
+            .post(app.at("/api-keys"))
+            .header("authorization", bearer(secret))
+            .header("idempotency-key", "escalate-1")
+            .json(&body)
+            .send()
+    };
+    let first = post(&admin).await.expect("POST");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let issued: Value = first.json().await.expect("key JSON");
+    let secret = issued["api_key"].as_str().expect("secret").to_owned();
+
+    // A key without the scope is refused before any replay, whatever it sends.
+    for path in ["/api-keys", "/v1/api-keys"] {
+        let response = http_client()
+            .post(app.at(path))
+            .header("x-api-key", &reader)
+            .header("idempotency-key", "escalate-1")
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+        let text = assert_envelope(response, StatusCode::FORBIDDEN, "forbidden")
+            .await
+            .to_string();
+        assert!(!text.contains(&secret), "{text}");
+    }
+
+    // Another key with the scope may not replay what this one did either.
+    let response = post(&other_admin).await.expect("POST");
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+    let refused = assert_envelope(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert!(!refused.to_string().contains(&secret));
+    assert_eq!(refused["error"]["details"]["field"], "Idempotency-Key");
+
+    // The key that made the request gets its answer back, secret included.
+    let again = post(&admin).await.expect("POST");
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let replayed: Value = again.json().await.expect("key JSON");
+    assert_eq!(replayed, issued);
+}
+
+async fn no_secret_is_stored_by_an_idempotent_key_creation(app: &TestApp) {
+    let (_, admin) = app.account(Tier::Pro).await;
+    let post = || {
+        http_client()
+            .post(app.at("/api-keys"))
+            .header("authorization", bearer(&admin))
+            .header("idempotency-key", "store-check-1")
+            .json(&json!({ "name": "ci", "scopes": ["read", "predict"] }))
+            .send()
+    };
+    let first = post().await.expect("POST");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let issued: Value = first.json().await.expect("key JSON");
+    let secret = issued["api_key"].as_str().expect("secret").to_owned();
+    // The secret's random part, which no encoding of the store could hide by quoting.
+    let random_part = secret.rsplit('_').next().expect("secret parts").to_owned();
+    assert_eq!(random_part.len(), 64, "{secret}");
+    let replayed = post().await.expect("POST");
+    assert_eq!(
+        replayed
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(replayed.json::<Value>().await.expect("JSON"), issued);
+
+    let stored = app.stored_bytes().await;
+    assert!(!stored.is_empty(), "nothing was read from the backend");
+    for (place, bytes) in &stored {
+        let found = bytes
+            .windows(random_part.len())
+            .any(|w| w == random_part.as_bytes());
+        assert!(!found, "the new key's secret is stored in {place}");
+    }
+    // The key itself works: the replayed secret is the real one.
+    let me = http_client()
+        .get(app.at("/me"))
+        .header("authorization", bearer(&secret))
+        .send()
+        .await
+        .expect("GET /me");
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+async fn only_deterministic_answers_are_replayed(app: &TestApp) {
+    let (_, admin) = app.account(Tier::Pro).await;
+    let client = http_client();
+    // Completing a session before its file is PUT is a 409: not kept, so the same
+    // Idempotency-Key completes it once the file is there.
+    let session: Value = client
+        .post(app.at("/datasets/uploads"))
+        .header("authorization", bearer(&admin))
+        .json(&json!({ "name": "late", "format": "csv" }))
+        .send()
+        .await
+        .expect("POST /datasets/uploads")
+        .json()
+        .await
+        .expect("session JSON");
+    let upload_id = session["upload_id"].as_str().expect("upload_id");
+    let complete = || {
+        client
+            .post(app.at(&format!("/datasets/uploads/{upload_id}/complete")))
+            .header("authorization", bearer(&admin))
+            .header("idempotency-key", "complete-1")
+            .send()
+    };
+    let early = complete().await.expect("POST complete");
+    assert!(!early.headers().contains_key("idempotent-replayed"));
+    assert_envelope(early, StatusCode::CONFLICT, "conflict").await;
+    let put = client
+        .put(session["upload_url"].as_str().expect("upload_url"))
+        .body("a,b\n1,2\n3,4\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(put.status().is_success(), "{}", put.status());
+    let done = complete().await.expect("POST complete");
+    assert!(!done.headers().contains_key("idempotent-replayed"));
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let dataset: Value = done.json().await.expect("dataset JSON");
+    // From now on the 201 is what this key answers.
+    let replayed = complete().await.expect("POST complete");
+    assert_eq!(
+        replayed
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(replayed.json::<Value>().await.expect("JSON"), dataset);
+
+    // A 403 leaves no record either: the key with the scope then runs the same request
+    // afresh (a record would make it "used by another API key").
+    let reader = create_key(app, &admin, "reader", &["read"]).await;
+    let reader = reader["api_key"].as_str().expect("secret").to_owned();
+    let upload = |secret: String| {
+        client
+            .post(app.at("/datasets"))
+            .header("authorization", bearer(&secret))
+            .header("idempotency-key", "upload-1")
+            .header("content-type", "text/csv")
+            .body("a,b\n1,2\n")
+            .send()
+    };
+    let refused = upload(reader).await.expect("POST /datasets");
+    assert_envelope(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let created = upload(admin.clone()).await.expect("POST /datasets");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert!(!created.headers().contains_key("idempotent-replayed"));
+}
+
+/// A client that sends a request that changes state and hangs up at once leaves neither a
+/// claim on its Idempotency-Key (a retry would be 409 for 15 minutes) nor half a request: the
+/// retry gets the one answer, and exactly one dataset exists.
+async fn a_client_that_hangs_up_leaves_no_claim(app: &TestApp) {
+    use tokio::io::AsyncWriteExt;
+    let (_, admin) = app.account(Tier::Pro).await;
+    // Near the 6 MB limit, so parsing and profiling take a while after the body is in.
+    let mut csv = String::from("id,x,y,label,note\n");
+    for i in 0..150_000 {
+        csv.push_str(&format!(
+            "{i},{},{},{},n{}\n",
+            i % 97,
+            (i * 7) % 13,
+            i % 3,
+            i % 1000
+        ));
+    }
+    assert!(csv.len() < 6 * 1024 * 1024, "{}", csv.len());
+    let addr = app.url.trim_start_matches("http://");
+    let request = format!(
+        "POST /datasets?name=hangup HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {admin}\r\n\
+         idempotency-key: hangup-1\r\ncontent-type: text/csv\r\ncontent-length: {}\r\n\r\n",
+        csv.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("send headers");
+    socket.write_all(csv.as_bytes()).await.expect("send body");
+    socket.flush().await.expect("flush");
+    drop(socket);
+
+    let retry = || {
+        http_client()
+            .post(app.at("/datasets?name=hangup"))
+            .header("authorization", bearer(&admin))
+            .header("idempotency-key", "hangup-1")
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let response = retry().await.expect("POST /datasets");
+        if response.status() != StatusCode::CONFLICT {
+            break response;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the Idempotency-Key is still claimed a minute after the client hung up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let list: Value = http_client()
+        .get(app.at("/datasets?limit=100"))
+        .header("authorization", bearer(&admin))
+        .send()
+        .await
+        .expect("GET /datasets")
+        .json()
+        .await
+        .expect("JSON");
+    let named: Vec<&Value> = list["datasets"]
+        .as_array()
+        .expect("datasets")
+        .iter()
+        .filter(|d| d["name"] == "hangup")
+        .collect();
+    assert_eq!(named.len(), 1, "{list}");
 }

@@ -207,9 +207,12 @@ pub struct TestApp {
     /// The same store/blobs/queue the server uses (to set up accounts directly).
     pub state: AppState,
     pub backend: Backend,
+    /// The AWS side's SDK configuration and resources (on the AWS backend), to read the table
+    /// and bucket directly.
+    pub aws: Option<(aws_config::SdkConfig, shared::config::AwsResources)>,
     server: tokio::task::JoinHandle<()>,
-    /// Keeps the embedded data directory alive as long as the server.
-    _data_dir: Option<TempDir>,
+    /// The embedded data directory (on the embedded backend), alive as long as the server.
+    data_dir: Option<TempDir>,
 }
 
 impl Drop for TestApp {
@@ -226,12 +229,15 @@ pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
         .expect("binding a loopback port");
     let addr = listener.local_addr().expect("local address");
     let url = format!("http://{addr}");
-    let (backends, data_dir) = match backend {
+    let (backends, data_dir, aws) = match backend {
         Backend::Embedded => {
             let e = embedded_backends(&url);
-            (e.backends, Some(e.dir))
+            (e.backends, Some(e.dir), None)
         }
-        Backend::Aws => (aws_backends(test).await?.backends, None),
+        Backend::Aws => {
+            let a = aws_backends(test).await?;
+            (a.backends, None, Some((a.sdk, a.resources)))
+        }
     };
     let state = AppState::from(backends);
     let app = shared::http::app(state.clone());
@@ -244,12 +250,81 @@ pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
         url,
         state,
         backend,
+        aws,
         server,
-        _data_dir: data_dir,
+        data_dir,
     })
 }
 
 impl TestApp {
+    /// The embedded data directory (`None` on AWS).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_ref().map(|d| d.path())
+    }
+
+    /// Every byte the backend keeps: on the embedded backend each file under the data directory
+    /// (the SQLite file and its journal, the blobs), on AWS each item of the table (as the
+    /// DynamoDB JSON moto answers a scan with) and each object of the bucket. For tests that
+    /// look for what must never be stored.
+    pub async fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found = Vec::new();
+        if let Some(dir) = self.data_dir() {
+            let mut stack = vec![dir.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                for entry in std::fs::read_dir(&d).expect("reading the data directory") {
+                    let path = entry.expect("a directory entry").path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        let bytes = std::fs::read(&path).expect("reading a data file");
+                        found.push((path.display().to_string(), bytes));
+                    }
+                }
+            }
+        }
+        if let Some((sdk, resources)) = &self.aws {
+            let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+            let mut pages = dynamo
+                .scan()
+                .table_name(&resources.table)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for item in page.expect("scanning the table").items() {
+                    found.push((
+                        format!("table item {item:?}"),
+                        format!("{item:?}").into_bytes(),
+                    ));
+                }
+            }
+            let s3 = shared::config::s3_client(sdk);
+            let mut pages = s3
+                .list_objects_v2()
+                .bucket(&resources.bucket)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for object in page.expect("listing the bucket").contents() {
+                    let key = object.key().expect("an object key").to_owned();
+                    let body = s3
+                        .get_object()
+                        .bucket(&resources.bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .expect("reading an object")
+                        .body
+                        .collect()
+                        .await
+                        .expect("an object body")
+                        .to_vec();
+                    found.push((format!("object {key}"), body));
+                }
+            }
+        }
+        found
+    }
+
     /// `self.url` + `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)

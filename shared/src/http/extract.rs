@@ -4,6 +4,7 @@
 use super::error::{ApiError, ErrorCode};
 use crate::domain::accounts::Account;
 use crate::domain::api_keys::ApiKey;
+use crate::http::middleware::idempotency::SealingKey;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::{StatusCode, header, request::Parts};
@@ -108,6 +109,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 pub struct Caller {
     pub account: Account,
     pub key: ApiKey,
+    /// Derived from the presented secret: seals what the idempotency layer keeps for this key.
+    pub sealing_key: SealingKey,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -23,7 +23,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use error::JSON_BODY_LIMIT;
-use middleware::{auth, body_limit, idempotency, rate_limit, request_id};
+use middleware::scope::Guard;
+use middleware::{auth, body_limit, rate_limit, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Serves `routes` at their bare paths and under `/v1`.
@@ -32,15 +33,12 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 }
 
 /// The layers of routes that need a key (the last added runs first): authentication, then the
-/// rate limit, then the body cap, then idempotency. A panicking handler is turned into a 500
-/// below idempotency too, so its claim on an `Idempotency-Key` is released for a retry.
+/// rate limit, then the body cap; each route then checks its scope and idempotency
+/// ([`middleware::scope::Guard`]). A panicking handler is turned into a 500 below idempotency
+/// too, so its claim on an `Idempotency-Key` is released for a retry.
 fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     versioned(routes)
         .layer(CatchPanicLayer::new())
-        .layer(from_fn_with_state(
-            state.clone(),
-            idempotency::apply_idempotency,
-        ))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
         .layer(from_fn_with_state(
@@ -53,7 +51,7 @@ fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
 fn group_routes(group: Group, state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(versioned(group.public_routes()))
-        .merge(protected(group.protected_routes(), state))
+        .merge(protected(group.protected_routes(&Guard::new(state)), state))
 }
 
 /// The outer shell every app gets: the 404 fallback, panic catching, and the request-id layer

@@ -5,6 +5,7 @@
 use crate::domain::{accounts, api_keys};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::Caller;
+use crate::http::middleware::idempotency::SealingKey;
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
@@ -63,7 +64,12 @@ pub async fn authenticate(
         .ok_or_else(invalid)?;
     tracing::Span::current().record("account_id", account.account_id.as_str());
     tracing::debug!(key_id = %key.key_id, account_id = %account.account_id, "authenticated");
-    req.extensions_mut().insert(Caller { account, key });
+    let sealing_key = SealingKey::derive(&secret);
+    req.extensions_mut().insert(Caller {
+        account,
+        key,
+        sealing_key,
+    });
     Ok(next.run(req).await)
 }
 

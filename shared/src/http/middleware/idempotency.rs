@@ -1,18 +1,35 @@
-//! `Idempotency-Key` on POST: the first response per (account, key) is kept for 24 h along with a
-//! hash of method + path + body. A retry with the same body gets that response again (same status
-//! and body, plus `Idempotent-Replayed: true`) and nothing runs twice; the same key with another
-//! request is 422; a retry while the first is still running is 409.
+//! `Idempotency-Key` on POST: the first deterministic answer per (account, key) is kept for 24 h
+//! with a hash of method + path + body and the id of the API key that sent it. A retry by the
+//! same API key with the same request gets that answer again (same status and body, plus
+//! `Idempotent-Replayed: true`) and nothing runs twice; the same key with another request, or
+//! from another API key, is 422; a retry while the first is still running is 409.
+//!
+//! - **Order.** This layer runs per route, after the route's scope check (see
+//!   [`super::scope::Guard`]), so a key without the scope never reaches a replay.
+//! - **What is kept.** Only answers that a retry would get again: 2xx and 400, 404, 413, 415,
+//!   422. A 401, 403, 409, 429 or 5xx releases the claim, so a retry runs afresh.
+//! - **Sealed.** The answer is stored encrypted (AES-256-GCM) under a key derived from the
+//!   calling API key's secret, which the store never holds (it keeps only the secret's hash).
+//!   No record or blob can be read without the secret: not the new key a `POST /api-keys`
+//!   answered with, not an upload URL. The pk/sk of the record are the additional data, so a
+//!   sealed answer cannot be moved to another record.
+//! - **Expiry.** Records carry the store's TTL. Answers too large for an item go to a blob under
+//!   [`BLOB_PREFIX`], which expires a day later: an S3 lifecycle rule on AWS, the periodic
+//!   sweep of `plexe serve` on the folder ([`crate::ports::Blobs::delete_older_than`]).
 //!
 //! The key is claimed with a conditional put before the handler runs (so two concurrent retries
-//! cannot both run it) and the claim is released when the handler fails with a 5xx, so a retry
-//! can succeed. A claim left by a crashed process expires after [`CLAIM_TTL_SECONDS`].
+//! cannot both run it). A claim left by a crashed process expires after [`CLAIM_TTL_SECONDS`];
+//! a client that goes away does not leave one, because the request runs to its end regardless
+//! ([`super::completion`]).
 
 use crate::domain::account_pk;
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
 use crate::ids::now_epoch;
+use crate::ports::blobs::IDEMPOTENCY_PREFIX as BLOB_PREFIX;
 use crate::ports::{Condition, Item, StoreError};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -20,6 +37,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -29,41 +47,102 @@ pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-repl
 pub const RECORD_TTL_SECONDS: i64 = 24 * 3600;
 /// Longer than any request may run (Lambda's 15 minute maximum).
 pub const CLAIM_TTL_SECONDS: i64 = 15 * 60;
-/// Responses up to this size are kept inside the store item (DynamoDB items stop at 400 KB);
-/// bigger ones go to the blob store.
-const INLINE_BODY_MAX: usize = 256 * 1024;
+/// Sealed answers up to this size are kept inside the store item (DynamoDB items stop at
+/// 400 KB, and base64 adds a third); bigger ones go to the blob store.
+const INLINE_SEALED_MAX: usize = 256 * 1024;
 
+/// A key derived from the secret of the calling API key (see [`SealingKey::derive`]). It exists
+/// only while that key's holder is calling; the store keeps the secret's hash, never this.
+#[derive(Clone)]
+pub struct SealingKey([u8; 32]);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for part in parts {
+        mac.update(part);
+        mac.update(b"\0");
+    }
+    mac.finalize().into_bytes().into()
+}
+
+impl SealingKey {
+    /// HMAC-SHA256 of a fixed label under the presented secret: unrelated to the SHA-256 hash
+    /// the store keeps, so a reader of the store cannot derive it.
+    pub fn derive(secret: &str) -> SealingKey {
+        SealingKey(hmac(
+            secret.as_bytes(),
+            &[b"plexe idempotency sealing key v1"],
+        ))
+    }
+
+    /// The AEAD key of one record (one per pk/sk, so a key is never shared between records).
+    fn record_cipher(&self, pk: &str, sk: &str) -> Result<RandomizedNonceKey, ApiError> {
+        let key = hmac(&self.0, &[pk.as_bytes(), sk.as_bytes()]);
+        RandomizedNonceKey::new(&AES_256_GCM, &key)
+            .map_err(|_| ApiError::internal("idempotency: AES-256-GCM key setup failed"))
+    }
+}
+
+/// What the store keeps per (account, idempotency key).
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum Record {
-    InFlight {
-        request_hash: String,
-    },
-    Done {
-        request_hash: String,
-        response: StoredResponse,
-    },
+struct Record {
+    /// SHA-256 of method, path and query, and body.
+    request_hash: String,
+    /// The API key that made the request; only it may replay.
+    key_id: String,
+    /// `None` while the first request runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    answer: Option<SealedAnswer>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum StoredResponse {
-    /// An error: re-rendered on replay so its `request_id` is the retry's own.
-    Error {
-        code: String,
-        message: String,
-        details: Option<Value>,
-    },
-    Inline {
-        status: u16,
-        content_type: Option<String>,
-        body_b64: String,
-    },
-    Blob {
-        status: u16,
-        content_type: Option<String>,
-        blob_key: String,
-    },
+enum SealedAnswer {
+    /// Nonce, ciphertext and tag, base64.
+    Inline { sealed_b64: String },
+    /// The same bytes in a blob under [`BLOB_PREFIX`].
+    Blob { blob_key: String },
+}
+
+/// The answer before sealing: this header as JSON, then the body bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct AnswerHead {
+    status: u16,
+    #[serde(default)]
+    content_type: Option<String>,
+    /// An error is kept as its parts and rendered anew on replay, so its `request_id` is the
+    /// retry's own.
+    #[serde(default)]
+    error: Option<StoredError>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredError {
+    code: String,
+    message: String,
+    details: Option<Value>,
+}
+
+/// The statuses a retry of the same request would get again, and so may be replayed.
+fn is_deterministic(status: StatusCode) -> bool {
+    status.is_success()
+        || matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::NOT_FOUND
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::UNSUPPORTED_MEDIA_TYPE
+                | StatusCode::UNPROCESSABLE_ENTITY
+        )
 }
 
 fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> String {
@@ -85,6 +164,54 @@ fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     false
+}
+
+fn seal(
+    cipher: &RandomizedNonceKey,
+    aad: &[u8],
+    head: &AnswerHead,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let head = serde_json::to_vec(head)
+        .map_err(|e| ApiError::internal(format!("idempotency answer head: {e}")))?;
+    let head_len = u32::try_from(head.len())
+        .map_err(|_| ApiError::internal("idempotency answer head over 4 GB"))?;
+    let mut data = Vec::with_capacity(4 + head.len() + body.len() + 16);
+    data.extend_from_slice(&head_len.to_be_bytes());
+    data.extend_from_slice(&head);
+    data.extend_from_slice(body);
+    let nonce = cipher
+        .seal_in_place_append_tag(Aad::from(aad), &mut data)
+        .map_err(|_| ApiError::internal("idempotency: sealing the answer failed"))?;
+    let mut sealed = Vec::with_capacity(NONCE_LEN + data.len());
+    sealed.extend_from_slice(nonce.as_ref());
+    sealed.extend_from_slice(&data);
+    Ok(sealed)
+}
+
+fn open(
+    cipher: &RandomizedNonceKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<(AnswerHead, Bytes), ApiError> {
+    let corrupt = || ApiError::internal("idempotency: a stored answer does not open");
+    if sealed.len() < NONCE_LEN {
+        return Err(corrupt());
+    }
+    let (nonce, data) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt())?;
+    let mut data = data.to_vec();
+    let plain = cipher
+        .open_in_place(nonce, Aad::from(aad), &mut data)
+        .map_err(|_| corrupt())?;
+    let (len, rest) = plain.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let head_len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < head_len {
+        return Err(corrupt());
+    }
+    let (head, body) = rest.split_at(head_len);
+    let head: AnswerHead = serde_json::from_slice(head).map_err(|_| corrupt())?;
+    Ok((head, Bytes::copy_from_slice(body)))
 }
 
 pub async fn apply_idempotency(
@@ -114,6 +241,8 @@ pub async fn apply_idempotency(
     let pk = account_pk(&caller.account.account_id);
     let key_digest = hex::encode(Sha256::digest(key.as_bytes()));
     let sk = format!("IDEM#{key_digest}");
+    let cipher = caller.sealing_key.record_cipher(&pk, &sk)?;
+    let aad = format!("{pk}\n{sk}");
 
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
@@ -133,15 +262,13 @@ pub async fn apply_idempotency(
     // Claim the key; on a lost race look at what the winner left.
     let mut claimed_rev = None;
     for _ in 0..2 {
-        let claim = Item::new(
-            &pk,
-            &sk,
-            serde_json::to_value(Record::InFlight {
-                request_hash: hash.clone(),
-            })
-            .unwrap_or_default(),
-        )
-        .with_ttl(now_epoch() + CLAIM_TTL_SECONDS);
+        let claim = Record {
+            request_hash: hash.clone(),
+            key_id: caller.key.key_id.clone(),
+            answer: None,
+        };
+        let claim = Item::new(&pk, &sk, serde_json::to_value(claim).unwrap_or_default())
+            .with_ttl(now_epoch() + CLAIM_TTL_SECONDS);
         match state.store.put(claim, Condition::Absent).await {
             Ok(rev) => {
                 claimed_rev = Some(rev);
@@ -151,9 +278,13 @@ pub async fn apply_idempotency(
                 let Some(item) = state.store.get(&pk, &sk).await? else {
                     continue; // expired between the put and the get: claim again
                 };
-                let record: Record = serde_json::from_value(item.data)
-                    .map_err(|e| ApiError::internal(format!("idempotency record: {e}")))?;
-                return replay_or_refuse(&state, record, &hash).await;
+                let record: Record = serde_json::from_value(item.data).map_err(|_| {
+                    ApiError::conflict(
+                        "This Idempotency-Key belongs to a request recorded in an older format; \
+                         use a new key.",
+                    )
+                })?;
+                return replay_or_refuse(&state, record, &caller, &hash, &cipher, &aad).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -167,7 +298,7 @@ pub async fn apply_idempotency(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if response.status().is_server_error() {
+    if !is_deterministic(response.status()) {
         release(&state, &pk, &sk).await;
         return Ok(response);
     }
@@ -179,45 +310,37 @@ pub async fn apply_idempotency(
             return Err(ApiError::internal(format!("buffering the response: {e}")));
         }
     };
-    let stored = match resp_parts.extensions.get::<ApiError>() {
-        Some(error) => Ok(StoredResponse::Error {
-            code: error.code.as_str().to_string(),
-            message: error.message.clone(),
-            details: error.details.clone(),
-        }),
-        None => {
-            let blob_key = format!("idempotency/{}/{key_digest}", caller.account.account_id);
-            store_body(
-                &state,
-                resp_parts.status,
-                resp_parts.headers.get(header::CONTENT_TYPE),
-                &resp_bytes,
-                blob_key,
-            )
-            .await
-        }
+    let head = AnswerHead {
+        status: resp_parts.status.as_u16(),
+        content_type: resp_parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        error: resp_parts
+            .extensions
+            .get::<ApiError>()
+            .map(|error| StoredError {
+                code: error.code.as_str().to_string(),
+                message: error.message.clone(),
+                details: error.details.clone(),
+            }),
     };
-    let saved = match stored {
-        Ok(response) => {
-            let done = Record::Done {
-                request_hash: hash,
-                response,
-            };
-            match serde_json::to_value(&done) {
-                Ok(data) => state
-                    .store
-                    .put(
-                        Item::new(&pk, &sk, data).with_ttl(now_epoch() + RECORD_TTL_SECONDS),
-                        Condition::Revision(rev),
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        Err(e) => Err(e),
+    // An error's body is rendered anew on replay: only its parts are kept.
+    let body: &[u8] = if head.error.is_some() {
+        &[]
+    } else {
+        &resp_bytes
     };
+    let saved = record_answer(
+        &state,
+        &caller,
+        (&pk, &sk, rev),
+        &key_digest,
+        hash,
+        seal(&cipher, aad.as_bytes(), &head, body),
+    )
+    .await;
     if let Err(e) = saved {
         // The work is done and the client gets its answer; only a later replay is lost.
         tracing::warn!(error = %e, "could not record the idempotent response");
@@ -226,33 +349,40 @@ pub async fn apply_idempotency(
     Ok(Response::from_parts(resp_parts, Body::from(resp_bytes)))
 }
 
-async fn store_body(
+/// Replaces the claim (at revision `rev`) with the sealed answer, inline or in a blob.
+async fn record_answer(
     state: &AppState,
-    status: StatusCode,
-    content_type: Option<&HeaderValue>,
-    body: &Bytes,
-    blob_key: String,
-) -> Result<StoredResponse, String> {
-    let content_type = content_type
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if body.len() <= INLINE_BODY_MAX {
-        return Ok(StoredResponse::Inline {
-            status: status.as_u16(),
-            content_type,
-            body_b64: BASE64.encode(body),
-        });
-    }
+    caller: &Caller,
+    (pk, sk, rev): (&str, &str, u64),
+    key_digest: &str,
+    request_hash: String,
+    sealed: Result<Vec<u8>, ApiError>,
+) -> Result<(), ApiError> {
+    let sealed = sealed?;
+    let answer = if sealed.len() <= INLINE_SEALED_MAX {
+        SealedAnswer::Inline {
+            sealed_b64: BASE64.encode(&sealed),
+        }
+    } else {
+        let blob_key = format!("{BLOB_PREFIX}{}/{key_digest}", caller.account.account_id);
+        state.blobs.put(&blob_key, Bytes::from(sealed)).await?;
+        SealedAnswer::Blob { blob_key }
+    };
+    let record = Record {
+        request_hash,
+        key_id: caller.key.key_id.clone(),
+        answer: Some(answer),
+    };
+    let data = serde_json::to_value(&record)
+        .map_err(|e| ApiError::internal(format!("idempotency record: {e}")))?;
     state
-        .blobs
-        .put(&blob_key, body.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(StoredResponse::Blob {
-        status: status.as_u16(),
-        content_type,
-        blob_key,
-    })
+        .store
+        .put(
+            Item::new(pk, sk, data).with_ttl(now_epoch() + RECORD_TTL_SECONDS),
+            Condition::Revision(rev),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn release(state: &AppState, pk: &str, sk: &str) {
@@ -264,16 +394,20 @@ async fn release(state: &AppState, pk: &str, sk: &str) {
 async fn replay_or_refuse(
     state: &AppState,
     record: Record,
+    caller: &Caller,
     hash: &str,
+    cipher: &RandomizedNonceKey,
+    aad: &str,
 ) -> Result<Response, ApiError> {
-    let (request_hash, stored) = match record {
-        Record::InFlight { request_hash } => (request_hash, None),
-        Record::Done {
-            request_hash,
-            response,
-        } => (request_hash, Some(response)),
-    };
-    if request_hash != hash {
+    if record.key_id != caller.key.key_id {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "This Idempotency-Key was used by another API key of this account; only the key \
+             that made a request can replay it. Use a new Idempotency-Key.",
+        )
+        .with_details(serde_json::json!({ "field": "Idempotency-Key" })));
+    }
+    if record.request_hash != hash {
         return Err(ApiError::new(
             ErrorCode::ValidationError,
             "This Idempotency-Key was already used with a different request (method, path or \
@@ -281,37 +415,32 @@ async fn replay_or_refuse(
         )
         .with_details(serde_json::json!({ "field": "Idempotency-Key" })));
     }
-    let Some(stored) = stored else {
+    let Some(answer) = record.answer else {
         return Err(ApiError::conflict(
             "A request with this Idempotency-Key is still being processed; retry in a moment.",
         ));
     };
-    let mut response = match stored {
-        StoredResponse::Error {
+    let sealed = match answer {
+        SealedAnswer::Inline { sealed_b64 } => Bytes::from(
+            BASE64
+                .decode(sealed_b64)
+                .map_err(|e| ApiError::internal(format!("idempotency record: {e}")))?,
+        ),
+        SealedAnswer::Blob { blob_key } => state.blobs.get(&blob_key).await?,
+    };
+    let (head, body) = open(cipher, aad.as_bytes(), &sealed)?;
+    let mut response = match head.error {
+        Some(StoredError {
             code,
             message,
             details,
-        } => {
+        }) => {
             let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::InternalError);
             let mut error = ApiError::new(code, message);
             error.details = details;
             error.into_response()
         }
-        StoredResponse::Inline {
-            status,
-            content_type,
-            body_b64,
-        } => {
-            let body = BASE64
-                .decode(body_b64)
-                .map_err(|e| ApiError::internal(format!("idempotency record body: {e}")))?;
-            rebuild(status, content_type, Bytes::from(body))?
-        }
-        StoredResponse::Blob {
-            status,
-            content_type,
-            blob_key,
-        } => rebuild(status, content_type, state.blobs.get(&blob_key).await?)?,
+        None => rebuild(head.status, head.content_type, body)?,
     };
     response
         .headers_mut()
@@ -340,5 +469,55 @@ mod tests {
         assert_ne!(a, request_hash(&Method::POST, "/api-keys", b"{ }"));
         assert_ne!(a, request_hash(&Method::POST, "/v1/api-keys", b"{}"));
         assert_ne!(a, request_hash(&Method::PUT, "/api-keys", b"{}"));
+    }
+
+    fn head() -> AnswerHead {
+        AnswerHead {
+            status: 201,
+            content_type: Some("application/json".into()),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_sealed_answer_opens_only_with_its_key_and_record() {
+        let key = SealingKey::derive("plx_secret_a");
+        let cipher = key.record_cipher("ACCT#a", "IDEM#1").expect("cipher");
+        let body = br#"{"api_key":"plx_new_secret"}"#;
+        let sealed = seal(&cipher, b"ACCT#a\nIDEM#1", &head(), body).expect("seal");
+        assert!(
+            !sealed.windows(14).any(|w| w == b"plx_new_secret"),
+            "the plaintext shows through"
+        );
+        let (h, b) = open(&cipher, b"ACCT#a\nIDEM#1", &sealed).expect("open");
+        assert_eq!((h.status, &b[..]), (201, &body[..]));
+
+        // Another API key's secret, another record or tampered bytes do not open it.
+        let other = SealingKey::derive("plx_secret_b")
+            .record_cipher("ACCT#a", "IDEM#1")
+            .expect("cipher");
+        assert!(open(&other, b"ACCT#a\nIDEM#1", &sealed).is_err());
+        let moved = key.record_cipher("ACCT#a", "IDEM#2").expect("cipher");
+        assert!(open(&moved, b"ACCT#a\nIDEM#2", &sealed).is_err());
+        assert!(open(&cipher, b"ACCT#b\nIDEM#1", &sealed).is_err());
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(open(&cipher, b"ACCT#a\nIDEM#1", &tampered).is_err());
+        assert!(open(&cipher, b"ACCT#a\nIDEM#1", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn only_answers_a_retry_would_get_again_are_kept() {
+        for kept in [200, 201, 202, 204, 400, 404, 413, 415, 422] {
+            assert!(is_deterministic(
+                StatusCode::from_u16(kept).expect("status")
+            ));
+        }
+        for not_kept in [401, 403, 405, 409, 429, 500, 502, 503] {
+            assert!(!is_deterministic(
+                StatusCode::from_u16(not_kept).expect("status")
+            ));
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The layers every request passes, one module each, outermost first:
 //! [`request_id`] (id, tracing span, error envelope) → [`auth`] → [`rate_limit`] →
-//! [`body_limit`] → [`idempotency`] → per route [`scope`] → handler.
+//! [`body_limit`] → per route [`scope`] → [`completion`] → [`idempotency`] → handler.
 
 pub mod auth;
 pub mod body_limit;
+pub mod completion;
 pub mod idempotency;
 pub mod rate_limit;
 pub mod request_id;

@@ -1,12 +1,15 @@
-//! Per-route scope checks: `read` for GET, `write`, `predict`, `admin` (implies all). A key
-//! without the scope gets 403 `forbidden`.
+//! Per-route guards: the scope check (`read` for GET, `write`, `predict`, `admin` implies all; a
+//! key without the scope gets 403 `forbidden`), then, inside it, the run to completion and the
+//! idempotency layer. Idempotency sits inside the scope check so that a key without the scope
+//! never reaches a replay of what a key with it did.
 
 use crate::domain::api_keys::{Scope, allows};
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
+use crate::http::middleware::{completion, idempotency};
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::MethodRouter;
 
@@ -26,7 +29,29 @@ async fn require_scope(
     Ok(next.run(req).await)
 }
 
-/// `route` guarded by `needed`.
-pub fn scoped(needed: Scope, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.route_layer(from_fn_with_state(needed, require_scope))
+/// Wraps the routes of a group that need a key (it holds the state the idempotency layer
+/// stores through).
+#[derive(Clone)]
+pub struct Guard {
+    state: AppState,
+}
+
+impl Guard {
+    pub fn new(state: &AppState) -> Self {
+        Guard {
+            state: state.clone(),
+        }
+    }
+
+    /// `route` guarded by `needed`: scope check → run to completion → idempotency → handler
+    /// (the last `route_layer` added runs first).
+    pub fn scoped(&self, needed: Scope, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        route
+            .route_layer(from_fn_with_state(
+                self.state.clone(),
+                idempotency::apply_idempotency,
+            ))
+            .route_layer(from_fn(completion::run_to_completion))
+            .route_layer(from_fn_with_state(needed, require_scope))
+    }
 }

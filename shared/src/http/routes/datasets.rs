@@ -7,7 +7,7 @@ use crate::domain::datasets::{self, DataSource, NewDataset};
 use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
-use crate::http::middleware::scope::scoped;
+use crate::http::middleware::scope::Guard;
 use crate::http::pagination::Pagination;
 use crate::http::state::AppState;
 use crate::ingest::{DataFormat, FormatHints, IngestError, detect_format};
@@ -22,29 +22,32 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 /// Routes that need an API key.
-pub fn routes() -> Router<AppState> {
+pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
-        .route("/datasets", scoped(Scope::Read, get(list_datasets)))
-        .route("/datasets", scoped(Scope::Write, post(create_dataset)))
+        .route("/datasets", guard.scoped(Scope::Read, get(list_datasets)))
+        .route(
+            "/datasets",
+            guard.scoped(Scope::Write, post(create_dataset)),
+        )
         .route(
             "/datasets/uploads",
-            scoped(Scope::Write, post(create_upload)),
+            guard.scoped(Scope::Write, post(create_upload)),
         )
         .route(
             "/datasets/uploads/{upload_id}/complete",
-            scoped(Scope::Write, post(complete_upload)),
+            guard.scoped(Scope::Write, post(complete_upload)),
         )
         .route(
             "/datasets/{dataset_id}",
-            scoped(Scope::Read, get(get_dataset)),
+            guard.scoped(Scope::Read, get(get_dataset)),
         )
         .route(
             "/datasets/{dataset_id}",
-            scoped(Scope::Write, delete(delete_dataset)),
+            guard.scoped(Scope::Write, delete(delete_dataset)),
         )
         .route(
             "/datasets/{dataset_id}/preview",
-            scoped(Scope::Read, get(preview)),
+            guard.scoped(Scope::Read, get(preview)),
         )
 }
 

@@ -9,7 +9,7 @@ use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::Caller;
 use crate::http::middleware::request_id::RequestId;
-use crate::http::middleware::scope::scoped;
+use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
 use crate::serving::input::{BatchBuilder, Cell, JsonRows};
@@ -30,15 +30,15 @@ pub const MAX_BATCH_ROWS: usize = 10_000;
 /// Batches at least this large run on the blocking pool rather than the request's thread.
 const BLOCKING_BATCH_ROWS: usize = 256;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
         .route(
             "/models/{model_name}/{model_version}/infer",
-            scoped(Scope::Predict, post(infer)),
+            guard.scoped(Scope::Predict, post(infer)),
         )
         .route(
             "/models/{model_name}/{model_version}/predictions",
-            scoped(Scope::Predict, post(predictions)),
+            guard.scoped(Scope::Predict, post(predictions)),
         )
 }
 

@@ -4,7 +4,7 @@ use crate::domain::api_keys::{self, Scope};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::middleware::rate_limit::RateLimitState;
-use crate::http::middleware::scope::scoped;
+use crate::http::middleware::scope::Guard;
 use crate::http::pagination::Pagination;
 use crate::http::state::AppState;
 use axum::extract::{Path, State};
@@ -14,17 +14,17 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
         // Any valid key may look at itself, whatever its scopes.
         .route("/me", get(me))
         .route(
             "/api-keys",
-            scoped(Scope::Admin, get(list_keys).post(create_key)),
+            guard.scoped(Scope::Admin, get(list_keys).post(create_key)),
         )
         .route(
             "/api-keys/{key_id}",
-            scoped(Scope::Admin, delete(revoke_key)),
+            guard.scoped(Scope::Admin, delete(revoke_key)),
         )
 }
 

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod models;
 pub mod openapi;
 
+use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use axum::Router;
 
@@ -31,12 +32,12 @@ impl Group {
     ];
 
     /// The group's routes that need an API key.
-    pub fn protected_routes(self) -> Router<AppState> {
+    pub fn protected_routes(self, guard: &Guard) -> Router<AppState> {
         match self {
-            Group::Keys => keys::routes(),
-            Group::Datasets => datasets::routes(),
-            Group::Models => models::routes(),
-            Group::Inference => inference::routes(),
+            Group::Keys => keys::routes(guard),
+            Group::Datasets => datasets::routes(guard),
+            Group::Models => models::routes(guard),
+            Group::Inference => inference::routes(guard),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::domain::models::{
 use crate::domain::{DomainError, account_pk, decode};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
-use crate::http::middleware::scope::scoped;
+use crate::http::middleware::scope::Guard;
 use crate::http::pagination::Pagination;
 use crate::http::state::AppState;
 use axum::extract::{Path, State};
@@ -25,53 +25,59 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
-        .route("/models", scoped(Scope::Read, get(list_models)))
-        .route("/models/build-logs", scoped(Scope::Read, get(build_logs)))
+        .route("/models", guard.scoped(Scope::Read, get(list_models)))
+        .route(
+            "/models/build-logs",
+            guard.scoped(Scope::Read, get(build_logs)),
+        )
         .route(
             "/models/{model_name}",
-            scoped(Scope::Read, get(get_model)).merge(scoped(
-                Scope::Write,
-                post(create_model).patch(patch_model).delete(delete_model),
-            )),
+            guard
+                .scoped(Scope::Read, get(get_model))
+                .merge(guard.scoped(
+                    Scope::Write,
+                    post(create_model).patch(patch_model).delete(delete_model),
+                )),
         )
         .route(
             "/models/{model_name}/versions",
-            scoped(Scope::Read, get(list_versions))
-                .merge(scoped(Scope::Write, post(create_version))),
+            guard
+                .scoped(Scope::Read, get(list_versions))
+                .merge(guard.scoped(Scope::Write, post(create_version))),
         )
         .route(
             "/models/{model_name}/retrain",
-            scoped(Scope::Write, post(retrain)),
+            guard.scoped(Scope::Write, post(retrain)),
         )
         .route(
             "/models/{model_name}/deploy",
-            scoped(Scope::Write, post(deploy)),
+            guard.scoped(Scope::Write, post(deploy)),
         )
         .route(
             "/models/{model_name}/deployments",
-            scoped(Scope::Read, get(list_deployments)),
+            guard.scoped(Scope::Read, get(list_deployments)),
         )
         .route(
             "/models/{model_name}/deployments/{deployment_id}",
-            scoped(Scope::Write, delete(undeploy)),
+            guard.scoped(Scope::Write, delete(undeploy)),
         )
         .route(
             "/models/{model_name}/{model_version}",
-            scoped(Scope::Read, get(get_version)),
+            guard.scoped(Scope::Read, get(get_version)),
         )
         .route(
             "/models/{model_name}/{model_version}/status",
-            scoped(Scope::Read, get(version_status)),
+            guard.scoped(Scope::Read, get(version_status)),
         )
         .route(
             "/models/{model_name}/{model_version}/describe",
-            scoped(Scope::Read, get(describe)),
+            guard.scoped(Scope::Read, get(describe)),
         )
         .route(
             "/models/{model_name}/{model_version}/artifact",
-            scoped(Scope::Read, get(artifact)),
+            guard.scoped(Scope::Read, get(artifact)),
         )
 }
 
