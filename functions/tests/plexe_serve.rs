@@ -345,3 +345,155 @@ fn admin_refuses_unknown_accounts_and_scopes() {
     .expect("plexe admin");
     assert!(!bad_scope.status.success());
 }
+
+/// A table that takes the trainer a while (so a build is still in flight a moment later).
+fn training_csv() -> String {
+    let mut csv = String::from("x1,x2,x3,x4,group,label\n");
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (state >> 33) as f64 / f64::from(1u32 << 31)
+    };
+    for i in 0..4000 {
+        let (a, b, c, d) = (next(), next(), next(), next());
+        let label = if a + b * c > 0.8 + 0.1 * next() {
+            "yes"
+        } else {
+            "no"
+        };
+        csv.push_str(&format!("{a:.4},{b:.4},{c:.4},{d:.4},g{},{label}\n", i % 7));
+    }
+    csv
+}
+
+/// An account of `tier` with a dataset; returns (admin secret, dataset id).
+async fn account_with_dataset(
+    client: &reqwest::Client,
+    server: &Server,
+    data_dir: &Path,
+    tier: &str,
+) -> (String, String) {
+    let account = admin_json(
+        &["create-account", "--name", tier, "--tier", tier],
+        data_dir,
+        &Vec::new(),
+    );
+    let key = account["api_key"].as_str().expect("api_key").to_owned();
+    let dataset: Value = client
+        .post(format!("{}/datasets?name=train", server.url))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "text/csv")
+        .body(training_csv())
+        .send()
+        .await
+        .expect("POST /datasets")
+        .json()
+        .await
+        .expect("dataset JSON");
+    let id = dataset["dataset_id"]
+        .as_str()
+        .expect("dataset_id")
+        .to_owned();
+    (key, id)
+}
+
+async fn build(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    dataset_id: &str,
+    name: &str,
+) -> (StatusCode, Value) {
+    let response = client
+        .post(format!("{}/models/{name}", server.url))
+        .header("authorization", format!("Bearer {key}"))
+        .json(&json!({ "intent": "predict label", "dataset_id": dataset_id, "time_budget_s": 20 }))
+        .send()
+        .await
+        .expect("POST /models");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn with_env(pairs: &[(&str, &str)]) -> Env {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The variables the template, samconfig and README name take effect: the request rate per
+/// tier, builds per minute, and builds in flight per tier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_limits_take_effect() {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        data.path(),
+        &with_env(&[
+            ("PLEXE_BUILD_RATE_LIMIT", "1"),
+            ("PLEXE_RATE_LIMIT_PRO", "3"),
+        ]),
+    );
+    // Builds per minute: the second build in a minute of a basic account is a 429.
+    let (key, dataset) = account_with_dataset(&client, &server, data.path(), "basic").await;
+    let (status, body) = build(&client, &server, &key, &dataset, "first").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = build(&client, &server, &key, &dataset, "second").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    // Requests per minute of a pro account: the fourth is a 429.
+    let pro = admin_json(
+        &["create-account", "--name", "p", "--tier", "pro"],
+        data.path(),
+        &Vec::new(),
+    );
+    let pro = pro["api_key"].as_str().expect("api_key");
+    for _ in 0..3 {
+        assert_eq!(me(&client, &server.url, pro).await.0, StatusCode::OK);
+    }
+    let (status, body) = me(&client, &server.url, pro).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    drop(server);
+
+    // Builds in flight, per tier: a second build while the first runs is a 429.
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        data.path(),
+        &with_env(&[
+            ("PLEXE_CONCURRENT_BUILDS_BASIC", "1"),
+            ("PLEXE_CONCURRENT_BUILDS_PRO", "1"),
+            ("PLEXE_CONCURRENT_BUILDS_ENTERPRISE", "1"),
+        ]),
+    );
+    for tier in ["basic", "pro", "enterprise"] {
+        let (key, dataset) = account_with_dataset(&client, &server, data.path(), tier).await;
+        let (status, body) = build(&client, &server, &key, &dataset, "first").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{tier}: {body}");
+        let (status, body) = build(&client, &server, &key, &dataset, "second").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{tier}: {body}");
+        assert_eq!(
+            body["error"]["code"], "concurrency_limit_exceeded",
+            "{tier}: {body}"
+        );
+    }
+
+    // A limit that does not parse stops the start, naming the variable.
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().to_str().expect("utf-8");
+    let refused = plexe(
+        &["serve", "--port", "0", "--data-dir", dir],
+        &with_env(&[("PLEXE_CONCURRENT_BUILDS_PRO", "0")]),
+    )
+    .output()
+    .expect("plexe serve");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("concurrent-builds-pro"), "{stderr}");
+}

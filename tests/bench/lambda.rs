@@ -236,7 +236,10 @@ async fn run(args: &[String]) -> Result<Value, String> {
 
     // The merged app and the in-process trainer on the same moto resources: build and deploy
     // the model the inference function will serve.
-    let state = AppState::from(aws.backends.clone());
+    let state = AppState::new(
+        aws.backends.clone(),
+        shared::config::Config::embedded_defaults(std::path::Path::new("unused")),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

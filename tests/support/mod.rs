@@ -239,7 +239,12 @@ pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
             (a.backends, None, Some((a.sdk, a.resources)))
         }
     };
-    let state = AppState::from(backends);
+    let config = shared::config::Config::embedded_defaults(
+        data_dir
+            .as_ref()
+            .map_or(std::path::Path::new("unused"), |d| d.path()),
+    );
+    let state = AppState::new(backends, config);
     let app = shared::http::app(state.clone());
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

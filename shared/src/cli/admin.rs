@@ -2,7 +2,8 @@
 //! line with `--json`). They go through the store like the server does, so they work while a
 //! server runs on the same data directory.
 
-use super::{CliError, DataDirArg, open_backends};
+use super::CliError;
+use crate::config::{Backends, Config};
 use crate::domain::DomainError;
 use crate::domain::accounts::{self, NewAccount, Tier};
 use crate::domain::api_keys::{self, IssuedKey, Scope};
@@ -23,7 +24,7 @@ pub enum AdminCommand {
         #[arg(long)]
         requests_per_minute: Option<u32>,
         #[command(flatten)]
-        data_dir: DataDirArg,
+        config: Config,
         /// Print {"account_id","key_id","api_key"} on one line.
         #[arg(long)]
         json: bool,
@@ -38,7 +39,7 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         name: String,
         #[command(flatten)]
-        data_dir: DataDirArg,
+        config: Config,
         #[arg(long)]
         json: bool,
     },
@@ -50,11 +51,11 @@ pub async fn run(command: AdminCommand) -> Result<(), CliError> {
             name,
             tier,
             requests_per_minute,
-            data_dir,
+            config,
             json,
         } => {
             let tier: Tier = tier.parse()?;
-            let backends = open_backends(&data_dir.data_dir, UNUSED_PUBLIC_URL).await?;
+            let backends = Backends::open(&config, UNUSED_PUBLIC_URL).await?;
             let (account, issued) = accounts::create_account_with_admin_key(
                 backends.store.as_ref(),
                 NewAccount {
@@ -79,11 +80,11 @@ pub async fn run(command: AdminCommand) -> Result<(), CliError> {
             account,
             scopes,
             name,
-            data_dir,
+            config,
             json,
         } => {
             let scopes = Scope::parse_list(&scopes)?;
-            let backends = open_backends(&data_dir.data_dir, UNUSED_PUBLIC_URL).await?;
+            let backends = Backends::open(&config, UNUSED_PUBLIC_URL).await?;
             if accounts::get_account(backends.store.as_ref(), &account)
                 .await?
                 .is_none()

@@ -4,10 +4,9 @@
 pub mod admin;
 pub mod serve;
 
-use crate::config::{Backends, ConfigError};
+use crate::config::ConfigError;
 use crate::domain::DomainError;
 use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -30,14 +29,6 @@ pub enum Command {
     Admin(admin::AdminCommand),
 }
 
-/// Where the local backends live.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DataDirArg {
-    /// Data directory of the embedded backend (SQLite file, blobs, admin.key).
-    #[arg(long, env = "PLEXE_DATA_DIR", default_value = "./plexe-data")]
-    pub data_dir: PathBuf,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -48,11 +39,6 @@ pub enum CliError {
     Io(String),
     #[error("{0}")]
     Usage(String),
-}
-
-/// The backends `plexe` uses: AWS when `PLEXE_BACKEND=aws`, else the embedded ones in `data_dir`.
-pub async fn open_backends(data_dir: &Path, public_base_url: &str) -> Result<Backends, CliError> {
-    Ok(Backends::from_env(data_dir, public_base_url).await?)
 }
 
 /// Runs `plexe` with the process's arguments.

@@ -2,10 +2,11 @@
 //! writes its admin key to `<data-dir>/admin.key` (mode 0600). SIGINT/SIGTERM stop it gracefully:
 //! requests in flight finish first.
 
-use super::{CliError, DataDirArg, open_backends};
+use super::CliError;
+use crate::config::{Backends, Config};
 use crate::domain::{accounts, housekeeping};
 use crate::http::{self, AppState};
-use crate::runtime::logging::{self, LogFormat};
+use crate::runtime::logging;
 use crate::trainer::Trainer;
 use crate::trainer::worker::{self, WorkerOptions};
 use std::io::Write;
@@ -23,27 +24,24 @@ pub struct ServeArgs {
     #[arg(long, env = "PLEXE_PORT", default_value_t = 8080)]
     pub port: u16,
     #[command(flatten)]
-    pub data_dir: DataDirArg,
-    /// The URL clients reach this server at (upload URLs start with it); default
-    /// http://<host>:<port>.
-    #[arg(long, env = "PLEXE_PUBLIC_URL")]
-    pub public_url: Option<String>,
+    pub config: Config,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    logging::init(LogFormat::Readable);
+    let config = args.config;
+    logging::init(&config.logs);
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Io(e.to_string()))?;
-    let base_url = args
+    let base_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let data_dir = args.data_dir.data_dir;
-    let backends = open_backends(&data_dir, &base_url).await?;
+    let data_dir = config.data_dir.clone();
+    let backends = Backends::open(&config, &base_url).await?;
     // Builds that were running when the last process stopped are picked up again now.
     if let Some(queue) = &backends.embedded_queue {
         match queue.recover_in_flight().await {
@@ -53,7 +51,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
     }
     let embedded = backends.embedded_queue.is_some();
-    let state = AppState::from(backends);
+    let state = AppState::new(backends, config);
     // On AWS the trainer Lambda consumes the queue; locally this process does.
     let workers = if embedded {
         let trainer = Trainer::new(state.store.clone(), state.blobs.clone());

@@ -6,6 +6,7 @@
 
 use super::api_keys::{self, IssuedKey, Scope};
 use super::{DomainError, account_pk, decode, encode};
+use crate::config::Limits;
 use crate::ids::{new_id, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
@@ -31,36 +32,6 @@ impl Tier {
             Tier::Pro => "pro",
             Tier::Enterprise => "enterprise",
         }
-    }
-
-    /// Requests per one-minute window; `None` is unlimited (enterprise without an override).
-    /// Basic and pro default to the SPEC's 100 and 500; a deployment may change them with
-    /// `PLEXE_RATE_LIMIT_BASIC` / `PLEXE_RATE_LIMIT_PRO` (the SAM template's parameters).
-    pub fn default_requests_per_minute(self) -> Option<u32> {
-        static LIMITS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-        let (basic, pro) = *LIMITS.get_or_init(|| {
-            (
-                limit_from_env("PLEXE_RATE_LIMIT_BASIC", 100),
-                limit_from_env("PLEXE_RATE_LIMIT_PRO", 500),
-            )
-        });
-        match self {
-            Tier::Basic => Some(basic),
-            Tier::Pro => Some(pro),
-            Tier::Enterprise => None,
-        }
-    }
-}
-
-/// A positive whole number from the environment, else `default` (a typo in a deployment's
-/// parameter must not switch limits off, so unparsable or zero values fall back too).
-pub(crate) fn limit_from_env(name: &str, default: u32) -> u32 {
-    match std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
-    {
-        Some(n) if n > 0 => n,
-        _ => default,
     }
 }
 
@@ -91,10 +62,11 @@ pub struct Account {
 }
 
 impl Account {
-    /// Requests per one-minute window; `None` is unlimited.
-    pub fn requests_per_minute(&self) -> Option<u32> {
+    /// Requests per one-minute window: the account's override, else its tier's under
+    /// `limits`; `None` is unlimited.
+    pub fn requests_per_minute(&self, limits: &Limits) -> Option<u32> {
         self.rate_limit_per_minute
-            .or(self.tier.default_requests_per_minute())
+            .or(limits.requests_per_minute(self.tier))
     }
 }
 
@@ -209,13 +181,14 @@ mod tests {
             rate_limit_per_minute: None,
             created_at: now_rfc3339(),
         };
-        assert_eq!(a.requests_per_minute(), Some(100));
+        let limits = Limits::default();
+        assert_eq!(a.requests_per_minute(&limits), Some(100));
         a.tier = Tier::Pro;
-        assert_eq!(a.requests_per_minute(), Some(500));
+        assert_eq!(a.requests_per_minute(&limits), Some(500));
         a.tier = Tier::Enterprise;
-        assert_eq!(a.requests_per_minute(), None);
+        assert_eq!(a.requests_per_minute(&limits), None);
         a.rate_limit_per_minute = Some(5000);
-        assert_eq!(a.requests_per_minute(), Some(5000));
+        assert_eq!(a.requests_per_minute(&limits), Some(5000));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What every handler can reach: the three ports (and, on the embedded backend, the blob folder
 //! itself, which verifies the signed upload URLs `plexe serve` accepts).
 
-use crate::config::Backends;
+use crate::config::{Backends, Config};
 use crate::ports::{Blobs, FolderBlobs, Queue, Store};
 use crate::serving::PlanCache;
 use std::sync::Arc;
@@ -18,28 +18,19 @@ pub struct AppState {
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Optimized tract plans of the versions served by this process, keyed by artifact.
     pub plans: Arc<PlanCache>,
+    /// The process's configuration, read once at start.
+    pub config: Arc<Config>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, queue: Arc<dyn Queue>) -> Self {
+    pub fn new(backends: Backends, config: Config) -> Self {
         AppState {
-            store,
-            blobs,
-            queue,
-            folder_blobs: None,
+            store: backends.store,
+            blobs: backends.blobs,
+            queue: backends.queue,
+            folder_blobs: backends.folder_blobs,
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
-        }
-    }
-}
-
-impl From<Backends> for AppState {
-    fn from(b: Backends) -> Self {
-        AppState {
-            store: b.store,
-            blobs: b.blobs,
-            queue: b.queue,
-            folder_blobs: b.folder_blobs,
-            plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
+            config: Arc::new(config),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! unchanged) and the SQS-triggered trainer (partial batch failures, so one bad message is
 //! retried and eventually dead-lettered without failing the others).
 
-use super::logging::{self, LogFormat};
-use crate::config::Backends;
+use super::logging;
+use crate::config::{Backends, Config};
 use crate::http::{self, AppState, Group};
 use crate::trainer::{Trainer, TrainerError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -11,20 +11,27 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The backend `PLEXE_BACKEND` selects: `aws` on Lambda (the template sets it), or the embedded
-/// one in `PLEXE_DATA_DIR` (default `/tmp/plexe-data`) when the functions run locally under
-/// `cargo lambda watch` (several functions may share one data dir: SQLite locks the file).
+/// Where `cargo lambda watch` serves function URLs, for upload URLs when the functions run
+/// locally on the embedded backend without `PLEXE_PUBLIC_URL`.
+const LOCAL_FUNCTION_URL: &str = "http://127.0.0.1:9000";
+
+/// The configuration from the environment, logging installed, and the backends it names:
+/// `aws` on Lambda (the template sets it), or the embedded one in `PLEXE_DATA_DIR` when the
+/// functions run locally under `cargo lambda watch` (several functions may share one data dir:
+/// SQLite locks the file).
 async fn state_from_env() -> Result<AppState, BoxError> {
-    let data_dir = std::env::var("PLEXE_DATA_DIR").unwrap_or_else(|_| "/tmp/plexe-data".into());
-    let public_url =
-        std::env::var("PLEXE_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
-    let backends = Backends::from_env(std::path::Path::new(&data_dir), &public_url).await?;
-    Ok(AppState::from(backends))
+    let config = Config::from_env()?;
+    logging::init(&config.logs);
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| LOCAL_FUNCTION_URL.into());
+    let backends = Backends::open(&config, &public_url).await?;
+    Ok(AppState::new(backends, config))
 }
 
 /// Serves one endpoint group as a Lambda function.
 pub async fn serve_group(group: Group) -> Result<(), BoxError> {
-    logging::init(LogFormat::detect());
     let state = state_from_env().await?;
     lambda_http::run(http::group_app(group, state)).await
 }
@@ -57,7 +64,6 @@ pub async fn handle_sqs_batch(trainer: &Trainer, event: SqsEvent) -> SqsBatchRes
 
 /// Runs the trainer as an SQS-triggered Lambda function.
 pub async fn run_trainer() -> Result<(), BoxError> {
-    logging::init(LogFormat::detect());
     let state = state_from_env().await?;
     let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
     let trainer = &trainer;

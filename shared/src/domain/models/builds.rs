@@ -13,7 +13,8 @@ use super::{
 use crate::automl::target::{TargetError, resolve_target};
 use crate::automl::task::infer_task;
 use crate::automl::{BuildRequest, Metric, Task};
-use crate::domain::accounts::{Account, Tier};
+use crate::config::Limits;
+use crate::domain::accounts::Account;
 use crate::domain::datasets::{self, Dataset};
 use crate::domain::{DomainError, account_pk, decode, encode, uploads};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
@@ -24,20 +25,9 @@ use serde_json::Value;
 /// Longest build a request may ask for: the trainer Lambda runs at most 900 s, and loading,
 /// the final refit and the export need their share of it.
 pub const MAX_TIME_BUDGET_S: f64 = 600.0;
-/// Builds (anything that starts training) per account per minute, on metered tiers.
-pub const BUILDS_PER_MINUTE: i64 = 5;
 /// Datasets up to this size are read whole at submit time so the task check is exact; larger
 /// ones are checked against their stored profile.
 const EXACT_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Concurrent builds per account.
-pub fn concurrent_build_limit(tier: Tier) -> u32 {
-    match tier {
-        Tier::Basic => 2,
-        Tier::Pro => 10,
-        Tier::Enterprise => 50,
-    }
-}
 
 /// Why a build was not started.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +44,7 @@ pub enum StartBuildError {
     #[error("the account already has {limit} builds in flight")]
     ConcurrencyLimit { limit: u32 },
     #[error("the account started {limit} builds this minute")]
-    BuildRate { limit: i64, retry_after: i64 },
+    BuildRate { limit: u32, retry_after: i64 },
     /// The upload session named by `upload_id` could not be completed into a dataset.
     #[error(transparent)]
     Upload(#[from] uploads::CompleteError),
@@ -88,11 +78,12 @@ pub struct NewModel {
     pub tags: Value,
 }
 
-/// Who asks.
+/// Who asks, and the limits of the deployment their account's tier is held to.
 #[derive(Debug, Clone, Copy)]
 pub struct Requester<'a> {
     pub account: &'a Account,
     pub key_id: &'a str,
+    pub limits: &'a Limits,
 }
 
 /// A build accepted and queued.
@@ -420,10 +411,11 @@ fn target_refusal(e: &TargetError) -> StartBuildError {
 }
 
 /// Counts this build against the per-minute build limit of metered tiers.
-async fn count_build(store: &dyn Store, account: &Account) -> Result<(), StartBuildError> {
-    if account.tier == Tier::Enterprise {
+async fn count_build(store: &dyn Store, who: Requester<'_>) -> Result<(), StartBuildError> {
+    let account = who.account;
+    let Some(limit) = who.limits.builds_per_minute(account.tier) else {
         return Ok(());
-    }
+    };
     let now = now_epoch();
     let window = now - now.rem_euclid(60);
     let count = store
@@ -434,9 +426,9 @@ async fn count_build(store: &dyn Store, account: &Account) -> Result<(), StartBu
             Some(window + 120),
         )
         .await?;
-    if count > BUILDS_PER_MINUTE {
+    if count > i64::from(limit) {
         return Err(StartBuildError::BuildRate {
-            limit: BUILDS_PER_MINUTE,
+            limit,
             retry_after: (window + 60 - now).max(1),
         });
     }
@@ -445,8 +437,9 @@ async fn count_build(store: &dyn Store, account: &Account) -> Result<(), StartBu
 
 /// A free slot index, reclaiming slots whose job already ended (a crash between a job's end
 /// and its slot's release cannot then block the account forever).
-async fn free_slot(store: &dyn Store, account: &Account) -> Result<u32, StartBuildError> {
-    let limit = concurrent_build_limit(account.tier);
+async fn free_slot(store: &dyn Store, who: Requester<'_>) -> Result<u32, StartBuildError> {
+    let account = who.account;
+    let limit = who.limits.concurrent_builds(account.tier);
     let pk = account_pk(&account.account_id);
     let taken = super::query_all(store, &pk, "BUILDSLOT#", true).await?;
     let mut used = std::collections::HashSet::new();
@@ -493,8 +486,8 @@ async fn enqueue_build(
     let pk = account_pk(&account.account_id);
     let number = model.version_count;
     // Slot first (cheap to check, and the 429 must not depend on the rate counter's state).
-    let mut slot = free_slot(ports.store, account).await?;
-    count_build(ports.store, account).await?;
+    let mut slot = free_slot(ports.store, who).await?;
+    count_build(ports.store, who).await?;
     let now = now_rfc3339();
     let job_id = new_id("job");
     let version = ModelVersion {
@@ -587,10 +580,10 @@ async fn enqueue_build(
                 attempt += 1;
                 if attempt >= 5 {
                     return Err(StartBuildError::ConcurrencyLimit {
-                        limit: concurrent_build_limit(account.tier),
+                        limit: who.limits.concurrent_builds(account.tier),
                     });
                 }
-                slot = free_slot(ports.store, account).await?;
+                slot = free_slot(ports.store, who).await?;
             }
             Err(e) => return Err(e.into()),
         }

@@ -61,7 +61,10 @@ pub async fn enforce_rate_limit(
     let now = now_epoch();
     let window_start = now - now.rem_euclid(WINDOW_SECONDS);
     let reset = window_start + WINDOW_SECONDS;
-    let limit = caller.account.requests_per_minute().map(u64::from);
+    let limit = caller
+        .account
+        .requests_per_minute(&state.config.limits)
+        .map(u64::from);
     let standing = match limit {
         // Unlimited accounts are not counted: nothing would ever read the count.
         None => RateLimitState {

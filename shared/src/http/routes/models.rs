@@ -122,10 +122,11 @@ fn ports(state: &AppState) -> Ports<'_> {
     }
 }
 
-fn requester(caller: &Caller) -> Requester<'_> {
+fn requester<'a>(state: &'a AppState, caller: &'a Caller) -> Requester<'a> {
     Requester {
         account: &caller.account,
         key_id: &caller.key.key_id,
+        limits: &state.config.limits,
     }
 }
 
@@ -327,8 +328,14 @@ async fn create_model(
         description: body.description,
         tags: body.tags,
     };
-    let build =
-        builds::start_model(ports(&state), requester(&caller), &model_name, new, spec).await?;
+    let build = builds::start_model(
+        ports(&state),
+        requester(&state, &caller),
+        &model_name,
+        new,
+        spec,
+    )
+    .await?;
     Ok(accepted(&build))
 }
 
@@ -514,7 +521,8 @@ async fn create_version(
         input_schema: body.input_schema,
         output_schema: body.output_schema,
     };
-    let build = builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
+    let build =
+        builds::start_version(ports(&state), requester(&state, &caller), &model_name, spec).await?;
     Ok(accepted(&build))
 }
 
@@ -564,7 +572,8 @@ async fn retrain(
         time_budget_s: body.time_budget_s,
         ..BuildSpec::default()
     };
-    let build = builds::start_version(ports(&state), requester(&caller), &model_name, spec).await?;
+    let build =
+        builds::start_version(ports(&state), requester(&state, &caller), &model_name, spec).await?;
     Ok(accepted(&build))
 }
 
