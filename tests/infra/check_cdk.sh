@@ -12,10 +12,12 @@ python=${PLEXE_TEST_PYTHON:-python3}
 cdk=infra/cdk
 started=$SECONDS
 
-# Offline and quiet: no version check or notices, no lookups, no credentials looked for.
-export CDK_DISABLE_VERSION_CHECK=1 AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION=1
-unset AWS_PROFILE
+# Offline and quiet: no version check, notices or telemetry, no lookups (--no-lookups). Without
+# credentials the CLI asks no AWS service for the default account (with any, it would call STS):
+# none from the environment, the machine's AWS files or the instance metadata service.
+export CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
 
 # npm ci only when the lock file changed since the last install (or an install was cut short).
 stamp=$cdk/node_modules/.installed-package-lock.json

@@ -98,12 +98,12 @@ def main() -> int:
             if not compare(sam_cfn, broken):
                 problems.append(f"self-check: the parity check accepted a CDK template with {mistake}")
     if problems:
-        print(f"{cdk_path}: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"CDK app (cdk synth output): {len(problems)} problem(s)", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
     print(
-        f"{cdk_path}: cfn-lint 0 errors 0 warnings; deployment checks passed; same stack as "
+        "CDK app (cdk synth output): cfn-lint 0 errors 0 warnings; deployment checks passed; same stack as "
         f"{sam_path} under {len(validate_template.SCENARIOS)} parameter sets "
         f"({len(cdk['Resources'])} CDK resources); rejected {len(broken_copies(cdk))} broken copies"
     )
