@@ -22,6 +22,7 @@ export PLEXE_TEST_PYTHON="$venv/bin/python"
 
 # The SAM template: cfn-lint, sam validate --lint, cfn-lint over the samtranslator expansion.
 tests/validate_template.sh
+tests/infra/check_cdk.sh
 
 # moto's server on a free loopback port, stopped on exit whatever happens.
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
