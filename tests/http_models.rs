@@ -581,12 +581,16 @@ async fn end_to_end(app: &TestApp) {
 async fn app_artifact_keys(app: &TestApp, api: &Api<'_>, model: &str) -> Vec<String> {
     let (_, me) = api.get("/me").await;
     let account_id = me["account_id"].as_str().unwrap();
-    shared::domain::models::list_versions(app.state.store.as_ref(), account_id, model)
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|v| v.trained.as_ref().map(|t| t.artifact_key.clone()))
-        .collect()
+    shared::domain::models::list_versions(
+        app.state.store.as_ref(),
+        account_id,
+        &shared::domain::layout::ModelName::new(model).expect("model name"),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .filter_map(|v| v.trained.as_ref().map(|t| t.artifact_key.clone()))
+    .collect()
 }
 
 /// Refused at once: unknown target (422 naming the columns), missing dataset (404), a name
@@ -890,10 +894,13 @@ async fn deleting_cancels_a_running_build(app: &TestApp) {
     assert_eq!(status, StatusCode::ACCEPTED);
     let (_, me) = api.get("/me").await;
     let account_id = me["account_id"].as_str().unwrap().to_owned();
-    let versions =
-        shared::domain::models::list_versions(app.state.store.as_ref(), &account_id, "doomed")
-            .await
-            .unwrap();
+    let versions = shared::domain::models::list_versions(
+        app.state.store.as_ref(),
+        &account_id,
+        &shared::domain::layout::ModelName::new("doomed").expect("model name"),
+    )
+    .await
+    .unwrap();
     let version_id = versions[0].version_id.clone();
     let message = take_message(app).await;
     let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
@@ -913,10 +920,13 @@ async fn deleting_cancels_a_running_build(app: &TestApp) {
     assert!(matches!(outcome, Ok(Processed::Cancelled)), "{outcome:?}");
     let (status, _) = api.get("/models/doomed/v1.0/status").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let left =
-        shared::domain::models::list_versions(app.state.store.as_ref(), &account_id, "doomed")
-            .await
-            .unwrap();
+    let left = shared::domain::models::list_versions(
+        app.state.store.as_ref(),
+        &account_id,
+        &shared::domain::layout::ModelName::new("doomed").expect("model name"),
+    )
+    .await
+    .unwrap();
     assert!(
         left.is_empty(),
         "a cancelled build wrote its version back: {left:?}"
@@ -981,10 +991,15 @@ async fn abandoned_builds_end_in_error(app: &TestApp) {
     let jobs::Claim::Claimed { mut job, rev } = claim else {
         panic!("{claim:?}");
     };
-    let mut version = shared::domain::models::get_version(store, account_id, "lost", 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut version = shared::domain::models::get_version(
+        store,
+        account_id,
+        &shared::domain::layout::ModelName::new("lost").expect("model name"),
+        1,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     version.status = shared::domain::models::VersionStatus::Building;
     shared::domain::models::put_version(store, account_id, &version)
         .await

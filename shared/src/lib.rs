@@ -1,6 +1,7 @@
 //! plexe: a serverless ML platform. Every binary is a thin shell over this crate.
 //!
 //! The module tree reads like the architecture:
+//! - [`api`]: the wire contract: every request and response body, with its OpenAPI schema;
 //! - [`http`]: the HTTP surface (routers per endpoint group, extractors, the error envelope,
 //!   middleware for request ids, auth, rate limits and idempotency);
 //! - [`domain`]: accounts, API keys, datasets, models, versions, jobs, deployments;
@@ -11,8 +12,10 @@
 //! - [`serving`]: running such a file with tract;
 //! - [`trainer`]: job messages to READY versions (the trainer Lambda and the local worker);
 //! - [`cli`]: the `plexe` command (`serve`, `admin`);
-//! - [`runtime`]: log output and the Lambda entry points of the function binaries.
+//! - [`runtime`]: log output and the Lambda entry points of the function binaries;
+//! - [`config`]: every setting, read once at start.
 
+pub mod api;
 pub mod automl;
 pub mod cli;
 pub mod config;

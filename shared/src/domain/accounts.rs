@@ -5,19 +5,17 @@
 //! starting on one empty data dir cannot both create one.
 
 use super::api_keys::{self, IssuedKey, Scope};
-use super::{DomainError, account_pk, decode, encode};
+use super::layout::{ACCOUNT_SK, DEFAULT_ACCOUNT_SK, SYSTEM_PK, account_pk};
+use super::{DomainError, decode, encode};
 use crate::config::Limits;
 use crate::ids::{new_id, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
-const ACCOUNT_SK: &str = "ACCOUNT";
-const SYSTEM_PK: &str = "SYSTEM";
-const DEFAULT_ACCOUNT_SK: &str = "DEFAULT_ACCOUNT";
 pub const DEFAULT_ACCOUNT_NAME: &str = "default";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Basic,

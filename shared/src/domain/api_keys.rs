@@ -5,7 +5,10 @@
 //! hashes, never a scan. Items: `ACCT#<account_id>` / `KEY#<key_id>` (the account's listing) and
 //! `APIKEY#<key_id>` / `APIKEY` (the lookup by id), always written together in one transaction.
 
-use super::{DomainError, account_pk, decode, encode};
+use super::layout::{
+    API_KEY_LISTING_PREFIX, API_KEY_LOOKUP_SK, account_pk, api_key_listing_sk, api_key_lookup_pk,
+};
+use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_rfc3339};
 use crate::ports::{Condition, Item, Store, WriteOp};
 use rand::Rng;
@@ -15,13 +18,24 @@ use subtle::ConstantTimeEq;
 
 const SECRET_PREFIX: &str = "plx_";
 const KEY_ID_PREFIX: &str = "key_";
-const LOOKUP_SK: &str = "APIKEY";
 const ULID_LEN: usize = 26;
 const SECRET_HEX_LEN: usize = 64;
 /// How many keys one account's listing reads at most (keeps `GET /api-keys` bounded).
 const MAX_KEYS_PER_LISTING: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
@@ -97,20 +111,6 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
 }
 
-impl ApiKey {
-    /// The public view (no hash).
-    pub fn to_public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "key_id": self.key_id,
-            "name": self.name,
-            "scopes": self.scopes,
-            "created_at": self.created_at,
-            "revoked": self.revoked,
-            "revoked_at": self.revoked_at,
-        })
-    }
-}
-
 /// A key just created, with the secret the caller sees exactly once.
 #[derive(Clone)]
 pub struct IssuedKey {
@@ -129,14 +129,6 @@ impl std::fmt::Debug for IssuedKey {
 
 fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-fn lookup_pk(key_id: &str) -> String {
-    format!("APIKEY#{key_id}")
-}
-
-fn listing_sk(key_id: &str) -> String {
-    format!("KEY#{key_id}")
 }
 
 fn validate_name(name: &str) -> Result<String, DomainError> {
@@ -181,13 +173,13 @@ pub fn key_writes(key: &ApiKey) -> Result<Vec<WriteOp>, DomainError> {
         WriteOp::Put {
             item: Item::new(
                 account_pk(&key.account_id),
-                listing_sk(&key.key_id),
+                api_key_listing_sk(&key.key_id),
                 data.clone(),
             ),
             condition: Condition::Absent,
         },
         WriteOp::Put {
-            item: Item::new(lookup_pk(&key.key_id), LOOKUP_SK, data),
+            item: Item::new(api_key_lookup_pk(&key.key_id), API_KEY_LOOKUP_SK, data),
             condition: Condition::Absent,
         },
     ])
@@ -220,7 +212,10 @@ pub async fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<ApiK
     let Some(key_id) = key_id_of_secret(secret) else {
         return Ok(None);
     };
-    let Some(item) = store.get(&lookup_pk(&key_id), LOOKUP_SK).await? else {
+    let Some(item) = store
+        .get(&api_key_lookup_pk(&key_id), API_KEY_LOOKUP_SK)
+        .await?
+    else {
         return Ok(None);
     };
     let key: ApiKey = decode(&item)?;
@@ -244,7 +239,7 @@ pub async fn list_keys(
     let mut cursor: Option<String> = None;
     loop {
         let page = store
-            .query(&pk, "KEY#", false, 1000, cursor.as_deref())
+            .query(&pk, API_KEY_LISTING_PREFIX, false, 1000, cursor.as_deref())
             .await?;
         for item in &page.items {
             all.push(decode::<ApiKey>(item)?);
@@ -272,7 +267,7 @@ pub async fn revoke_key(
         return Err(not_found());
     }
     let Some(item) = store
-        .get(&account_pk(account_id), &listing_sk(key_id))
+        .get(&account_pk(account_id), &api_key_listing_sk(key_id))
         .await?
     else {
         return Err(not_found());
@@ -290,11 +285,15 @@ pub async fn revoke_key(
     store
         .transact(vec![
             WriteOp::Put {
-                item: Item::new(account_pk(account_id), listing_sk(key_id), data.clone()),
+                item: Item::new(
+                    account_pk(account_id),
+                    api_key_listing_sk(key_id),
+                    data.clone(),
+                ),
                 condition: Condition::Exists,
             },
             WriteOp::Put {
-                item: Item::new(lookup_pk(key_id), LOOKUP_SK, data),
+                item: Item::new(api_key_lookup_pk(key_id), API_KEY_LOOKUP_SK, data),
                 condition: Condition::Exists,
             },
         ])

@@ -14,7 +14,11 @@
 //! then the blobs are written, then the record with a put-if-absent; if the record cannot be
 //! written the blobs are deleted again. A reader only ever finds datasets through their record.
 
-use super::{DomainError, account_pk, decode, encode};
+use super::layout::{
+    DATASET_PREFIX, account_pk, dataset_data_key, dataset_preview_key, dataset_profile_key,
+    dataset_sk,
+};
+use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_rfc3339};
 use crate::ingest::{self, ColumnProfile, DataFormat, IngestError, Table};
 use crate::ports::{Blobs, Condition, Item, Store, WriteOp};
@@ -26,7 +30,6 @@ use std::io::Read;
 use std::path::Path;
 
 pub const DATASET_ID_PREFIX: &str = "ds";
-const SK_PREFIX: &str = "DATASET#";
 /// Rows kept for previews (the most `GET /datasets/{id}/preview` returns).
 pub const MAX_PREVIEW_ROWS: usize = 100;
 /// Most bytes of JSON the stored preview rows take (very wide or long-text rows get fewer rows).
@@ -59,48 +62,15 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// The body the API shows (SPEC §3).
-    pub fn to_public_json(&self) -> Value {
-        json!({
-            "dataset_id": self.dataset_id,
-            "name": self.name,
-            "format": self.format,
-            "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
-            "row_count": self.row_count,
-            "columns": self.columns,
-            "created_at": self.created_at,
-        })
-    }
-
     /// The blob holding the file as uploaded.
     pub fn data_key(&self) -> String {
         data_key(&self.account_id, &self.dataset_id, self.format)
     }
 }
 
-fn dataset_sk(dataset_id: &str) -> String {
-    format!("{SK_PREFIX}{dataset_id}")
-}
-
-fn blob_prefix(account_id: &str, dataset_id: &str) -> String {
-    format!("datasets/{account_id}/{dataset_id}")
-}
-
+/// The blob holding a dataset's file as uploaded.
 pub fn data_key(account_id: &str, dataset_id: &str, format: DataFormat) -> String {
-    format!(
-        "{}/data.{}",
-        blob_prefix(account_id, dataset_id),
-        format.as_str()
-    )
-}
-
-fn preview_key(account_id: &str, dataset_id: &str) -> String {
-    format!("{}/preview.json", blob_prefix(account_id, dataset_id))
-}
-
-fn profile_key(account_id: &str, dataset_id: &str) -> String {
-    format!("{}/profile.json", blob_prefix(account_id, dataset_id))
+    dataset_data_key(account_id, dataset_id, format.as_str())
 }
 
 /// Why an upload cannot become a dataset.
@@ -111,6 +81,29 @@ pub enum DatasetError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Domain(#[from] DomainError),
+}
+
+impl DatasetError {
+    /// The file is not CSV or Parquet (or says it is something else).
+    pub fn is_unsupported_format(&self) -> bool {
+        matches!(
+            self,
+            DatasetError::Ingest(IngestError::UnsupportedFormat { .. })
+        )
+    }
+
+    /// Reading the bytes failed on our side (not the file's fault).
+    pub fn is_own_failure(&self) -> bool {
+        matches!(self, DatasetError::Ingest(IngestError::Io(_)))
+    }
+
+    /// Where and what in the file the problem is (`line`, `column`, …), for a 422's details.
+    pub fn details(&self) -> Value {
+        match self {
+            DatasetError::Ingest(e) => ingest_error_details(e),
+            DatasetError::Domain(_) => json!({}),
+        }
+    }
 }
 
 impl From<crate::ports::StoreError> for DatasetError {
@@ -126,7 +119,7 @@ impl From<crate::ports::BlobError> for DatasetError {
 }
 
 /// Where and what in the file an ingest error points at, for the error's `details`.
-pub fn ingest_error_details(e: &IngestError) -> Value {
+fn ingest_error_details(e: &IngestError) -> Value {
     match e {
         IngestError::RaggedRow {
             line,
@@ -277,6 +270,86 @@ pub enum DataSource<'a> {
     File(&'a Path),
 }
 
+/// A file sent in the request itself (`POST /datasets`), with what is known about it.
+#[derive(Debug, Clone, Default)]
+pub struct DirectUpload {
+    pub bytes: Bytes,
+    /// The request's (or multipart part's) content type.
+    pub content_type: Option<String>,
+    /// A multipart part's file name.
+    pub file_name: Option<String>,
+    /// A multipart `name` field.
+    pub name: Option<String>,
+}
+
+/// Picks the reader: the explicit format, then (for multipart parts) the file name, then the
+/// content type, then the bytes themselves.
+fn direct_upload_format(
+    upload: &DirectUpload,
+    explicit: Option<&str>,
+) -> Result<DataFormat, IngestError> {
+    let head = &upload.bytes[..upload.bytes.len().min(8)];
+    if explicit.is_none() && upload.file_name.is_some() {
+        // Browsers label CSV parts with whatever the OS says (often application/vnd.ms-excel),
+        // so a part's file name is the better hint.
+        let by_name = ingest::FormatHints {
+            explicit: None,
+            content_type: None,
+            file_name: upload.file_name.as_deref(),
+        };
+        if let Ok(format) = ingest::detect_format(by_name, head) {
+            return Ok(format);
+        }
+    }
+    let hints = ingest::FormatHints {
+        explicit,
+        content_type: upload.content_type.as_deref(),
+        file_name: upload.file_name.as_deref(),
+    };
+    ingest::detect_format(hints, head)
+}
+
+/// Creates a dataset from a direct upload: its format (see [`direct_upload_format`]), its name
+/// (`name`, else the multipart `name` field, else the file name, else its id; checked before
+/// the parse), then parse and profile off the async threads, then store.
+pub async fn create_from_direct_upload(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    upload: DirectUpload,
+    name: Option<&str>,
+    format: Option<&str>,
+) -> Result<Dataset, DatasetError> {
+    let format = direct_upload_format(&upload, format)?;
+    let dataset_id = new_dataset_id();
+    let name = name
+        .map(str::to_owned)
+        .or_else(|| upload.name.clone())
+        .or_else(|| upload.file_name.clone())
+        .unwrap_or_else(|| dataset_id.clone());
+    let name = validate_name(&name)?;
+    let bytes = upload.bytes;
+    let parse_input = bytes.clone();
+    let parsed = tokio::task::spawn_blocking(move || parse_bytes(parse_input, format))
+        .await
+        .map_err(|e| DomainError::Corrupt(format!("parsing task failed: {e}")))??;
+    let dataset = store_dataset(
+        store,
+        blobs,
+        NewDataset {
+            dataset_id,
+            account_id,
+            name: &name,
+            parsed,
+            upload_id: None,
+        },
+        DataSource::Memory(bytes),
+        Vec::new(),
+    )
+    .await?;
+    Ok(dataset)
+}
+
 /// A new dataset id.
 pub fn new_dataset_id() -> String {
     new_id(DATASET_ID_PREFIX)
@@ -348,7 +421,7 @@ async fn write_dataset(
         .map_err(|e| DomainError::Corrupt(format!("encoding preview: {e}")))?;
     blobs
         .put(
-            &preview_key(&account_id, &dataset_id),
+            &dataset_preview_key(&account_id, &dataset_id),
             Bytes::from(preview_bytes),
         )
         .await?;
@@ -357,7 +430,7 @@ async fn write_dataset(
     let full_columns = if columns_json.len() > INLINE_PROFILE_MAX {
         blobs
             .put(
-                &profile_key(&account_id, &dataset_id),
+                &dataset_profile_key(&account_id, &dataset_id),
                 Bytes::from(columns_json),
             )
             .await?;
@@ -388,8 +461,8 @@ async fn write_dataset(
 async fn delete_blobs(blobs: &dyn Blobs, account_id: &str, dataset_id: &str, format: DataFormat) {
     for key in [
         data_key(account_id, dataset_id, format),
-        preview_key(account_id, dataset_id),
-        profile_key(account_id, dataset_id),
+        dataset_preview_key(account_id, dataset_id),
+        dataset_profile_key(account_id, dataset_id),
     ] {
         if let Err(e) = blobs.delete(&key).await {
             tracing::warn!(%key, error = %e, "could not delete a dataset blob");
@@ -406,7 +479,10 @@ fn not_found(dataset_id: &str) -> DomainError {
 async fn fill_profile(blobs: &dyn Blobs, dataset: &mut Dataset) -> Result<(), DomainError> {
     if dataset.profile_in_blob {
         let bytes = blobs
-            .get(&profile_key(&dataset.account_id, &dataset.dataset_id))
+            .get(&dataset_profile_key(
+                &dataset.account_id,
+                &dataset.dataset_id,
+            ))
             .await?;
         dataset.columns = serde_json::from_slice(&bytes)
             .map_err(|e| DomainError::Corrupt(format!("profile of {}: {e}", dataset.dataset_id)))?;
@@ -443,7 +519,7 @@ pub async fn list_datasets(
     let mut cursor: Option<String> = None;
     loop {
         let page = store
-            .query(&pk, SK_PREFIX, false, 1000, cursor.as_deref())
+            .query(&pk, DATASET_PREFIX, false, 1000, cursor.as_deref())
             .await?;
         all.extend(page.items);
         cursor = page.cursor;
@@ -469,27 +545,45 @@ pub async fn preview(
     account_id: &str,
     dataset_id: &str,
     limit: usize,
-) -> Result<Value, DomainError> {
+) -> Result<Preview, DomainError> {
     // The record first: it is what makes the dataset exist (and scopes it to the account).
     let item = store
         .get(&account_pk(account_id), &dataset_sk(dataset_id))
         .await?
         .ok_or_else(|| not_found(dataset_id))?;
     let dataset: Dataset = decode(&item)?;
-    let bytes = blobs.get(&preview_key(account_id, dataset_id)).await?;
-    let stored: Value = serde_json::from_slice(&bytes)
+    let bytes = blobs
+        .get(&dataset_preview_key(account_id, dataset_id))
+        .await?;
+    let stored: StoredPreview = serde_json::from_slice(&bytes)
         .map_err(|e| DomainError::Corrupt(format!("preview of {dataset_id}: {e}")))?;
-    let rows: Vec<Value> = stored["rows"]
-        .as_array()
-        .map(|rows| rows.iter().take(limit).cloned().collect())
-        .unwrap_or_default();
-    let mut body = Map::new();
-    body.insert("dataset_id".into(), Value::String(dataset.dataset_id));
-    body.insert("columns".into(), stored["columns"].clone());
-    body.insert("row_count".into(), json!(dataset.row_count));
-    body.insert("limit".into(), json!(limit));
-    body.insert("rows".into(), Value::Array(rows));
-    Ok(Value::Object(body))
+    Ok(Preview {
+        dataset_id: dataset.dataset_id,
+        columns: stored.columns,
+        row_count: dataset.row_count,
+        limit,
+        rows: stored.rows.into_iter().take(limit).collect(),
+    })
+}
+
+/// The preview blob: column names and the first rows.
+#[derive(Deserialize)]
+struct StoredPreview {
+    #[serde(default)]
+    columns: Vec<String>,
+    #[serde(default)]
+    rows: Vec<Value>,
+}
+
+/// The first rows of a dataset, as JSON objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    pub dataset_id: String,
+    /// In file order.
+    pub columns: Vec<String>,
+    pub row_count: usize,
+    pub limit: usize,
+    pub rows: Vec<Value>,
 }
 
 /// Deletes the dataset's record, then its blobs. Models trained from it keep working: they hold

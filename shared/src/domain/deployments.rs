@@ -3,30 +3,22 @@
 //! as the new deployment is written and the old one marked UNDEPLOYED, so a redeploy never has
 //! a moment with none (or two).
 //!
-//! Items in the account partition: `DEP#<model_name>#<deployment_id>` ([`Deployment`]) and
-//! `DEPENV#<model_name>#<environment>` ([`ActiveDeployment`]).
+//! Items: a [`Deployment`] per deployment and an [`ActiveDeployment`] pointer per environment
+//! (keys: [`super::layout`]).
 
+use super::layout::{
+    EnvironmentName, ModelName, account_pk, active_deployment_prefix, active_deployment_sk,
+    deployment_prefix, deployment_sk,
+};
 use super::models::{self, ModelVersion, VersionRef, VersionStatus, version_label};
-use super::{DomainError, account_pk, decode, encode};
+use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_ENVIRONMENT: &str = "production";
 
-fn deployment_sk(model_name: &str, deployment_id: &str) -> String {
-    format!("DEP#{model_name}#{deployment_id}")
-}
-
-fn active_prefix(model_name: &str) -> String {
-    format!("DEPENV#{model_name}#")
-}
-
-fn active_sk(model_name: &str, environment: &str) -> String {
-    format!("DEPENV#{model_name}#{environment}")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DeploymentStatus {
     Active,
@@ -36,10 +28,10 @@ pub enum DeploymentStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub deployment_id: String,
-    pub model_name: String,
+    pub model_name: ModelName,
     pub version_number: u32,
     pub status: DeploymentStatus,
-    pub environment: String,
+    pub environment: EnvironmentName,
     pub replicas: u32,
     pub auto_scale: bool,
     pub created_at: String,
@@ -80,7 +72,7 @@ pub struct ActiveDeployment {
     #[serde(default)]
     pub model_name: String,
     pub version_number: u32,
-    pub environment: String,
+    pub environment: EnvironmentName,
 }
 
 pub struct DeployRequest {
@@ -90,27 +82,11 @@ pub struct DeployRequest {
     pub model_version: Option<String>,
 }
 
-fn validate_environment(env: &str) -> Result<(), DomainError> {
-    let ok = !env.is_empty()
-        && env.len() <= 32
-        && env
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::validation(
-            "environment must be 1 to 32 lowercase letters, digits, '_' or '-' (e.g. production)",
-            "environment",
-        ))
-    }
-}
-
 /// The active deployments of a model (one per environment).
 pub async fn active_deployments(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
 ) -> Result<Vec<ActiveDeployment>, DomainError> {
     let pk = account_pk(account_id);
     let mut out = Vec::new();
@@ -119,7 +95,7 @@ pub async fn active_deployments(
         let page = store
             .query(
                 &pk,
-                &active_prefix(model_name),
+                &active_deployment_prefix(model_name),
                 true,
                 100,
                 cursor.as_deref(),
@@ -140,7 +116,7 @@ pub async fn active_deployments(
 pub async fn is_deployed(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
     number: u32,
 ) -> Result<bool, DomainError> {
     Ok(active_deployments(store, account_id, model_name)
@@ -154,14 +130,16 @@ pub async fn is_deployed(
 pub async fn deploy(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
     request: DeployRequest,
 ) -> Result<Deployment, DomainError> {
     models::require_model(store, account_id, model_name).await?;
-    let environment = request
-        .environment
-        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string());
-    validate_environment(&environment)?;
+    let environment = EnvironmentName::new(
+        request
+            .environment
+            .as_deref()
+            .unwrap_or(DEFAULT_ENVIRONMENT),
+    )?;
     let replicas = request.replicas.unwrap_or(1);
     if !(1..=100).contains(&replicas) {
         return Err(DomainError::validation(
@@ -194,7 +172,7 @@ pub async fn deploy(
     let pk = account_pk(account_id);
     let deployment = Deployment {
         deployment_id: new_id("dep"),
-        model_name: model_name.to_string(),
+        model_name: model_name.clone(),
         version_number: version.number,
         status: DeploymentStatus::Active,
         environment: environment.clone(),
@@ -210,7 +188,9 @@ pub async fn deploy(
         environment: environment.clone(),
     };
     for _ in 0..5 {
-        let current = store.get(&pk, &active_sk(model_name, &environment)).await?;
+        let current = store
+            .get(&pk, &active_deployment_sk(model_name, &environment))
+            .await?;
         let mut ops = vec![WriteOp::Put {
             item: Item::new(
                 pk.clone(),
@@ -221,7 +201,7 @@ pub async fn deploy(
         }];
         let pointer_item = Item::new(
             pk.clone(),
-            active_sk(model_name, &environment),
+            active_deployment_sk(model_name, &environment),
             encode(&pointer)?,
         );
         match &current {
@@ -264,13 +244,13 @@ pub async fn deploy(
 pub async fn list_deployments(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
 ) -> Result<Vec<Deployment>, DomainError> {
     models::require_model(store, account_id, model_name).await?;
     let mut deployments: Vec<Deployment> = models::query_all(
         store,
         &account_pk(account_id),
-        &format!("DEP#{model_name}#"),
+        &deployment_prefix(model_name),
         false,
     )
     .await?
@@ -286,7 +266,7 @@ pub async fn list_deployments(
 pub async fn undeploy(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
     deployment_id: &str,
 ) -> Result<Deployment, DomainError> {
     models::require_model(store, account_id, model_name).await?;
@@ -312,7 +292,7 @@ pub async fn undeploy(
             item: Item::new(pk.clone(), item.sk.clone(), encode(&deployment)?),
             condition: Condition::Revision(item.rev),
         }];
-        let pointer_sk = active_sk(model_name, &deployment.environment);
+        let pointer_sk = active_deployment_sk(model_name, &deployment.environment);
         if let Some(pointer) = store.get(&pk, &pointer_sk).await? {
             let active: ActiveDeployment = decode(&pointer)?;
             if active.deployment_id == deployment_id {
@@ -338,10 +318,13 @@ pub async fn undeploy(
 pub async fn delete_all(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
 ) -> Result<(), DomainError> {
     let pk = account_pk(account_id);
-    for prefix in [active_prefix(model_name), format!("DEP#{model_name}#")] {
+    for prefix in [
+        active_deployment_prefix(model_name),
+        deployment_prefix(model_name),
+    ] {
         for item in models::query_all(store, &pk, &prefix, true).await? {
             store.delete(&pk, &item.sk, Condition::None).await?;
         }

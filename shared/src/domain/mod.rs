@@ -1,16 +1,15 @@
 //! The domain: accounts, API keys, datasets, models, versions, jobs, deployments. One module per
 //! entity, each written once against the [`crate::ports`] traits.
 //!
-//! Store layout (single table, `pk`/`sk`): everything an account owns lives in its partition
-//! `ACCT#<account_id>`, so a query can only ever see the caller's own items. Lookups that must
-//! start from a bare id (authenticating a key) use their own partition holding the owner's
-//! account id, and the two are written in one transaction.
+//! The storage layout (every table key and blob key, and the typed names that go into them) is
+//! [`layout`]'s alone.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod datasets;
 pub mod deployments;
 pub mod housekeeping;
+pub mod layout;
 pub mod models;
 pub mod uploads;
 
@@ -50,10 +49,7 @@ impl DomainError {
     }
 }
 
-/// The partition of everything account `account_id` owns.
-pub fn account_pk(account_id: &str) -> String {
-    format!("ACCT#{account_id}")
-}
+pub use layout::account_pk;
 
 /// Decodes a stored JSON document.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(

@@ -9,7 +9,8 @@
 //! or is found unusable.
 
 use super::datasets::{self, DataSource, Dataset, DatasetError};
-use super::{DomainError, account_pk, decode, encode};
+use super::layout::{account_pk, parse_upload_staging_key, upload_sk, upload_staging_key};
+use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
 use crate::ingest::{DataFormat, IngestError};
 use crate::ports::{Blobs, Condition, Item, Store, StoreError, WriteOp};
@@ -18,7 +19,6 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 pub const UPLOAD_ID_PREFIX: &str = "upl";
-const SK_PREFIX: &str = "UPLOAD#";
 /// Largest file an upload session takes (SPEC §1).
 pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
 /// How long the upload URL accepts the `PUT`.
@@ -63,20 +63,15 @@ pub struct UploadSession {
 
 impl UploadSession {
     pub fn staging_key(&self) -> String {
-        staging_key(&self.account_id, &self.upload_id)
+        upload_staging_key(&self.account_id, &self.upload_id)
     }
-}
-
-fn staging_key(account_id: &str, upload_id: &str) -> String {
-    format!("uploads/{account_id}/{upload_id}/data")
 }
 
 /// Whether the session whose staging blob is `key` still takes its file: it exists (not
 /// expired) and is pending. Once completed (or while a completion reads the file) a `PUT` to its
 /// URL would only leave an orphan behind or swap the file under the reader, so it is refused.
 pub async fn check_accepts_file(store: &dyn Store, key: &str) -> Result<(), DomainError> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let ["uploads", account_id, upload_id, "data"] = parts.as_slice() else {
+    let Some((account_id, upload_id)) = parse_upload_staging_key(key) else {
         return Err(DomainError::not_found(
             "this upload URL does not belong to an upload session",
         ));
@@ -100,10 +95,6 @@ pub async fn check_accepts_file(store: &dyn Store, key: &str) -> Result<(), Doma
     }
 }
 
-fn upload_sk(upload_id: &str) -> String {
-    format!("{SK_PREFIX}{upload_id}")
-}
-
 /// What `POST /datasets/uploads` asks for.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,20 +112,6 @@ pub struct NewUpload {
 pub struct CreatedUpload {
     pub session: UploadSession,
     pub upload_url: String,
-}
-
-impl CreatedUpload {
-    pub fn to_public_json(&self) -> Value {
-        json!({
-            "upload_id": self.session.upload_id,
-            "upload_url": self.upload_url,
-            "method": "PUT",
-            "expires_at": self.session.url_expires_at,
-            "name": self.session.name,
-            "format": self.session.format,
-            "max_size_bytes": MAX_UPLOAD_BYTES,
-        })
-    }
 }
 
 fn parse_format(format: &str) -> Result<DataFormat, DomainError> {

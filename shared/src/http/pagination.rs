@@ -2,9 +2,10 @@
 //! `{"<items>": [...], "pagination": {...}}` response shape.
 
 use super::error::ApiError;
+use crate::api::PageInfo;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
@@ -56,21 +57,28 @@ impl Pagination {
         Ok(p)
     }
 
-    /// The response body: `items` under `items_name`, plus the pagination block.
-    pub fn page_body(&self, items_name: &str, items: Vec<Value>, total: usize) -> Value {
-        let mut body = serde_json::Map::new();
-        body.insert(items_name.to_string(), Value::Array(items));
-        body.insert(
-            "pagination".to_string(),
-            json!({
-                "total": total,
-                "limit": self.limit,
-                "offset": self.offset,
-                "has_more": self.offset.saturating_add(self.limit) < total,
-            }),
-        );
-        Value::Object(body)
+    /// The pagination block of a list of `total` items.
+    pub fn info(&self, total: usize) -> PageInfo {
+        PageInfo::new(total, self.limit, self.offset)
     }
+
+    /// This page of `items`.
+    pub fn slice<'a, T>(&self, items: &'a [T]) -> impl Iterator<Item = &'a T> {
+        items.iter().skip(self.offset).take(self.limit)
+    }
+}
+
+/// How the list routes document `limit` and `offset` (parsed by [`Pagination`]).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageQuery {
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<u64>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Pagination {
@@ -130,10 +138,8 @@ mod tests {
             limit: 10,
             offset: 20,
         };
-        assert_eq!(p.page_body("x", vec![], 45)["pagination"]["has_more"], true);
-        assert_eq!(
-            p.page_body("x", vec![], 30)["pagination"]["has_more"],
-            false
-        );
+        assert!(p.info(45).has_more);
+        assert!(!p.info(30).has_more);
+        assert_eq!(p.info(45).total, 45);
     }
 }

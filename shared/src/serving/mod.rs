@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod category_mapper;
+pub mod csv_batch;
 pub mod input;
 pub mod model;
 pub mod parts;
@@ -15,6 +16,7 @@ pub mod timing;
 pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
+pub use csv_batch::{CsvBatch, CsvBatchError};
 pub use input::{Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows};
 pub use model::{BatchOutput, LoadError, OnnxModel, OutputRow, Outputs, RunError, ServedTask};
 pub use timing::{Timing, measure};

@@ -16,17 +16,15 @@
 pub mod worker;
 
 use crate::automl::{self, BuildObserver, BuildRequest, LogLevel, Metric, Task};
+use crate::domain::DomainError;
 use crate::domain::datasets;
 use crate::domain::models::jobs::{
     self, Claim, Job, JobMessage, JobState, LEASE_SECONDS, MAX_ATTEMPTS,
 };
 use crate::domain::models::logs::{self, ATTEMPT_STRIDE, LogLine};
-use crate::domain::models::{
-    self, ModelVersion, TrainedModel, VersionError, VersionStatus, version_sk,
-};
-use crate::domain::{DomainError, account_pk, encode};
+use crate::domain::models::{self, ModelVersion, TrainedModel, VersionError, VersionStatus};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
-use crate::ports::{Blobs, Condition, Item, Store, StoreError, WriteOp};
+use crate::ports::{Blobs, Store, StoreError};
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::Arc;
@@ -342,7 +340,10 @@ impl Trainer {
             seed: settings.seed,
         };
         let metadata = vec![
-            ("plexe_model_name".to_string(), run.job.model_name.clone()),
+            (
+                "plexe_model_name".to_string(),
+                run.job.model_name.to_string(),
+            ),
             ("plexe_model_version".to_string(), run.version.label()),
             (
                 "plexe_version_id".to_string(),
@@ -389,34 +390,23 @@ impl Trainer {
         if run.lost {
             return AttemptEnd::Failed("cancelled".into());
         }
-        let base = format!(
-            "models/{}/{}/{}",
-            account_id, run.job.model_name, run.version.version_id
-        );
-        let artifact_key = format!("{base}/model.onnx");
-        let metadata_key = format!("{base}/metadata.json");
+        let (artifact_key, metadata_key) = models::artifact_keys(&account_id, &run.version);
         let artifact_bytes = onnx.len() as u64;
         let trained = trained_model(
             &output,
             dataset_size,
-            artifact_key.clone(),
+            artifact_key,
             artifact_bytes,
-            metadata_key.clone(),
+            metadata_key,
         );
-        let metadata_json = match serde_json::to_vec_pretty(&trained) {
-            Ok(v) => v,
-            Err(e) => return AttemptEnd::Failed(format!("metadata encoding failed: {e}")),
-        };
-        if let Err(e) = self.blobs.put(&artifact_key, Bytes::from(onnx)).await {
-            return AttemptEnd::Failed(format!("could not store the artifact: {e}"));
-        }
-        if let Err(e) = self
-            .blobs
-            .put(&metadata_key, Bytes::from(metadata_json))
-            .await
+        if let Err(e) =
+            models::store_artifacts(self.blobs.as_ref(), &trained, Bytes::from(onnx)).await
         {
-            let _ = self.blobs.delete(&artifact_key).await;
-            return AttemptEnd::Failed(format!("could not store the metadata: {e}"));
+            // The cause (the store's own words) goes to the log, not to the user's record.
+            tracing::warn!(error = %e, cause = %e.source, "storing the build's files failed");
+            return AttemptEnd::Failed(format!(
+                "{e} (storage was unavailable); the build will be retried"
+            ));
         }
         self.log(
             run,
@@ -443,29 +433,17 @@ impl Trainer {
     }
 
     async fn discard(&self, trained: &TrainedModel) {
-        let _ = self.blobs.delete(&trained.artifact_key).await;
-        let _ = self.blobs.delete(&trained.metadata_key).await;
+        models::discard_artifacts(self.blobs.as_ref(), trained).await;
     }
 
     /// Writes the job's new state and the version in one transaction, conditional on the claim.
     async fn commit(&self, run: &mut Run) -> Result<bool, DomainError> {
-        let mut ops = jobs::transition_ops(&run.job, run.rev)?;
-        ops.push(WriteOp::Put {
-            item: Item::new(
-                account_pk(&run.job.account_id),
-                version_sk(&run.version.model_name, run.version.number),
-                encode(&run.version)?,
-            ),
-            condition: Condition::Exists,
-        });
-        match self.store.transact(ops).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::ConditionFailed) => {
-                run.lost = true;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
+        let committed =
+            jobs::commit_attempt(self.store.as_ref(), &run.job, run.rev, &run.version).await?;
+        if !committed {
+            run.lost = true;
         }
+        Ok(committed)
     }
 
     async fn finish_built(

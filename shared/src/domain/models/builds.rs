@@ -5,10 +5,9 @@
 //! (429 `concurrency_limit_exceeded`) and builds left this minute. Then the model, the version
 //! (PENDING), the job and the slot are written in one transaction and the job is enqueued.
 
-use super::jobs::{self, BuildSlot, Job, JobMessage, JobState, slot_sk};
+use super::jobs::{self, BuildSlot, Job, JobMessage, JobState};
 use super::{
-    BuildSettings, Model, ModelVersion, VersionError, VersionStatus, model_sk, require_model,
-    validate_model_name, validate_tags, version_sk,
+    BuildSettings, Model, ModelVersion, VersionError, VersionStatus, require_model, validate_tags,
 };
 use crate::automl::target::{TargetError, resolve_target};
 use crate::automl::task::infer_task;
@@ -16,7 +15,11 @@ use crate::automl::{BuildRequest, Metric, Task};
 use crate::config::Limits;
 use crate::domain::accounts::Account;
 use crate::domain::datasets::{self, Dataset};
-use crate::domain::{DomainError, account_pk, decode, encode, uploads};
+use crate::domain::layout::{
+    BUILD_SLOT_PREFIX, ModelName, account_pk, build_rate_pk, build_slot_index, build_slot_sk,
+    model_sk, version_sk,
+};
+use crate::domain::{DomainError, decode, encode, uploads};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
 use crate::ingest::ColumnType;
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
@@ -119,11 +122,10 @@ pub struct Ports<'a> {
 pub async fn start_model(
     ports: Ports<'_>,
     who: Requester<'_>,
-    model_name: &str,
+    model_name: &ModelName,
     new: NewModel,
     spec: BuildSpec,
 ) -> Result<StartedBuild, StartBuildError> {
-    validate_model_name(model_name)?;
     validate_tags(&new.tags)?;
     let account_id = &who.account.account_id;
     if super::get_model(ports.store, account_id, model_name)
@@ -141,12 +143,12 @@ pub async fn start_model(
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .unwrap_or(model_name);
+        .unwrap_or(model_name.as_str());
     if display.chars().count() > 200 {
         return Err(DomainError::validation("name must be at most 200 characters", "name").into());
     }
     let model = Model {
-        model_name: model_name.to_string(),
+        model_name: model_name.clone(),
         name: display.to_string(),
         intent: intent.clone(),
         description: new.description.filter(|d| !d.trim().is_empty()),
@@ -167,7 +169,7 @@ pub async fn start_model(
 pub async fn start_version(
     ports: Ports<'_>,
     who: Requester<'_>,
-    model_name: &str,
+    model_name: &ModelName,
     spec: BuildSpec,
 ) -> Result<StartedBuild, StartBuildError> {
     let account_id = &who.account.account_id;
@@ -202,7 +204,7 @@ pub async fn start_version(
     enqueue_build(ports, who, model, Some(rev), &dataset, intent, settings).await
 }
 
-fn name_taken(model_name: &str) -> DomainError {
+fn name_taken(model_name: &ModelName) -> DomainError {
     DomainError::Conflict {
         message: format!(
             "A model named {model_name:?} already exists in this account. Choose another name, \
@@ -420,7 +422,7 @@ async fn count_build(store: &dyn Store, who: Requester<'_>) -> Result<(), StartB
     let window = now - now.rem_euclid(60);
     let count = store
         .increment(
-            &format!("BUILDRATE#{}", account.account_id),
+            &build_rate_pk(&account.account_id),
             &window.to_string(),
             1,
             Some(window + 120),
@@ -441,14 +443,12 @@ async fn free_slot(store: &dyn Store, who: Requester<'_>) -> Result<u32, StartBu
     let account = who.account;
     let limit = who.limits.concurrent_builds(account.tier);
     let pk = account_pk(&account.account_id);
-    let taken = super::query_all(store, &pk, "BUILDSLOT#", true).await?;
+    let taken = super::query_all(store, &pk, BUILD_SLOT_PREFIX, true).await?;
     let mut used = std::collections::HashSet::new();
     for item in &taken {
-        let index = item
-            .sk
-            .strip_prefix("BUILDSLOT#")
-            .and_then(|s| s.parse::<u32>().ok());
-        let Some(index) = index else { continue };
+        let Some(index) = build_slot_index(&item.sk) else {
+            continue;
+        };
         let slot: BuildSlot = decode(item)?;
         let live = match jobs::get_job(store, &account.account_id, &slot.job_id).await? {
             Some((job, _)) => !job.state.is_terminal(),
@@ -546,7 +546,7 @@ async fn enqueue_build(
             WriteOp::Put {
                 item: Item::new(
                     pk.clone(),
-                    slot_sk(slot),
+                    build_slot_sk(slot),
                     encode(&BuildSlot {
                         job_id: job_id.clone(),
                     })?,
@@ -564,7 +564,7 @@ async fn enqueue_build(
                 match (model_rev, current) {
                     (None, Some(_)) => return Err(name_taken(&model.model_name).into()),
                     (Some(_), None) => {
-                        return Err(super::model_not_found(&model.model_name).into());
+                        return Err(super::model_not_found(model.model_name.as_str()).into());
                     }
                     (Some(rev), Some((_, now_rev))) if rev != now_rev => {
                         return Err(DomainError::Conflict {

@@ -3,16 +3,17 @@
 //! build logs and versions go, and the model item last, so the name stays taken until
 //! everything under it is gone.
 
-use super::jobs::{self, job_sk, slot_sk};
-use super::{ModelVersion, logs, model_sk, require_model, version_sk};
-use crate::domain::{DomainError, account_pk, deployments};
+use super::jobs;
+use super::{ModelVersion, logs, require_model};
+use crate::domain::layout::{ModelName, account_pk, build_slot_sk, job_sk, model_sk, version_sk};
+use crate::domain::{DomainError, deployments};
 use crate::ports::{Blobs, Condition, Store, StoreError, WriteOp};
 
 pub async fn delete_model(
     store: &dyn Store,
     blobs: &dyn Blobs,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
 ) -> Result<(), DomainError> {
     require_model(store, account_id, model_name).await?;
     let pk = account_pk(account_id);
@@ -38,7 +39,7 @@ pub async fn delete_model(
     store
         .delete(&pk, &model_sk(model_name), Condition::None)
         .await?;
-    tracing::info!(model_name, versions = versions.len(), "model deleted");
+    tracing::info!(%model_name, versions = versions.len(), "model deleted");
     Ok(())
 }
 
@@ -58,7 +59,7 @@ async fn cancel_job(store: &dyn Store, account_id: &str, job_id: &str) -> Result
         if !job.state.is_terminal() {
             ops.push(WriteOp::Delete {
                 pk: pk.clone(),
-                sk: slot_sk(job.slot),
+                sk: build_slot_sk(job.slot),
                 condition: Condition::None,
             });
             tracing::info!(job_id, state = ?job.state, "cancelling a build in flight");

@@ -3,10 +3,36 @@
 //! the worker's heartbeat, so a job whose worker died is claimed again once the lease lapses.
 
 use super::MAX_LISTED;
-use crate::domain::{DomainError, account_pk, decode, encode};
+use crate::domain::layout::{JOB_PREFIX, ModelName, account_pk, build_slot_sk, job_sk, version_sk};
+use crate::domain::{DomainError, decode, encode};
 use crate::ids::{now_epoch, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
+
+/// Records how an attempt ended: the job's new state and the version, in one transaction
+/// conditional on the claim at `rev`. `Ok(false)`: the claim is gone (the model was deleted or
+/// another worker took the job over), and nothing was written.
+pub async fn commit_attempt(
+    store: &dyn Store,
+    job: &Job,
+    rev: u64,
+    version: &super::ModelVersion,
+) -> Result<bool, DomainError> {
+    let mut ops = transition_ops(job, rev)?;
+    ops.push(WriteOp::Put {
+        item: Item::new(
+            account_pk(&job.account_id),
+            version_sk(&version.model_name, version.number),
+            encode(version)?,
+        ),
+        condition: Condition::Exists,
+    });
+    match store.transact(ops).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// A build in flight whose job nobody touched for this long is abandoned: its worker died and
 /// no delivery of its message is coming back (SQS dead-lettered it, say). Longer than the job
@@ -18,14 +44,6 @@ pub const ABANDONED_AFTER_SECONDS: i64 = 3 * 3600;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How long a claim holds without a heartbeat.
 pub const LEASE_SECONDS: i64 = 20;
-
-pub fn job_sk(job_id: &str) -> String {
-    format!("JOB#{job_id}")
-}
-
-pub fn slot_sk(index: u32) -> String {
-    format!("BUILDSLOT#{index:03}")
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -50,7 +68,7 @@ impl JobState {
 pub struct Job {
     pub job_id: String,
     pub account_id: String,
-    pub model_name: String,
+    pub model_name: ModelName,
     pub version_number: u32,
     pub state: JobState,
     /// Claims so far (the running attempt included).
@@ -193,7 +211,7 @@ pub fn transition_ops(job: &Job, rev: u64) -> Result<Vec<WriteOp>, DomainError> 
     if job.state.is_terminal() {
         ops.push(WriteOp::Delete {
             pk: account_pk(&job.account_id),
-            sk: slot_sk(job.slot),
+            sk: build_slot_sk(job.slot),
             condition: Condition::None,
         });
     }
@@ -205,7 +223,7 @@ pub async fn list_jobs(
     store: &dyn Store,
     account_id: &str,
 ) -> Result<Vec<(Job, u64)>, DomainError> {
-    let items = super::query_all(store, &account_pk(account_id), "JOB#", false).await?;
+    let items = super::query_all(store, &account_pk(account_id), JOB_PREFIX, false).await?;
     items
         .iter()
         .take(MAX_LISTED)
@@ -256,7 +274,7 @@ pub async fn fail_if_abandoned(
     ops.push(WriteOp::Put {
         item: Item::new(
             account_pk(account_id),
-            super::version_sk(&ended.model_name, ended.number),
+            version_sk(&ended.model_name, ended.number),
             encode(&ended)?,
         ),
         condition: Condition::Exists,

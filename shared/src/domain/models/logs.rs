@@ -1,28 +1,18 @@
 //! Build log lines: what a build did, step by step (data profiled, candidates and scores, the
 //! choice, metrics, the artifact), as `GET /models/build-logs` shows them.
 
-use crate::domain::{DomainError, account_pk, decode, encode};
+use crate::domain::layout::{ModelName, account_pk, log_prefix, log_sk};
+use crate::domain::{DomainError, decode, encode};
 use crate::ports::{Condition, Item, Store};
 use serde::{Deserialize, Serialize};
 
 /// Log sequence numbers of attempt `n` start at `n * ATTEMPT_STRIDE`, so a retry appends.
 pub const ATTEMPT_STRIDE: u64 = 100_000;
 
-pub fn log_prefix(job_id: Option<&str>) -> String {
-    match job_id {
-        Some(job_id) => format!("LOG#{job_id}#"),
-        None => "LOG#".to_string(),
-    }
-}
-
-fn log_sk(job_id: &str, seq: u64) -> String {
-    format!("LOG#{job_id}#{seq:010}")
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
     pub job_id: String,
-    pub model_name: String,
+    pub model_name: ModelName,
     pub timestamp: String,
     /// `info`, `warn` or `error`.
     pub level: String,

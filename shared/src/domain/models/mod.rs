@@ -1,81 +1,36 @@
-//! Models, their versions, the build jobs that produce versions, build log lines and the
-//! concurrent-build slots. Everything lives in the owner's partition `ACCT#<account_id>`:
-//!
-//! | sort key | record |
-//! |---|---|
-//! | `MODEL#<model_name>` | [`Model`] |
-//! | `VER#<model_name>#<number:06>` | [`ModelVersion`] |
-//! | `JOB#<job_id>` | [`Job`] |
-//! | `LOG#<job_id>#<seq:08>` | [`LogLine`] |
-//! | `BUILDSLOT#<index:03>` | [`BuildSlot`]: one per build in flight (the concurrency limit) |
-//!
-//! A model name never contains `#`, so the prefix `VER#<name>#` only matches that model's
-//! versions.
+//! Models, their versions, the build jobs that produce versions ([`jobs`], [`builds`]), build
+//! log lines ([`logs`]), the concurrent-build slots, and deleting a model ([`deletion`]). Every
+//! record lives in the owner's partition; the keys are [`super::layout`]'s.
 
 pub mod builds;
 pub mod deletion;
 pub mod jobs;
 pub mod logs;
+pub mod summaries;
 pub mod version_ref;
 
-use super::{DomainError, account_pk, decode, encode};
+use super::layout::{
+    MODEL_PREFIX, ModelName, VERSION_PREFIX, account_pk, artifact_key, artifact_metadata_key,
+    model_sk, version_prefix, version_sk,
+};
+use super::{DomainError, decode, encode};
 use crate::ports::{Condition, Item, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use builds::StartedBuild;
+pub use summaries::{ModelListing, ModelSummary};
 pub use version_ref::VersionRef;
-
-/// Words that cannot be model names because they are path segments of their own.
-pub const RESERVED_NAMES: [&str; 4] = ["build-logs", "latest", "versions", "deployments"];
 
 /// How many items one listing reads at most (keeps every listing bounded).
 pub(crate) const MAX_LISTED: usize = 10_000;
-
-pub fn model_sk(model_name: &str) -> String {
-    format!("MODEL#{model_name}")
-}
-
-pub fn version_prefix(model_name: &str) -> String {
-    format!("VER#{model_name}#")
-}
-
-pub fn version_sk(model_name: &str, number: u32) -> String {
-    format!("VER#{model_name}#{number:06}")
-}
-
-/// Checks a model name against `^[a-z0-9][a-z0-9_-]{0,62}$` and the reserved words.
-pub fn validate_model_name(name: &str) -> Result<(), DomainError> {
-    let bytes = name.as_bytes();
-    let shape_ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
-    if !shape_ok {
-        return Err(DomainError::validation(
-            format!(
-                "model name {name:?} is not valid: use 1 to 63 lowercase letters, digits, '_' \
-                 or '-', starting with a letter or digit"
-            ),
-            "model_name",
-        ));
-    }
-    if RESERVED_NAMES.contains(&name) {
-        return Err(DomainError::validation(
-            format!("model name {name:?} is a reserved word; choose another name"),
-            "model_name",
-        ));
-    }
-    Ok(())
-}
 
 /// The user-facing version string of version `number`: `v1.0`, `v2.0`, …
 pub fn version_label(number: u32) -> String {
     format!("v{number}.0")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum VersionStatus {
     Pending,
@@ -112,7 +67,7 @@ impl VersionStatus {
 /// A model: a name in the account, what it is for, and a counter of its versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
-    pub model_name: String,
+    pub model_name: ModelName,
     /// Display name.
     pub name: String,
     pub intent: String,
@@ -196,7 +151,7 @@ pub struct TrainedModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub version_id: String,
-    pub model_name: String,
+    pub model_name: ModelName,
     pub number: u32,
     pub status: VersionStatus,
     pub build_progress: u8,
@@ -262,12 +217,9 @@ impl ModelVersion {
 pub async fn get_model(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model: &ModelName,
 ) -> Result<Option<(Model, u64)>, DomainError> {
-    match store
-        .get(&account_pk(account_id), &model_sk(model_name))
-        .await?
-    {
+    match store.get(&account_pk(account_id), &model_sk(model)).await? {
         Some(item) => Ok(Some((decode(&item)?, item.rev))),
         None => Ok(None),
     }
@@ -283,11 +235,11 @@ pub fn model_not_found(model_name: &str) -> DomainError {
 pub async fn require_model(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model: &ModelName,
 ) -> Result<(Model, u64), DomainError> {
-    get_model(store, account_id, model_name)
+    get_model(store, account_id, model)
         .await?
-        .ok_or_else(|| model_not_found(model_name))
+        .ok_or_else(|| model_not_found(model.as_str()))
 }
 
 /// Every item of `pk` under `prefix`, in sort-key order (bounded by [`MAX_LISTED`]).
@@ -313,7 +265,7 @@ pub(crate) async fn query_all(
 }
 
 pub async fn list_models(store: &dyn Store, account_id: &str) -> Result<Vec<Model>, DomainError> {
-    query_all(store, &account_pk(account_id), "MODEL#", true)
+    query_all(store, &account_pk(account_id), MODEL_PREFIX, true)
         .await?
         .iter()
         .map(decode)
@@ -325,7 +277,7 @@ pub async fn list_all_versions(
     store: &dyn Store,
     account_id: &str,
 ) -> Result<Vec<ModelVersion>, DomainError> {
-    query_all(store, &account_pk(account_id), "VER#", true)
+    query_all(store, &account_pk(account_id), VERSION_PREFIX, true)
         .await?
         .iter()
         .map(decode)
@@ -336,28 +288,23 @@ pub async fn list_all_versions(
 pub async fn list_versions(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model: &ModelName,
 ) -> Result<Vec<ModelVersion>, DomainError> {
-    query_all(
-        store,
-        &account_pk(account_id),
-        &version_prefix(model_name),
-        true,
-    )
-    .await?
-    .iter()
-    .map(decode)
-    .collect()
+    query_all(store, &account_pk(account_id), &version_prefix(model), true)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 pub async fn get_version(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model: &ModelName,
     number: u32,
 ) -> Result<Option<ModelVersion>, DomainError> {
     match store
-        .get(&account_pk(account_id), &version_sk(model_name, number))
+        .get(&account_pk(account_id), &version_sk(model, number))
         .await?
     {
         Some(item) => Ok(Some(decode(&item)?)),
@@ -370,7 +317,7 @@ pub async fn get_version(
 pub async fn resolve_version(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
     reference: &VersionRef,
 ) -> Result<ModelVersion, DomainError> {
     match reference {
@@ -424,6 +371,66 @@ pub async fn put_version(
     Ok(())
 }
 
+/// Where a version's ONNX file and its metadata go: `(artifact, metadata)` keys.
+pub fn artifact_keys(account_id: &str, version: &ModelVersion) -> (String, String) {
+    (
+        artifact_key(account_id, &version.model_name, &version.version_id),
+        artifact_metadata_key(account_id, &version.model_name, &version.version_id),
+    )
+}
+
+/// Why a finished build's files could not be stored (already logged with the cause; the
+/// message is for the build's record and says nothing of the store).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} could not be stored")]
+pub struct ArtifactError {
+    pub what: &'static str,
+    #[source]
+    pub source: crate::ports::BlobError,
+}
+
+/// Stores a finished build's ONNX file, then its metadata (the [`TrainedModel`] as JSON) under
+/// the keys it names; if the metadata fails the file is deleted again, so nothing half-written
+/// stays behind.
+pub async fn store_artifacts(
+    blobs: &dyn crate::ports::Blobs,
+    trained: &TrainedModel,
+    onnx: bytes::Bytes,
+) -> Result<(), ArtifactError> {
+    let metadata = serde_json::to_vec_pretty(trained).map_err(|e| ArtifactError {
+        what: "the metadata",
+        source: crate::ports::BlobError::Other(format!("encoding: {e}")),
+    })?;
+    blobs
+        .put(&trained.artifact_key, onnx)
+        .await
+        .map_err(|source| ArtifactError {
+            what: "the ONNX file",
+            source,
+        })?;
+    if let Err(source) = blobs
+        .put(&trained.metadata_key, bytes::Bytes::from(metadata))
+        .await
+    {
+        discard_artifacts(blobs, trained).await;
+        return Err(ArtifactError {
+            what: "the metadata",
+            source,
+        });
+    }
+    Ok(())
+}
+
+/// Deletes a build's files (a build whose result is not kept); failures are only logged, the
+/// deletion of the model or a later sweep removes what remains.
+pub async fn discard_artifacts(blobs: &dyn crate::ports::Blobs, trained: &TrainedModel) {
+    for key in [&trained.artifact_key, &trained.metadata_key] {
+        if let Err(e) = blobs.delete(key).await {
+            tracing::warn!(key = %key, error = %e, "could not delete a discarded build file");
+        }
+    }
+}
+
 /// Checks `tags`: an array of strings or an object of string values (at most 50 entries).
 pub fn validate_tags(tags: &Value) -> Result<(), DomainError> {
     let ok = match tags {
@@ -454,7 +461,7 @@ pub struct ModelPatch {
 pub async fn patch_model(
     store: &dyn Store,
     account_id: &str,
-    model_name: &str,
+    model_name: &ModelName,
     patch: &ModelPatch,
 ) -> Result<Model, DomainError> {
     if let Some(name) = &patch.name
@@ -501,31 +508,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn model_names_follow_the_spec() {
-        for good in ["a", "titanic", "churn-v2", "house_prices", "0abc"] {
-            assert!(validate_model_name(good).is_ok(), "{good}");
-        }
-        let long = "a".repeat(64);
-        for bad in [
-            "",
-            "-a",
-            "_a",
-            "A",
-            "a b",
-            "a#b",
-            "build-logs",
-            long.as_str(),
-        ] {
-            assert!(validate_model_name(bad).is_err(), "{bad}");
-        }
-        assert!(validate_model_name(&"a".repeat(63)).is_ok());
-    }
-
-    #[test]
-    fn version_keys_sort_by_number() {
-        assert!(version_sk("m", 9) < version_sk("m", 10));
-        assert!(version_sk("m", 1).starts_with(&version_prefix("m")));
-        assert!(!version_sk("m-2", 1).starts_with(&version_prefix("m")));
+    fn version_labels_read_vn_0() {
         assert_eq!(version_label(2), "v2.0");
     }
 

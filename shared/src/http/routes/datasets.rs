@@ -2,15 +2,19 @@
 //! delete (SPEC §3). Plus, on the embedded backend only, `PUT /uploads/{token}`: the signed URL
 //! an upload session hands out, which `plexe serve` accepts itself (S3 does on AWS).
 
+use crate::api::ErrorEnvelope;
+use crate::api::datasets::{
+    CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset,
+    UploadSessionView,
+};
 use crate::domain::api_keys::Scope;
-use crate::domain::datasets::{self, DataSource, NewDataset};
+use crate::domain::datasets::{self, DatasetError, DirectUpload};
 use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
-use crate::http::pagination::Pagination;
+use crate::http::pagination::{PageQuery, Pagination};
 use crate::http::state::AppState;
-use crate::ingest::{DataFormat, FormatHints, IngestError, detect_format};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,7 +22,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 /// Routes that need an API key.
@@ -70,18 +74,21 @@ pub fn public_routes() -> Router<AppState> {
     Router::new().route("/uploads/{token}", put(receive_upload))
 }
 
-/// The API error for a file that cannot become a dataset.
-fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::UnsupportedFormat { .. } => {
-            ApiError::new(ErrorCode::UnsupportedMediaType, capitalized(&e.to_string()))
+/// How a file that cannot become a dataset reads over HTTP.
+impl From<DatasetError> for ApiError {
+    fn from(e: DatasetError) -> Self {
+        match e {
+            DatasetError::Domain(e) => e.into(),
+            e if e.is_unsupported_format() => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, capitalized(&e.to_string()))
+            }
+            e if e.is_own_failure() => ApiError::internal(format!("reading an upload: {e}")),
+            e => ApiError::new(
+                ErrorCode::ValidationError,
+                format!("The file cannot be used as a dataset: {e}."),
+            )
+            .with_details(e.details()),
         }
-        IngestError::Io(cause) => ApiError::internal(format!("reading an upload: {cause}")),
-        e => ApiError::new(
-            ErrorCode::ValidationError,
-            format!("The file cannot be used as a dataset: {e}."),
-        )
-        .with_details(datasets::ingest_error_details(&e)),
     }
 }
 
@@ -93,24 +100,15 @@ fn capitalized(s: &str) -> String {
     }
 }
 
-fn joined(e: tokio::task::JoinError) -> ApiError {
-    ApiError::internal(format!("parsing task failed: {e}"))
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CreateQuery {
+    /// Dataset name (default: the file name, else the dataset id).
+    #[param(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// `csv` or `parquet`, when the content type does not say.
     format: Option<String>,
-}
-
-/// The file of a direct upload and what is known about it.
-struct DirectUpload {
-    bytes: Bytes,
-    content_type: Option<String>,
-    file_name: Option<String>,
-    /// A multipart `name` field.
-    name: Option<String>,
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {
@@ -132,6 +130,8 @@ fn body_error(status: StatusCode, detail: String) -> ApiError {
     }
 }
 
+/// The file of a direct upload: the body itself, or a multipart body's `file` part (and its
+/// `name` field).
 async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUpload, ApiError> {
     let content_type = req
         .headers()
@@ -145,8 +145,7 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
         return Ok(DirectUpload {
             bytes,
             content_type,
-            file_name: None,
-            name: None,
+            ..DirectUpload::default()
         });
     }
     let mut multipart = Multipart::from_request(req, state)
@@ -194,46 +193,27 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
     })
 }
 
-/// Picks the reader: `?format=`, then (for multipart parts) the file name, then the content
-/// type, then the bytes themselves.
-fn upload_format(upload: &DirectUpload, explicit: Option<&str>) -> Result<DataFormat, ApiError> {
-    let head = &upload.bytes[..upload.bytes.len().min(8)];
-    if explicit.is_none() && upload.file_name.is_some() {
-        // Browsers label CSV parts with whatever the OS says (often application/vnd.ms-excel),
-        // so a part's file name is the better hint.
-        let by_name = FormatHints {
-            explicit: None,
-            content_type: None,
-            file_name: upload.file_name.as_deref(),
-        };
-        if let Ok(format) = detect_format(by_name, head) {
-            return Ok(format);
-        }
-    }
-    let hints = FormatHints {
-        explicit,
-        content_type: upload.content_type.as_deref(),
-        file_name: upload.file_name.as_deref(),
-    };
-    detect_format(hints, head).map_err(ingest_error)
-}
-
 /// `POST /datasets`: a CSV or Parquet file of up to 6 MB, as the raw body or a multipart `file`
 /// part; parsed and profiled before anything is stored.
 #[utoipa::path(
     post,
     path = "/datasets",
     tag = "datasets",
-    params(
-        ("name" = Option<String>, Query, description = "Dataset name (default: the file name)"),
-        ("format" = Option<String>, Query, description = "csv or parquet, when the content type does not say")
+    summary = "Upload a dataset of up to 6 MB",
+    params(CreateQuery),
+    request_body(
+        description = "The file, at most 6 MB",
+        content(
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.parquet"),
+            (Vec<u8> = "application/octet-stream")
+        )
     ),
-    request_body(content_type = "text/csv", description = "The file, at most 6 MB: text/csv, application/vnd.apache.parquet, or multipart/form-data with a file part"),
     responses(
-        (status = 201, description = "The dataset, with its profile"),
-        (status = 413, description = "Over 6 MB: use an upload session"),
-        (status = 415, description = "Not CSV or Parquet"),
-        (status = 422, description = "The file is unusable (the message names the line and column)")
+        (status = 201, description = "The dataset, with its profile", body = DatasetView),
+        (status = 413, description = "Over 6 MB: use an upload session", body = ErrorEnvelope),
+        (status = 415, description = "Not CSV or Parquet", body = ErrorEnvelope),
+        (status = 422, description = "The file is unusable (the message names the line and column)", body = ErrorEnvelope)
     )
 )]
 async fn create_dataset(
@@ -241,40 +221,19 @@ async fn create_dataset(
     caller: Caller,
     ApiQuery(query): ApiQuery<CreateQuery>,
     req: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DatasetView>), ApiError> {
     let upload = read_direct_upload(&state, req).await?;
-    let format = upload_format(&upload, query.format.as_deref())?;
-    let dataset_id = datasets::new_dataset_id();
-    let name = query
-        .name
-        .clone()
-        .or_else(|| upload.name.clone())
-        .or_else(|| upload.file_name.clone())
-        .unwrap_or_else(|| dataset_id.clone());
-    // Validated before the (possibly slow) parse, so a bad name fails fast.
-    datasets::validate_name(&name)?;
-    let bytes = upload.bytes;
-    let parse_input = bytes.clone();
-    let parsed = tokio::task::spawn_blocking(move || datasets::parse_bytes(parse_input, format))
-        .await
-        .map_err(joined)?
-        .map_err(ingest_error)?;
-    let dataset = datasets::store_dataset(
+    let dataset = datasets::create_from_direct_upload(
         state.store.as_ref(),
         state.blobs.as_ref(),
-        NewDataset {
-            dataset_id,
-            account_id: &caller.account.account_id,
-            name: &name,
-            parsed,
-            upload_id: None,
-        },
-        DataSource::Memory(bytes),
-        Vec::new(),
+        &caller.account.account_id,
+        upload,
+        query.name.as_deref(),
+        query.format.as_deref(),
     )
     .await?;
     tracing::info!(dataset_id = %dataset.dataset_id, rows = dataset.row_count, "dataset created");
-    Ok((StatusCode::CREATED, Json(dataset.to_public_json())))
+    Ok((StatusCode::CREATED, Json(DatasetView::from(&dataset))))
 }
 
 /// `GET /datasets`: the account's datasets, newest first.
@@ -282,17 +241,15 @@ async fn create_dataset(
     get,
     path = "/datasets",
     tag = "datasets",
-    params(
-        ("limit" = Option<usize>, Query, description = "1–100, default 20"),
-        ("offset" = Option<usize>, Query, description = "default 0")
-    ),
-    responses((status = 200, description = "`{datasets: [...], pagination}`"))
+    summary = "List datasets (newest first)",
+    params(PageQuery),
+    responses((status = 200, description = "The account's datasets", body = DatasetList))
 )]
 async fn list_datasets(
     State(state): State<AppState>,
     caller: Caller,
     page: Pagination,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DatasetList>, ApiError> {
     let (items, total) = datasets::list_datasets(
         state.store.as_ref(),
         state.blobs.as_ref(),
@@ -301,11 +258,10 @@ async fn list_datasets(
         page.offset,
     )
     .await?;
-    let items = items
-        .iter()
-        .map(datasets::Dataset::to_public_json)
-        .collect();
-    Ok(Json(page.page_body("datasets", items, total)))
+    Ok(Json(DatasetList {
+        datasets: items.iter().map(DatasetView::from).collect(),
+        pagination: page.info(total),
+    }))
 }
 
 /// `GET /datasets/{dataset_id}`: one dataset with its profile.
@@ -313,14 +269,18 @@ async fn list_datasets(
     get,
     path = "/datasets/{dataset_id}",
     tag = "datasets",
+    summary = "A dataset and its profile",
     params(("dataset_id" = String, Path, description = "ds_…")),
-    responses((status = 200, description = "The dataset"), (status = 404, description = "Not in this account"))
+    responses(
+        (status = 200, description = "The dataset", body = DatasetView),
+        (status = 404, description = "Not in this account", body = ErrorEnvelope)
+    )
 )]
 async fn get_dataset(
     State(state): State<AppState>,
     caller: Caller,
     Path(dataset_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DatasetView>, ApiError> {
     let dataset = datasets::get_dataset(
         state.store.as_ref(),
         state.blobs.as_ref(),
@@ -328,12 +288,15 @@ async fn get_dataset(
         &dataset_id,
     )
     .await?;
-    Ok(Json(dataset.to_public_json()))
+    Ok(Json(DatasetView::from(&dataset)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PreviewQuery {
+    /// Rows, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 
@@ -342,18 +305,19 @@ struct PreviewQuery {
     get,
     path = "/datasets/{dataset_id}/preview",
     tag = "datasets",
-    params(
-        ("dataset_id" = String, Path, description = "ds_…"),
-        ("limit" = Option<usize>, Query, description = "1–100, default 20")
-    ),
-    responses((status = 200, description = "`{dataset_id, columns, row_count, limit, rows: [{column: value}]}`"))
+    summary = "The first rows of a dataset",
+    params(("dataset_id" = String, Path, description = "ds_…"), PreviewQuery),
+    responses(
+        (status = 200, description = "The first rows", body = DatasetPreview),
+        (status = 404, description = "Not in this account", body = ErrorEnvelope)
+    )
 )]
 async fn preview(
     State(state): State<AppState>,
     caller: Caller,
     Path(dataset_id): Path<String>,
     ApiQuery(query): ApiQuery<PreviewQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DatasetPreview>, ApiError> {
     let max = datasets::MAX_PREVIEW_ROWS;
     let limit = match query.limit.as_deref() {
         None => 20,
@@ -367,7 +331,7 @@ async fn preview(
             }
         },
     };
-    let body = datasets::preview(
+    let preview = datasets::preview(
         state.store.as_ref(),
         state.blobs.as_ref(),
         &caller.account.account_id,
@@ -375,7 +339,7 @@ async fn preview(
         limit,
     )
     .await?;
-    Ok(Json(body))
+    Ok(Json(DatasetPreview::from(preview)))
 }
 
 /// `DELETE /datasets/{dataset_id}`: the record and the stored file. Models trained from it keep
@@ -384,14 +348,18 @@ async fn preview(
     delete,
     path = "/datasets/{dataset_id}",
     tag = "datasets",
+    summary = "Delete a dataset (models trained from it keep working)",
     params(("dataset_id" = String, Path, description = "ds_…")),
-    responses((status = 200, description = "`{dataset_id, deleted: true}`"), (status = 404, description = "Not in this account"))
+    responses(
+        (status = 200, description = "Deleted", body = DeletedDataset),
+        (status = 404, description = "Not in this account", body = ErrorEnvelope)
+    )
 )]
 async fn delete_dataset(
     State(state): State<AppState>,
     caller: Caller,
     Path(dataset_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletedDataset>, ApiError> {
     let dataset = datasets::delete_dataset(
         state.store.as_ref(),
         state.blobs.as_ref(),
@@ -400,9 +368,10 @@ async fn delete_dataset(
     )
     .await?;
     tracing::info!(dataset_id = %dataset.dataset_id, "dataset deleted");
-    Ok(Json(
-        json!({ "dataset_id": dataset.dataset_id, "deleted": true }),
-    ))
+    Ok(Json(DeletedDataset {
+        dataset_id: dataset.dataset_id,
+        deleted: true,
+    }))
 }
 
 /// `POST /datasets/uploads`: opens an upload session for a file of up to 500 MB.
@@ -410,23 +379,32 @@ async fn delete_dataset(
     post,
     path = "/datasets/uploads",
     tag = "datasets",
-    request_body(content_type = "application/json", description = "`{name, format: csv|parquet, size_bytes?, sha256?}`"),
-    responses((status = 201, description = "`{upload_id, upload_url, method: PUT, expires_at}`"))
+    summary = "Open an upload session (files up to 500 MB)",
+    request_body = CreateUploadRequest,
+    responses(
+        (status = 201, description = "Where to PUT the file", body = UploadSessionView),
+        (status = 422, description = "A bad name, format, size or SHA-256", body = ErrorEnvelope)
+    )
 )]
 async fn create_upload(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewUpload>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<CreateUploadRequest>,
+) -> Result<(StatusCode, Json<UploadSessionView>), ApiError> {
     let created = uploads::create_upload(
         state.store.as_ref(),
         state.blobs.as_ref(),
         &caller.account.account_id,
-        body,
+        NewUpload {
+            name: body.name,
+            format: body.format,
+            size_bytes: body.size_bytes,
+            sha256: body.sha256,
+        },
     )
     .await?;
     tracing::info!(upload_id = %created.session.upload_id, "upload session created");
-    Ok((StatusCode::CREATED, Json(created.to_public_json())))
+    Ok((StatusCode::CREATED, Json(UploadSessionView::from(&created))))
 }
 
 /// `POST /datasets/uploads/{upload_id}/complete`: checks the uploaded file and creates the
@@ -435,18 +413,22 @@ async fn create_upload(
     post,
     path = "/datasets/uploads/{upload_id}/complete",
     tag = "datasets",
+    summary = "Complete an upload session into a dataset",
     params(("upload_id" = String, Path, description = "upl_…")),
     responses(
-        (status = 201, description = "The dataset"),
-        (status = 409, description = "Nothing uploaded yet, or already completed"),
-        (status = 422, description = "Size or SHA-256 mismatch, or an unusable file")
+        (status = 201, description = "The dataset", body = DatasetView),
+        (status = 404, description = "No such session (they last 24 hours)", body = ErrorEnvelope),
+        (status = 409, description = "Nothing uploaded yet, or already completed", body = ErrorEnvelope),
+        (status = 413, description = "The file is over 500 MB", body = ErrorEnvelope),
+        (status = 415, description = "Not CSV or Parquet", body = ErrorEnvelope),
+        (status = 422, description = "Size or SHA-256 mismatch, or an unusable file", body = ErrorEnvelope)
     )
 )]
 async fn complete_upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(upload_id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DatasetView>), ApiError> {
     let dataset = uploads::complete_upload(
         state.store.as_ref(),
         state.blobs.as_ref(),
@@ -455,7 +437,7 @@ async fn complete_upload(
     )
     .await?;
     tracing::info!(dataset_id = %dataset.dataset_id, %upload_id, rows = dataset.row_count, "upload completed");
-    Ok((StatusCode::CREATED, Json(dataset.to_public_json())))
+    Ok((StatusCode::CREATED, Json(DatasetView::from(&dataset))))
 }
 
 /// `PUT /uploads/{token}` (embedded backend): receives an upload session's file at the signed
@@ -582,8 +564,7 @@ impl From<CompleteError> for ApiError {
                 ApiError::new(ErrorCode::PayloadTooLarge, capitalized(&message))
                     .with_details(json!({ "limit_bytes": MAX_UPLOAD_BYTES }))
             }
-            CompleteError::Dataset(datasets::DatasetError::Ingest(e)) => ingest_error(e),
-            CompleteError::Dataset(datasets::DatasetError::Domain(e)) => e.into(),
+            CompleteError::Dataset(e) => e.into(),
         }
     }
 }

@@ -3,8 +3,11 @@
 //! has the prediction columns appended). Only deployed versions answer (409 otherwise). The
 //! version's ONNX plan is loaded from blobs on first use and cached in the process.
 
+use crate::api::ErrorEnvelope;
+use crate::api::predictions::{InferResponse, PredictionItem};
 use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
+use crate::domain::layout::ModelName;
 use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::Caller;
@@ -12,8 +15,10 @@ use crate::http::middleware::request_id::RequestId;
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
-use crate::serving::input::{BatchBuilder, Cell, JsonRows};
-use crate::serving::{Batch, BatchOutput, InputError, OnnxModel, OutputRow, RunError};
+use crate::serving::input::JsonRows;
+use crate::serving::{
+    Batch, BatchOutput, CsvBatch, CsvBatchError, InputError, OnnxModel, RunError,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -22,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Rows per batch request (SPEC section 1).
@@ -46,7 +50,7 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
 async fn served_model(
     state: &AppState,
     caller: &Caller,
-    model_name: &str,
+    model_name: &ModelName,
     model_version: &str,
 ) -> Result<(ModelVersion, Arc<OnnxModel>), ApiError> {
     let account_id = &caller.account.account_id;
@@ -63,8 +67,9 @@ async fn served_model(
         (VersionStatus::Ready, Some(t)) => t,
         _ => {
             return Err(ApiError::conflict(format!(
-                "Version {} of {model_name:?} is {}, not READY, so it cannot serve predictions.",
+                "Version {} of {:?} is {}, not READY, so it cannot serve predictions.",
                 version.label(),
+                model_name.as_str(),
                 version.status.as_str()
             )));
         }
@@ -79,9 +84,10 @@ async fn served_model(
     };
     if !deployed? {
         return Err(ApiError::conflict(format!(
-            "Version {} of {model_name:?} is not deployed. Deploy it first with POST \
+            "Version {} of {:?} is not deployed. Deploy it first with POST \
              /models/{model_name}/deploy {{\"model_version\": \"{}\"}}.",
             version.label(),
+            model_name.as_str(),
             version.label()
         ))
         .with_details(json!({ "deploy": format!("POST /models/{model_name}/deploy") })));
@@ -137,8 +143,14 @@ fn input_error(e: &InputError) -> ApiError {
     tag = "inference",
     summary = "Predict one row",
     params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
-    request_body(content_type = "application/json", description = "One object of input fields (null = missing)"),
-    responses((status = 200, description = "{request_id, result, model_name, model_version, created_at}"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not deployed"), (status = 422, description = "Invalid fields (details.errors name each)"))
+    request_body(content = Object, description = "One object of input fields (null = missing); the version's input_schema lists them"),
+    responses(
+        (status = 200, description = "The prediction", body = InferResponse),
+        (status = 400, description = "Not JSON", body = ErrorEnvelope),
+        (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
+        (status = 409, description = "Not READY or not deployed", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields (details.errors name each)", body = ErrorEnvelope)
+    )
 )]
 async fn infer(
     State(state): State<AppState>,
@@ -155,27 +167,29 @@ async fn infer(
              /models/{name}/{version}/predictions with an array.",
         ));
     }
+    let model_name = ModelName::existing(&model_name)?;
     let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
     let output = model
         .predict_json(std::slice::from_ref(&row))
         .map_err(run_error)?;
     let outputs = model.outputs(&output);
     let created_at = now_rfc3339();
-    Ok(Json(InferResponse {
+    Ok(Json(InferAnswer {
         request_id: &request_id.0,
         result: outputs.row(0),
-        model_name: &model_name,
+        model_name: model_name.as_str(),
         model_version: version.label(),
         created_at: &created_at,
     })
     .into_response())
 }
 
-/// The `infer` response (SPEC section 5), serialized straight from the run's output.
+/// [`InferResponse`], serialized straight from the run's output (no tree of values on the
+/// way): the same fields in the same order (a test checks they read alike).
 #[derive(serde::Serialize)]
-struct InferResponse<'a> {
+struct InferAnswer<'a, R> {
     request_id: &'a str,
-    result: OutputRow<'a>,
+    result: R,
     model_name: &'a str,
     model_version: String,
     created_at: &'a str,
@@ -229,8 +243,24 @@ fn content_type(req: &Request) -> String {
     tag = "inference",
     summary = "Predict a batch",
     params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
-    request_body(content_type = "application/json", description = "A JSON array of up to 10,000 objects, or text/csv, or multipart/form-data with a file part"),
-    responses((status = 200, description = "[{prediction}] in order, or the CSV with prediction columns appended"), (status = 404, description = "No such model or version in this account"), (status = 409, description = "Not deployed"), (status = 415, description = "Another content type"), (status = 422, description = "Invalid rows (details.errors name row and field)"))
+    request_body(
+        description = "Up to 10,000 rows: a JSON array of input objects, or a CSV with a header row (also as the `file` part of a multipart body)",
+        content(
+            (Vec<Object> = "application/json"),
+            (String = "text/csv")
+        )
+    ),
+    responses(
+        (status = 200, description = "One prediction per row, in order (a CSV body gets the CSV back with the prediction columns appended)", content(
+            (Vec<PredictionItem> = "application/json"),
+            (String = "text/csv")
+        )),
+        (status = 400, description = "Not JSON or not CSV", body = ErrorEnvelope),
+        (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
+        (status = 409, description = "Not READY or not deployed", body = ErrorEnvelope),
+        (status = 415, description = "Another content type", body = ErrorEnvelope),
+        (status = 422, description = "Invalid rows (details.errors name row and field), or over 10,000 rows", body = ErrorEnvelope)
+    )
 )]
 async fn predictions(
     State(state): State<AppState>,
@@ -238,6 +268,7 @@ async fn predictions(
     Path((model_name, model_version)): Path<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let model_name = ModelName::existing(&model_name)?;
     let kind = content_type(&req);
     match kind.as_str() {
         "application/json" | "" => {
@@ -349,131 +380,36 @@ fn set_version_header(response: &mut Response, version: &ModelVersion) {
     }
 }
 
-/// A CSV of inputs → the same CSV with the prediction columns appended (one probability column
-/// per class for classification). Cells are passed as text, so the model's own rules for
-/// numeric text apply; an empty or missing-marker cell is a missing value.
+fn csv_error(e: CsvBatchError) -> ApiError {
+    match e {
+        CsvBatchError::Unreadable { line, .. } => {
+            ApiError::new(ErrorCode::ValidationError, e.to_string())
+                .with_details(json!({ "line": line }))
+        }
+        CsvBatchError::MissingColumns { ref missing } => {
+            let details = json!({ "field": missing.first(), "missing_columns": missing });
+            ApiError::new(ErrorCode::ValidationError, e.to_string()).with_details(details)
+        }
+        CsvBatchError::Input(e) => input_error(&e),
+    }
+}
+
+/// A CSV of inputs → the same CSV with the prediction columns appended
+/// ([`crate::serving::csv_batch`] says how).
 async fn csv_predictions(
     state: &AppState,
     caller: &Caller,
-    model_name: &str,
+    model_name: &ModelName,
     model_version: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let bad_csv = |e: csv::Error| {
-        let line = e.position().map(|p| p.line());
-        ApiError::new(
-            ErrorCode::ValidationError,
-            format!("The CSV body could not be read: {e}"),
-        )
-        .with_details(json!({ "line": line }))
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(body);
-    let headers = reader.headers().map_err(bad_csv)?.clone();
-    let records: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<Result<_, _>>()
-        .map_err(bad_csv)?;
-    check_row_count(records.len())?;
+    let csv = CsvBatch::parse(body).map_err(csv_error)?;
+    check_row_count(csv.len())?;
     let (version, model) = served_model(state, caller, model_name, model_version).await?;
-    let schema_names: Vec<String> = model
-        .input_schema()
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
-    let missing: Vec<&String> = schema_names
-        .iter()
-        .filter(|n| !headers.iter().any(|h| h == n.as_str()))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            format!(
-                "The CSV lacks the model's input column(s): {}. Its header must include every \
-                 input field (other columns are kept and passed through).",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-        .with_details(json!({ "field": missing.first(), "missing_columns": missing })));
-    }
-    let positions: Vec<(String, usize)> = schema_names
-        .iter()
-        .filter_map(|n| headers.iter().position(|h| h == n).map(|i| (n.clone(), i)))
-        .collect();
-    let mut builder = BatchBuilder::new(model.input_schema(), records.len());
-    for record in &records {
-        builder.push_row(positions.iter().map(|(name, i)| {
-            let cell = record.get(*i).unwrap_or("").trim();
-            let value = if cell.is_empty() || crate::ingest::cell::is_missing(cell) {
-                Cell::Null
-            } else {
-                Cell::Text(Cow::Borrowed(cell))
-            };
-            (name.as_str(), value)
-        }));
-    }
-    let batch = builder.finish().map_err(|e| input_error(&e))?;
+    let batch = csv.to_batch(&model).map_err(csv_error)?;
     let (model, output) = run_batch(model, batch).await?;
-
-    // Output columns: the prediction, then probabilities; renamed when the input has a column
-    // of that name already (a CSV that still holds the target, say).
-    let (prediction_name, _) = model.output_field_names();
-    let free = |name: String| {
-        if headers.iter().any(|h| h == name) {
-            format!("predicted_{name}")
-        } else {
-            name
-        }
-    };
-    let mut extra: Vec<String> = vec![free(prediction_name.clone())];
-    let labels: Vec<String> = match &output {
-        BatchOutput::Classification { labels, .. } => labels.clone(),
-        BatchOutput::Regression { .. } => Vec::new(),
-    };
-    let binary = labels.len() == 2;
-    if binary {
-        extra.push(free(format!("{prediction_name}_probability")));
-    } else {
-        for label in &labels {
-            extra.push(free(format!("{prediction_name}_probability_{label}")));
-        }
-    }
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(body.len() * 2));
-    let write_err = |e: csv::Error| ApiError::internal(format!("writing CSV: {e}"));
-    let mut header_row: Vec<String> = headers.iter().map(str::to_string).collect();
-    header_row.extend(extra);
-    writer.write_record(&header_row).map_err(write_err)?;
-    for (r, record) in records.iter().enumerate() {
-        let mut row: Vec<String> = record.iter().map(str::to_string).collect();
-        match &output {
-            BatchOutput::Regression { values } => {
-                row.push(values.get(r).map(|v| v.to_string()).unwrap_or_default());
-            }
-            BatchOutput::Classification {
-                predicted,
-                probabilities,
-                labels,
-            } => {
-                row.push(predicted.get(r).cloned().unwrap_or_default());
-                let k = labels.len();
-                let p = probabilities.get(r * k..(r + 1) * k).unwrap_or(&[]);
-                if binary {
-                    row.push(p.get(1).map(|v| v.to_string()).unwrap_or_default());
-                } else {
-                    row.extend(p.iter().map(|v| v.to_string()));
-                }
-            }
-        }
-        writer.write_record(&row).map_err(write_err)?;
-    }
-    let bytes = writer
-        .into_inner()
+    let bytes = csv
+        .with_predictions(&model, &output)
         .map_err(|e| ApiError::internal(format!("writing CSV: {e}")))?;
     let mut response = bytes.into_response();
     response.headers_mut().insert(
@@ -488,3 +424,26 @@ async fn csv_predictions(
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(infer, predictions))]
 pub struct InferenceApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_infer_answer_reads_as_its_documented_type() {
+        let answer = InferAnswer {
+            request_id: "req_1",
+            result: json!({"survived": "1"}),
+            model_name: "titanic",
+            model_version: "v1.0".into(),
+            created_at: "2026-01-01T00:00:00Z",
+        };
+        let text = serde_json::to_string(&answer).expect("serializes");
+        let typed: InferResponse = serde_json::from_str(&text).expect("reads as InferResponse");
+        assert_eq!(typed.model_name, "titanic");
+        assert_eq!(typed.result["survived"], "1");
+        let _ = PredictionItem {
+            prediction: Value::Null,
+        };
+    }
+}

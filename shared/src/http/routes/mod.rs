@@ -3,11 +3,13 @@
 //! also serves them under `/v1`.
 
 pub mod datasets;
+pub mod deployments;
 pub mod health;
 pub mod inference;
 pub mod keys;
 pub mod models;
 pub mod openapi;
+pub mod versions;
 
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
@@ -36,7 +38,9 @@ impl Group {
         match self {
             Group::Keys => keys::routes(guard),
             Group::Datasets => datasets::routes(guard),
-            Group::Models => models::routes(guard),
+            Group::Models => models::routes(guard)
+                .merge(versions::routes(guard))
+                .merge(deployments::routes(guard)),
             Group::Inference => inference::routes(guard),
         }
     }

@@ -2,7 +2,7 @@
 //! annotations of every endpoint group, so it cannot drift from the handlers (a test also checks
 //! that every routed path is in it).
 
-use super::{datasets, health, inference, keys, models};
+use super::{datasets, deployments, health, inference, keys, models, versions};
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +52,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(keys::KeysApi::openapi());
     doc.merge(datasets::DatasetsApi::openapi());
     doc.merge(models::ModelsApi::openapi());
+    doc.merge(versions::VersionsApi::openapi());
+    doc.merge(deployments::DeploymentsApi::openapi());
     doc.merge(inference::InferenceApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

@@ -1,0 +1,158 @@
+//! CSV batches: a CSV body of inputs becomes a [`Batch`] (cells passed as text, so the model's
+//! own rules for numeric text apply; an empty or missing-marker cell is a missing value), and
+//! the answer is the same CSV with the prediction columns appended: the prediction, then
+//! `<target>_probability` (binary) or one `<target>_probability_<label>` per class (CSV has no
+//! objects). An output column whose name the input already uses (the target itself, say) is
+//! prefixed `predicted_`. Extra input columns are kept and passed through.
+
+use super::input::{Batch, BatchBuilder, Cell, InputError};
+use super::model::{BatchOutput, OnnxModel};
+use std::borrow::Cow;
+
+/// Why a CSV body cannot become a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvBatchError {
+    /// Not readable as CSV (ragged rows, bad quoting, not UTF-8); `line` is 1-based.
+    #[error("The CSV body could not be read: {message}")]
+    Unreadable { message: String, line: Option<u64> },
+    /// The header lacks input fields of the model.
+    #[error(
+        "The CSV lacks the model's input column(s): {}. Its header must include every input \
+         field (other columns are kept and passed through).",
+        .missing.join(", ")
+    )]
+    MissingColumns { missing: Vec<String> },
+    /// A cell does not fit its field.
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+fn unreadable(e: csv::Error) -> CsvBatchError {
+    CsvBatchError::Unreadable {
+        line: e.position().map(|p| p.line()),
+        message: e.to_string(),
+    }
+}
+
+/// A parsed CSV body: its header and rows, as sent.
+pub struct CsvBatch {
+    headers: csv::StringRecord,
+    records: Vec<csv::StringRecord>,
+}
+
+impl CsvBatch {
+    /// Reads a CSV body with a header row (every row as wide as the header).
+    pub fn parse(body: &[u8]) -> Result<CsvBatch, CsvBatchError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(body);
+        let headers = reader.headers().map_err(unreadable)?.clone();
+        let records = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable)?;
+        Ok(CsvBatch { headers, records })
+    }
+
+    /// Rows, header excluded.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The rows as `model`'s input batch, checked per field.
+    pub fn to_batch(&self, model: &OnnxModel) -> Result<Batch, CsvBatchError> {
+        let schema = model.input_schema();
+        let missing: Vec<String> = schema
+            .iter()
+            .filter(|f| !self.headers.iter().any(|h| h == f.name))
+            .map(|f| f.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(CsvBatchError::MissingColumns { missing });
+        }
+        let positions: Vec<(&str, usize)> = schema
+            .iter()
+            .filter_map(|f| {
+                self.headers
+                    .iter()
+                    .position(|h| h == f.name)
+                    .map(|i| (f.name.as_str(), i))
+            })
+            .collect();
+        let mut builder = BatchBuilder::new(schema, self.records.len());
+        for record in &self.records {
+            builder.push_row(positions.iter().map(|(name, i)| {
+                let cell = record.get(*i).unwrap_or("").trim();
+                let value = if cell.is_empty() || crate::ingest::cell::is_missing(cell) {
+                    Cell::Null
+                } else {
+                    Cell::Text(Cow::Borrowed(cell))
+                };
+                (*name, value)
+            }));
+        }
+        Ok(builder.finish()?)
+    }
+
+    /// The CSV as sent with `output`'s prediction columns appended.
+    pub fn with_predictions(
+        &self,
+        model: &OnnxModel,
+        output: &BatchOutput,
+    ) -> Result<Vec<u8>, csv::Error> {
+        let (prediction_name, _) = model.output_field_names();
+        let free = |name: String| {
+            if self.headers.iter().any(|h| h == name) {
+                format!("predicted_{name}")
+            } else {
+                name
+            }
+        };
+        let mut extra: Vec<String> = vec![free(prediction_name.clone())];
+        let labels: &[String] = match output {
+            BatchOutput::Classification { labels, .. } => labels,
+            BatchOutput::Regression { .. } => &[],
+        };
+        let binary = labels.len() == 2;
+        if binary {
+            extra.push(free(format!("{prediction_name}_probability")));
+        } else {
+            for label in labels {
+                extra.push(free(format!("{prediction_name}_probability_{label}")));
+            }
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header_row: Vec<&str> = self.headers.iter().collect();
+        header_row.extend(extra.iter().map(String::as_str));
+        writer.write_record(&header_row)?;
+        for (r, record) in self.records.iter().enumerate() {
+            let mut row: Vec<String> = record.iter().map(str::to_string).collect();
+            match output {
+                BatchOutput::Regression { values } => {
+                    row.push(values.get(r).map(|v| v.to_string()).unwrap_or_default());
+                }
+                BatchOutput::Classification {
+                    predicted,
+                    probabilities,
+                    labels,
+                } => {
+                    row.push(predicted.get(r).cloned().unwrap_or_default());
+                    let k = labels.len();
+                    let p = probabilities.get(r * k..(r + 1) * k).unwrap_or(&[]);
+                    if binary {
+                        row.push(p.get(1).map(|v| v.to_string()).unwrap_or_default());
+                    } else {
+                        row.extend(p.iter().map(|v| v.to_string()));
+                    }
+                }
+            }
+            writer.write_record(&row)?;
+        }
+        writer.into_inner().map_err(|e| e.into_error().into())
+    }
+}
