@@ -906,7 +906,7 @@ fn template_bucket_expires_the_same_prefixes() {
     )
     .unwrap();
     let lines: Vec<&str> = template.lines().map(str::trim).collect();
-    for (prefix, days) in shared::ports::EXPIRING_PREFIXES {
+    for (prefix, days) in shared::domain::layout::EXPIRING_PREFIXES {
         let at = lines
             .iter()
             .position(|l| *l == format!("Prefix: {prefix}"))
@@ -932,7 +932,7 @@ async fn s3_bucket_expires_idempotency_answers() {
         .send()
         .await
         .unwrap();
-    for (prefix, days) in shared::ports::EXPIRING_PREFIXES {
+    for (prefix, days) in shared::domain::layout::EXPIRING_PREFIXES {
         let rule = lifecycle
             .rules()
             .iter()

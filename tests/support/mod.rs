@@ -103,7 +103,7 @@ pub async fn aws_backends(test: &str) -> Option<AwsBackends> {
         .await
         .expect("creating the DynamoDB table on moto");
     let s3 = shared::config::s3_client(&sdk);
-    shared::ports::S3Blobs::create_bucket(&s3, &name)
+    shared::ports::S3Blobs::create_bucket(&s3, &name, shared::domain::layout::EXPIRING_PREFIXES)
         .await
         .expect("creating the S3 bucket on moto");
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -36,10 +36,10 @@ pub struct ColumnView {
     /// Distinct values among the others.
     pub unique: u64,
     /// Smallest value (numbers and datetimes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<AnyJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<AnyJson>,
+    #[serde(default, skip_serializing_if = "AnyJson::is_null")]
+    pub min: AnyJson,
+    #[serde(default, skip_serializing_if = "AnyJson::is_null")]
+    pub max: AnyJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<f64>,
     /// The most frequent values with their counts (strings and booleans).
@@ -64,8 +64,8 @@ impl From<&ColumnProfile> for ColumnView {
             kind: json_of(&c.kind).as_str().unwrap_or_default().to_string(),
             missing: c.missing as u64,
             unique: c.unique as u64,
-            min: c.min.as_ref().map(json_of),
-            max: c.max.as_ref().map(json_of),
+            min: c.min.as_ref().map_or(AnyJson::Null, json_of),
+            max: c.max.as_ref().map_or(AnyJson::Null, json_of),
             mean: c.mean,
             top_values: c.top_values.as_ref().map(|values| {
                 values
@@ -180,4 +180,10 @@ impl From<&CreatedUpload> for UploadSessionView {
             max_size_bytes: crate::domain::uploads::MAX_UPLOAD_BYTES,
         }
     }
+}
+
+/// The file of an upload session arrived (`PUT` to its URL); complete the session next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UploadReceived {
+    pub size_bytes: u64,
 }

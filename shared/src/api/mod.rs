@@ -69,3 +69,8 @@ pub struct ErrorBody {
 
 /// A JSON value whose shape depends on the model or the user (schemas, metrics, tags).
 pub type AnyJson = Value;
+
+/// `None` for an absent or `null` JSON value.
+pub fn non_null(value: AnyJson) -> Option<AnyJson> {
+    (!value.is_null()).then_some(value)
+}

@@ -30,10 +30,10 @@ pub struct CreateModelRequest {
     pub description: Option<String>,
     /// The input fields wanted, `{"field": "type", …}` or a JSON Schema object.
     #[serde(default)]
-    pub input_schema: Option<AnyJson>,
+    pub input_schema: AnyJson,
     /// The output field names wanted; one that names a column makes it the target.
     #[serde(default)]
-    pub output_schema: Option<AnyJson>,
+    pub output_schema: AnyJson,
     /// accuracy, f1, precision, recall, roc_auc, log_loss (classification); rmse, mae, r2
     /// (regression).
     #[serde(default)]
@@ -71,9 +71,9 @@ pub struct CreateVersionRequest {
     #[serde(default)]
     pub metric: Option<String>,
     #[serde(default)]
-    pub input_schema: Option<AnyJson>,
+    pub input_schema: AnyJson,
     #[serde(default)]
-    pub output_schema: Option<AnyJson>,
+    pub output_schema: AnyJson,
     #[serde(default)]
     #[schema(minimum = 1, maximum = 600)]
     pub time_budget_s: Option<f64>,
@@ -114,8 +114,9 @@ pub struct PatchModelRequest {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(max_length = 2000)]
     pub description: Option<Option<String>>,
+    /// New tags (absent or `null`: unchanged).
     #[serde(default)]
-    pub tags: Option<AnyJson>,
+    pub tags: AnyJson,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -174,10 +175,10 @@ pub struct ModelView {
     pub deployment_status: Option<DeploymentStatus>,
     /// Where predictions go: the `production` deployment's, else any active one's.
     pub endpoint: Option<String>,
-    pub metrics: Option<AnyJson>,
+    pub metrics: AnyJson,
     pub dataset_id: String,
-    pub input_schema: Option<AnyJson>,
-    pub output_schema: Option<AnyJson>,
+    pub input_schema: AnyJson,
+    pub output_schema: AnyJson,
     pub tags: AnyJson,
     pub version_count: u32,
     pub created_at: String,
@@ -210,14 +211,16 @@ impl From<&ModelSummary> for ModelView {
                     &crate::domain::models::version_label(a.version_number),
                 )
             }),
-            metrics: trained.map(|t| t.performance_metrics.clone()),
+            metrics: trained.map_or(AnyJson::Null, |t| t.performance_metrics.clone()),
             dataset_id: m.dataset_id.clone(),
             input_schema: trained
                 .map(|t| t.input_schema.clone())
-                .or_else(|| m.input_schema.clone()),
+                .or_else(|| m.input_schema.clone())
+                .unwrap_or_default(),
             output_schema: trained
                 .map(|t| t.output_schema.clone())
-                .or_else(|| m.output_schema.clone()),
+                .or_else(|| m.output_schema.clone())
+                .unwrap_or_default(),
             tags: m.tags.clone(),
             version_count: m.version_count,
             created_at: m.created_at.clone(),
@@ -290,11 +293,11 @@ pub struct VersionView {
     pub task: Option<String>,
     pub algorithm: Option<String>,
     /// Holdout metrics (once READY).
-    pub metrics: Option<AnyJson>,
+    pub metrics: AnyJson,
     pub result: Option<BuildResult>,
     pub error: Option<BuildError>,
-    pub input_schema: Option<AnyJson>,
-    pub output_schema: Option<AnyJson>,
+    pub input_schema: AnyJson,
+    pub output_schema: AnyJson,
     pub time_budget_s: f64,
     pub created_at: String,
     pub updated_at: String,
@@ -323,15 +326,17 @@ impl VersionView {
                 .or_else(|| version.settings.target.clone()),
             task: t.map(|t| t.task.clone()),
             algorithm: t.map(|t| t.algorithm.clone()),
-            metrics: t.map(|t| t.performance_metrics.clone()),
+            metrics: t.map_or(AnyJson::Null, |t| t.performance_metrics.clone()),
             result: result_of(version),
             error: version.error.as_ref().map(BuildError::from),
             input_schema: t
                 .map(|t| t.input_schema.clone())
-                .or_else(|| version.settings.input_schema.clone()),
+                .or_else(|| version.settings.input_schema.clone())
+                .unwrap_or_default(),
             output_schema: t
                 .map(|t| t.output_schema.clone())
-                .or_else(|| version.settings.output_schema.clone()),
+                .or_else(|| version.settings.output_schema.clone())
+                .unwrap_or_default(),
             time_budget_s: version.settings.time_budget_s,
             created_at: version.created_at.clone(),
             updated_at: version.updated_at.clone(),

@@ -633,7 +633,11 @@ impl LocalBlob {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     Err(crate::ports::BlobError::NotFound(key.to_owned()).into())
                 }
-                Err(e) => Err(crate::ports::BlobError::Other(format!("reading blob: {e}")).into()),
+                Err(e) => Err(crate::ports::BlobError::other(crate::ports::failed(
+                    "reading blob",
+                    e,
+                ))
+                .into()),
             };
         }
         let dir = tempfile::tempdir()

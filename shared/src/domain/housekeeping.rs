@@ -2,7 +2,8 @@
 //! swept on the embedded backend. `plexe serve` runs [`sweep`] at start and every
 //! [`SWEEP_INTERVAL`].
 
-use crate::ports::{BlobError, Blobs, EXPIRING_PREFIXES};
+use super::layout::EXPIRING_PREFIXES;
+use crate::ports::{BlobError, Blobs};
 use std::time::Duration;
 
 /// How often `plexe serve` sweeps.

@@ -7,6 +7,7 @@
 //! (405, body-limit rejections, panics) are converted there too, so every error path has the
 //! same shape.
 
+use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::domain::DomainError;
 use crate::ports::{BlobError, QueueError, StoreError};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -225,21 +226,26 @@ impl ApiError {
     }
 
     /// The envelope, as sent.
+    pub fn envelope(&self, request_id: &str) -> ErrorEnvelope {
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.as_str().to_string(),
+                message: self.message.clone(),
+                status: self.status().as_u16(),
+                request_id: request_id.to_string(),
+                details: self.details.clone().unwrap_or_else(|| json!({})),
+            },
+        }
+    }
+
+    /// The envelope as JSON.
     pub fn body(&self, request_id: &str) -> Value {
-        json!({
-            "error": {
-                "code": self.code.as_str(),
-                "message": self.message,
-                "status": self.status().as_u16(),
-                "request_id": request_id,
-                "details": self.details.clone().unwrap_or_else(|| json!({})),
-            }
-        })
+        serde_json::to_value(self.envelope(request_id)).unwrap_or(Value::Null)
     }
 
     /// The full response for `request_id`.
     pub fn render(&self, request_id: &str) -> Response {
-        let body = serde_json::to_vec(&self.body(request_id)).unwrap_or_default();
+        let body = serde_json::to_vec(&self.envelope(request_id)).unwrap_or_default();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -52,6 +52,16 @@ where
     }
 }
 
+/// `err` as a port error's cause: its full description (the SDK's own `Display` is terse),
+/// with the error itself kept as the source.
+pub(crate) fn cause<E>(err: SdkError<E, HttpResponse>) -> super::Cause
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let described = format!("{}", DisplayErrorContext(&err));
+    super::failed(described, err)
+}
+
 impl AwsFailure {
     pub(crate) fn is_code(&self, wanted: &str) -> bool {
         matches!(self, AwsFailure::Refused { code, .. } if code == wanted)

@@ -399,7 +399,7 @@ pub async fn store_artifacts(
 ) -> Result<(), ArtifactError> {
     let metadata = serde_json::to_vec_pretty(trained).map_err(|e| ArtifactError {
         what: "the metadata",
-        source: crate::ports::BlobError::Other(format!("encoding: {e}")),
+        source: crate::ports::BlobError::other(format!("encoding: {e}")),
     })?;
     blobs
         .put(&trained.artifact_key, onnx)

@@ -14,7 +14,7 @@
 //!   answered with, not an upload URL. The pk/sk of the record are the additional data, so a
 //!   sealed answer cannot be moved to another record.
 //! - **Expiry.** Records carry the store's TTL. Answers too large for an item go to a blob under
-//!   [`BLOB_PREFIX`], which expires a day later: an S3 lifecycle rule on AWS, the periodic
+//!   [`crate::domain::layout::IDEMPOTENCY_PREFIX`], which expires a day later: an S3 lifecycle rule on AWS, the periodic
 //!   sweep of `plexe serve` on the folder ([`crate::ports::Blobs::delete_older_than`]).
 //!
 //! The key is claimed with a conditional put before the handler runs (so two concurrent retries
@@ -22,12 +22,11 @@
 //! a client that goes away does not leave one, because the request runs to its end regardless
 //! ([`super::completion`]).
 
-use crate::domain::account_pk;
+use crate::domain::layout::{account_pk, idempotency_blob_key, idempotency_sk};
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
 use crate::ids::now_epoch;
-use crate::ports::blobs::IDEMPOTENCY_PREFIX as BLOB_PREFIX;
 use crate::ports::{Condition, Item, StoreError};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use axum::body::{Body, Bytes};
@@ -109,7 +108,7 @@ struct Record {
 enum SealedAnswer {
     /// Nonce, ciphertext and tag, base64.
     Inline { sealed_b64: String },
-    /// The same bytes in a blob under [`BLOB_PREFIX`].
+    /// The same bytes in a blob under [`crate::domain::layout::IDEMPOTENCY_PREFIX`].
     Blob { blob_key: String },
 }
 
@@ -240,7 +239,7 @@ pub async fn apply_idempotency(
     };
     let pk = account_pk(&caller.account.account_id);
     let key_digest = hex::encode(Sha256::digest(key.as_bytes()));
-    let sk = format!("IDEM#{key_digest}");
+    let sk = idempotency_sk(&key_digest);
     let cipher = caller.sealing_key.record_cipher(&pk, &sk)?;
     let aad = format!("{pk}\n{sk}");
 
@@ -364,7 +363,7 @@ async fn record_answer(
             sealed_b64: BASE64.encode(&sealed),
         }
     } else {
-        let blob_key = format!("{BLOB_PREFIX}{}/{key_digest}", caller.account.account_id);
+        let blob_key = idempotency_blob_key(&caller.account.account_id, key_digest);
         state.blobs.put(&blob_key, Bytes::from(sealed)).await?;
         SealedAnswer::Blob { blob_key }
     };
@@ -479,32 +478,40 @@ mod tests {
         }
     }
 
+    fn aad(account: &str, digest: &str) -> Vec<u8> {
+        format!("{}\n{}", account_pk(account), idempotency_sk(digest)).into_bytes()
+    }
+
     #[test]
     fn a_sealed_answer_opens_only_with_its_key_and_record() {
         let key = SealingKey::derive("plx_secret_a");
-        let cipher = key.record_cipher("ACCT#a", "IDEM#1").expect("cipher");
+        let cipher = key
+            .record_cipher(&account_pk("a"), &idempotency_sk("1"))
+            .expect("cipher");
         let body = br#"{"api_key":"plx_new_secret"}"#;
-        let sealed = seal(&cipher, b"ACCT#a\nIDEM#1", &head(), body).expect("seal");
+        let sealed = seal(&cipher, &aad("a", "1"), &head(), body).expect("seal");
         assert!(
             !sealed.windows(14).any(|w| w == b"plx_new_secret"),
             "the plaintext shows through"
         );
-        let (h, b) = open(&cipher, b"ACCT#a\nIDEM#1", &sealed).expect("open");
+        let (h, b) = open(&cipher, &aad("a", "1"), &sealed).expect("open");
         assert_eq!((h.status, &b[..]), (201, &body[..]));
 
         // Another API key's secret, another record or tampered bytes do not open it.
         let other = SealingKey::derive("plx_secret_b")
-            .record_cipher("ACCT#a", "IDEM#1")
+            .record_cipher(&account_pk("a"), &idempotency_sk("1"))
             .expect("cipher");
-        assert!(open(&other, b"ACCT#a\nIDEM#1", &sealed).is_err());
-        let moved = key.record_cipher("ACCT#a", "IDEM#2").expect("cipher");
-        assert!(open(&moved, b"ACCT#a\nIDEM#2", &sealed).is_err());
-        assert!(open(&cipher, b"ACCT#b\nIDEM#1", &sealed).is_err());
+        assert!(open(&other, &aad("a", "1"), &sealed).is_err());
+        let moved = key
+            .record_cipher(&account_pk("a"), &idempotency_sk("2"))
+            .expect("cipher");
+        assert!(open(&moved, &aad("a", "2"), &sealed).is_err());
+        assert!(open(&cipher, &aad("b", "1"), &sealed).is_err());
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(open(&cipher, b"ACCT#a\nIDEM#1", &tampered).is_err());
-        assert!(open(&cipher, b"ACCT#a\nIDEM#1", &sealed[..5]).is_err());
+        assert!(open(&cipher, &aad("a", "1"), &tampered).is_err());
+        assert!(open(&cipher, &aad("a", "1"), &sealed[..5]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! authenticated response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (epoch seconds);
 //! over the limit is 429 `rate_limit_exceeded` with `Retry-After`.
 
+use crate::domain::layout::request_rate_pk;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::Caller;
 use crate::http::state::AppState;
@@ -44,10 +45,6 @@ impl RateLimitState {
     }
 }
 
-fn counter_pk(account_id: &str) -> String {
-    format!("RATE#{account_id}")
-}
-
 pub async fn enforce_rate_limit(
     State(state): State<AppState>,
     mut req: Request,
@@ -77,7 +74,7 @@ pub async fn enforce_rate_limit(
             let count = state
                 .store
                 .increment(
-                    &counter_pk(&caller.account.account_id),
+                    &request_rate_pk(&caller.account.account_id),
                     &window_start.to_string(),
                     1,
                     Some(reset + WINDOW_SECONDS),

@@ -4,7 +4,7 @@
 
 use crate::api::ErrorEnvelope;
 use crate::api::datasets::{
-    CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset,
+    CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset, UploadReceived,
     UploadSessionView,
 };
 use crate::domain::api_keys::Scope;
@@ -449,13 +449,13 @@ async fn complete_upload(
     tag = "datasets",
     security(()),
     params(("token" = String, Path, description = "The signed token of an upload_url")),
-    request_body(content_type = "application/octet-stream", description = "The file"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file"),
     responses(
-        (status = 200, description = "Stored; now complete the session"),
-        (status = 403, description = "Invalid or expired token"),
-        (status = 404, description = "The session has expired"),
-        (status = 409, description = "The session is already completed"),
-        (status = 413, description = "Over 500 MB")
+        (status = 200, description = "Stored; now complete the session", body = UploadReceived),
+        (status = 403, description = "Invalid or expired token", body = ErrorEnvelope),
+        (status = 404, description = "The session has expired", body = ErrorEnvelope),
+        (status = 409, description = "The session is already completed", body = ErrorEnvelope),
+        (status = 413, description = "Over 500 MB", body = ErrorEnvelope)
     )
 )]
 async fn receive_upload(
@@ -463,7 +463,7 @@ async fn receive_upload(
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<UploadReceived>, ApiError> {
     // On AWS the upload URL is S3's: this server never accepts uploads itself.
     let Some(folder) = state.folder_blobs.clone() else {
         return Err(ApiError::from_status(StatusCode::NOT_FOUND));
@@ -515,7 +515,9 @@ async fn receive_upload(
     };
     folder.commit_temp(&temp, &key).await?;
     tracing::info!(bytes = received, "upload received");
-    Ok(StatusCode::OK)
+    Ok(Json(UploadReceived {
+        size_bytes: received,
+    }))
 }
 
 enum StreamError {

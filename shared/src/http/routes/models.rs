@@ -2,11 +2,11 @@
 //! patch, delete, and the build logs. A model's versions are [`super::versions`], its
 //! deployments [`super::deployments`]; predictions are the `inference` group.
 
-use crate::api::ErrorEnvelope;
 use crate::api::models::{
     BuildAccepted, CreateModelRequest, DeletedModel, LogLineView, LogList, ModelList, ModelView,
     PatchModelRequest,
 };
+use crate::api::{ErrorEnvelope, non_null};
 use crate::domain::api_keys::Scope;
 use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{
@@ -221,8 +221,8 @@ async fn create_model(
         metric: body.metric,
         time_budget_s: body.time_budget_s,
         max_iterations: body.max_iterations.map(|n| n as usize),
-        input_schema: body.input_schema,
-        output_schema: body.output_schema,
+        input_schema: non_null(body.input_schema),
+        output_schema: non_null(body.output_schema),
     };
     let new = NewModel {
         name: body.name,
@@ -291,7 +291,7 @@ async fn patch_model(
     let patch = ModelPatch {
         name: body.name,
         description: body.description,
-        tags: body.tags,
+        tags: non_null(body.tags),
     };
     let model = models::patch_model(store, account_id, &model_name, &patch).await?;
     let summary = summaries::summary_of(store, account_id, model).await?;

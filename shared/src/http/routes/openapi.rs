@@ -3,13 +3,20 @@
 //! that every routed path is in it).
 
 use super::{datasets, deployments, health, inference, keys, models, versions};
+use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::{Response as DocResponse, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/openapi.json", get(openapi_json))
@@ -21,7 +28,7 @@ pub fn routes() -> Router<AppState> {
     tag = "operations",
     summary = "This document (no key needed)",
     security(()),
-    responses((status = 200, description = "The OpenAPI 3 document"))
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object))
 )]
 async fn openapi_json() -> Response {
     let mut response = Json(document()).into_response();
@@ -39,13 +46,16 @@ async fn openapi_json() -> Response {
         description = "Upload tabular data, ask in plain words for a model, deploy it and call it \
                        for predictions. Every path is served as shown and under /v1. Send the API \
                        key as `Authorization: Bearer <key>` or `x-api-key: <key>`. Errors are \
-                       {\"error\": {code, message, status, request_id, details}}."
+                       {\"error\": {code, message, status, request_id, details}}; every response \
+                       carries `x-request-id`, every keyed one the X-RateLimit headers."
     ),
-    paths(openapi_json)
+    paths(openapi_json),
+    components(schemas(ErrorEnvelope, ErrorBody))
 )]
 struct OperationsApi;
 
-/// The whole document: every group's paths, the bearer-key scheme required by default.
+/// The whole document: every group's paths, the two ways to send a key, and the answers every
+/// operation can give besides its own (so a client sees each status with its schema).
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = OperationsApi::openapi();
     doc.merge(health::HealthApi::openapi());
@@ -57,14 +67,138 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(inference::InferenceApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
-        "api_key",
+        "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
-    doc.security = Some(vec![SecurityRequirement::new(
+    components.add_security_scheme(
         "api_key",
-        Vec::<String>::new(),
-    )]);
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+    );
+    doc.security = Some(vec![
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+        SecurityRequirement::new("api_key", Vec::<String>::new()),
+    ]);
+    for item in doc.paths.paths.values_mut() {
+        for (method, operation) in [
+            ("get", item.get.as_mut()),
+            ("post", item.post.as_mut()),
+            ("put", item.put.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ] {
+            if let Some(operation) = operation {
+                add_common_answers(method, operation);
+            }
+        }
+    }
     doc
+}
+
+/// An error answer with the envelope's schema.
+fn error_answer(description: &str) -> RefOr<DocResponse> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// The answers the layers give on top of what the handler documents: a keyed operation can be
+/// 401 (no or bad key), 403 (scope; all but `/me`) and 429 (rate limit); one with a body 400
+/// (unreadable), 413 and 415; a POST also takes `Idempotency-Key` (400 malformed, 409 in
+/// flight, 422 reused); a path parameter can name nothing (404); anything can be 500 or 503.
+fn add_common_answers(method: &str, operation: &mut Operation) {
+    let keyed = match &operation.security {
+        // `security(())` on the operation: no key needed.
+        Some(requirements) => !requirements.iter().all(|r| {
+            serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+        }),
+        None => true,
+    };
+    let has_body = operation.request_body.is_some();
+    let has_path = operation.parameters.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Path))
+    });
+    let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Query))
+    });
+    let is_me = operation.operation_id.as_deref() == Some("me");
+    let mut answers: Vec<(&str, &str)> = vec![
+        ("500", "A bug: logged with the request id"),
+        ("503", "A backing service is unavailable; retry"),
+    ];
+    if keyed {
+        answers.push((
+            "401",
+            "No key (missing_api_key) or a malformed, unknown or revoked one (invalid_api_key)",
+        ));
+        answers.push((
+            "429",
+            "Over the account's request rate (Retry-After says when to retry)",
+        ));
+        if !is_me {
+            answers.push(("403", "The key lacks the scope this operation needs"));
+        }
+    }
+    if has_body || method == "post" || method == "put" {
+        answers.push(("400", "The body could not be read, or is not valid JSON"));
+        answers.push(("413", "The body is over the limit"));
+        answers.push((
+            "415",
+            "The body's content type is not one this operation takes",
+        ));
+        answers.push(("422", "The body is well-formed but not valid"));
+    }
+    if method == "post" && keyed {
+        answers.push((
+            "409",
+            "A request with the same Idempotency-Key is still running",
+        ));
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(idempotency_key_parameter());
+    }
+    if has_path {
+        answers.push(("404", "Nothing of that name in this account"));
+    }
+    if has_query {
+        answers.push(("400", "A query parameter is out of range or not understood"));
+    }
+    for (status, description) in answers {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_answer(description));
+    }
+}
+
+fn idempotency_key_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retry safe: the first answer is kept for 24 h and given again, with \
+             `Idempotent-Replayed: true`, to the same API key sending the same request.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[\\x21-\\x7e]+$")),
+        ))
+        .build()
 }
 
 #[cfg(test)]
@@ -131,5 +265,54 @@ mod tests {
                 .is_some_and(|v| v.starts_with("3."))
         );
         assert!(json["components"]["securitySchemes"]["api_key"].is_object());
+        assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+    }
+
+    /// Every answer of every operation has a body with a schema, and every operation that
+    /// needs a key documents 401 and 429, every POST its Idempotency-Key header.
+    #[test]
+    fn every_answer_has_a_schema() {
+        let json = serde_json::to_value(document()).expect("serializes");
+        let mut seen = 0;
+        for (path, item) in json["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let Some(responses) = op["responses"].as_object() else {
+                    continue;
+                };
+                for (status, response) in responses {
+                    seen += 1;
+                    let content = response["content"]
+                        .as_object()
+                        .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
+                    assert!(!content.is_empty(), "{method} {path} {status}: no content");
+                    for (media, body) in content {
+                        assert!(
+                            body["schema"].is_object(),
+                            "{method} {path} {status} {media}: no schema"
+                        );
+                    }
+                }
+                let public = op["security"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                });
+                if !public {
+                    for status in ["401", "429", "500"] {
+                        assert!(
+                            responses.contains_key(status),
+                            "{method} {path}: no {status}"
+                        );
+                    }
+                }
+                if method == "post" && !public {
+                    let header = op["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter()
+                            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+                    });
+                    assert!(header, "{method} {path}: no Idempotency-Key parameter");
+                }
+            }
+        }
+        assert!(seen > 100, "only {seen} answers documented");
     }
 }

@@ -2,11 +2,11 @@
 //! (`versions`, `retrain`), get one, its build status, its description and its ONNX file.
 
 use super::models::{accepted, ports, requester};
-use crate::api::ErrorEnvelope;
 use crate::api::models::{
     BuildAccepted, CreateVersionRequest, DescribeView, RetrainRequest, VersionList,
     VersionStatusView, VersionView,
 };
+use crate::api::{ErrorEnvelope, non_null};
 use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
@@ -131,8 +131,8 @@ async fn create_version(
         metric: body.metric,
         time_budget_s: body.time_budget_s,
         max_iterations: body.max_iterations.map(|n| n as usize),
-        input_schema: body.input_schema,
-        output_schema: body.output_schema,
+        input_schema: non_null(body.input_schema),
+        output_schema: non_null(body.output_schema),
     };
     let build =
         builds::start_version(ports(&state), requester(&state, &caller), &model_name, spec).await?;

@@ -36,7 +36,7 @@ impl std::fmt::Debug for FolderBlobs {
 }
 
 fn io_err(context: &str, err: std::io::Error) -> BlobError {
-    BlobError::Other(format!("{context}: {err}"))
+    BlobError::other(crate::ports::failed(context, err))
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -108,7 +108,7 @@ impl FolderBlobs {
 
     fn sign(&self, payload: &str) -> Result<HmacSha256, BlobError> {
         let mut mac = HmacSha256::new_from_slice(&self.secret)
-            .map_err(|_| BlobError::Other("upload secret unusable".into()))?;
+            .map_err(|_| BlobError::other("upload secret unusable"))?;
         mac.update(payload.as_bytes());
         Ok(mac)
     }
@@ -127,7 +127,7 @@ impl FolderBlobs {
     /// Checks a token from an upload URL (signature, then expiry) and returns the blob key the
     /// upload may write. The HTTP layer calls this before accepting `PUT /uploads/{token}`.
     pub fn verify_upload_token(&self, token: &str) -> Result<String, BlobError> {
-        let invalid = || BlobError::Other("invalid upload token".into());
+        let invalid = || BlobError::other("invalid upload token");
         let (payload_b64, tag_b64) = token.split_once('.').ok_or_else(invalid)?;
         let payload = B64.decode(payload_b64).map_err(|_| invalid())?;
         let tag = B64.decode(tag_b64).map_err(|_| invalid())?;
@@ -139,7 +139,7 @@ impl FolderBlobs {
         let (expires_at, key) = payload.split_once(':').ok_or_else(invalid)?;
         let expires_at: i64 = expires_at.parse().map_err(|_| invalid())?;
         if crate::ids::now_epoch() >= expires_at {
-            return Err(BlobError::Other("upload token expired".into()));
+            return Err(BlobError::other("upload token expired"));
         }
         validate_key(key)?;
         Ok(key.to_owned())
@@ -179,16 +179,17 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, BlobError> {
 }
 
 fn decode_secret(text: &str) -> Result<Vec<u8>, BlobError> {
-    let secret = hex::decode(text.trim())
-        .map_err(|_| BlobError::Other("upload secret file is corrupt".into()))?;
+    let secret =
+        hex::decode(text.trim()).map_err(|_| BlobError::other("upload secret file is corrupt"))?;
     if secret.len() < 16 {
-        return Err(BlobError::Other("upload secret file is too short".into()));
+        return Err(BlobError::other("upload secret file is too short"));
     }
     Ok(secret)
 }
 
 #[async_trait]
 impl Blobs for FolderBlobs {
+    #[tracing::instrument(name = "blobs.put", level = "debug", skip(self, bytes), fields(bytes = bytes.len()))]
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
         let dest = self.path_of(key)?;
         let temp = self.temp_path();
@@ -199,6 +200,7 @@ impl Blobs for FolderBlobs {
         self.commit(&temp, &dest).await
     }
 
+    #[tracing::instrument(name = "blobs.put_file", level = "debug", skip(self))]
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
         let dest = self.path_of(key)?;
         let temp = self.temp_path();
@@ -210,6 +212,7 @@ impl Blobs for FolderBlobs {
         self.commit(&temp, &dest).await
     }
 
+    #[tracing::instrument(name = "blobs.get", level = "debug", skip(self))]
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         let path = self.path_of(key)?;
         match tokio::fs::read(&path).await {
@@ -221,6 +224,7 @@ impl Blobs for FolderBlobs {
         }
     }
 
+    #[tracing::instrument(name = "blobs.get_to_file", level = "debug", skip(self))]
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, BlobError> {
         let src = self.path_of(key)?;
         // Opening first tells "no such blob" apart from "cannot write the destination".
@@ -243,6 +247,7 @@ impl Blobs for FolderBlobs {
         Ok(n)
     }
 
+    #[tracing::instrument(name = "blobs.size", level = "debug", skip(self))]
     async fn size(&self, key: &str) -> Result<Option<u64>, BlobError> {
         let path = self.path_of(key)?;
         match tokio::fs::metadata(&path).await {
@@ -253,6 +258,7 @@ impl Blobs for FolderBlobs {
         }
     }
 
+    #[tracing::instrument(name = "blobs.delete", level = "debug", skip(self))]
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path_of(key)?;
         match tokio::fs::remove_file(&path).await {
@@ -262,6 +268,7 @@ impl Blobs for FolderBlobs {
         }
     }
 
+    #[tracing::instrument(name = "blobs.presign_put", level = "debug", skip(self))]
     async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
         validate_key(key)?;
         let expires_in = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
@@ -273,6 +280,7 @@ impl Blobs for FolderBlobs {
         ))
     }
 
+    #[tracing::instrument(name = "blobs.delete_older_than", level = "debug", skip(self))]
     async fn delete_older_than(&self, prefix: &str, age: Duration) -> Result<u64, BlobError> {
         let prefix = prefix.trim_end_matches('/');
         let dir = self.path_of(prefix)?;
@@ -283,7 +291,7 @@ impl Blobs for FolderBlobs {
             delete_files_older_than(&dir, cutoff)
         })
         .await
-        .map_err(|e| BlobError::Other(format!("sweeping blobs: {e}")))?
+        .map_err(|e| BlobError::other(crate::ports::failed("sweeping blobs", e)))?
     }
 
     fn local_path(&self, key: &str) -> Option<PathBuf> {

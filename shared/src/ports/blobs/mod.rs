@@ -13,12 +13,24 @@ pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// No blob under this key.
     #[error("blob not found: {0}")]
     NotFound(String),
+    /// Worth retrying later.
     #[error("blob store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] super::Cause),
     #[error("blob store error: {0}")]
-    Other(String),
+    Other(#[source] super::Cause),
+}
+
+impl BlobError {
+    pub fn unavailable(cause: impl Into<super::Cause>) -> Self {
+        BlobError::Unavailable(cause.into())
+    }
+
+    pub fn other(cause: impl Into<super::Cause>) -> Self {
+        BlobError::Other(cause.into())
+    }
 }
 
 #[async_trait]
@@ -44,7 +56,8 @@ pub trait Blobs: Send + Sync + 'static {
     async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
 
     /// Deletes the blobs under `prefix` written more than `age` ago; returns how many went. For
-    /// prefixes whose blobs must not outlive what points at them (see [`EXPIRING_PREFIXES`]):
+    /// prefixes whose blobs must not outlive what points at them
+    /// ([`crate::domain::layout::EXPIRING_PREFIXES`]):
     /// the folder has no lifecycle of its own, so `plexe serve` sweeps it periodically; on S3 the
     /// bucket's lifecycle rules do the same, and this is the on-demand equivalent.
     async fn delete_older_than(&self, prefix: &str, age: Duration) -> Result<u64, BlobError>;
@@ -56,24 +69,6 @@ pub trait Blobs: Send + Sync + 'static {
         None
     }
 }
-
-/// Blob prefixes whose blobs expire by themselves, with their age limit in days: the bucket's
-/// lifecycle rules on AWS (`infra/template.yaml`, [`S3Blobs::create_bucket`]) and the folder
-/// sweep of `plexe serve`. S3 rounds an expiry up to the next midnight UTC, so a blob lives at
-/// least this long, never less.
-pub const EXPIRING_PREFIXES: &[(&str, u32)] = &[
-    // Answers the idempotency layer keeps beside a record that lives 24 h.
-    (IDEMPOTENCY_PREFIX, 1),
-    // Staged upload-session files: deleted when the session completes, which it can for 24 h;
-    // anything older was abandoned.
-    (UPLOADS_PREFIX, 2),
-];
-
-/// Where upload sessions stage their files.
-pub const UPLOADS_PREFIX: &str = "uploads/";
-
-/// Where the idempotency layer keeps answers too large for a store item.
-pub const IDEMPOTENCY_PREFIX: &str = "idempotency/";
 
 /// Accepts keys that are relative paths of safe segments (`datasets/ds_01/data.csv`): ASCII
 /// letters, digits and `-_.=`, no empty, `.` or `..` segment, no segment starting with `.`. The
@@ -92,7 +87,7 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     if ok {
         Ok(())
     } else {
-        Err(BlobError::Other(format!("invalid blob key {key:?}")))
+        Err(BlobError::other(format!("invalid blob key {key:?}")))
     }
 }
 

@@ -1,8 +1,8 @@
 //! The AWS blob store: one S3 bucket. Files stream in and out (`ByteStream::from_path`, body to
 //! file), and uploads from clients go straight to S3 with presigned `PUT` URLs.
 
-use super::{BlobError, Blobs, EXPIRING_PREFIXES, validate_key};
-use crate::ports::aws_error::{AwsFailure, classify};
+use super::{BlobError, Blobs, validate_key};
+use crate::ports::aws_error::{AwsFailure, cause, classify};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -24,16 +24,16 @@ pub struct S3Blobs {
 
 fn sdk_err<E>(err: SdkError<E, HttpResponse>) -> BlobError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match classify(&err) {
-        AwsFailure::Transient(msg) => BlobError::Unavailable(msg),
-        f => BlobError::Other(f.to_string()),
+        AwsFailure::Transient(_) => BlobError::unavailable(cause(err)),
+        _ => BlobError::other(cause(err)),
     }
 }
 
-fn io_err(context: &str, err: impl std::fmt::Display) -> BlobError {
-    BlobError::Other(format!("{context}: {err}"))
+fn io_err(context: &str, err: impl Into<crate::ports::Cause>) -> BlobError {
+    BlobError::other(crate::ports::failed(context, err))
 }
 
 impl S3Blobs {
@@ -44,9 +44,14 @@ impl S3Blobs {
         }
     }
 
-    /// Creates the bucket with the lifecycle rules of [`EXPIRING_PREFIXES`] (for tests and local
-    /// setups; the templates create the production bucket with the same rules).
-    pub async fn create_bucket(client: &Client, bucket: &str) -> Result<(), BlobError> {
+    /// Creates the bucket with a lifecycle rule expiring each `(prefix, days)` of `expiring`
+    /// (for tests and local setups; the templates create the production bucket with the same
+    /// rules, [`crate::domain::layout::EXPIRING_PREFIXES`]).
+    pub async fn create_bucket(
+        client: &Client,
+        bucket: &str,
+        expiring: &[(&str, u32)],
+    ) -> Result<(), BlobError> {
         client
             .create_bucket()
             .bucket(bucket)
@@ -54,7 +59,7 @@ impl S3Blobs {
             .await
             .map_err(sdk_err)?;
         let mut lifecycle = BucketLifecycleConfiguration::builder();
-        for (prefix, days) in EXPIRING_PREFIXES {
+        for (prefix, days) in expiring {
             let rule = LifecycleRule::builder()
                 .id(format!("expire-{}", prefix.trim_end_matches('/')))
                 .filter(LifecycleRuleFilter::builder().prefix(*prefix).build())
@@ -85,6 +90,7 @@ impl S3Blobs {
 
 #[async_trait]
 impl Blobs for S3Blobs {
+    #[tracing::instrument(name = "blobs.put", level = "debug", skip(self, bytes), fields(bytes = bytes.len()))]
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
         validate_key(key)?;
         self.client
@@ -98,6 +104,7 @@ impl Blobs for S3Blobs {
         Ok(())
     }
 
+    #[tracing::instrument(name = "blobs.put_file", level = "debug", skip(self))]
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
         validate_key(key)?;
         // Streams from disk; a single PUT holds up to 5 GB, far above the upload limit.
@@ -115,6 +122,7 @@ impl Blobs for S3Blobs {
         Ok(())
     }
 
+    #[tracing::instrument(name = "blobs.get", level = "debug", skip(self))]
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         validate_key(key)?;
         let out = match self
@@ -135,10 +143,11 @@ impl Blobs for S3Blobs {
             .body
             .collect()
             .await
-            .map_err(|e| BlobError::Unavailable(format!("reading blob: {e}")))?;
+            .map_err(|e| BlobError::unavailable(crate::ports::failed("reading blob", e)))?;
         Ok(body.into_bytes())
     }
 
+    #[tracing::instrument(name = "blobs.get_to_file", level = "debug", skip(self))]
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, BlobError> {
         validate_key(key)?;
         let out = match self
@@ -161,13 +170,14 @@ impl Blobs for S3Blobs {
         let mut body = out.body.into_async_read();
         let n = tokio::io::copy_buf(&mut body, &mut file)
             .await
-            .map_err(|e| BlobError::Unavailable(format!("downloading blob: {e}")))?;
+            .map_err(|e| BlobError::unavailable(crate::ports::failed("downloading blob", e)))?;
         tokio::io::AsyncWriteExt::flush(&mut file)
             .await
             .map_err(|e| io_err("writing destination file", e))?;
         Ok(n)
     }
 
+    #[tracing::instrument(name = "blobs.size", level = "debug", skip(self))]
     async fn size(&self, key: &str) -> Result<Option<u64>, BlobError> {
         validate_key(key)?;
         match self
@@ -188,6 +198,7 @@ impl Blobs for S3Blobs {
         }
     }
 
+    #[tracing::instrument(name = "blobs.delete", level = "debug", skip(self))]
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         validate_key(key)?;
         self.client
@@ -200,6 +211,7 @@ impl Blobs for S3Blobs {
         Ok(())
     }
 
+    #[tracing::instrument(name = "blobs.delete_older_than", level = "debug", skip(self))]
     async fn delete_older_than(&self, prefix: &str, age: Duration) -> Result<u64, BlobError> {
         let cutoff = crate::ids::now_epoch() - i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
         let mut pages = self
@@ -223,6 +235,7 @@ impl Blobs for S3Blobs {
         Ok(deleted)
     }
 
+    #[tracing::instrument(name = "blobs.presign_put", level = "debug", skip(self))]
     async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
         validate_key(key)?;
         let config =

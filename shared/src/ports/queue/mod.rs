@@ -26,10 +26,21 @@ pub struct QueueMessage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// Worth retrying later.
     #[error("queue unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] super::Cause),
     #[error("queue error: {0}")]
-    Other(String),
+    Other(#[source] super::Cause),
+}
+
+impl QueueError {
+    pub fn unavailable(cause: impl Into<super::Cause>) -> Self {
+        QueueError::Unavailable(cause.into())
+    }
+
+    pub fn other(cause: impl Into<super::Cause>) -> Self {
+        QueueError::Other(cause.into())
+    }
 }
 
 #[async_trait]

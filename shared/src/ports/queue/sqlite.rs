@@ -80,9 +80,9 @@ impl SqliteQueue {
 impl From<rusqlite::Error> for QueueError {
     fn from(err: rusqlite::Error) -> Self {
         if sqlite_file::is_busy(&err) {
-            QueueError::Unavailable(format!("sqlite busy: {err}"))
+            QueueError::unavailable(super::super::failed("sqlite busy", err))
         } else {
-            QueueError::Other(format!("sqlite: {err}"))
+            QueueError::other(super::super::failed("sqlite", err))
         }
     }
 }
@@ -91,7 +91,7 @@ impl From<CallError> for QueueError {
     fn from(err: CallError) -> Self {
         match err {
             CallError::Sqlite(e) => e.into(),
-            CallError::Broken(msg) => QueueError::Other(msg),
+            CallError::Broken(msg) => QueueError::other(msg),
         }
     }
 }
@@ -174,6 +174,7 @@ fn claim(
 
 #[async_trait]
 impl Queue for SqliteQueue {
+    #[tracing::instrument(name = "queue.send", level = "debug", skip_all)]
     async fn send(&self, body: &str) -> Result<String, QueueError> {
         let id = crate::ids::new_id("msg");
         let (row_id, body) = (id.clone(), body.to_owned());
@@ -190,6 +191,7 @@ impl Queue for SqliteQueue {
         Ok(id)
     }
 
+    #[tracing::instrument(name = "queue.receive", level = "debug", skip(self))]
     async fn receive(
         &self,
         max: usize,
@@ -197,7 +199,7 @@ impl Queue for SqliteQueue {
         wait: Duration,
     ) -> Result<Vec<QueueMessage>, QueueError> {
         if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::Other(format!(
+            return Err(QueueError::other(format!(
                 "receive of {max} messages outside 1..={MAX_RECEIVE_BATCH}"
             )));
         }
@@ -222,6 +224,7 @@ impl Queue for SqliteQueue {
         }
     }
 
+    #[tracing::instrument(name = "queue.ack", level = "debug", skip_all)]
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
         // A stale receipt (the message was received again since) deletes nothing, as the newer
         // receiver now owns the message.
@@ -237,6 +240,7 @@ impl Queue for SqliteQueue {
             .await
     }
 
+    #[tracing::instrument(name = "queue.dead_letters", level = "debug", skip(self))]
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         self.conn

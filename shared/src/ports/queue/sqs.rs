@@ -3,7 +3,7 @@
 //! source mapping; this adapter sends, and receives for local workers, tests and operators.
 
 use super::{MAX_RECEIVE_BATCH, Queue, QueueError, QueueMessage};
-use crate::ports::aws_error::{AwsFailure, classify};
+use crate::ports::aws_error::{AwsFailure, cause, classify};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::http::HttpResponse;
@@ -26,11 +26,11 @@ pub struct SqsQueue {
 
 fn sdk_err<E>(err: SdkError<E, HttpResponse>) -> QueueError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match classify(&err) {
-        AwsFailure::Transient(msg) => QueueError::Unavailable(msg),
-        f => QueueError::Other(f.to_string()),
+        AwsFailure::Transient(_) => QueueError::unavailable(cause(err)),
+        _ => QueueError::other(cause(err)),
     }
 }
 
@@ -91,7 +91,7 @@ impl SqsQueue {
         let dlq_arn = attrs
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| QueueError::Other("dead-letter queue has no ARN".into()))?;
+            .ok_or_else(|| QueueError::other("dead-letter queue has no ARN"))?;
         let policy = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": max_receives.to_string(),
@@ -109,6 +109,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
+    #[tracing::instrument(name = "queue.send", level = "debug", skip_all)]
     async fn send(&self, body: &str) -> Result<String, QueueError> {
         let out = self
             .client
@@ -121,6 +122,7 @@ impl Queue for SqsQueue {
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 
+    #[tracing::instrument(name = "queue.receive", level = "debug", skip(self))]
     async fn receive(
         &self,
         max: usize,
@@ -128,7 +130,7 @@ impl Queue for SqsQueue {
         wait: Duration,
     ) -> Result<Vec<QueueMessage>, QueueError> {
         if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::Other(format!(
+            return Err(QueueError::other(format!(
                 "receive of {max} messages outside 1..={MAX_RECEIVE_BATCH}"
             )));
         }
@@ -146,6 +148,7 @@ impl Queue for SqsQueue {
         Ok(out.messages().iter().map(message_from).collect())
     }
 
+    #[tracing::instrument(name = "queue.ack", level = "debug", skip_all)]
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
         self.client
             .delete_message()
@@ -157,6 +160,7 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    #[tracing::instrument(name = "queue.dead_letters", level = "debug", skip(self))]
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError> {
         // SQS has no peek: receive with a visibility timeout (so repeated receives return new
         // messages), then make everything visible again so the listing changes nothing.
@@ -194,7 +198,7 @@ impl Queue for SqsQueue {
                     .receipt_handle(&m.receipt)
                     .visibility_timeout(0)
                     .build()
-                    .map_err(|e| QueueError::Other(format!("building a visibility change: {e}")))?;
+                    .map_err(|e| QueueError::other(format!("building a visibility change: {e}")))?;
                 entries.push(entry);
             }
             self.client

@@ -11,7 +11,7 @@ use super::{
     Condition, Item, Page, Store, StoreError, WriteOp, check_limit, decode_cursor, encode_cursor,
     is_live,
 };
-use crate::ports::aws_error::{AwsFailure, classify};
+use crate::ports::aws_error::{AwsFailure, cause, classify};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -115,7 +115,7 @@ fn condition_expr(condition: Condition, now: i64) -> Expr {
 /// The update that stores `item` (its `rev` is ignored) under `condition`.
 fn put_expr(item: &Item, condition: Condition, now: i64) -> Result<Expr, StoreError> {
     let data = serde_json::to_string(&item.data)
-        .map_err(|e| StoreError::Other(format!("item data not serializable: {e}")))?;
+        .map_err(|e| StoreError::other(crate::ports::failed("item data not serializable", e)))?;
     let mut expr = condition_expr(condition, now)
         .value(":data", s(data))
         .value(":one", n(1));
@@ -140,13 +140,13 @@ fn number<T: std::str::FromStr>(attrs: &Attrs, name: &str) -> Option<T> {
 fn item_from(attrs: &Attrs) -> Result<Item, StoreError> {
     let text = |name: &str| match attrs.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Other(format!(
+        _ => Err(StoreError::other(format!(
             "stored item lacks string attribute {name}"
         ))),
     };
     let data = match attrs.get("data") {
         Some(AttributeValue::S(json)) => serde_json::from_str(json)
-            .map_err(|e| StoreError::Other(format!("stored item is not JSON: {e}")))?,
+            .map_err(|e| StoreError::other(crate::ports::failed("stored item is not JSON", e)))?,
         // Counters keep their value in `n`, which `ADD` can work on.
         _ => number::<i64>(attrs, "n").map_or(serde_json::Value::Null, serde_json::Value::from),
     };
@@ -160,26 +160,22 @@ fn item_from(attrs: &Attrs) -> Result<Item, StoreError> {
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Other(format!("building a DynamoDB request: {e}"))
+    StoreError::other(crate::ports::failed("building a DynamoDB request", e))
 }
 
 fn now() -> i64 {
     crate::ids::now_epoch()
 }
 
-fn store_err(failure: AwsFailure) -> StoreError {
-    match failure {
-        AwsFailure::Transient(msg) => StoreError::Unavailable(msg),
-        f if f.is_code("ConditionalCheckFailedException") => StoreError::ConditionFailed,
-        f => StoreError::Other(f.to_string()),
-    }
-}
-
 fn sdk_err<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    store_err(classify(&err))
+    match classify(&err) {
+        AwsFailure::Transient(_) => StoreError::unavailable(cause(err)),
+        f if f.is_code("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+        _ => StoreError::other(cause(err)),
+    }
 }
 
 impl DynamoStore {
@@ -318,6 +314,7 @@ impl Store for DynamoStore {
         "dynamodb"
     }
 
+    #[tracing::instrument(name = "store.ping", level = "debug", skip_all)]
     async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .describe_table()
@@ -328,6 +325,7 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store.get", level = "debug", skip(self))]
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -345,13 +343,14 @@ impl Store for DynamoStore {
         Ok(is_live(item.expires_at, now()).then_some(item))
     }
 
+    #[tracing::instrument(name = "store.put", level = "debug", skip_all, fields(pk = %item.pk, sk = %item.sk))]
     async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
         let expr = put_expr(&item, condition, now())?;
         let attrs = self.update(&item.pk, &item.sk, expr).await?;
-        number(&attrs, "rev")
-            .ok_or_else(|| StoreError::Other("DynamoDB returned no revision".into()))
+        number(&attrs, "rev").ok_or_else(|| StoreError::other("DynamoDB returned no revision"))
     }
 
+    #[tracing::instrument(name = "store.delete", level = "debug", skip(self))]
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
         let expr = condition_expr(condition, now());
         self.client
@@ -367,6 +366,7 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store.query", level = "debug", skip(self))]
     async fn query(
         &self,
         pk: &str,
@@ -428,6 +428,7 @@ impl Store for DynamoStore {
         }
     }
 
+    #[tracing::instrument(name = "store.increment", level = "debug", skip(self))]
     async fn increment(
         &self,
         pk: &str,
@@ -457,7 +458,7 @@ impl Store for DynamoStore {
             match self.update(pk, sk, add).await {
                 Ok(attrs) => {
                     return number(&attrs, "n")
-                        .ok_or_else(|| StoreError::Other("DynamoDB returned no count".into()));
+                        .ok_or_else(|| StoreError::other("DynamoDB returned no count"));
                 }
                 Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e),
@@ -486,14 +487,15 @@ impl Store for DynamoStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(format!(
+        Err(StoreError::unavailable(format!(
             "counter {pk}/{sk} kept changing while being reset"
         )))
     }
 
+    #[tracing::instrument(name = "store.transact", level = "debug", skip_all, fields(ops = ops.len()))]
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if ops.len() > 25 {
-            return Err(StoreError::Other(format!(
+            return Err(StoreError::other(format!(
                 "transaction of {} writes exceeds 25",
                 ops.len()
             )));
@@ -530,9 +532,9 @@ impl Store for DynamoStore {
                     match classify(&err) {
                         // Cancelled for another reason (e.g. a conflicting transaction): retryable.
                         f if f.is_code("TransactionCanceledException") => {
-                            Err(StoreError::Unavailable(f.to_string()))
+                            Err(StoreError::unavailable(cause(err)))
                         }
-                        f => Err(store_err(f)),
+                        _ => Err(sdk_err(err)),
                     }
                 }
             }

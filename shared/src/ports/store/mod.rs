@@ -85,10 +85,21 @@ pub struct Page {
 pub enum StoreError {
     #[error("condition failed")]
     ConditionFailed,
+    /// Worth retrying later (busy, throttled, timed out, unreachable).
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] super::Cause),
     #[error("store error: {0}")]
-    Other(String),
+    Other(#[source] super::Cause),
+}
+
+impl StoreError {
+    pub fn unavailable(cause: impl Into<super::Cause>) -> Self {
+        StoreError::Unavailable(cause.into())
+    }
+
+    pub fn other(cause: impl Into<super::Cause>) -> Self {
+        StoreError::Other(cause.into())
+    }
 }
 
 #[async_trait]
@@ -148,7 +159,7 @@ pub(crate) fn encode_cursor(last_sk: &str) -> String {
 
 /// Decodes a cursor of a query over `sk_prefix`; a cursor from another query is refused.
 pub(crate) fn decode_cursor(cursor: &str, sk_prefix: &str) -> Result<String, StoreError> {
-    let invalid = || StoreError::Other("invalid cursor".into());
+    let invalid = || StoreError::other("invalid cursor");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .map_err(|_| invalid())?;
@@ -164,7 +175,7 @@ pub(crate) fn check_limit(limit: usize) -> Result<(), StoreError> {
     if (1..=1000).contains(&limit) {
         Ok(())
     } else {
-        Err(StoreError::Other(format!(
+        Err(StoreError::other(format!(
             "query limit {limit} outside 1..=1000"
         )))
     }

@@ -42,9 +42,9 @@ impl SqliteStore {
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         if sqlite_file::is_busy(&err) {
-            StoreError::Unavailable(format!("sqlite busy: {err}"))
+            StoreError::unavailable(super::super::failed("sqlite busy", err))
         } else {
-            StoreError::Other(format!("sqlite: {err}"))
+            StoreError::other(super::super::failed("sqlite", err))
         }
     }
 }
@@ -53,7 +53,7 @@ impl From<CallError> for StoreError {
     fn from(err: CallError) -> Self {
         match err {
             CallError::Sqlite(e) => e.into(),
-            CallError::Broken(msg) => StoreError::Other(msg),
+            CallError::Broken(msg) => StoreError::other(msg),
         }
     }
 }
@@ -68,7 +68,7 @@ fn to_rev(raw: i64) -> u64 {
 
 fn parse_data(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text)
-        .map_err(|e| StoreError::Other(format!("stored item is not JSON: {e}")))
+        .map_err(|e| StoreError::other(super::super::failed("stored item is not JSON", e)))
 }
 
 /// The stored row's `(rev, expires_at)`, expired or not.
@@ -125,7 +125,7 @@ fn put_in(
     let row = check_in(conn, &item.pk, &item.sk, condition, now)?;
     let rev = row.map_or(0, |(rev, _)| rev) + 1;
     let data = serde_json::to_string(&item.data)
-        .map_err(|e| StoreError::Other(format!("item data not serializable: {e}")))?;
+        .map_err(|e| StoreError::other(super::super::failed("item data not serializable", e)))?;
     conn.execute(
         "INSERT INTO items (pk, sk, data, rev, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, rev = excluded.rev,
@@ -162,6 +162,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    #[tracing::instrument(name = "store.ping", level = "debug", skip_all)]
     async fn ping(&self) -> Result<(), StoreError> {
         self.conn
             .call(|conn| {
@@ -171,6 +172,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.get", level = "debug", skip(self))]
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.conn
@@ -203,6 +205,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.put", level = "debug", skip_all, fields(pk = %item.pk, sk = %item.sk))]
     async fn put(&self, item: Item, condition: Condition) -> Result<u64, StoreError> {
         self.conn
             .call(move |conn| {
@@ -214,6 +217,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.delete", level = "debug", skip(self))]
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.conn
@@ -226,6 +230,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.query", level = "debug", skip(self))]
     async fn query(
         &self,
         pk: &str,
@@ -287,6 +292,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.increment", level = "debug", skip(self))]
     async fn increment(
         &self,
         pk: &str,
@@ -318,17 +324,18 @@ impl Store for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?;
-                let value = value.ok_or_else(|| StoreError::Other(format!("item {pk}/{sk} is not a counter")))?;
+                let value = value.ok_or_else(|| StoreError::other(format!("item {pk}/{sk} is not a counter")))?;
                 value
                     .parse::<i64>()
-                    .map_err(|_| StoreError::Other(format!("item {pk}/{sk} is not a counter")))
+                    .map_err(|_| StoreError::other(format!("item {pk}/{sk} is not a counter")))
             })
             .await
     }
 
+    #[tracing::instrument(name = "store.transact", level = "debug", skip_all, fields(ops = ops.len()))]
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if ops.len() > MAX_TRANSACTION_OPS {
-            return Err(StoreError::Other(format!(
+            return Err(StoreError::other(format!(
                 "transaction of {} writes exceeds {MAX_TRANSACTION_OPS}",
                 ops.len()
             )));
