@@ -36,10 +36,15 @@ fn plexe(args: &[&str], env: &Env) -> Command {
 }
 
 fn start(data_dir: &Path, env: &Env) -> Server {
+    start_logging_to(data_dir, env, Stdio::inherit())
+}
+
+/// [`start`], with the server's log (stderr) going to `log`.
+fn start_logging_to(data_dir: &Path, env: &Env, log: Stdio) -> Server {
     let dir = data_dir.to_str().expect("utf-8 temp path");
     let mut child = plexe(&["serve", "--port", "0", "--data-dir", dir], env)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("starting plexe serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -496,4 +501,69 @@ async fn configured_limits_take_effect() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("concurrent-builds-pro"), "{stderr}");
+}
+
+/// An upload URL's token is a credential: the server's log, at its most verbose, never holds
+/// it, whatever the URL was used for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_tokens_never_reach_the_log() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let log_path = data.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let server = start_logging_to(
+        data.path(),
+        &with_env(&[("RUST_LOG", "trace")]),
+        Stdio::from(log),
+    );
+    let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let session: Value = client
+        .post(format!("{}/datasets/uploads", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .json(&json!({ "name": "logged", "format": "csv" }))
+        .send()
+        .await
+        .expect("POST /datasets/uploads")
+        .json()
+        .await
+        .expect("JSON");
+    let url = session["upload_url"]
+        .as_str()
+        .expect("upload_url")
+        .to_owned();
+    let token = url.rsplit('/').next().expect("token").to_owned();
+    assert!(token.len() > 20, "{url}");
+    for attempt in [url.clone(), format!("{url}x")] {
+        client
+            .put(&attempt)
+            .body("a,b\n1,2\n3,4\n")
+            .send()
+            .await
+            .expect("PUT");
+    }
+    let completed = client
+        .post(format!(
+            "{}/datasets/uploads/{}/complete",
+            server.url,
+            session["upload_id"].as_str().expect("upload_id")
+        ))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(completed.status(), StatusCode::CREATED);
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+    let logged = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        logged.contains("/uploads/{token}"),
+        "the PUTs were not logged at all:\n{logged}"
+    );
+    // The token's signature part, which no redaction of the prefix alone would hide.
+    let signature = token.rsplit('.').next().expect("signature");
+    assert!(!logged.contains(signature), "an upload token is in the log");
+    assert!(!logged.contains(&token), "an upload token is in the log");
 }
