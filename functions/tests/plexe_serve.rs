@@ -567,3 +567,224 @@ async fn upload_tokens_never_reach_the_log() {
     assert!(!logged.contains(signature), "an upload token is in the log");
     assert!(!logged.contains(&token), "an upload token is in the log");
 }
+
+/// Whether the server has closed `socket` (reads EOF or a reset) within `within`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a response (or the 408 hyper may send first)
+        }
+    }
+}
+
+/// Half-sent headers and idle keep-alive connections are closed after the header timeout; at
+/// most --max-connections are served at once, the others wait; a slow upload does not hold a
+/// SIGTERM beyond the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        data.path(),
+        &with_env(&[
+            ("PLEXE_HEADER_TIMEOUT_S", "2"),
+            ("PLEXE_MAX_CONNECTIONS", "3"),
+        ]),
+    );
+    let addr = server.url.trim_start_matches("http://").to_owned();
+
+    // Half-sent headers: closed after ~2 s, not kept.
+    let mut half = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    half.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .expect("send");
+    assert!(
+        closed_within(&mut half, Duration::from_secs(6)).await,
+        "a half-sent request was kept open"
+    );
+    // Idle after a full exchange: closed too.
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(6)).await,
+        "an idle keep-alive connection was kept open"
+    );
+
+    // Three silent connections fill the cap: a fourth client waits, and is served once the
+    // silent ones are closed.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let health = client
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .expect("served once a slot frees");
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "served at once although the cap was full ({:?})",
+        started.elapsed()
+    );
+    drop(silent);
+
+    // A slow upload in progress: SIGTERM still ends the process within the grace period.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"PUT /uploads/whatever HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\nabc",
+    )
+    .await
+    .expect("send");
+    let started = std::time::Instant::now();
+    let (exit, _) = server.stop();
+    assert!(exit.success(), "{exit}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Makes a CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`; returns the
+/// paths of the CA, the certificate and its key.
+fn make_test_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=plexe test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// `plexe serve --tls-cert --tls-key` serves HTTPS that a client trusting the CA accepts.
+#[test]
+fn serves_https_with_a_given_certificate() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_test_ca(certs.path());
+    let dir = data.path().to_str().expect("utf-8");
+    let mut child = plexe(
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            dir,
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+        &Vec::new(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("plexe serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("plexe listening on ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .expect("the listening line");
+    assert!(url.starts_with("https://"), "{url}");
+    let curl = |extra: &[&str]| {
+        let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+        args.extend_from_slice(extra);
+        let health = format!("{url}/health");
+        args.push(&health);
+        let out = Command::new("curl").args(&args).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(&["--cacert", ca.to_str().expect("utf-8")]), "200");
+    // Without the CA the certificate is not trusted.
+    assert_ne!(curl(&[]), "200");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -7,10 +7,11 @@ use crate::config::{Backends, Config};
 use crate::domain::{accounts, housekeeping};
 use crate::http::{self, AppState};
 use crate::runtime::logging;
+use crate::runtime::server::{self, ServerLimits};
 use crate::trainer::Trainer;
 use crate::trainer::worker::{self, WorkerOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 /// Builds run at the same time by the in-process trainer (each uses every core).
@@ -23,6 +24,19 @@ pub struct ServeArgs {
     /// 0 picks a free port (printed at start).
     #[arg(long, env = "PLEXE_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "PLEXE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PLEXE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection and a TLS handshake may last).
+    #[arg(long, env = "PLEXE_HEADER_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub header_timeout_s: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "PLEXE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     #[command(flatten)]
     pub config: Config,
 }
@@ -30,6 +44,13 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let config = args.config;
     logging::init(&config.logs);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(server::tls_acceptor(cert, key).map_err(|e| CliError::Io(format!("TLS: {e}")))?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
@@ -39,7 +60,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let base_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let data_dir = config.data_dir.clone();
     let backends = Backends::open(&config, &base_url).await?;
     // Builds that were running when the last process stopped are picked up again now.
@@ -96,10 +117,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         data_dir.display()
     );
     tracing::info!(%addr, "listening");
-    axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    let limits = ServerLimits {
+        max_connections: args.max_connections as usize,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
+        ..ServerLimits::default()
+    };
+    server::serve(listener, http::app(state), tls, limits, shutdown_signal()).await;
     for w in workers.into_iter().chain(sweeper) {
         w.abort();
     }
