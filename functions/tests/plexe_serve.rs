@@ -788,3 +788,64 @@ fn serves_https_with_a_given_certificate() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Everything `plexe serve` writes under its data dir is the service user's alone: folders 0700,
+/// files 0600 (the SQLite file and its journal, blobs, keys, uploads).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().join("plexe-data");
+    let server = start(&dir, &Vec::new());
+    let key = std::fs::read_to_string(dir.join("admin.key")).expect("admin.key");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let created = client
+        .post(format!("{}/datasets?name=private", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .header("content-type", "text/csv")
+        .body("a,b\n1,2\n3,4\n")
+        .send()
+        .await
+        .expect("POST /datasets");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let session: Value = client
+        .post(format!("{}/datasets/uploads", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .json(&json!({ "name": "staged", "format": "csv" }))
+        .send()
+        .await
+        .expect("POST /datasets/uploads")
+        .json()
+        .await
+        .expect("JSON");
+    let put = client
+        .put(session["upload_url"].as_str().expect("url"))
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(put.status().is_success());
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+    let mut stack = vec![dir.clone()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        let mode = std::fs::metadata(&d).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", d.display());
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            }
+        }
+    }
+    assert!(files >= 5, "only {files} files were written");
+}
