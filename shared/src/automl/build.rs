@@ -12,7 +12,7 @@ use super::features::{self, DroppedColumn, FeatureError, FeaturePlan};
 use super::gbm::{self, FeatureColumn, FeatureMatrix};
 use super::importance::input_importance;
 use super::linear;
-use super::metrics::{self, Metric, Outcome};
+use super::metrics::{self, Evaluation, Metric};
 use super::pipeline::{Feature, Model, Pipeline, Task};
 use super::search::{self, Choice, LeaderboardEntry, SearchData, SearchError};
 use super::split;
@@ -211,7 +211,7 @@ pub fn build(
     if metric.is_classification() == matches!(task, Task::Regression) {
         return Err(BuildError::MetricMismatch {
             metric: metric.name(),
-            task: task_kind(&task),
+            task: task.kind_name(),
         });
     }
     observer.log(
@@ -399,7 +399,7 @@ pub fn build(
         dropped: &plan.dropped,
     });
     let output = BuildOutput {
-        task_kind: task_kind(&task),
+        task_kind: task.kind_name(),
         metric: metric.name(),
         validation_score: choice.validation_score,
         holdout_metrics,
@@ -427,14 +427,6 @@ pub fn build(
     );
     observer.progress(100);
     Ok(output)
-}
-
-pub fn task_kind(task: &Task) -> &'static str {
-    match task {
-        Task::Regression => "regression",
-        Task::Binary { .. } => "binary",
-        Task::Multiclass { .. } => "multiclass",
-    }
 }
 
 /// `gradient_boosted_trees`, `logistic_regression`, or a blend such as
@@ -504,22 +496,10 @@ fn feature_matrix(features: &[Feature], cols: &[Vec<f32>], n: usize) -> FeatureM
 /// The SPEC's holdout metrics: accuracy, precision, recall, f1_score (and roc_auc when binary),
 /// log_loss for classification; rmse, mae, r2 for regression.
 pub fn holdout_report(task: &Task, y: &[f64], margins: &[f64]) -> BTreeMap<String, f64> {
-    let preds = metrics::margins_to_predictions(task, margins);
-    let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
-    let outcome = match task {
-        Task::Regression => Outcome::Values { y, pred: &preds },
-        Task::Binary { .. } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: 2,
-        },
-        Task::Multiclass { labels } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: labels.len(),
-        },
-    };
-    metrics::report(task, outcome)
+    metrics::report(
+        task,
+        Evaluation::from_margins(task, y.to_vec(), margins).outcome(),
+    )
 }
 
 fn type_name(kind: ColumnType) -> &'static str {

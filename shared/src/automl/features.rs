@@ -3,7 +3,7 @@
 //! booleans 0/1, strings as category indices over the training levels, datetimes as calendar
 //! parts plus the raw epoch value), and the column-major `f32` feature matrix models train on.
 
-use super::pipeline::{DatetimePart, Feature, InputSpec};
+use super::pipeline::{self, DatetimePart, Feature, InputSpec};
 use super::target::tokenize;
 use super::task::format_number;
 use crate::ingest::table::MISSING_CODE;
@@ -209,35 +209,12 @@ fn training_levels(column: &Column, rows: &[usize]) -> Vec<String> {
     order.into_iter().map(|i| levels[i].clone()).collect()
 }
 
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// A calendar part of epoch seconds (UTC); day of week is 0 = Monday … 6 = Sunday.
+/// A calendar part of epoch seconds (UTC), of the whole second (the value as training sees
+/// it, before any cast to `f32`); `None` when missing.
 pub fn datetime_part(epoch_seconds: f64, part: DatetimePart) -> Option<f64> {
-    if !epoch_seconds.is_finite() {
-        return None;
-    }
-    let secs = epoch_seconds.floor() as i64;
-    let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    Some(match part {
-        DatetimePart::Year => y as f64,
-        DatetimePart::Month => m as f64,
-        DatetimePart::Day => d as f64,
-        // 1970-01-01 was a Thursday (3 when Monday is 0).
-        DatetimePart::DayOfWeek => (days + 3).rem_euclid(7) as f64,
-        DatetimePart::Hour => (secs.rem_euclid(86_400) / 3600) as f64,
-    })
+    epoch_seconds
+        .is_finite()
+        .then(|| pipeline::datetime_part(epoch_seconds.floor(), part))
 }
 
 /// The feature values of `rows` of `table`, one `f32` column per feature (NaN = missing).

@@ -4,6 +4,8 @@
 pub mod gbm;
 pub mod pipeline;
 pub mod predict;
+mod probability;
+mod random;
 
 pub mod build;
 pub mod describe;

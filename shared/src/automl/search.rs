@@ -6,7 +6,7 @@
 
 use super::gbm::{self, FeatureColumn, FeatureMatrix, GbmParams, Objective};
 use super::linear::{self, LinearKind};
-use super::metrics::{self, Metric, Outcome};
+use super::metrics::{self, Evaluation, Metric};
 use super::pipeline::{Feature, LinearModel, Model, Task};
 use super::split;
 use serde::Serialize;
@@ -548,25 +548,9 @@ fn secondary(task: &Task) -> Metric {
 }
 
 fn selection_key(data: &SearchData, metric: Metric, rows: &[usize], margins: &[f64]) -> (f64, f64) {
-    let preds = metrics::margins_to_predictions(data.task, margins);
     let y: Vec<f64> = rows.iter().map(|&r| data.y[r]).collect();
-    let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
-    let outcome = match data.task {
-        Task::Regression => Outcome::Values {
-            y: &y,
-            pred: &preds,
-        },
-        Task::Binary { .. } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: 2,
-        },
-        Task::Multiclass { labels } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: labels.len(),
-        },
-    };
+    let evaluation = Evaluation::from_margins(data.task, y, margins);
+    let outcome = evaluation.outcome();
     let clean = |v: f64| {
         if v.is_nan() {
             if metric.higher_is_better() {

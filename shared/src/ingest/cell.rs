@@ -18,6 +18,8 @@
 //!   optionally followed by `Z` or an offset `±HH[:MM]`; stored as epoch seconds, UTC. A time
 //!   without an offset is taken as UTC.
 
+use super::calendar::{F64, civil_from_days, days_from_civil, days_in_month};
+
 /// pandas' default `na_values` (plus whitespace-only cells, handled by trimming first).
 const MISSING_MARKERS: &[&str] = &[
     "", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan", "-NaN", "-nan", "None", "<NA>", "#N/A",
@@ -152,43 +154,6 @@ fn digits(b: &[u8]) -> Option<i64> {
     })
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 /// Epoch seconds as RFC 3339 UTC: `2024-03-01T12:00:00Z`, with milliseconds when the value has
 /// a fraction (`…:00.250Z`). Works for any year a table can hold, unlike a formatting library
 /// limited to 0000–9999.
@@ -197,7 +162,9 @@ pub fn format_rfc3339(epoch_seconds: f64) -> String {
     let total_ms = (epoch_seconds.clamp(-1e15, 1e15) * 1000.0).round() as i64;
     let secs = total_ms.div_euclid(1000);
     let ms = total_ms.rem_euclid(1000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    // Whole days below 2^53 (the clamp above keeps them there): exact as `f64`.
+    let (year, month, day) = civil_from_days(&mut F64, &(secs.div_euclid(86_400) as f64));
+    let (year, month, day) = (year as i64, month as i64, day as i64);
     let sod = secs.rem_euclid(86_400);
     let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
     let fraction = if ms == 0 {

@@ -8,6 +8,7 @@
 //! This module uses only external crates and `crate::ingest::…` paths, so the fuzz crate
 //! (shared/fuzz) can compile it on its own without the rest of `shared`.
 
+pub mod calendar;
 pub mod cell;
 pub mod column_builder;
 pub mod csv_reader;

@@ -357,7 +357,7 @@ async fn check_build(
             format!(
                 "metric {} does not apply to a {} task",
                 metric.name(),
-                crate::automl::build::task_kind(task)
+                task.kind_name()
             ),
             "metric",
         )
