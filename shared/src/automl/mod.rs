@@ -13,13 +13,19 @@ pub mod features;
 pub mod importance;
 pub mod linear;
 pub mod metrics;
+mod output;
+mod plan;
+mod refit;
+mod request;
 pub mod search;
+mod select;
 pub mod split;
 pub mod target;
 pub mod task;
 
-pub use build::{
-    BuildError, BuildObserver, BuildOutput, BuildRequest, LogLevel, SilentObserver, build,
-};
+pub use build::{BuildError, BuildObserver, LogLevel, SilentObserver, build};
 pub use metrics::Metric;
+pub use output::{BuildOutput, FeatureImportance, SchemaField};
 pub use pipeline::{Feature, Model, Pipeline, Task};
+pub use plan::{BuildPlan, PlanError, PlanInput, plan_build};
+pub use request::BuildRequest;

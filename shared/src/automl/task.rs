@@ -24,6 +24,9 @@ pub enum TaskError {
     SingleClass { column: String, label: String },
     #[error("target `{column}` has no values")]
     Empty { column: String },
+    /// Known from the column's profile, which counts distinct values without naming them.
+    #[error("target `{column}` has a single value; there is nothing to predict")]
+    AtMostOneValue { column: String },
 }
 
 /// The label text of a target cell, as served (`true`, `3`, `2.5`, `yes`); `None` when missing.

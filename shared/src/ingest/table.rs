@@ -16,6 +16,18 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// The SPEC's name of the type (as serialized): `integer`, `float`, `boolean`, `string`,
+    /// `datetime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Boolean => "boolean",
+            ColumnType::String => "string",
+            ColumnType::Datetime => "datetime",
+        }
+    }
+
     /// Whether the column is held as [`ColumnData::Numeric`].
     pub fn is_numeric_storage(self) -> bool {
         !matches!(self, ColumnType::String)

@@ -40,6 +40,10 @@ impl Task {
         }
     }
 
+    pub fn is_classification(&self) -> bool {
+        !matches!(self, Task::Regression)
+    }
+
     /// `regression`, `binary` or `multiclass`: the task as results and model files name it.
     pub fn kind_name(&self) -> &'static str {
         match self {

@@ -280,7 +280,7 @@ async fn check_build(
 ) -> Result<BuildSettings, StartBuildError> {
     let time_budget_s = spec
         .time_budget_s
-        .unwrap_or(crate::automl::build::DEFAULT_TIME_BUDGET_S);
+        .unwrap_or(BuildRequest::DEFAULT_TIME_BUDGET_S);
     if !time_budget_s.is_finite() || !(1.0..=MAX_TIME_BUDGET_S).contains(&time_budget_s) {
         return Err(DomainError::validation(
             format!("time_budget_s must be between 1 and {MAX_TIME_BUDGET_S} seconds"),
@@ -364,11 +364,11 @@ async fn check_build(
         .into());
     }
     let rows = dataset.row_count;
-    if rows < crate::automl::build::MIN_ROWS {
+    if rows < crate::automl::BuildPlan::MIN_ROWS {
         return Err(StartBuildError::Unusable {
             message: format!(
                 "The dataset has {rows} rows; a build needs at least {}.",
-                crate::automl::build::MIN_ROWS
+                crate::automl::BuildPlan::MIN_ROWS
             ),
             field: "dataset_id".into(),
             candidates: Vec::new(),
