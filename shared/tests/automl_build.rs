@@ -1,8 +1,9 @@
 //! `automl::build` end to end on synthetic tables whose answer is known.
 
-use shared::automl::build::{BuildObserver, LogLevel};
-use shared::automl::target::TargetError;
-use shared::automl::{BuildError, BuildRequest, Metric, Model, PlanError, Task, build};
+use shared::automl::{
+    BuildError, BuildObserver, BuildRequest, LogLevel, Metric, Model, PlanError, TargetError, Task,
+    build,
+};
 use shared::ingest::table::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
 use std::sync::Mutex;
 

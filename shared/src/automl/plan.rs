@@ -229,3 +229,143 @@ fn plan_from_profile(
         labelled_rows: labelled,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ColumnData, ColumnProfile};
+
+    fn profile(name: &str, kind: ColumnType, missing: usize, unique: usize) -> ColumnProfile {
+        ColumnProfile {
+            name: name.into(),
+            kind,
+            missing,
+            unique,
+            min: None,
+            max: None,
+            mean: None,
+            top_values: None,
+        }
+    }
+
+    fn numbers(name: &str, kind: ColumnType, values: Vec<f64>) -> Column {
+        Column {
+            name: name.into(),
+            kind,
+            data: ColumnData::Numeric(values),
+        }
+    }
+
+    fn table(y: Vec<f64>) -> Table {
+        let n = y.len();
+        Table {
+            columns: vec![
+                numbers("x", ColumnType::Float, (0..n).map(|i| i as f64).collect()),
+                numbers("price", ColumnType::Float, y),
+            ],
+            n_rows: n,
+        }
+    }
+
+    #[test]
+    fn a_table_plan_resolves_target_task_metric_and_budget() {
+        let t = table((0..30).map(|i| (i % 7) as f64 * 1.5).collect());
+        let mut request = BuildRequest::new("predict the price");
+        request.time_budget_s = 1e9;
+        let plan = plan_build(PlanInput::Table(&t), &request);
+        assert_eq!(
+            plan,
+            Ok(BuildPlan {
+                target: "price".into(),
+                task: Some(Task::Regression),
+                metric: Some(Metric::Rmse),
+                time_budget_s: 86_400.0,
+                labelled_rows: 30,
+            })
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_the_columns() {
+        let t = table((0..30).map(|i| i as f64).collect());
+        let e = plan_build(
+            PlanInput::Table(&t),
+            &BuildRequest::new("predict the weather"),
+        );
+        let Err(e) = e else { panic!("planned {e:?}") };
+        assert_eq!(e.field(), Some("target"));
+        assert_eq!(e.candidates(), ["x".to_string(), "price".to_string()]);
+
+        let mut request = BuildRequest::new("predict price");
+        request.metric = Some(Metric::Accuracy);
+        let e = plan_build(PlanInput::Table(&t), &request);
+        assert!(matches!(
+            e,
+            Err(PlanError::MetricMismatch {
+                task: "regression",
+                ..
+            })
+        ));
+        assert_eq!(e.err().and_then(|e| e.field()), Some("metric"));
+
+        // Rows without a target value do not count.
+        let mut y: Vec<f64> = (0..30).map(|i| i as f64).collect();
+        y[..15].iter_mut().for_each(|v| *v = f64::NAN);
+        let e = plan_build(
+            PlanInput::Table(&table(y)),
+            &BuildRequest::new("predict price"),
+        );
+        let Err(e) = e else { panic!("planned {e:?}") };
+        assert_eq!(
+            e,
+            PlanError::TooFewRows {
+                target: "price".into(),
+                rows: 15
+            }
+        );
+        assert_eq!((e.field(), e.candidates().len()), (None, 0));
+    }
+
+    #[test]
+    fn a_profile_plan_checks_what_profiles_tell() {
+        let columns = [
+            profile("issued", ColumnType::Datetime, 0, 40),
+            profile("flag", ColumnType::Boolean, 0, 1),
+            profile("price", ColumnType::Float, 25, 30),
+        ];
+        let plan = |intent: &str| {
+            plan_build(
+                PlanInput::Profile {
+                    columns: &columns,
+                    rows: 50,
+                },
+                &BuildRequest::new(intent),
+            )
+        };
+        let e = plan("predict issued");
+        assert!(matches!(
+            e,
+            Err(PlanError::Task {
+                error: TaskError::DatetimeTarget { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            plan("predict the flag"),
+            Err(PlanError::Task {
+                error: TaskError::AtMostOneValue { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            plan("predict price"),
+            Ok(BuildPlan {
+                target: "price".into(),
+                task: None,
+                metric: None,
+                time_budget_s: BuildRequest::DEFAULT_TIME_BUDGET_S,
+                labelled_rows: 25,
+            })
+        );
+    }
+}

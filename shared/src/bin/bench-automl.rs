@@ -22,8 +22,7 @@
 //! is what comparing two versions of the engine byte for byte needs.
 
 use serde_json::{Value, json};
-use shared::automl::task::{label_of, sort_labels};
-use shared::automl::{BuildRequest, SilentObserver, build, metrics};
+use shared::automl::{BuildRequest, SilentObserver, build, label_of, metrics, sort_labels};
 use shared::ingest::{Column, read_csv_path, read_parquet_path};
 use shared::serving::{Batch, BatchOutput, OnnxModel, measure};
 use std::collections::{BTreeMap, HashMap, HashSet};
