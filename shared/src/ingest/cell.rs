@@ -1,4 +1,7 @@
-//! How one text cell is read: missing markers, booleans, numbers and ISO 8601 datetimes.
+//! How one text cell is read: missing markers, booleans, numbers and ISO 8601 datetimes. This is
+//! the one reader of cell text: ingest reads files with [`read_cell`], and serving reads the text
+//! of a request's fields with [`read_field_text`], which accepts everything `read_cell` does
+//! with the same value, so any value a training file holds means the same at prediction time.
 //!
 //! Decisions (documented for API users in the dataset docs):
 //! - Cells are trimmed of surrounding whitespace before being classified; a string column keeps
@@ -19,6 +22,7 @@
 //!   without an offset is taken as UTC.
 
 use super::calendar::{F64, civil_from_days, days_from_civil, days_in_month};
+use super::table::ColumnType;
 
 /// pandas' default `na_values` (plus whitespace-only cells, handled by trimming first).
 const MISSING_MARKERS: &[&str] = &[
@@ -28,6 +32,58 @@ const MISSING_MARKERS: &[&str] = &[
 
 /// The largest integer magnitude an `f64` holds exactly.
 const MAX_EXACT_INTEGER: i64 = 1 << 53;
+
+/// A cell's value as a column of some type holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellValue<'a> {
+    Missing,
+    /// An integer, float, boolean (0/1) or datetime (epoch seconds UTC) column's value.
+    Number(f64),
+    /// A string column's value: the text as written, surrounding whitespace included.
+    Text(&'a str),
+}
+
+/// Reads one cell as a column of `kind` holds it; `None` when the text is not a value of that
+/// type. Missing markers (after trimming) are missing in every type.
+pub fn read_cell(kind: ColumnType, raw: &str) -> Option<CellValue<'_>> {
+    let t = raw.trim();
+    if is_missing(t) {
+        return Some(CellValue::Missing);
+    }
+    Some(match kind {
+        ColumnType::String => CellValue::Text(raw),
+        ColumnType::Integer => match parse_integer(t) {
+            IntegerCell::Exact(v) => CellValue::Number(v),
+            IntegerCell::TooLarge | IntegerCell::NotInteger => return None,
+        },
+        ColumnType::Float => CellValue::Number(parse_float(t)?),
+        ColumnType::Boolean => CellValue::Number(if parse_bool(t)? { 1.0 } else { 0.0 }),
+        ColumnType::Datetime => CellValue::Number(parse_datetime(t)?),
+    })
+}
+
+/// Reads the text of a request field for an input column of `kind` (serving). It accepts what
+/// [`read_cell`] accepts, with the same value, and two leniencies clients rely on that a file
+/// never needs: a number field (integer or float) takes any finite number, as the model's input
+/// is a float anyway; a boolean field also takes `yes`/`no` and `1`/`0` in any case (a file
+/// column of those words is read as labels, so it never becomes a boolean input).
+pub fn read_field_text(kind: ColumnType, raw: &str) -> Option<CellValue<'_>> {
+    match kind {
+        ColumnType::Integer | ColumnType::Float => read_cell(ColumnType::Float, raw),
+        ColumnType::Boolean => read_cell(kind, raw).or_else(|| {
+            let t = raw.trim();
+            let is = |word: &str| t.eq_ignore_ascii_case(word);
+            if is("yes") || t == "1" {
+                Some(CellValue::Number(1.0))
+            } else if is("no") || t == "0" {
+                Some(CellValue::Number(0.0))
+            } else {
+                None
+            }
+        }),
+        ColumnType::String | ColumnType::Datetime => read_cell(kind, raw),
+    }
+}
 
 /// Whether a (trimmed) cell means "no value".
 pub fn is_missing(trimmed: &str) -> bool {

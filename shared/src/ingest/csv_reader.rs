@@ -12,7 +12,7 @@ use std::path::Path;
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::cell::{self, IntegerCell};
+use super::cell::{self, CellValue, IntegerCell};
 use super::column_builder::ColumnBuilder;
 use super::error::{IngestError, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_ROWS};
 use super::table::{ColumnType, Table};
@@ -178,23 +178,11 @@ fn fill_columns<R: Read>(
 /// Append one cell to its column; `None` if it does not fit the type pass 1 inferred (only
 /// possible when the source changed between the passes).
 fn push_cell(builder: &mut ColumnBuilder, kind: ColumnType, raw: &str) -> Option<()> {
-    let t = raw.trim();
-    if cell::is_missing(t) {
-        match kind {
-            ColumnType::String => builder.push_text(None),
-            _ => builder.push_number(f64::NAN),
-        }
-        return Some(());
-    }
-    match kind {
-        ColumnType::String => builder.push_text(Some(raw)),
-        ColumnType::Integer => match cell::parse_integer(t) {
-            IntegerCell::Exact(v) => builder.push_number(v),
-            _ => return None,
-        },
-        ColumnType::Float => builder.push_number(cell::parse_float(t)?),
-        ColumnType::Boolean => builder.push_number(if cell::parse_bool(t)? { 1.0 } else { 0.0 }),
-        ColumnType::Datetime => builder.push_number(cell::parse_datetime(t)?),
+    match cell::read_cell(kind, raw)? {
+        CellValue::Missing if kind == ColumnType::String => builder.push_text(None),
+        CellValue::Missing => builder.push_number(f64::NAN),
+        CellValue::Number(v) => builder.push_number(v),
+        CellValue::Text(text) => builder.push_text(Some(text)),
     }
     Some(())
 }
