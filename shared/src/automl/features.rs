@@ -6,6 +6,7 @@
 use super::pipeline::{self, DatetimePart, Feature, InputSpec};
 use super::target::tokenize;
 use super::task::format_number;
+use crate::ingest::cell::{CellValue, read_cell};
 use crate::ingest::table::MISSING_CODE;
 use crate::ingest::{Column, ColumnData, ColumnType, Table};
 use std::collections::HashMap;
@@ -245,20 +246,16 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
             rows.iter().map(|&r| v[r] as f32).collect()
         }
         (Feature::Numeric { .. }, ColumnData::Categorical { codes, levels }) => {
-            // A holdout typed as text where training saw numbers: read what parses.
+            // A column typed as text where training saw numbers: read what parses, as a file's
+            // cell would be read.
             let parsed: Vec<f32> = levels
                 .iter()
-                .map(|l| l.trim().parse::<f32>().unwrap_or(f32::NAN))
-                .collect();
-            rows.iter()
-                .map(|&r| {
-                    if codes[r] == MISSING_CODE {
-                        f32::NAN
-                    } else {
-                        parsed[codes[r] as usize]
-                    }
+                .map(|l| match read_cell(ColumnType::Float, l) {
+                    Some(CellValue::Number(v)) => v as f32,
+                    _ => f32::NAN,
                 })
-                .collect()
+                .collect();
+            values_of_codes(codes, rows, &parsed)
         }
         (Feature::CategoryIndex { levels, .. }, data) => {
             let index: HashMap<&str, usize> = levels
@@ -275,15 +272,7 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
                         .iter()
                         .map(|l| index.get(l.as_str()).map_or(f32::NAN, |&i| i as f32))
                         .collect();
-                    rows.iter()
-                        .map(|&r| {
-                            if codes[r] == MISSING_CODE {
-                                f32::NAN
-                            } else {
-                                mapped[codes[r] as usize]
-                            }
-                        })
-                        .collect()
+                    values_of_codes(codes, rows, &mapped)
                 }
                 ColumnData::Numeric(v) => rows
                     .iter()
@@ -307,6 +296,14 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
             vec![f32::NAN; rows.len()]
         }
     }
+}
+
+/// Per row, the value its dictionary code maps to in `by_code` (one per level of the column);
+/// NaN for a missing value.
+fn values_of_codes(codes: &[u32], rows: &[usize], by_code: &[f32]) -> Vec<f32> {
+    rows.iter()
+        .map(|&r| by_code.get(codes[r] as usize).copied().unwrap_or(f32::NAN))
+        .collect()
 }
 
 #[cfg(test)]

@@ -127,12 +127,7 @@ impl<'t> TablePlan<'t> {
     /// first.
     pub fn resolve(table: &'t Table, request: &BuildRequest) -> Result<Self, PlanError> {
         let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-        let target = resolve_target(
-            &names,
-            &request.intent,
-            request.target.as_deref(),
-            &request.output_fields(),
-        )?;
+        let target = target_among(&names, request)?;
         let column = table
             .column(&target)
             .ok_or_else(|| TargetError::UnknownColumn {
@@ -172,6 +167,16 @@ impl<'t> TablePlan<'t> {
     }
 }
 
+/// The column the request names, explicitly, through its output schema or in its intent.
+fn target_among(names: &[&str], request: &BuildRequest) -> Result<String, TargetError> {
+    resolve_target(
+        names,
+        &request.intent,
+        request.target.as_deref(),
+        &request.output_fields(),
+    )
+}
+
 /// The requested metric, else the task's default; refused when it does not fit the task.
 fn selection_metric(requested: Option<Metric>, task: &Task) -> Result<Metric, PlanError> {
     let metric = requested.unwrap_or_else(|| Metric::default_for(task));
@@ -200,12 +205,7 @@ fn plan_from_profile(
     request: &BuildRequest,
 ) -> Result<BuildPlan, PlanError> {
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    let target = resolve_target(
-        &names,
-        &request.intent,
-        request.target.as_deref(),
-        &request.output_fields(),
-    )?;
+    let target = target_among(&names, request)?;
     let refuse = |error: TaskError| PlanError::Task {
         error,
         columns: names.iter().map(|s| s.to_string()).collect(),

@@ -1,6 +1,7 @@
-//! Native prediction of a fitted [`Pipeline`]: the reading of the pipeline that holdout scores
-//! use, computed exactly the way the exported ONNX graph computes it (see [`crate::onnx`]), so
-//! that the two readings agree.
+//! Native prediction of a fitted [`Pipeline`] on a table (`Pipeline::predict`), computed exactly
+//! the way the exported ONNX graph computes it (see [`crate::onnx`]), so that the two readings
+//! agree; the tests hold them to each other. (A build scores its holdout from its own feature
+//! columns, reading the models through the same tree walk and linear sum.)
 //!
 //! Conventions shared with the ONNX export (both sides must follow them):
 //! - every non-string input is cast to `f32` first (booleans 0/1, datetimes as epoch seconds UTC);

@@ -5,7 +5,7 @@
 use super::gbm::{self, GbmParams};
 use super::linear;
 use super::pipeline::{Feature, LinearModel, Model};
-use super::search::{CandidateSpec, SearchData, SearchError, objective};
+use super::search::{CandidateSpec, SearchData, SearchError};
 use super::select::Choice;
 use std::time::Instant;
 
@@ -31,15 +31,7 @@ pub fn refit(
         .map(|member| {
             Ok(match &member.spec {
                 CandidateSpec::Linear(kind) => {
-                    let model = linear::fit_linear(
-                        data.task,
-                        *kind,
-                        data.features,
-                        data.cols,
-                        data.y,
-                        &rows,
-                        seed,
-                    );
+                    let model = data.fit_linear(*kind, &rows, seed);
                     let importance = linear_importance(&model, data.features, data.cols);
                     FittedModel {
                         model: Model::Linear(model),
@@ -53,15 +45,7 @@ pub fn refit(
                         early_stopping_rounds: 0,
                         ..params.clone()
                     };
-                    let fit = gbm::train(
-                        &data.matrix(&rows),
-                        data.y,
-                        None,
-                        &objective(data.task),
-                        &params,
-                        None,
-                        Some(deadline),
-                    )?;
+                    let fit = data.fit_trees(&params, &rows, None, deadline)?;
                     FittedModel {
                         model: Model::Trees(fit.ensemble),
                         weight: member.weight,

@@ -4,10 +4,10 @@
 //! classification, all on the training rows only. What wins, alone or blended, is decided by
 //! [`super::select`] from the out-of-fold margins kept here.
 
-use super::gbm::{self, FeatureColumn, FeatureMatrix, GbmParams, Objective};
+use super::gbm::{self, FeatureColumn, FeatureMatrix, GbmError, GbmFit, GbmParams, Objective};
 use super::linear::{self, LinearKind};
 use super::metrics::Metric;
-use super::pipeline::{Feature, Task};
+use super::pipeline::{Feature, LinearModel, Task};
 use super::select::selection_key;
 use super::split;
 use serde::Serialize;
@@ -83,6 +83,40 @@ impl SearchData<'_> {
             .is_classification()
             .then(|| self.y.iter().map(|&v| v as usize).collect())
     }
+    /// A linear model of `kind` fit on `rows` (positions in this data).
+    pub fn fit_linear(&self, kind: LinearKind, rows: &[usize], seed: u64) -> LinearModel {
+        linear::fit_linear(
+            self.task,
+            kind,
+            self.features,
+            self.cols,
+            self.y,
+            rows,
+            seed,
+        )
+    }
+
+    /// Boosted trees fit on `rows` (positions in this data), early stopping on `valid` when
+    /// given, keeping what is trained by `deadline`.
+    pub fn fit_trees(
+        &self,
+        params: &GbmParams,
+        rows: &[usize],
+        valid: Option<(&FeatureMatrix, &[f64])>,
+        deadline: Instant,
+    ) -> Result<GbmFit, GbmError> {
+        let y: Vec<f64> = rows.iter().map(|&r| self.y[r]).collect();
+        gbm::train(
+            &self.matrix(rows),
+            &y,
+            None,
+            &objective(self.task),
+            params,
+            valid,
+            Some(deadline),
+        )
+    }
+
     /// The feature matrix of `rows` (positions in this data).
     pub fn matrix(&self, rows: &[usize]) -> FeatureMatrix {
         let columns = self
@@ -322,30 +356,14 @@ pub fn evaluate_candidates(
         for (train, valid) in &splits {
             let m = match &spec {
                 CandidateSpec::Linear(kind) => {
-                    let model = linear::fit_linear(
-                        data.task,
-                        *kind,
-                        data.features,
-                        data.cols,
-                        data.y,
-                        train,
-                        seed,
-                    );
+                    let model = data.fit_linear(*kind, train, seed);
                     linear::linear_margins(&model, data.cols, valid)
                 }
                 CandidateSpec::Trees { params, .. } => {
-                    let y_train: Vec<f64> = train.iter().map(|&r| data.y[r]).collect();
                     let y_valid: Vec<f64> = valid.iter().map(|&r| data.y[r]).collect();
                     let x_valid = data.matrix(valid);
-                    let fit = gbm::train(
-                        &data.matrix(train),
-                        &y_train,
-                        None,
-                        &objective(data.task),
-                        params,
-                        Some((&x_valid, &y_valid)),
-                        Some(hard_deadline),
-                    )?;
+                    let fit =
+                        data.fit_trees(params, train, Some((&x_valid, &y_valid)), hard_deadline)?;
                     rounds.push(fit.best_iteration.max(1));
                     gbm::predict_margins(&fit.ensemble, &x_valid).concat()
                 }

@@ -15,7 +15,7 @@ use csv::{ByteRecord, ReaderBuilder};
 use super::cell::{self, CellValue, IntegerCell};
 use super::column_builder::ColumnBuilder;
 use super::error::{IngestError, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_ROWS};
-use super::table::{ColumnType, Table};
+use super::table::{ColumnNames, ColumnType, Table};
 
 /// Read a CSV file from disk.
 pub fn read_csv_path(path: &Path) -> Result<Table, IngestError> {
@@ -202,7 +202,7 @@ fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
         });
     }
     let mut names: Vec<String> = Vec::with_capacity(record.len());
-    let mut seen = std::collections::HashMap::with_capacity(record.len());
+    let mut seen = ColumnNames::default();
     for i in 0..record.len() {
         let raw = field_text(record, i, line)?;
         if raw.len() > MAX_FIELD_BYTES {
@@ -214,18 +214,8 @@ fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
         }
         // csv strips a BOM at the very start; this also covers one it missed.
         let name = raw.trim_start_matches('\u{feff}').trim();
-        if name.is_empty() {
-            // A lone empty header with no other columns means an empty first line in effect.
-            return Err(IngestError::EmptyColumnName { column: i + 1 });
-        }
-        if let Some(&first) = seen.get(name) {
-            return Err(IngestError::DuplicateColumnName {
-                name: name.to_owned(),
-                first,
-                second: i + 1,
-            });
-        }
-        seen.insert(name.to_owned(), i + 1);
+        // A lone empty header with no other columns means an empty first line in effect.
+        seen.add(i + 1, name)?;
         names.push(name.to_owned());
     }
     Ok(names)

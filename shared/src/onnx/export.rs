@@ -1,5 +1,6 @@
-//! Pipeline → ONNX graph. The graph mirrors the native reading of the pipeline op by op (see
-//! the conventions in `automl::pipeline`); this file only says how each step is spelled in ONNX.
+//! Pipeline → ONNX graph. The graph mirrors native prediction op by op (the conventions are
+//! listed in `automl/predict.rs`; the shared rules live in [`crate::automl::pipeline`]); this
+//! file only says how each step is spelled in ONNX.
 
 use super::graph::{Attr, GraphBuilder, INTERNAL_PREFIX, ML_DOMAIN, opset, value_info};
 use super::{InputField, MetadataKey, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES};
@@ -601,11 +602,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
             )]
         }
         Task::Binary { labels } => {
-            let m32 = g.op(
-                "Cast",
-                &[margin],
-                vec![("to", Attr::Int(DataType::Float as i64))],
-            );
+            let m32 = to_float(g, margin);
             let p = g.op("Sigmoid", &[&m32], vec![]);
             let one = g.f32s(&[], &[1.0]);
             let q = g.op("Sub", &[&one, &p], vec![]);
@@ -616,6 +613,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("axis", Attr::Int(1))],
                 OUTPUT_PROBABILITIES,
             );
+            // The label is labels[1] iff the margin is above 0 (a tie goes to labels[0]).
             let zero = g.f64_scalar(0.0);
             let positive = g.op("Greater", &[margin, &zero], vec![]);
             let idx = g.op(
@@ -624,25 +622,10 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("to", Attr::Int(DataType::Int64 as i64))],
             );
             let idx = g.op("Reshape", &[&idx, &flat], vec![]);
-            let table = g.strings(&[2], labels.as_slice());
-            g.op_to(
-                "",
-                "Gather",
-                &[&table, &idx],
-                vec![("axis", Attr::Int(0))],
-                OUTPUT_PREDICTION,
-            );
-            vec![
-                value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
-                value_info(OUTPUT_PROBABILITIES, DataType::Float, &[Err(BATCH), Ok(2)]),
-            ]
+            classification_outputs(g, labels, &idx)
         }
         Task::Multiclass { labels } => {
-            let m32 = g.op(
-                "Cast",
-                &[margin],
-                vec![("to", Attr::Int(DataType::Float as i64))],
-            );
+            let m32 = to_float(g, margin);
             g.op_to(
                 "",
                 "Softmax",
@@ -650,6 +633,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("axis", Attr::Int(1))],
                 OUTPUT_PROBABILITIES,
             );
+            // The first maximum wins, as in native prediction.
             let idx = g.op(
                 "ArgMax",
                 &[margin],
@@ -659,22 +643,41 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                     ("select_last_index", Attr::Int(0)),
                 ],
             );
-            let table = g.strings(&[labels.len() as i64], labels);
-            g.op_to(
-                "",
-                "Gather",
-                &[&table, &idx],
-                vec![("axis", Attr::Int(0))],
-                OUTPUT_PREDICTION,
-            );
-            vec![
-                value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
-                value_info(
-                    OUTPUT_PROBABILITIES,
-                    DataType::Float,
-                    &[Err(BATCH), Ok(labels.len() as i64)],
-                ),
-            ]
+            classification_outputs(g, labels, &idx)
         }
     }
+}
+
+/// The float64 margins as the float32 the probability ops and outputs use.
+fn to_float(g: &mut GraphBuilder, margin: &str) -> String {
+    g.op(
+        "Cast",
+        &[margin],
+        vec![("to", Attr::Int(DataType::Float as i64))],
+    )
+}
+
+/// The predicted label (the label at each row's class index `idx`) as the `prediction` output,
+/// and the classification outputs' descriptions.
+fn classification_outputs(
+    g: &mut GraphBuilder,
+    labels: &[String],
+    idx: &str,
+) -> Vec<pb::ValueInfoProto> {
+    let table = g.strings(&[labels.len() as i64], labels);
+    g.op_to(
+        "",
+        "Gather",
+        &[&table, idx],
+        vec![("axis", Attr::Int(0))],
+        OUTPUT_PREDICTION,
+    );
+    vec![
+        value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
+        value_info(
+            OUTPUT_PROBABILITIES,
+            DataType::Float,
+            &[Err(BATCH), Ok(labels.len() as i64)],
+        ),
+    ]
 }

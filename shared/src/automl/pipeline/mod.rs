@@ -1,6 +1,8 @@
-//! A fitted pipeline: what the engine produces, what [`crate::onnx`] exports and what the native
-//! predictor (used for holdout scores) runs. It is plain data so that the ONNX graph and the
-//! native prediction are two readings of one description.
+//! A fitted pipeline: what the engine produces, what [`crate::onnx`] exports and what native
+//! prediction runs. It is plain data so that the ONNX graph and native prediction are two
+//! readings of one description, and the rules both follow live here: how a tree is walked and a
+//! linear model summed (`margins`), how calendar parts are computed (`calendar`), how a level
+//! maps to its index ([`level_index`]) and what makes a pipeline readable at all (`check`).
 //!
 //! Numeric precision: ONNX tree ensembles compare `f32` inputs with `f32` thresholds, so features
 //! are cast to `f32` before any comparison, in training and in native prediction alike, and
