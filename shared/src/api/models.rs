@@ -2,7 +2,7 @@
 
 use super::{AnyJson, PageInfo};
 use crate::automl::Task;
-use crate::domain::models::builds::PlannedBuild;
+use crate::domain::models::builds::{BuildSpec, NewModel, PlannedBuild};
 use crate::domain::models::logs::LogLine;
 use crate::domain::models::{
     Model, ModelSummary, ModelVersion, StartedBuild, VersionError, VersionStatus,
@@ -56,6 +56,32 @@ pub struct CreateModelRequest {
     pub max_iterations: Option<u64>,
 }
 
+impl CreateModelRequest {
+    /// What to build, for the domain.
+    pub fn spec(&self) -> BuildSpec {
+        BuildSpec {
+            intent: Some(self.intent.clone()),
+            dataset_id: self.dataset_id.clone(),
+            upload_id: self.upload_id.clone(),
+            target: self.target.clone(),
+            metric: self.metric.clone(),
+            time_budget_s: self.time_budget_s,
+            max_iterations: self.max_iterations.map(|n| n as usize),
+            input_schema: super::non_null(self.input_schema.clone()),
+            output_schema: super::non_null(self.output_schema.clone()),
+        }
+    }
+
+    /// The new model's own fields.
+    pub fn new_model(&self) -> NewModel {
+        NewModel {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 /// `POST /models/{model_name}/versions`: the next version; unset fields are the previous
 /// version's.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
@@ -84,6 +110,22 @@ pub struct CreateVersionRequest {
     pub max_iterations: Option<u64>,
 }
 
+impl From<CreateVersionRequest> for BuildSpec {
+    fn from(r: CreateVersionRequest) -> Self {
+        BuildSpec {
+            intent: r.intent,
+            dataset_id: r.dataset_id,
+            upload_id: r.upload_id,
+            target: r.target,
+            metric: r.metric,
+            time_budget_s: r.time_budget_s,
+            max_iterations: r.max_iterations.map(|n| n as usize),
+            input_schema: super::non_null(r.input_schema),
+            output_schema: super::non_null(r.output_schema),
+        }
+    }
+}
+
 /// `POST /models/{model_name}/retrain`: every field optional (an empty body retrains as before).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +146,20 @@ pub struct RetrainRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 600)]
     pub time_budget_s: Option<f64>,
+}
+
+impl From<RetrainRequest> for BuildSpec {
+    fn from(r: RetrainRequest) -> Self {
+        BuildSpec {
+            intent: r.goal,
+            dataset_id: r.dataset_id,
+            upload_id: r.upload_id,
+            metric: r.metric,
+            max_iterations: r.max_iterations.map(|n| n as usize),
+            time_budget_s: r.time_budget_s,
+            ..BuildSpec::default()
+        }
+    }
 }
 
 /// `PATCH /models/{model_name}`: absent fields stay; `description: null` clears it.

@@ -9,9 +9,7 @@ use crate::api::models::{
 use crate::api::{ErrorEnvelope, non_null};
 use crate::domain::api_keys::Scope;
 use crate::domain::layout::ModelName;
-use crate::domain::models::builds::{
-    self, BuildSpec, NewModel, Ports, Requester, StartBuildError, StartedBuild,
-};
+use crate::domain::models::builds::{self, Ports, Requester, StartBuildError, StartedBuild};
 use crate::domain::models::{
     self, ModelListing, ModelPatch, VersionStatus, deletion, jobs, logs, summaries,
 };
@@ -218,28 +216,12 @@ async fn create_model(
     ApiJson(body): ApiJson<CreateModelRequest>,
 ) -> Result<(StatusCode, Json<BuildAccepted>), ApiError> {
     let model_name = ModelName::new(&model_name)?;
-    let spec = BuildSpec {
-        intent: Some(body.intent),
-        dataset_id: body.dataset_id,
-        upload_id: body.upload_id,
-        target: body.target,
-        metric: body.metric,
-        time_budget_s: body.time_budget_s,
-        max_iterations: body.max_iterations.map(|n| n as usize),
-        input_schema: non_null(body.input_schema),
-        output_schema: non_null(body.output_schema),
-    };
-    let new = NewModel {
-        name: body.name,
-        description: body.description,
-        tags: body.tags,
-    };
     let build = builds::start_model(
         ports(&state),
         requester(&state, &caller),
         &model_name,
-        new,
-        spec,
+        body.new_model(),
+        body.spec(),
     )
     .await?;
     Ok(accepted(&build))
@@ -266,18 +248,8 @@ async fn plan_model(
     ApiJson(body): ApiJson<CreateModelRequest>,
 ) -> Result<Json<BuildPlanView>, ApiError> {
     let model_name = ModelName::new(&model_name)?;
-    let spec = BuildSpec {
-        intent: Some(body.intent),
-        dataset_id: body.dataset_id,
-        upload_id: body.upload_id,
-        target: body.target,
-        metric: body.metric,
-        time_budget_s: body.time_budget_s,
-        max_iterations: body.max_iterations.map(|n| n as usize),
-        input_schema: non_null(body.input_schema),
-        output_schema: non_null(body.output_schema),
-    };
-    let planned = builds::plan_model(ports(&state), requester(&state, &caller), spec).await?;
+    let planned =
+        builds::plan_model(ports(&state), requester(&state, &caller), body.spec()).await?;
     Ok(Json(BuildPlanView::new(model_name.as_str(), &planned)))
 }
 
