@@ -2,6 +2,7 @@
 //! itself, which verifies the signed upload URLs `plexe serve` accepts).
 
 use crate::config::{Backends, Config};
+use crate::http::routes::health::StoreCheck;
 use crate::ports::{Blobs, FolderBlobs, Queue, Store};
 use crate::serving::PlanCache;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub plans: Arc<PlanCache>,
     /// The process's configuration, read once at start.
     pub config: Arc<Config>,
+    /// The last answer of the store to `/health`.
+    pub store_check: Arc<StoreCheck>,
 }
 
 impl AppState {
@@ -31,6 +34,7 @@ impl AppState {
             folder_blobs: backends.folder_blobs,
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
             config: Arc::new(config),
+            store_check: Arc::new(StoreCheck::default()),
         }
     }
 }

@@ -10,8 +10,8 @@ pub mod summaries;
 pub mod version_ref;
 
 use super::layout::{
-    MODEL_PREFIX, ModelName, VERSION_PREFIX, account_pk, artifact_key, artifact_metadata_key,
-    model_sk, version_prefix, version_sk,
+    MODEL_PREFIX, ModelName, account_pk, artifact_key, artifact_metadata_key, model_sk,
+    version_prefix, version_sk,
 };
 use super::{DomainError, decode, encode};
 use crate::ports::{Condition, Item, Store};
@@ -318,18 +318,6 @@ pub async fn list_models(store: &dyn Store, account_id: &str) -> Result<Vec<Mode
         .collect()
 }
 
-/// Every version of every model of the account (one query), for listings that show status.
-pub async fn list_all_versions(
-    store: &dyn Store,
-    account_id: &str,
-) -> Result<Vec<ModelVersion>, DomainError> {
-    query_all(store, &account_pk(account_id), VERSION_PREFIX, true)
-        .await?
-        .iter()
-        .map(decode)
-        .collect()
-}
-
 /// The versions of one model, oldest first.
 pub async fn list_versions(
     store: &dyn Store,
@@ -376,24 +364,60 @@ pub async fn resolve_version(
                     version_label(*n)
                 ))
             }),
-        VersionRef::Latest => {
-            let versions = query_all(
-                store,
-                &account_pk(account_id),
-                &version_prefix(model_name),
-                false,
-            )
+        VersionRef::Latest => newest_ready_version(store, account_id, model_name)
+            .await?
+            .ok_or_else(|| {
+                DomainError::not_found(format!(
+                    "Model {model_name:?} has no READY version yet; `latest` names the newest \
+                     READY version. Poll GET /models/{model_name}/{{version}}/status."
+                ))
+            }),
+    }
+}
+
+/// The model's newest version (one item read).
+pub async fn newest_version(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &ModelName,
+) -> Result<Option<ModelVersion>, DomainError> {
+    let page = store
+        .query(
+            &account_pk(account_id),
+            &version_prefix(model_name),
+            false,
+            1,
+            None,
+        )
+        .await?;
+    page.items.first().map(decode).transpose()
+}
+
+/// The model's newest READY version, reading newest first, a few versions at a time, and
+/// stopping there (usually after one or two).
+pub async fn newest_ready_version(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &ModelName,
+) -> Result<Option<ModelVersion>, DomainError> {
+    let pk = account_pk(account_id);
+    let prefix = version_prefix(model_name);
+    let mut cursor: Option<String> = None;
+    let mut read = 0;
+    loop {
+        let page = store
+            .query(&pk, &prefix, false, 10, cursor.as_deref())
             .await?;
-            for item in &versions {
-                let v: ModelVersion = decode(item)?;
-                if v.status == VersionStatus::Ready {
-                    return Ok(v);
-                }
+        for item in &page.items {
+            let version: ModelVersion = decode(item)?;
+            if version.status == VersionStatus::Ready {
+                return Ok(Some(version));
             }
-            Err(DomainError::not_found(format!(
-                "Model {model_name:?} has no READY version yet; `latest` names the newest READY \
-                 version. Poll GET /models/{model_name}/{{version}}/status."
-            )))
+        }
+        read += page.items.len();
+        cursor = page.cursor;
+        if cursor.is_none() || read >= MAX_LISTED {
+            return Ok(None);
         }
     }
 }

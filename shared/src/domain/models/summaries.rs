@@ -7,7 +7,7 @@ use crate::domain::DomainError;
 use crate::domain::deployments::{self, ActiveDeployment, DEFAULT_ENVIRONMENT};
 use crate::domain::layout::{ACTIVE_DEPLOYMENT_PREFIX, ModelName, account_pk};
 use crate::ports::{Blobs, Store};
-use std::collections::HashMap;
+use futures::StreamExt;
 
 /// A model with what its listing shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,29 +26,15 @@ impl ModelSummary {
         }
         Ok(self)
     }
+}
 
-    fn of(model: Model, versions: &[&ModelVersion], active: &[&ActiveDeployment]) -> Self {
-        let latest = versions
-            .iter()
-            .max_by_key(|v| v.number)
-            .map(|v| (*v).clone());
-        let ready = versions
-            .iter()
-            .filter(|v| v.status == VersionStatus::Ready)
-            .max_by_key(|v| v.number)
-            .map(|v| (*v).clone());
-        let serving = active
-            .iter()
-            .find(|a| a.environment.as_str() == DEFAULT_ENVIRONMENT)
-            .or_else(|| active.first())
-            .map(|a| (*a).clone());
-        ModelSummary {
-            model,
-            latest,
-            ready,
-            serving,
-        }
-    }
+/// The deployment that serves a model: its `production` one, else any active one.
+fn serving(active: &[&ActiveDeployment]) -> Option<ActiveDeployment> {
+    active
+        .iter()
+        .find(|a| a.environment.as_str() == DEFAULT_ENVIRONMENT)
+        .or_else(|| active.first())
+        .map(|a| (*a).clone())
 }
 
 /// How `GET /models` filters, sorts and pages.
@@ -63,7 +49,13 @@ pub struct ModelListing {
     pub offset: usize,
 }
 
-/// One page of the account's models and how many match in all.
+/// Models whose newest versions are read at once.
+const CONCURRENT_READS: usize = 8;
+
+/// One page of the account's models and how many match in all. Reads the model items, the
+/// active-deployment pointers, and per model only what it shows: its newest version (one item)
+/// and its newest READY one — for the page's models, or for every model when filtering by
+/// status — never every version of every model.
 pub async fn list_summaries(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -71,29 +63,6 @@ pub async fn list_summaries(
     listing: ModelListing,
 ) -> Result<(Vec<ModelSummary>, usize), DomainError> {
     let mut all = super::list_models(store, account_id).await?;
-    let versions = super::list_all_versions(store, account_id).await?;
-    let mut by_model: HashMap<&str, Vec<&ModelVersion>> = HashMap::new();
-    for v in &versions {
-        by_model.entry(v.model_name.as_str()).or_default().push(v);
-    }
-    let active: Vec<ActiveDeployment> = super::query_all(
-        store,
-        &account_pk(account_id),
-        ACTIVE_DEPLOYMENT_PREFIX,
-        true,
-    )
-    .await?
-    .iter()
-    .map(crate::domain::decode)
-    .collect::<Result<_, DomainError>>()?;
-    let status_of = |m: &Model| {
-        by_model
-            .get(m.model_name.as_str())
-            .and_then(|vs| vs.iter().max_by_key(|v| v.number).map(|v| v.status))
-    };
-    if let Some(wanted) = listing.status {
-        all.retain(|m| status_of(m) == Some(wanted));
-    }
     if listing.by_name {
         all.sort_by(|a, b| a.model_name.cmp(&b.model_name));
     } else {
@@ -105,24 +74,88 @@ pub async fn list_summaries(
     if !listing.ascending {
         all.reverse();
     }
-    let total = all.len();
-    let mut page = Vec::with_capacity(listing.limit.min(total));
-    for m in all.into_iter().skip(listing.offset).take(listing.limit) {
-        let vs = by_model
-            .get(m.model_name.as_str())
-            .cloned()
-            .unwrap_or_default();
+    let newest = |models: Vec<Model>| {
+        futures::stream::iter(models.into_iter().map(|m| async move {
+            let latest = super::newest_version(store, account_id, &m.model_name).await?;
+            Ok::<_, DomainError>((m, latest))
+        }))
+        .buffered(CONCURRENT_READS)
+        .collect::<Vec<_>>()
+    };
+    let (page, total): (Vec<(Model, Option<ModelVersion>)>, usize) = match listing.status {
+        Some(wanted) => {
+            let matching: Vec<_> = newest(all)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .filter(|(_, latest)| latest.as_ref().map(|v| v.status) == Some(wanted))
+                .collect();
+            let total = matching.len();
+            let page = matching
+                .into_iter()
+                .skip(listing.offset)
+                .take(listing.limit)
+                .collect();
+            (page, total)
+        }
+        None => {
+            let total = all.len();
+            let models: Vec<Model> = all
+                .into_iter()
+                .skip(listing.offset)
+                .take(listing.limit)
+                .collect();
+            let page = newest(models)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            (page, total)
+        }
+    };
+    let active: Vec<ActiveDeployment> = super::query_all(
+        store,
+        &account_pk(account_id),
+        ACTIVE_DEPLOYMENT_PREFIX,
+        true,
+    )
+    .await?
+    .iter()
+    .map(crate::domain::decode)
+    .collect::<Result<_, DomainError>>()?;
+    let mut summaries = Vec::with_capacity(page.len());
+    for (model, latest) in page {
         let act: Vec<&ActiveDeployment> = active
             .iter()
-            .filter(|a| a.model_name == m.model_name.as_str())
+            .filter(|a| a.model_name == model.model_name.as_str())
             .collect();
-        page.push(
-            ModelSummary::of(m, &vs, &act)
-                .with_build_detail(blobs)
-                .await?,
-        );
+        summaries.push(summarize(store, blobs, account_id, model, latest, &act).await?);
     }
-    Ok((page, total))
+    Ok((summaries, total))
+}
+
+/// The summary of a model whose newest version is `latest`.
+async fn summarize(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    model: Model,
+    latest: Option<ModelVersion>,
+    active: &[&ActiveDeployment],
+) -> Result<ModelSummary, DomainError> {
+    let ready = match &latest {
+        Some(v) if v.status == VersionStatus::Ready => Some(v.clone()),
+        Some(_) => super::newest_ready_version(store, account_id, &model.model_name).await?,
+        None => None,
+    };
+    ModelSummary {
+        model,
+        latest,
+        ready,
+        serving: serving(active),
+    }
+    .with_build_detail(blobs)
+    .await
 }
 
 /// One model's summary (its newest version first checked for an abandoned build, since that
@@ -144,14 +177,11 @@ pub async fn summary_of(
     account_id: &str,
     model: Model,
 ) -> Result<ModelSummary, DomainError> {
-    let mut versions = super::list_versions(store, account_id, &model.model_name).await?;
-    if let Some(latest) = versions.pop() {
-        versions.push(jobs::fail_if_abandoned(store, account_id, latest).await?);
-    }
+    let latest = match super::newest_version(store, account_id, &model.model_name).await? {
+        Some(latest) => Some(jobs::fail_if_abandoned(store, account_id, latest).await?),
+        None => None,
+    };
     let active = deployments::active_deployments(store, account_id, &model.model_name).await?;
-    let refs: Vec<&ModelVersion> = versions.iter().collect();
     let act: Vec<&ActiveDeployment> = active.iter().collect();
-    ModelSummary::of(model, &refs, &act)
-        .with_build_detail(blobs)
-        .await
+    summarize(store, blobs, account_id, model, latest, &act).await
 }

@@ -1,5 +1,7 @@
 //! `GET /health`: no key needed; says which backend serves and whether the store answers
-//! (200, or 503 `service_unavailable` when it does not).
+//! (200, or 503 `service_unavailable` when it does not). The store is asked at most once per
+//! [`CHECK_FOR`] per process, whatever the request rate (concurrent requests wait for the one
+//! check in flight), so a load balancer or an attacker polling it costs the store nothing.
 
 use crate::api::ErrorEnvelope;
 use crate::api::operations::Health;
@@ -9,9 +11,35 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one store check answers for.
+pub const CHECK_FOR: Duration = Duration::from_secs(2);
+
+/// The last store check: when, and whether the store answered (else why not).
+#[derive(Default)]
+pub struct StoreCheck {
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl StoreCheck {
+    async fn answer(&self, state: &AppState) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < CHECK_FOR
+        {
+            return answer.clone();
+        }
+        let answer = match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("store ping failed: {e}")),
+            Err(_) => Err("store ping timed out".to_string()),
+        };
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/health", get(health))
@@ -30,18 +58,13 @@ pub fn routes() -> Router<AppState> {
 )]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let backend = state.store.backend();
-    let answer = tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await;
-    match answer {
-        Ok(Ok(())) => Ok(Json(Health {
+    match state.store_check.answer(&state).await {
+        Ok(()) => Ok(Json(Health {
             status: "ok".into(),
             backend: backend.into(),
             store: "ok".into(),
         })),
-        Ok(Err(e)) => Err(
-            ApiError::unavailable(format!("health: store ping failed: {e}"))
-                .with_details(json!({ "backend": backend, "store": "unavailable" })),
-        ),
-        Err(_) => Err(ApiError::unavailable("health: store ping timed out")
+        Err(cause) => Err(ApiError::unavailable(format!("health: {cause}"))
             .with_details(json!({ "backend": backend, "store": "unavailable" }))),
     }
 }
