@@ -26,16 +26,17 @@ let leaving = [];
 let navigated = false;
 let renders = 0;
 
+// [path, page, title, nav section, scope the page needs to show anything]
 const routes = [
-  [/^\/datasets$/, datasets.list, 'Datasets', 'datasets'],
-  [/^\/datasets\/([^/]+)$/, datasets.detail, 'Dataset', 'datasets'],
-  [/^\/models$/, models.list, 'Models', 'models'],
-  [/^\/models\/new$/, models.create, 'New model', 'new'],
-  [/^\/models\/([^/]+)$/, model.page, 'Model', 'models'],
-  [/^\/models\/([^/]+)\/([^/]+)$/, model.page, 'Model', 'models'],
-  [/^\/predict$/, predict.pick, 'Predict', 'predict'],
-  [/^\/predict\/([^/]+)\/([^/]+)$/, predict.page, 'Predict', 'predict'],
-  [/^\/settings$/, settings.page, 'Settings', 'settings'],
+  [/^\/datasets$/, datasets.list, 'Datasets', 'datasets', 'read'],
+  [/^\/datasets\/([^/]+)$/, datasets.detail, 'Dataset', 'datasets', 'read'],
+  [/^\/models$/, models.list, 'Models', 'models', 'read'],
+  [/^\/models\/new$/, models.create, 'New model', 'new', 'read'],
+  [/^\/models\/([^/]+)$/, model.page, 'Model', 'models', 'read'],
+  [/^\/models\/([^/]+)\/([^/]+)$/, model.page, 'Model', 'models', 'read'],
+  [/^\/predict$/, predict.pick, 'Predict', 'predict', 'read'],
+  [/^\/predict\/([^/]+)\/([^/]+)$/, predict.page, 'Predict', 'predict', 'read'],
+  [/^\/settings$/, settings.page, 'Settings', 'settings', null],
 ];
 
 const NAV = [
@@ -150,31 +151,46 @@ async function route() {
   const { path, query } = parseHash();
   const found = routes.find(([re]) => re.test(path));
   clear(main);
+  delete main.dataset.rendered;
   if (!found) {
     document.title = 'Not found · Plexe Console';
     append(main, [h('h1', { tabindex: -1 }, 'Nothing here'), h('p', null, 'This console has no such page. ', h('a', { href: '#/datasets' }, 'Go to the datasets'), '.')]);
     markNav(null);
-    focusHeading();
+    done();
     return;
   }
-  const [re, render, title, section] = found;
+  const [re, render, title, section, needs] = found;
   const params = path.match(re).slice(1).map(decodeURIComponent);
   document.title = `${title} · Plexe Console`;
   markNav(section);
+  if (needs && !can(needs)) {
+    append(main, [h('h1', { tabindex: -1 }, title), h('p', { class: 'reason' }, `This page ${reason(needs).replace(/^Needs/, 'needs')}`)]);
+    done();
+    return;
+  }
   main.setAttribute('aria-busy', 'true');
   renders += 1;
   const current = renders;
   try {
     await render(context(query), ...params);
   } catch (e) {
-    if (e.name !== 'AbortError' && current === renders) main.append(error(e));
+    if (e.name !== 'AbortError' && current === renders) {
+      if (!main.querySelector('h1')) main.prepend(h('h1', null, title));
+      main.append(error(e));
+    }
   } finally {
     if (current === renders) main.removeAttribute('aria-busy');
   }
   if (current !== renders) return;
   const heading = main.querySelector('h1');
   if (heading && heading.textContent) document.title = `${heading.textContent} · Plexe Console`;
+  done();
+}
+
+/** A page is drawn: focus its heading after a navigation, and say which page it is. */
+function done() {
   focusHeading();
+  main.dataset.rendered = location.hash || '#/datasets';
 }
 
 /** After a navigation, keyboard and screen-reader users start at the new page's heading. */
@@ -205,6 +221,7 @@ function shell() {
 function signOut(message) {
   session.signOut();
   me = null;
+  renders += 1; // whatever page was rendering is stale now
   leave();
   nav.hidden = true;
   clear(nav);
@@ -214,6 +231,8 @@ function signOut(message) {
 
 function signIn(message) {
   document.title = 'Sign in · Plexe Console';
+  main.removeAttribute('aria-busy');
+  main.dataset.rendered = 'signin';
   const input = h('input', { id: 'api-key', name: 'api-key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'key-help' });
   const status = h('div', { 'aria-live': 'polite' }, message ? error(new ApiError(401, null, message)) : null);
   const form = h('form', { class: 'signin', novalidate: true, on: { submit } },

@@ -8,7 +8,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +27,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TITANIC = path.join(DATASETS, 'titanic.csv');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'plexe-console-'));
+const dataDir = path.join(tmp, 'data');
 let server;
 let base;
 let adminKey;
@@ -38,7 +39,6 @@ const pageErrors = [];
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    const dataDir = path.join(tmp, 'data');
     server = spawn(BIN, ['serve', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
     const timer = setTimeout(() => reject(new Error('plexe serve did not say where it listens within 30 s')), 30_000);
     server.on('exit', (code) => reject(new Error(`plexe serve exited with ${code}`)));
@@ -84,20 +84,26 @@ after(async () => {
 /** Waits for the shell of a signed-in console and its first page. */
 async function signedIn() {
   await page.waitForSelector('#nav:not([hidden])');
-  await settled();
+  await page.waitForSelector('main#main[data-rendered^="#/"]:not([aria-busy]) h1');
 }
 
-/** Waits until the page's main column is rendered (the router marks it busy meanwhile). */
-async function settled() {
-  await page.waitForSelector('main#main:not([aria-busy]) h1');
+/**
+ * Waits until the page at `hash` (default: the current one) is drawn: the router marks the
+ * main column busy while a page loads and names the page it drew in `data-rendered`.
+ */
+async function settled(hash) {
+  const want = hash || (await page.evaluate(() => location.hash || '#/datasets'));
+  await page.waitForFunction((h) => {
+    const main = document.getElementById('main');
+    return main.dataset.rendered === h && !main.hasAttribute('aria-busy') && main.querySelector('h1');
+  }, want);
 }
 
 async function go(hash) {
   await page.evaluate((h) => {
     location.hash = h;
   }, hash);
-  await page.waitForFunction((h) => location.hash === h, hash);
-  await settled();
+  await settled(hash);
 }
 
 async function shot(name) {
@@ -224,6 +230,7 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await page.waitForSelector('#api-key');
     await shot('signin');
     await axe('signin');
+    await keyboard('signin');
     await narrow('signin', '');
     await page.goto(`${base}/console`);
     await page.waitForSelector('#api-key:focus');
@@ -245,7 +252,7 @@ test('the console', { timeout: 240_000 }, async (t) => {
     }
     assert.ok(onModels, 'Tab never reached the Models link');
     await page.keyboard.press('Enter');
-    await settled();
+    await settled('#/models');
     assert.equal(await page.textContent('h1'), 'Models');
     assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus moves to the new page’s heading');
   });
@@ -383,7 +390,7 @@ test('the console', { timeout: 240_000 }, async (t) => {
 
   await t.test('predicts one row, with a field error shown at its field first', async () => {
     await page.click('main a.button:text-is("Predict")');
-    await settled();
+    await settled('#/predict/titanic/v1.0');
     await page.click('#fill-example');
     const age = page.locator('input[name="age"]');
     await age.fill('not a number');
@@ -451,7 +458,23 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await go('#/settings');
     assert.match(await page.textContent('.reason'), /“admin” scope/);
 
+    // A key without `read` is told so on the pages that only show things; once revoked
+    // (here through the API), the next call signs the tab out with the server's message.
+    const caller = await (await fetch(`${base}/v1/api-keys`, { method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'caller', scopes: ['predict'] }) })).json();
     await page.click('button:text("Sign out")');
+    await page.fill('#api-key', caller.api_key);
+    await page.press('#api-key', 'Enter');
+    await signedIn();
+    await go('#/datasets');
+    assert.match(await page.textContent('main .reason'), /This page needs a key with the “read” scope.*this key has: predict/);
+    await fetch(`${base}/v1/api-keys/${caller.key_id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${adminKey}` } });
+    await page.evaluate(() => {
+      location.hash = '#/settings';
+    });
+    await page.waitForSelector('#api-key');
+    assert.match(await page.textContent('.signin .error'), /Sign in again/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
     await page.fill('#api-key', adminKey);
     await page.press('#api-key', 'Enter');
     await signedIn();
@@ -461,6 +484,48 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await page.waitForSelector('text=it is refused from now on');
     const me = await fetch(`${base}/me`, { headers: { Authorization: `Bearer ${secret}` } });
     assert.equal(me.status, 401);
+  });
+
+  await t.test('draws predicted against actual and residuals for a regression model', async () => {
+    const auth = { Authorization: `Bearer ${adminKey}` };
+    const up = await fetch(`${base}/v1/datasets?name=diabetes`, { method: 'POST', headers: { ...auth, 'Content-Type': 'text/csv' }, body: fs.readFileSync(path.join(DATASETS, 'diabetes.csv')) });
+    assert.equal(up.status, 201);
+    const { dataset_id: id } = await up.json();
+    const build = await fetch(`${base}/v1/models/diabetes`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ intent: 'predict the disease progression', dataset_id: id, time_budget_s: 5 }) });
+    assert.equal(build.status, 202, await build.text());
+    await go('#/models/diabetes/v1.0');
+    await page.waitForSelector('#download-artifact', { timeout: 120_000 });
+    const captions = await page.locator('figure.chart figcaption').allTextContents();
+    assert.ok(captions.some((c) => c.startsWith('Leaderboard')), `charts: ${captions}`);
+    assert.match(await page.textContent('main'), /lower is better/);
+    if (await page.locator('.notice:text("no holdout evaluation")').count()) {
+      report.todo.push('TODO(evaluation): no `evaluation` in describe; the scatter and residual-histogram assertions were skipped');
+      console.log(`# ${report.todo.at(-1)}`);
+    } else {
+      assert.ok(captions.some((c) => c.startsWith('Predicted against actual progression')), `charts: ${captions}`);
+      assert.ok(captions.some((c) => c.startsWith('Residuals of progression')), `charts: ${captions}`);
+      assert.ok(await page.locator('svg .points circle').count() > 10);
+    }
+    await shot('model-regression');
+    await axe('model-regression');
+    await narrow('model-regression', '#/models/diabetes/v1.0');
+  });
+
+  await t.test('shows a basic account its requests this minute against its limit', async () => {
+    const made = JSON.parse(execFileSync(BIN, ['admin', 'create-account', '--name', 'small-co', '--tier', 'basic', '--json', '--data-dir', dataDir], { encoding: 'utf8' }));
+    await page.click('button:text("Sign out")');
+    await page.fill('#api-key', made.api_key);
+    await page.press('#api-key', 'Enter');
+    await signedIn();
+    await go('#/settings');
+    assert.match(await page.textContent('#usage-text'), /^\d+ of 100 requests used in this 60 s window \(tier basic\)/);
+    assert.ok(await page.locator('meter').count() === 1);
+    await shot('settings-basic');
+    await axe('settings-basic');
+    await page.click('button:text("Sign out")');
+    await page.fill('#api-key', adminKey);
+    await page.press('#api-key', 'Enter');
+    await signedIn();
   });
 
   await t.test('every page: axe, keyboard, 375 px', async () => {
