@@ -8,11 +8,20 @@ import { h, id, num, s } from './dom.js';
 const FONT = 12;
 const charWidth = FONT * 0.6;
 
-/** The width a chart gets in the page's main column (or in `el`, once it is in the page). */
+/** The width of `el`'s content box. */
+function inner(el) {
+  const style = getComputedStyle(el);
+  return el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+}
+
+/**
+ * The width a chart gets: `el`'s content width once it is in the page, else that of a card
+ * in the main column (the main column less a card's padding and border).
+ */
 export function widthOf(el) {
-  const box = el || document.getElementById('main');
-  const w = box ? box.clientWidth : 600;
-  return Math.max(240, Math.min(760, w - 2));
+  const main = document.getElementById('main');
+  const w = el ? inner(el) : main ? inner(main) - 34 : 600;
+  return Math.max(240, Math.min(760, Math.floor(w)));
 }
 
 /** About `count` round tick values covering [lo, hi]. */
@@ -42,18 +51,20 @@ function truncate(text, chars) {
 }
 
 /** The SVG inside a figure whose caption is the chart's title. */
-function figure(title, description, width, height, children) {
+function figure(title, description, width, height, children, note) {
   const titleId = id('chart-title');
   const descId = id('chart-desc');
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-labelledby': `${titleId} ${descId}` },
     s('title', { id: titleId }, title),
     s('desc', { id: descId }, description),
     children);
-  return h('figure', { class: 'chart' }, h('figcaption', null, title), svg);
+  return h('figure', { class: 'chart' }, h('figcaption', null, title, note ? h('span', { class: 'note' }, note) : null), svg);
 }
 
-function axisTitle(x, y, text, rotate) {
-  return s('text', { x, y, class: 'axis-title', 'text-anchor': 'middle', transform: rotate ? `rotate(-90 ${x} ${y})` : null }, text);
+/** An axis title, squeezed to `room` pixels if it would not fit. */
+function axisTitle(x, y, text, rotate, room) {
+  const squeeze = room && text.length * charWidth * 1.05 > room;
+  return s('text', { x, y, class: 'axis-title', 'text-anchor': 'middle', transform: rotate ? `rotate(-90 ${x} ${y})` : null, textLength: squeeze ? room : null, lengthAdjust: squeeze ? 'spacingAndGlyphs' : null }, text);
 }
 
 /**
@@ -61,7 +72,7 @@ function axisTitle(x, y, text, rotate) {
  * `format` how a value is printed, `fromZero` false to start the axis near the smallest value
  * (for scores that differ in their third digit).
  */
-export function bars({ title, items, axis, format = label, tickFormat = label, fromZero = true, width = widthOf() }) {
+export function bars({ title, items, axis, note, format = label, tickFormat = label, fromZero = true, width = widthOf() }) {
   const rowH = 24;
   const top = 6;
   const bottom = 42;
@@ -99,9 +110,9 @@ export function bars({ title, items, axis, format = label, tickFormat = label, f
     parts.push(s('text', { x: Math.max(base, xv) + 4, y: y + rowH / 2 + 4, class: 'value' }, format(item.value)));
   });
   parts.push(s('line', { x1: left, x2: left, y1: top, y2: top + items.length * rowH, class: 'axis' }));
-  parts.push(axisTitle(left + pw / 2, height - 6, axis));
+  parts.push(axisTitle(width / 2, height - 6, axis, false, width - 8));
   const description = `${axis}: ${items.map((i) => `${i.label} ${format(i.value)}`).join('; ')}.`;
-  return figure(title, description, width, height, parts);
+  return figure(title, description, width, height, parts, note);
 }
 
 /** Vertical bars over numeric ranges: `bins` [{from, to, count}]. */
@@ -138,8 +149,8 @@ export function histogram({ title, bins, xAxis, yAxis = 'rows', width = widthOf(
   }
   parts.push(s('line', { x1: left, x2: left + pw, y1: top + ph, y2: top + ph, class: 'axis' }));
   parts.push(s('line', { x1: left, x2: left, y1: top, y2: top + ph, class: 'axis' }));
-  parts.push(axisTitle(left + pw / 2, height - 6, xAxis));
-  parts.push(axisTitle(13, top + ph / 2, yAxis, true));
+  parts.push(axisTitle(left + pw / 2, height - 6, xAxis, false, pw));
+  parts.push(axisTitle(13, top + ph / 2, yAxis, true, ph));
   const description = `${yAxis} per range of ${xAxis}: ${bins.map((b) => `${label(b.from)} to ${label(b.to)}: ${b.count}`).join('; ')}.`;
   return figure(title, description, width, height, parts);
 }
@@ -187,8 +198,8 @@ export function scatter({ title, points, xAxis, yAxis, width = widthOf() }) {
   parts.push(s('g', { class: 'points' }, points.map((p) => s('circle', { cx: x(p.actual), cy: y(p.predicted), r: 3 }))));
   parts.push(s('line', { x1: left, x2: left + pw, y1: top + ph, y2: top + ph, class: 'axis' }));
   parts.push(s('line', { x1: left, x2: left, y1: top, y2: top + ph, class: 'axis' }));
-  parts.push(axisTitle(left + pw / 2, height - 6, xAxis));
-  parts.push(axisTitle(13, top + ph / 2, yAxis, true));
+  parts.push(axisTitle(left + pw / 2, height - 6, xAxis, false, pw));
+  parts.push(axisTitle(13, top + ph / 2, yAxis, true, ph));
   const errors = points.map((p) => Math.abs(p.predicted - p.actual));
   const mae = errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length);
   const description = `${points.length} holdout rows; the dashed line is a perfect prediction. Mean absolute distance from it: ${label(mae)}.`;

@@ -125,7 +125,7 @@ function results(ctx, d, version, refresh) {
         ['Training time', `${num(ti.training_time_minutes * 60, 3)} s`],
       ]))),
     importance.length ? bars({ title: 'Feature importance', items: importance, axis: 'share of the model’s use (%)', format: (v) => pct(v), tickFormat: (v) => pct(v, 0) }) : null,
-    board.length ? bars({ title: `Leaderboard: candidates by validation ${metric}`, items: board, axis: `validation ${metric} (${LOWER_IS_BETTER.has(metric) ? 'lower' : 'higher'} is better; the best is dark)`, format: (v) => num(v, 4), fromZero: false }) : null,
+    board.length ? bars({ title: `Leaderboard: candidates by validation ${metric}`, items: board, axis: `validation ${metric} (${LOWER_IS_BETTER.has(metric) ? 'lower' : 'higher'} is better)`, note: 'The dark bar is the best single candidate; the model may blend several.', format: (v) => num(v, 4), fromZero: false }) : null,
     h('section', { 'aria-labelledby': 'eval-h' }, h('h3', { id: 'eval-h' }, 'On the holdout'), evaluation(d)),
     dropped.length ? h('section', { 'aria-labelledby': 'dropped-h' }, h('h3', { id: 'dropped-h' }, 'Columns left out'),
       h('ul', null, dropped.map((c) => h('li', null, typeof c === 'string' ? c : `${c.name || c.column}: ${c.reason || ''}`)))) : null,
