@@ -26,6 +26,7 @@ on_both_backends!(
     no_secret_is_stored_by_an_idempotent_key_creation,
     only_deterministic_answers_are_replayed,
     a_client_that_hangs_up_leaves_no_claim,
+    the_last_admin_key_cannot_be_revoked,
 );
 
 /// Asserts the SPEC's error envelope, its status and code, and that its request id is the
@@ -916,4 +917,96 @@ async fn a_client_that_hangs_up_leaves_no_claim(app: &TestApp) {
         .filter(|d| d["name"] == "hangup")
         .collect();
     assert_eq!(named.len(), 1, "{list}");
+}
+
+async fn the_last_admin_key_cannot_be_revoked(app: &TestApp) {
+    let (_, admin) = app.account(Tier::Pro).await;
+    let client = http_client();
+    let me = |secret: String| {
+        let client = client.clone();
+        let url = app.at("/me");
+        async move {
+            client
+                .get(url)
+                .header("authorization", bearer(&secret))
+                .send()
+                .await
+                .expect("GET /me")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let revoke = |secret: String, key_id: String| {
+        let client = client.clone();
+        let url = app.at(&format!("/api-keys/{key_id}"));
+        async move {
+            client
+                .delete(url)
+                .header("authorization", bearer(&secret))
+                .send()
+                .await
+                .expect("DELETE /api-keys")
+        }
+    };
+    let first_id = me(admin.clone()).await["key_id"]
+        .as_str()
+        .expect("key_id")
+        .to_owned();
+    // Alone, the admin key cannot revoke itself; a key without admin may be revoked any time.
+    let refused = revoke(admin.clone(), first_id.clone()).await;
+    let body = assert_envelope(refused, StatusCode::CONFLICT, "conflict").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("last active admin key")),
+        "{body}"
+    );
+    let reader = create_key(app, &admin, "reader", &["read"]).await;
+    let done = revoke(
+        admin.clone(),
+        reader["key_id"].as_str().expect("id").to_owned(),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::OK);
+
+    // With a second admin key, either may go, but not both, even at the same time.
+    let second = create_key(app, &admin, "second", &["admin"]).await;
+    let second_secret = second["api_key"].as_str().expect("secret").to_owned();
+    let second_id = second["key_id"].as_str().expect("id").to_owned();
+    let (a, b) = tokio::join!(
+        revoke(admin.clone(), second_id.clone()),
+        revoke(second_secret.clone(), first_id.clone())
+    );
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    // One revocation wins; the other is refused (409), or finds its key already revoked (401).
+    assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
+    assert!(
+        matches!(statuses[1], StatusCode::CONFLICT | StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    let list: Value = client
+        .get(app.at("/api-keys?limit=100"))
+        .header(
+            "authorization",
+            bearer(if a.status() == StatusCode::OK {
+                &admin
+            } else {
+                &second_secret
+            }),
+        )
+        .send()
+        .await
+        .expect("GET /api-keys")
+        .json()
+        .await
+        .expect("JSON");
+    let active_admins = list["api_keys"]
+        .as_array()
+        .expect("api_keys")
+        .iter()
+        .filter(|k| k["revoked"] == false && k["scopes"] == json!(["admin"]))
+        .count();
+    assert_eq!(active_admins, 1, "{list}");
 }

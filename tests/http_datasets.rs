@@ -25,6 +25,7 @@ on_both_backends!(
     idempotent_direct_upload_creates_one_dataset,
     builds_load_the_table_and_resolve_upload_ids,
     wide_datasets_keep_their_whole_profile,
+    upload_sessions_are_bounded,
 );
 
 const SAMPLE_CSV: &str = "id,price,in_stock,color,sold_at\n\
@@ -760,6 +761,7 @@ async fn embedded_upload_urls_refuse_forged_and_expired_tokens() {
         folder.as_ref(),
         &format!("uploads/{account_id}/{upload_id}/data"),
         std::time::Duration::ZERO,
+        None,
     )
     .await
     .expect("presign");
@@ -1016,4 +1018,70 @@ async fn wide_datasets_keep_their_whole_profile(app: &TestApp) {
     assert_eq!(list["datasets"][0]["columns"], ds["columns"]);
     let last = column(&ds, &header[columns - 1]);
     assert_eq!(last["max"], (2 * columns - 1) as f64 + 0.5);
+}
+
+/// A session's URL takes no more than the size it declared (S3 signs the Content-Length; the
+/// local server counts), and an account has at most 20 sessions open at once.
+async fn upload_sessions_are_bounded(app: &TestApp) {
+    let (api, _) = Api::new(app).await;
+    let session = create_session(
+        &api,
+        json!({"name": "s", "format": "csv", "size_bytes": 10}),
+    )
+    .await;
+    let url = session["upload_url"].as_str().expect("url").to_owned();
+    match app.backend {
+        integration_tests::Backend::Embedded => {
+            assert_eq!(
+                put_file(&url, b"a,b\n1,2\n3,4\n".to_vec()).await,
+                StatusCode::PAYLOAD_TOO_LARGE
+            );
+            assert!(put_file(&url, b"a,b\n1,2\n3\n".to_vec()).await.is_success());
+        }
+        // moto does not check signatures: what S3 enforces is in the URL.
+        integration_tests::Backend::Aws => {
+            assert!(
+                url.to_ascii_lowercase().contains("content-length"),
+                "the Content-Length is not signed: {url}"
+            );
+        }
+    }
+    let mut open = vec![session];
+    for _ in 1..20 {
+        open.push(create_session(&api, json!({"name": "s", "format": "csv"})).await);
+    }
+    let (status, body) = api
+        .send(
+            api.req(reqwest::Method::POST, "/datasets/uploads")
+                .json(&json!({"name": "one too many", "format": "csv"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("20 upload sessions open")),
+        "{body}"
+    );
+    // Completing one makes room.
+    let last = open.pop().expect("a session");
+    assert!(
+        put_file(
+            last["upload_url"].as_str().expect("url"),
+            generated_csv(30).into_bytes()
+        )
+        .await
+        .is_success()
+    );
+    let (status, body) = api
+        .send(api.req(
+            reqwest::Method::POST,
+            &format!(
+                "/datasets/uploads/{}/complete",
+                last["upload_id"].as_str().expect("upload_id")
+            ),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_session(&api, json!({"name": "room again", "format": "csv"})).await;
 }

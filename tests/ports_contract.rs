@@ -724,7 +724,7 @@ async fn embedded_upload_tokens_round_trip_and_expire() {
     let url = env
         .backends
         .blobs
-        .presign_put("uploads/up_1/data.csv", Duration::from_secs(600))
+        .presign_put("uploads/up_1/data.csv", Duration::from_secs(600), None)
         .await
         .unwrap();
     let token = url
@@ -738,7 +738,24 @@ async fn embedded_upload_tokens_round_trip_and_expire() {
     );
     assert_eq!(
         folder.verify_upload_token(token).unwrap(),
-        "uploads/up_1/data.csv"
+        ("uploads/up_1/data.csv".to_owned(), None)
+    );
+    // A declared size travels in the token, under the signature.
+    let sized = env
+        .backends
+        .blobs
+        .presign_put(
+            "uploads/up_3/data.csv",
+            Duration::from_secs(600),
+            Some(1234),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        folder
+            .verify_upload_token(sized.rsplit_once('/').unwrap().1)
+            .unwrap(),
+        ("uploads/up_3/data.csv".to_owned(), Some(1234))
     );
 
     // Tampering with the key or the tag is refused.
@@ -755,7 +772,7 @@ async fn embedded_upload_tokens_round_trip_and_expire() {
     let other = env
         .backends
         .blobs
-        .presign_put("uploads/up_2/data.csv", Duration::from_secs(600))
+        .presign_put("uploads/up_2/data.csv", Duration::from_secs(600), None)
         .await
         .unwrap();
     let other_tag = other.rsplit_once('.').unwrap().1;
@@ -770,7 +787,7 @@ async fn embedded_upload_tokens_round_trip_and_expire() {
     let expired = env
         .backends
         .blobs
-        .presign_put("uploads/up_1/data.csv", Duration::ZERO)
+        .presign_put("uploads/up_1/data.csv", Duration::ZERO, None)
         .await
         .unwrap();
     let expired_token = expired.rsplit_once('/').unwrap().1;
@@ -786,7 +803,8 @@ async fn embedded_upload_tokens_round_trip_and_expire() {
             .folder_blobs
             .unwrap()
             .verify_upload_token(token)
-            .unwrap(),
+            .unwrap()
+            .0,
         "uploads/up_1/data.csv"
     );
     #[cfg(unix)]
@@ -863,8 +881,9 @@ async fn embedded_store_is_shared_between_connections() {
     assert_eq!(values, (1..=40).collect::<Vec<_>>());
 }
 
-/// The folder has no lifecycle rules: `plexe serve`'s sweep removes an idempotency answer once
-/// it is older than its record could be, and nothing younger.
+/// The folder has no lifecycle rules and SQLite no TTL: `plexe serve`'s sweep removes an
+/// idempotency answer once it is older than its record could be (nothing younger), and the
+/// items whose TTL has passed.
 #[tokio::test]
 async fn embedded_sweep_expires_idempotency_answers() {
     let env = integration_tests::embedded_backends("http://127.0.0.1:9");
@@ -887,10 +906,38 @@ async fn embedded_sweep_expires_idempotency_answers() {
         .unwrap()
         .set_modified(two_days_ago)
         .unwrap();
-    let report = shared::domain::housekeeping::sweep(blobs.as_ref())
+    // An item past its TTL, one alive: only the first is purged, and only once.
+    let store = &env.backends.store;
+    let now = now();
+    store
+        .put(
+            Item::new("p", "gone", json!({})).with_ttl(now - 5),
+            Condition::None,
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            Item::new("p", "kept", json!({})).with_ttl(now + 3600),
+            Condition::None,
+        )
+        .await
+        .unwrap();
+    let sqlite = env
+        .backends
+        .embedded_store
+        .clone()
+        .expect("the SQLite store");
+    let report = shared::domain::housekeeping::sweep(blobs.as_ref(), Some(sqlite.as_ref()))
         .await
         .unwrap();
     assert_eq!(report.expired_blobs, 1);
+    assert_eq!(report.expired_items, 1);
+    assert!(store.get("p", "kept").await.unwrap().is_some());
+    let again = shared::domain::housekeeping::sweep(blobs.as_ref(), Some(sqlite.as_ref()))
+        .await
+        .unwrap();
+    assert_eq!(again.expired_items, 0);
     assert_eq!(blobs.size("idempotency/acct_a/old").await.unwrap(), None);
     assert_eq!(blobs.size("idempotency/acct_a/new").await.unwrap(), Some(1));
 }
@@ -957,7 +1004,7 @@ async fn s3_presigned_put_round_trips_over_http() {
     let url = env
         .backends
         .blobs
-        .presign_put("uploads/up_1/data.csv", Duration::from_secs(300))
+        .presign_put("uploads/up_1/data.csv", Duration::from_secs(300), None)
         .await
         .unwrap();
     assert!(

@@ -36,10 +36,15 @@ fn plexe(args: &[&str], env: &Env) -> Command {
 }
 
 fn start(data_dir: &Path, env: &Env) -> Server {
+    start_logging_to(data_dir, env, Stdio::inherit())
+}
+
+/// [`start`], with the server's log (stderr) going to `log`.
+fn start_logging_to(data_dir: &Path, env: &Env, log: Stdio) -> Server {
     let dir = data_dir.to_str().expect("utf-8 temp path");
     let mut child = plexe(&["serve", "--port", "0", "--data-dir", dir], env)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("starting plexe serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -496,4 +501,351 @@ async fn configured_limits_take_effect() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("concurrent-builds-pro"), "{stderr}");
+}
+
+/// An upload URL's token is a credential: the server's log, at its most verbose, never holds
+/// it, whatever the URL was used for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_tokens_never_reach_the_log() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let log_path = data.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let server = start_logging_to(
+        data.path(),
+        &with_env(&[("RUST_LOG", "trace")]),
+        Stdio::from(log),
+    );
+    let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let session: Value = client
+        .post(format!("{}/datasets/uploads", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .json(&json!({ "name": "logged", "format": "csv" }))
+        .send()
+        .await
+        .expect("POST /datasets/uploads")
+        .json()
+        .await
+        .expect("JSON");
+    let url = session["upload_url"]
+        .as_str()
+        .expect("upload_url")
+        .to_owned();
+    let token = url.rsplit('/').next().expect("token").to_owned();
+    assert!(token.len() > 20, "{url}");
+    for attempt in [url.clone(), format!("{url}x")] {
+        client
+            .put(&attempt)
+            .body("a,b\n1,2\n3,4\n")
+            .send()
+            .await
+            .expect("PUT");
+    }
+    let completed = client
+        .post(format!(
+            "{}/datasets/uploads/{}/complete",
+            server.url,
+            session["upload_id"].as_str().expect("upload_id")
+        ))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(completed.status(), StatusCode::CREATED);
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+    let logged = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        logged.contains("/uploads/{token}"),
+        "the PUTs were not logged at all:\n{logged}"
+    );
+    // The token's signature part, which no redaction of the prefix alone would hide.
+    let signature = token.rsplit('.').next().expect("signature");
+    assert!(!logged.contains(signature), "an upload token is in the log");
+    assert!(!logged.contains(&token), "an upload token is in the log");
+}
+
+/// Whether the server has closed `socket` (reads EOF or a reset) within `within`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a response (or the 408 hyper may send first)
+        }
+    }
+}
+
+/// Half-sent headers and idle keep-alive connections are closed after the header timeout; at
+/// most --max-connections are served at once, the others wait; a slow upload does not hold a
+/// SIGTERM beyond the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        data.path(),
+        &with_env(&[
+            ("PLEXE_HEADER_TIMEOUT_S", "2"),
+            ("PLEXE_MAX_CONNECTIONS", "3"),
+        ]),
+    );
+    let addr = server.url.trim_start_matches("http://").to_owned();
+
+    // Half-sent headers: closed after ~2 s, not kept.
+    let mut half = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    half.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .expect("send");
+    assert!(
+        closed_within(&mut half, Duration::from_secs(6)).await,
+        "a half-sent request was kept open"
+    );
+    // Idle after a full exchange: closed too.
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(6)).await,
+        "an idle keep-alive connection was kept open"
+    );
+
+    // Three silent connections fill the cap: a fourth client waits, and is served once the
+    // silent ones are closed.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let health = client
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .expect("served once a slot frees");
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "served at once although the cap was full ({:?})",
+        started.elapsed()
+    );
+    drop(silent);
+
+    // A slow upload in progress: SIGTERM still ends the process within the grace period.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"PUT /uploads/whatever HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\nabc",
+    )
+    .await
+    .expect("send");
+    let started = std::time::Instant::now();
+    let (exit, _) = server.stop();
+    assert!(exit.success(), "{exit}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Makes a CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`; returns the
+/// paths of the CA, the certificate and its key.
+fn make_test_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=plexe test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// `plexe serve --tls-cert --tls-key` serves HTTPS that a client trusting the CA accepts.
+#[test]
+fn serves_https_with_a_given_certificate() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_test_ca(certs.path());
+    let dir = data.path().to_str().expect("utf-8");
+    let mut child = plexe(
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            dir,
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+        &Vec::new(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("plexe serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("plexe listening on ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .expect("the listening line");
+    assert!(url.starts_with("https://"), "{url}");
+    let curl = |extra: &[&str]| {
+        let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+        args.extend_from_slice(extra);
+        let health = format!("{url}/health");
+        args.push(&health);
+        let out = Command::new("curl").args(&args).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(&["--cacert", ca.to_str().expect("utf-8")]), "200");
+    // Without the CA the certificate is not trusted.
+    assert_ne!(curl(&[]), "200");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Everything `plexe serve` writes under its data dir is the service user's alone: folders 0700,
+/// files 0600 (the SQLite file and its journal, blobs, keys, uploads).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().join("plexe-data");
+    let server = start(&dir, &Vec::new());
+    let key = std::fs::read_to_string(dir.join("admin.key")).expect("admin.key");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let created = client
+        .post(format!("{}/datasets?name=private", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .header("content-type", "text/csv")
+        .body("a,b\n1,2\n3,4\n")
+        .send()
+        .await
+        .expect("POST /datasets");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let session: Value = client
+        .post(format!("{}/datasets/uploads", server.url))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .json(&json!({ "name": "staged", "format": "csv" }))
+        .send()
+        .await
+        .expect("POST /datasets/uploads")
+        .json()
+        .await
+        .expect("JSON");
+    let put = client
+        .put(session["upload_url"].as_str().expect("url"))
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .expect("PUT");
+    assert!(put.status().is_success());
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+    let mut stack = vec![dir.clone()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        let mode = std::fs::metadata(&d).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", d.display());
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            }
+        }
+    }
+    assert!(files >= 5, "only {files} files were written");
 }

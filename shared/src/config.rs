@@ -226,6 +226,9 @@ pub struct Backends {
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Set on the embedded backend: the same object as `queue`.
     pub embedded_queue: Option<Arc<SqliteQueue>>,
+    /// Set on the embedded backend: the same object as `store` (expired items are purged by
+    /// `plexe serve`'s sweep; DynamoDB's TTL does that on AWS).
+    pub embedded_store: Option<Arc<SqliteStore>>,
 }
 
 impl std::fmt::Debug for Backends {
@@ -244,10 +247,10 @@ impl Backends {
     /// `blobs/`, `upload.secret`. `public_base_url` is where clients reach `plexe serve`; upload
     /// URLs start with it.
     pub fn embedded(data_dir: &Path, public_base_url: &str) -> Result<Backends, ConfigError> {
-        let failed = |e| embedded_error(data_dir, e);
-        std::fs::create_dir_all(data_dir).map_err(|e| embedded_error(data_dir, e))?;
+        private_dir(data_dir).map_err(|e| embedded_error(data_dir, e))?;
         let db = data_dir.join(SQLITE_FILE);
-        let store = Arc::new(SqliteStore::open(&db).map_err(failed)?);
+        private_file(&db).map_err(|e| embedded_error(data_dir, e))?;
+        let store = Arc::new(SqliteStore::open(&db).map_err(|e| embedded_error(data_dir, e))?);
         let queue = Arc::new(
             SqliteQueue::open(&db, SqliteQueue::DEFAULT_MAX_RECEIVES)
                 .map_err(|e| embedded_error(data_dir, e))?,
@@ -257,13 +260,45 @@ impl Backends {
                 .map_err(|e| embedded_error(data_dir, e))?,
         );
         Ok(Backends {
-            store,
+            store: store.clone(),
             blobs: blobs.clone(),
             queue: queue.clone(),
             folder_blobs: Some(blobs),
             embedded_queue: Some(queue),
+            embedded_store: Some(store),
         })
     }
+}
+
+/// Creates `dir` if needed and makes it the service user's alone (0700), whatever it was.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates the file at `path` if needed (empty) and makes it the service user's alone (0600).
+/// SQLite gives its journal files the mode of the database file, so creating the database
+/// this way keeps them private too.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// The AWS resources the adapters use (the names SAM passes in the environment).
@@ -319,6 +354,7 @@ impl Backends {
             )),
             folder_blobs: None,
             embedded_queue: None,
+            embedded_store: None,
         }
     }
 

@@ -43,6 +43,13 @@ pub enum CliError {
 
 /// Runs `plexe` with the process's arguments.
 pub fn main() -> ExitCode {
+    // Everything plexe writes (the data dir, the SQLite file, blobs, keys) is the service
+    // user's alone: new files 0600, new folders 0700.
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,11 +6,14 @@ use super::CliError;
 use crate::config::{Backends, Config};
 use crate::domain::{accounts, housekeeping};
 use crate::http::{self, AppState};
+use crate::ports::SqliteStore;
 use crate::runtime::logging;
+use crate::runtime::server::{self, ServerLimits};
 use crate::trainer::Trainer;
 use crate::trainer::worker::{self, WorkerOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 /// Builds run at the same time by the in-process trainer (each uses every core).
@@ -23,6 +26,19 @@ pub struct ServeArgs {
     /// 0 picks a free port (printed at start).
     #[arg(long, env = "PLEXE_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "PLEXE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PLEXE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection and a TLS handshake may last).
+    #[arg(long, env = "PLEXE_HEADER_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub header_timeout_s: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "PLEXE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     #[command(flatten)]
     pub config: Config,
 }
@@ -30,6 +46,13 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let config = args.config;
     logging::init(&config.logs);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(server::tls_acceptor(cert, key).map_err(|e| CliError::Io(format!("TLS: {e}")))?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
@@ -39,7 +62,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let base_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let data_dir = config.data_dir.clone();
     let backends = Backends::open(&config, &base_url).await?;
     // Builds that were running when the last process stopped are picked up again now.
@@ -51,6 +74,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         }
     }
     let embedded = backends.embedded_queue.is_some();
+    let embedded_store = backends.embedded_store.clone();
     let state = AppState::new(backends, config);
     // On AWS the trainer Lambda consumes the queue; locally this process does.
     let workers = if embedded {
@@ -65,7 +89,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         Vec::new()
     };
 
-    let sweeper = embedded.then(|| tokio::spawn(sweep_periodically(state.clone())));
+    let sweeper = embedded.then(|| tokio::spawn(sweep_periodically(state.clone(), embedded_store)));
 
     let key_path = data_dir.join(ADMIN_KEY_FILE);
     if let Some((account, issued)) = accounts::ensure_default_account(state.store.as_ref()).await? {
@@ -96,10 +120,12 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         data_dir.display()
     );
     tracing::info!(%addr, "listening");
-    axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    let limits = ServerLimits {
+        max_connections: args.max_connections as usize,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
+        ..ServerLimits::default()
+    };
+    server::serve(listener, http::app(state), tls, limits, shutdown_signal()).await;
     for w in workers.into_iter().chain(sweeper) {
         w.abort();
     }
@@ -109,36 +135,46 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
 
 /// Sweeps what the embedded backend has no lifecycle for, now and every
 /// [`housekeeping::SWEEP_INTERVAL`].
-async fn sweep_periodically(state: AppState) {
+async fn sweep_periodically(state: AppState, store: Option<Arc<SqliteStore>>) {
     let mut every = tokio::time::interval(housekeeping::SWEEP_INTERVAL);
     loop {
         every.tick().await;
-        match housekeeping::sweep(state.blobs.as_ref()).await {
-            Ok(report) => tracing::info!(expired_blobs = report.expired_blobs, "swept"),
+        match housekeeping::sweep(state.blobs.as_ref(), store.as_deref()).await {
+            Ok(report) => tracing::info!(
+                expired_blobs = report.expired_blobs,
+                expired_items = report.expired_items,
+                "swept"
+            ),
             Err(e) => tracing::warn!(error = %e, "sweep failed; trying again later"),
         }
     }
 }
 
-/// Writes `secret` to `path`, readable and writable only by the owner.
+/// Writes `secret` to `path`, readable and writable only by the owner. The secret goes to a new
+/// file beside it (created exclusively, 0600) that is then renamed over `path`: a symlink
+/// planted at `path` is replaced, never written through.
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut suffix = [0u8; 8];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut suffix);
+    let temp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        // `mode` only applies when the file is created; an older file gets tightened too.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let written = (|| {
+        let mut file = options.open(&temp)?;
+        file.write_all(secret.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
     }
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+    written
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -181,6 +217,23 @@ mod tests {
         write_secret_file(&path, "plx_secret").expect("write secret");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read").trim(),
+            "plx_secret"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "untouched").expect("write");
+        let path = dir.path().join("admin.key");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        write_secret_file(&path, "plx_secret").expect("write secret");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "untouched");
+        assert!(!std::fs::symlink_metadata(&path).expect("meta").is_symlink());
         assert_eq!(
             std::fs::read_to_string(&path).expect("read").trim(),
             "plx_secret"

@@ -10,7 +10,7 @@ use super::layout::{
 };
 use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_rfc3339};
-use crate::ports::{Condition, Item, Store, WriteOp};
+use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -255,7 +255,10 @@ pub async fn list_keys(
 }
 
 /// Revokes one of the account's keys (revoking twice is harmless). Another account's key is
-/// "not found", so existence does not leak.
+/// "not found", so existence does not leak. The account's last active admin key cannot be
+/// revoked (409): nobody could manage the account's keys any more. The revocation commits only
+/// while another admin key is still active (a condition on that key's record), so two admins
+/// revoking each other at once cannot both succeed.
 pub async fn revoke_key(
     store: &dyn Store,
     account_id: &str,
@@ -266,39 +269,88 @@ pub async fn revoke_key(
     if !key_id.starts_with(KEY_ID_PREFIX) {
         return Err(not_found());
     }
-    let Some(item) = store
-        .get(&account_pk(account_id), &api_key_listing_sk(key_id))
-        .await?
-    else {
-        return Err(not_found());
-    };
-    let mut key: ApiKey = decode(&item)?;
-    if key.account_id != account_id {
-        return Err(not_found());
+    for _ in 0..5 {
+        let Some(item) = store
+            .get(&account_pk(account_id), &api_key_listing_sk(key_id))
+            .await?
+        else {
+            return Err(not_found());
+        };
+        let mut key: ApiKey = decode(&item)?;
+        if key.account_id != account_id {
+            return Err(not_found());
+        }
+        if key.revoked {
+            return Ok(key);
+        }
+        let mut ops = Vec::with_capacity(3);
+        if key.scopes.contains(&Scope::Admin) {
+            let Some((other, other_rev)) = another_active_admin(store, account_id, key_id).await?
+            else {
+                return Err(DomainError::Conflict {
+                    message: format!(
+                        "{key_id} is this account's last active admin key: revoking it would \
+                         leave nobody able to manage the account's keys. Create another admin \
+                         key (POST /api-keys with scopes [\"admin\"]) first."
+                    ),
+                });
+            };
+            ops.push(WriteOp::Check {
+                pk: account_pk(account_id),
+                sk: api_key_listing_sk(&other.key_id),
+                condition: Condition::Revision(other_rev),
+            });
+        }
+        key.revoked = true;
+        key.revoked_at = Some(now_rfc3339());
+        let data = encode(&key)?;
+        ops.push(WriteOp::Put {
+            item: Item::new(
+                account_pk(account_id),
+                api_key_listing_sk(key_id),
+                data.clone(),
+            ),
+            condition: Condition::Revision(item.rev),
+        });
+        ops.push(WriteOp::Put {
+            item: Item::new(api_key_lookup_pk(key_id), API_KEY_LOOKUP_SK, data),
+            condition: Condition::Exists,
+        });
+        match store.transact(ops).await {
+            Ok(()) => return Ok(key),
+            // The key, or the admin key that was to remain, changed meanwhile: look again.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
-    if key.revoked {
-        return Ok(key);
+    Err(DomainError::Conflict {
+        message: "The account's keys kept changing while this one was being revoked; retry.".into(),
+    })
+}
+
+/// An active admin key of the account other than `key_id`, with its record's revision.
+async fn another_active_admin(
+    store: &dyn Store,
+    account_id: &str,
+    key_id: &str,
+) -> Result<Option<(ApiKey, u64)>, DomainError> {
+    let pk = account_pk(account_id);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .query(&pk, API_KEY_LISTING_PREFIX, false, 1000, cursor.as_deref())
+            .await?;
+        for item in &page.items {
+            let key: ApiKey = decode(item)?;
+            if key.key_id != key_id && !key.revoked && key.scopes.contains(&Scope::Admin) {
+                return Ok(Some((key, item.rev)));
+            }
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(None);
+        }
     }
-    key.revoked = true;
-    key.revoked_at = Some(now_rfc3339());
-    let data = encode(&key)?;
-    store
-        .transact(vec![
-            WriteOp::Put {
-                item: Item::new(
-                    account_pk(account_id),
-                    api_key_listing_sk(key_id),
-                    data.clone(),
-                ),
-                condition: Condition::Exists,
-            },
-            WriteOp::Put {
-                item: Item::new(api_key_lookup_pk(key_id), API_KEY_LOOKUP_SK, data),
-                condition: Condition::Exists,
-            },
-        ])
-        .await?;
-    Ok(key)
 }
 
 #[cfg(test)]

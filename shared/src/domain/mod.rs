@@ -36,6 +36,20 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// What a user may read of this error: the domain's own message, or a plain phrase for
+    /// failures of the infrastructure (whose text, from a store or AWS, stays in the logs).
+    pub fn public_reason(&self) -> String {
+        match self {
+            DomainError::NotFound { message }
+            | DomainError::Conflict { message }
+            | DomainError::Validation { message, .. } => message.clone(),
+            DomainError::Store(_) | DomainError::Blobs(_) | DomainError::Queue(_) => {
+                "storage was unavailable".into()
+            }
+            DomainError::Corrupt(_) => "a stored record could not be read".into(),
+        }
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         DomainError::NotFound {
             message: message.into(),

@@ -9,7 +9,9 @@
 //! or is found unusable.
 
 use super::datasets::{self, DataSource, Dataset, DatasetError};
-use super::layout::{account_pk, parse_upload_staging_key, upload_sk, upload_staging_key};
+use super::layout::{
+    UPLOAD_PREFIX, account_pk, parse_upload_staging_key, upload_sk, upload_staging_key,
+};
 use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
 use crate::ingest::{DataFormat, IngestError};
@@ -25,6 +27,9 @@ pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
 pub const UPLOAD_URL_TTL_SECONDS: u64 = 3600;
 /// How long a session can be completed (and an upload id resolved to its dataset).
 pub const SESSION_TTL_SECONDS: i64 = 24 * 3600;
+/// Sessions an account may have open (not completed) at once: each can stage up to
+/// [`MAX_UPLOAD_BYTES`], so this bounds an account's staged bytes (20 × 500 MB).
+pub const MAX_OPEN_SESSIONS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +166,16 @@ pub async fn create_upload(
             ));
         }
     }
+    let open = count_open_sessions(store, account_id).await?;
+    if open >= MAX_OPEN_SESSIONS {
+        return Err(DomainError::Conflict {
+            message: format!(
+                "This account has {open} upload sessions open, the most it may have: complete \
+                 them (POST /datasets/uploads/{{upload_id}}/complete) or let them expire (24 \
+                 hours) before opening another."
+            ),
+        });
+    }
     let upload_id = new_id(UPLOAD_ID_PREFIX);
     let now = now_epoch();
     let session = UploadSession {
@@ -180,6 +195,7 @@ pub async fn create_upload(
         .presign_put(
             &session.staging_key(),
             Duration::from_secs(UPLOAD_URL_TTL_SECONDS),
+            session.size_bytes,
         )
         .await?;
     let item = Item::new(
@@ -193,6 +209,29 @@ pub async fn create_upload(
         session,
         upload_url,
     })
+}
+
+/// The account's sessions not completed yet (expired ones are invisible to reads). A soft cap:
+/// two sessions opened at the same instant may both pass.
+async fn count_open_sessions(store: &dyn Store, account_id: &str) -> Result<usize, DomainError> {
+    let pk = account_pk(account_id);
+    let mut open = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .query(&pk, UPLOAD_PREFIX, true, 1000, cursor.as_deref())
+            .await?;
+        for item in &page.items {
+            let session: UploadSession = decode(item)?;
+            if session.status != UploadStatus::Completed {
+                open += 1;
+            }
+        }
+        cursor = page.cursor;
+        if cursor.is_none() || open >= MAX_OPEN_SESSIONS {
+            return Ok(open);
+        }
+    }
 }
 
 /// One of the account's sessions (another account's, or an expired one, is "not found").

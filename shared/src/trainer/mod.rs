@@ -314,7 +314,12 @@ impl Trainer {
                 };
             }
             Err(e) => {
-                return AttemptEnd::Failed(format!("could not read dataset {dataset_id}: {e}"));
+                // The store's own words go to the log; the build's record says what happened.
+                tracing::warn!(%dataset_id, error = %e, "loading a dataset failed");
+                return AttemptEnd::Failed(format!(
+                    "could not read dataset {dataset_id} ({})",
+                    e.public_reason()
+                ));
             }
         };
         self.log(

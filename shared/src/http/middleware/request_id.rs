@@ -24,7 +24,7 @@ pub async fn assign_request_id(mut req: Request, next: Next) -> Response {
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %loggable_path(req.uri().path()),
         account_id = tracing::field::Empty,
     );
     let started = Instant::now();
@@ -41,6 +41,17 @@ pub async fn assign_request_id(mut req: Request, next: Next) -> Response {
         )
     });
     response
+}
+
+/// The path as logs may show it: an upload URL's signed token is a credential (it lets its
+/// holder store a file) and is replaced by `{token}`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/uploads/", "/v1/uploads/"] {
+        if path.starts_with(prefix) && path.len() > prefix.len() {
+            return std::borrow::Cow::Owned(format!("{prefix}{{token}}"));
+        }
+    }
+    std::borrow::Cow::Borrowed(path)
 }
 
 fn is_json(response: &Response) -> bool {
@@ -82,4 +93,17 @@ fn render_errors(response: Response, request_id: &str) -> Response {
         }
     }
     rendered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_tokens_stay_out_of_logged_paths() {
+        assert_eq!(loggable_path("/uploads/abc.def"), "/uploads/{token}");
+        assert_eq!(loggable_path("/v1/uploads/abc"), "/v1/uploads/{token}");
+        assert_eq!(loggable_path("/datasets/uploads"), "/datasets/uploads");
+        assert_eq!(loggable_path("/models/m"), "/models/m");
+    }
 }

@@ -468,7 +468,7 @@ async fn receive_upload(
     let Some(folder) = state.folder_blobs.clone() else {
         return Err(ApiError::from_status(StatusCode::NOT_FOUND));
     };
-    let key = folder.verify_upload_token(&token).map_err(|e| {
+    let (key, declared_size) = folder.verify_upload_token(&token).map_err(|e| {
         let expired = e.to_string().contains("expired");
         ApiError::forbidden(if expired {
             "This upload URL has expired: create a new upload session (POST /datasets/uploads)."
@@ -478,27 +478,34 @@ async fn receive_upload(
         })
     })?;
     uploads::check_accepts_file(state.store.as_ref(), &key).await?;
+    // A session that declared its size takes exactly that many bytes (as S3 does with the
+    // signed Content-Length); the others at most the upload limit.
+    let limit = declared_size.unwrap_or(MAX_UPLOAD_BYTES);
     let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
+        let message = match declared_size {
+            Some(size) => format!(
+                "The file is larger than the {size} bytes this upload session declared: start \
+                 a session with the file's real size_bytes."
+            ),
+            None => format!(
                 "The file is larger than the upload limit of {} MB: split or sample it.",
                 MAX_UPLOAD_BYTES / (1024 * 1024)
             ),
-        )
-        .with_details(json!({ "limit_bytes": MAX_UPLOAD_BYTES }))
+        };
+        ApiError::new(ErrorCode::PayloadTooLarge, message)
+            .with_details(json!({ "limit_bytes": limit }))
     };
-    let declared = headers
+    let sent = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES) {
+    if sent.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     // Streamed into the blob folder's own temporary directory, then renamed into place: memory
     // holds one chunk at a time and the file is written once.
     let temp = folder.new_temp_path();
-    let received = match stream_to_file(body, &temp, MAX_UPLOAD_BYTES).await {
+    let received = match stream_to_file(body, &temp, limit).await {
         Ok(received) => received,
         Err(e) => {
             let _ = tokio::fs::remove_file(&temp).await;
@@ -532,7 +539,7 @@ async fn stream_to_file(
     path: &std::path::Path,
     max_bytes: u64,
 ) -> Result<u64, StreamError> {
-    let file = tokio::fs::File::create(path)
+    let file = crate::ports::blobs::private_create(path)
         .await
         .map_err(StreamError::Io)?;
     let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);

@@ -39,6 +39,24 @@ fn io_err(context: &str, err: std::io::Error) -> BlobError {
     BlobError::other(crate::ports::failed(context, err))
 }
 
+/// A new file only the service user can read (0600).
+pub async fn private_create(path: &Path) -> std::io::Result<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await
+}
+
+async fn set_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    Ok(())
+}
+
 fn random_hex(bytes: usize) -> String {
     use rand::Rng as _;
     let mut buf = vec![0u8; bytes];
@@ -53,7 +71,9 @@ impl FolderBlobs {
     pub fn open(data_dir: &Path, public_base_url: &str) -> Result<Self, BlobError> {
         let root = data_dir.join("blobs");
         let tmp = root.join(".tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| io_err("creating blob folder", e))?;
+        for dir in [&root, &tmp] {
+            crate::config::private_dir(dir).map_err(|e| io_err("creating blob folder", e))?;
+        }
         let secret = load_or_create_secret(&data_dir.join("upload.secret"))?;
         Ok(FolderBlobs {
             root,
@@ -95,7 +115,12 @@ impl FolderBlobs {
     /// Moves a complete temporary file into place under `key`.
     async fn commit(&self, temp: &Path, dest: &Path) -> Result<(), BlobError> {
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
+            let mut builder = tokio::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            builder.mode(0o700);
+            builder
+                .create(parent)
                 .await
                 .map_err(|e| io_err("creating blob folder", e))?;
         }
@@ -113,9 +138,11 @@ impl FolderBlobs {
         Ok(mac)
     }
 
-    /// An upload token for `key` valid until `expires_at` (epoch seconds).
-    fn token(&self, key: &str, expires_at: i64) -> Result<String, BlobError> {
-        let payload = format!("{expires_at}:{key}");
+    /// An upload token for `key` valid until `expires_at` (epoch seconds), for a file of exactly
+    /// `size` bytes when given.
+    fn token(&self, key: &str, expires_at: i64, size: Option<u64>) -> Result<String, BlobError> {
+        let size = size.map(|n| n.to_string()).unwrap_or_default();
+        let payload = format!("{expires_at}:{size}:{key}");
         let tag = self.sign(&payload)?.finalize().into_bytes();
         Ok(format!(
             "{}.{}",
@@ -125,8 +152,9 @@ impl FolderBlobs {
     }
 
     /// Checks a token from an upload URL (signature, then expiry) and returns the blob key the
-    /// upload may write. The HTTP layer calls this before accepting `PUT /uploads/{token}`.
-    pub fn verify_upload_token(&self, token: &str) -> Result<String, BlobError> {
+    /// upload may write and the file's size when the session declared one. The HTTP layer calls
+    /// this before accepting `PUT /uploads/{token}`.
+    pub fn verify_upload_token(&self, token: &str) -> Result<(String, Option<u64>), BlobError> {
         let invalid = || BlobError::other("invalid upload token");
         let (payload_b64, tag_b64) = token.split_once('.').ok_or_else(invalid)?;
         let payload = B64.decode(payload_b64).map_err(|_| invalid())?;
@@ -136,13 +164,21 @@ impl FolderBlobs {
         self.sign(&payload)?
             .verify_slice(&tag)
             .map_err(|_| invalid())?;
-        let (expires_at, key) = payload.split_once(':').ok_or_else(invalid)?;
+        let mut parts = payload.splitn(3, ':');
+        let (Some(expires_at), Some(size), Some(key)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
         let expires_at: i64 = expires_at.parse().map_err(|_| invalid())?;
         if crate::ids::now_epoch() >= expires_at {
             return Err(BlobError::other("upload token expired"));
         }
+        let size = match size {
+            "" => None,
+            n => Some(n.parse::<u64>().map_err(|_| invalid())?),
+        };
         validate_key(key)?;
-        Ok(key.to_owned())
+        Ok((key.to_owned(), size))
     }
 }
 
@@ -193,7 +229,12 @@ impl Blobs for FolderBlobs {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
         let dest = self.path_of(key)?;
         let temp = self.temp_path();
-        if let Err(e) = tokio::fs::write(&temp, &bytes).await {
+        let written = async {
+            let mut file = private_create(&temp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await
+        };
+        if let Err(e) = written.await {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(io_err("writing blob", e));
         }
@@ -204,8 +245,13 @@ impl Blobs for FolderBlobs {
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
         let dest = self.path_of(key)?;
         let temp = self.temp_path();
-        // fs::copy streams in the kernel (copy_file_range where available).
-        if let Err(e) = tokio::fs::copy(path, &temp).await {
+        // fs::copy streams in the kernel (copy_file_range where available); it copies the
+        // source's mode, so the copy is made private after.
+        let copied = async {
+            tokio::fs::copy(path, &temp).await?;
+            set_private(&temp).await
+        };
+        if let Err(e) = copied.await {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(io_err("copying file into blob", e));
         }
@@ -236,6 +282,9 @@ impl Blobs for FolderBlobs {
             Err(e) => return Err(io_err("reading blob", e)),
         };
         let mut writer = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| io_err("creating destination file", e))?;
+        set_private(path)
             .await
             .map_err(|e| io_err("creating destination file", e))?;
         let n = tokio::io::copy(&mut reader, &mut writer)
@@ -269,14 +318,19 @@ impl Blobs for FolderBlobs {
     }
 
     #[tracing::instrument(name = "blobs.presign_put", level = "debug", skip(self))]
-    async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        size: Option<u64>,
+    ) -> Result<String, BlobError> {
         validate_key(key)?;
         let expires_in = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
         let expires_at = crate::ids::now_epoch().saturating_add(expires_in);
         Ok(format!(
             "{}/uploads/{}",
             self.public_base_url,
-            self.token(key, expires_at)?
+            self.token(key, expires_at, size)?
         ))
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 mod folder;
 mod s3;
 
-pub use folder::FolderBlobs;
+pub use folder::{FolderBlobs, private_create};
 pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +51,15 @@ pub trait Blobs: Send + Sync + 'static {
     /// Deleting an absent blob succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 
-    /// A URL that accepts one HTTP `PUT` of the blob's bytes until `expires_in` has passed.
-    /// S3: a presigned URL. Embedded: a signed URL served by `plexe serve` itself.
-    async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
+    /// A URL that accepts one HTTP `PUT` of the blob's bytes until `expires_in` has passed, of
+    /// exactly `size` bytes when given (S3 signs the `Content-Length`; the folder's token carries
+    /// it). S3: a presigned URL. Embedded: a signed URL served by `plexe serve` itself.
+    async fn presign_put(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        size: Option<u64>,
+    ) -> Result<String, BlobError>;
 
     /// Deletes the blobs under `prefix` written more than `age` ago; returns how many went. For
     /// prefixes whose blobs must not outlive what points at them

@@ -236,18 +236,21 @@ impl Blobs for S3Blobs {
     }
 
     #[tracing::instrument(name = "blobs.presign_put", level = "debug", skip(self))]
-    async fn presign_put(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        size: Option<u64>,
+    ) -> Result<String, BlobError> {
         validate_key(key)?;
         let config =
             PresigningConfig::expires_in(expires_in).map_err(|e| io_err("presigning", e))?;
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(sdk_err)?;
+        let mut put = self.client.put_object().bucket(&self.bucket).key(key);
+        if let Some(size) = size {
+            // Signed, so S3 refuses a PUT of any other length.
+            put = put.content_length(i64::try_from(size).unwrap_or(i64::MAX));
+        }
+        let request = put.presigned(config).await.map_err(sdk_err)?;
         Ok(request.uri().to_owned())
     }
 }

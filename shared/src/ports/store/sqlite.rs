@@ -19,7 +19,12 @@ CREATE TABLE IF NOT EXISTS items (
     expires_at INTEGER,
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_by_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 ";
+
+/// Expired items deleted per statement by [`SqliteStore::purge_expired`] (keeps each write
+/// transaction short while a server runs).
+const PURGE_BATCH: usize = 5_000;
 
 /// Transactions are capped like DynamoDB's so code tested locally also runs on AWS.
 const MAX_TRANSACTION_OPS: usize = 25;
@@ -29,6 +34,29 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Deletes the items whose TTL has passed (DynamoDB's TTL does this on AWS; reads already
+    /// skip them): `plexe serve`'s periodic sweep. Returns how many went.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let now = crate::ids::now_epoch();
+        let mut purged = 0u64;
+        loop {
+            let n = self
+                .conn
+                .call(move |conn| {
+                    Ok::<_, StoreError>(conn.execute(
+                        "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items \
+                         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2)",
+                        params![now, PURGE_BATCH as i64],
+                    )?)
+                })
+                .await?;
+            purged += n as u64;
+            if n < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
+    }
+
     /// Opens (creating if needed) the store in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = sqlite_file::open(path)?;
