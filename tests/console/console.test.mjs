@@ -349,6 +349,14 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await axe('new-model');
     await keyboard('new-model');
     assert.ok(await page.isEnabled('#m-build'));
+    await page.evaluate(() => {
+      window.liveBuild = { bar: false, logLines: 0 };
+      new MutationObserver(() => {
+        if (document.getElementById('build-progress')) window.liveBuild.bar = true;
+        const log = document.querySelectorAll('#build-log li').length;
+        if (document.getElementById('build-progress')) window.liveBuild.logLines = Math.max(window.liveBuild.logLines, log);
+      }).observe(document.body, { subtree: true, childList: true });
+    });
     await page.click('#m-build');
     await page.waitForFunction(() => location.hash === '#/models/titanic/v1.0');
     await settled();
@@ -357,6 +365,9 @@ test('the console', { timeout: 240_000 }, async (t) => {
   await t.test('follows the build live and shows the charts', async () => {
     await page.waitForSelector('#build-log li, #build-progress, table.side', { timeout: 30_000 });
     await page.waitForSelector('#deploy-version', { timeout: 120_000 });
+    const live = await page.evaluate(() => window.liveBuild);
+    assert.ok(live.bar, 'the build was followed live, with a progress bar');
+    report.liveLogLines = live.logLines;
     assert.ok(await page.locator('#build-log li').count() > 3, 'log lines shown');
     const captions = await page.locator('figure.chart figcaption').allTextContents();
     assert.ok(captions.includes('Feature importance'), `charts: ${captions}`);
@@ -423,6 +434,21 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await shot('predict');
     await axe('predict');
     await keyboard('predict');
+  });
+
+  await t.test('undeploys, and follows a second version live beside the first', async () => {
+    await go('#/models/titanic/v1.0');
+    await page.click('button:text-is("Undeploy")');
+    await page.click('button:text-is("Undeploy production")');
+    await page.waitForSelector('text=Undeployed v1.0 from production.');
+    assert.equal(await page.locator('table:has(th:text("Endpoint")) .status-undeployed').count(), 1);
+    const retrain = await fetch(`${base}/v1/models/titanic/retrain`, { method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ time_budget_s: 5 }) });
+    assert.equal(retrain.status, 202, await retrain.text());
+    await go('#/models/titanic');
+    await page.waitForSelector('#download-artifact', { timeout: 120_000 });
+    assert.match(await page.textContent('#version-h'), /Version v2\.0/);
+    assert.equal(await page.locator('table.side thead th').count(), 3, 'a column per version');
+    await shot('model-versions');
   });
 
   await t.test('creates a key with scopes, shows what it may not do, revokes it', async () => {
