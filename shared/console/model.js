@@ -5,7 +5,7 @@
 import { get, post, del, request, seg } from './api.js';
 import { bars, confusion, histogram, scatter } from './charts.js';
 import { append, clear, confirmButton, facts, h, num, pct, saveBlob, table, when } from './dom.js';
-import { headline, statusBadge } from './models.js';
+import { statusBadge } from './models.js';
 
 const LOWER_IS_BETTER = new Set(['rmse', 'mae', 'log_loss']);
 const POLL_MS = 1000;

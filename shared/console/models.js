@@ -56,7 +56,10 @@ function field(label, control, help) {
 }
 
 function planView(plan) {
-  const task = { binary: 'binary classification', multiclass: 'multiclass classification', regression: 'regression' }[plan.task] || plan.task;
+  // A task or metric of null: the dataset is too large to read before the build, which decides.
+  const task = plan.task
+    ? { binary: 'binary classification', multiclass: 'multiclass classification', regression: 'regression' }[plan.task] || plan.task
+    : 'decided by the build';
   const used = plan.features.filter((f) => f.used);
   return h('section', { class: 'card plan', 'aria-labelledby': 'plan-h' },
     h('h2', { id: 'plan-h' }, 'The plan'),
@@ -65,7 +68,8 @@ function planView(plan) {
       ['Target column', plan.target],
       ['Task', task],
       plan.labels ? ['Labels', plan.labels.join(', ')] : null,
-      ['Chosen by', plan.metric],
+      ['Chosen by', plan.metric || 'the default for the task (accuracy or rmse)'],
+      typeof plan.labelled_rows === 'number' ? ['Rows to learn from', num(plan.labelled_rows)] : null,
       ['Time budget', `${num(plan.time_budget_s)} s`],
       ['Features', `${used.length} of ${plan.features.length} columns used`],
     ]),
