@@ -62,8 +62,11 @@ function gate(control, scope) {
   control.disabled = true;
   const why = id('why');
   control.setAttribute('aria-describedby', why);
-  for (const input of control.querySelectorAll ? control.querySelectorAll('input, select, textarea, button') : []) input.disabled = true;
-  return h('div', { class: 'gated' }, control, h('p', { class: 'reason', id: why }, reason(scope)));
+  for (const input of control.querySelectorAll('input, select, textarea, button')) input.disabled = true;
+  const note = h('p', { class: 'reason', id: why }, reason(scope));
+  // A single control has its reason after it; a whole form or section, before it.
+  const single = ['BUTTON', 'INPUT', 'SELECT', 'TEXTAREA'].includes(control.tagName);
+  return h('div', { class: 'gated' }, single ? [control, note] : [note, control]);
 }
 
 /** An error answer, shown as its message (and its code and request id, for a bug report). */

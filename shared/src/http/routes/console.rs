@@ -111,6 +111,7 @@ pub fn routes() -> Router<AppState> {
     get,
     path = "/console",
     tag = "console",
+    operation_id = "console_page",
     summary = "The web console (sign in with an API key; no key needed to load it)",
     security(()),
     responses((status = 200, description = "The console's page", content_type = "text/html", body = String))
@@ -124,6 +125,7 @@ async fn page(headers: HeaderMap) -> Response {
     get,
     path = "/console/",
     tag = "console",
+    operation_id = "console_page_slash",
     summary = "The web console (the same page as /console)",
     security(()),
     responses((status = 200, description = "The console's page", content_type = "text/html", body = String))
@@ -136,6 +138,7 @@ async fn page_slash(headers: HeaderMap) -> Response {
     get,
     path = "/console/{build}/{asset}",
     tag = "console",
+    operation_id = "console_asset",
     summary = "A script or style sheet of the console (cached for good: the URL names the build)",
     security(()),
     params(
