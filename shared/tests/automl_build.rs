@@ -1,8 +1,9 @@
 //! `automl::build` end to end on synthetic tables whose answer is known.
 
-use shared::automl::build::{BuildObserver, LogLevel};
-use shared::automl::target::TargetError;
-use shared::automl::{BuildError, BuildRequest, Metric, Model, Task, build};
+use shared::automl::{
+    BuildError, BuildObserver, BuildRequest, LogLevel, Metric, Model, PlanError, TargetError, Task,
+    build,
+};
 use shared::ingest::table::{Column, ColumnData, ColumnType, MISSING_CODE, Table};
 use std::sync::Mutex;
 
@@ -301,7 +302,7 @@ fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
         &fast("predict the weather"),
         &shared::automl::SilentObserver,
     ) {
-        Err(e @ BuildError::Target(TargetError::NoMatch { .. })) => {
+        Err(e @ BuildError::Plan(PlanError::Target(TargetError::NoMatch { .. }))) => {
             assert!(e.is_user_error());
             assert!(e.to_string().contains("tenure"), "{e}");
         }
@@ -313,7 +314,7 @@ fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
     };
     assert!(matches!(
         build(&table, &rmse, &shared::automl::SilentObserver),
-        Err(BuildError::MetricMismatch { .. })
+        Err(BuildError::Plan(PlanError::MetricMismatch { .. }))
     ));
     // Ten rows, both classes present: too few to split into training, validation and holdout.
     let big = churn_table(200, 6);
@@ -332,6 +333,6 @@ fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
             &fast("predict churned"),
             &shared::automl::SilentObserver
         ),
-        Err(BuildError::TooFewRows { .. })
+        Err(BuildError::Plan(PlanError::TooFewRows { .. }))
     ));
 }

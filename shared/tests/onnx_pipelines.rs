@@ -4,11 +4,11 @@
 //! `tests/run.sh`); without it the test fails, unless `PLEXE_TEST_SKIP_ORT=1`.
 
 use serde_json::{Value, json};
+use shared::automl::Predictions;
 use shared::automl::pipeline::{
     CategoricalTerm, DatetimePart, Feature, InputSpec, LinearModel, Model, Node, NumericTerm,
     Pipeline, SplitRule, Task, Tree, TreeEnsemble,
 };
-use shared::automl::predict::Predictions;
 use shared::ingest::table::MISSING_CODE;
 use shared::ingest::{Column, ColumnData, ColumnType, Table};
 use shared::onnx::export;

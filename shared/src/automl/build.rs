@@ -1,84 +1,32 @@
-//! One build, end to end: resolve the target, decide the task, plan the features, split a
-//! holdout, search candidates on the training part, refit the winner to score the holdout, refit
-//! it on every row for the delivered pipeline, and explain the result.
+//! One build, end to end, as the sequence of phases [`build`] reads as: plan (target, task,
+//! metric), split a holdout, prepare features, search candidates, select (or blend) the model,
+//! evaluate it on the holdout, refit it on every row, weigh the inputs, describe the result.
 //!
 //! Determinism: every random choice is seeded from the request's seed, and candidates are tried
 //! in a fixed order, so the same table and request give the same pipeline, bit for bit, as long
 //! as the time budget does not cut the search short (the budget is a wall clock, so a build that
 //! runs out of time may stop at a different candidate on a slower machine).
 
-use super::describe;
+use super::describe::{self, Summary, task_phrase};
 use super::features::{self, DroppedColumn, FeatureError, FeaturePlan};
-use super::gbm::{self, FeatureColumn, FeatureMatrix};
 use super::importance::input_importance;
-use super::linear;
-use super::metrics::{self, Metric, Outcome};
-use super::pipeline::{Feature, Model, Pipeline, Task};
-use super::search::{self, Choice, LeaderboardEntry, SearchData, SearchError};
+use super::metrics::{self, Evaluation};
+use super::output::{BuildOutput, FeatureImportance, schemas};
+use super::pipeline::Pipeline;
+use super::plan::{PlanError, TablePlan};
+use super::refit::{self, FittedModel};
+use super::request::BuildRequest;
+use super::search::{self, LeaderboardEntry, SearchData, SearchError, Searched};
+use super::select::{self, Choice};
 use super::split;
-use super::target::{TargetError, resolve_target};
-use super::task::{TaskError, encode_target, infer_task};
-use crate::ingest::{ColumnType, Table};
+use crate::ingest::Table;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// The default wall-clock budget of a build (SPEC: `time_budget_s` defaults to 60).
-pub const DEFAULT_TIME_BUDGET_S: f64 = 60.0;
 /// Share of the rows held out to report honest metrics.
 const HOLDOUT_FRACTION: f64 = 0.2;
-/// Fewer usable rows than this cannot be split into training, validation and holdout.
-pub const MIN_ROWS: usize = 20;
-
-/// What the user asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BuildRequest {
-    pub intent: String,
-    /// Explicit target column.
-    pub target: Option<String>,
-    /// The user's output schema: an object whose keys are field names, or an array of names
-    /// (strings or `{"name": ...}` objects). A field naming a column makes it the target.
-    pub output_schema: Option<serde_json::Value>,
-    /// Selection metric; `None` = accuracy for classification, rmse for regression.
-    pub metric: Option<Metric>,
-    pub time_budget_s: f64,
-    /// At most this many candidate configurations are evaluated.
-    pub max_iterations: Option<usize>,
-    pub seed: u64,
-}
-
-impl BuildRequest {
-    pub fn new(intent: impl Into<String>) -> Self {
-        BuildRequest {
-            intent: intent.into(),
-            target: None,
-            output_schema: None,
-            metric: None,
-            time_budget_s: DEFAULT_TIME_BUDGET_S,
-            max_iterations: None,
-            seed: 42,
-        }
-    }
-
-    /// The output schema's field names (they may name the target).
-    pub fn output_fields(&self) -> Vec<String> {
-        match &self.output_schema {
-            Some(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .filter_map(|v| match v {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Object(o) => {
-                        o.get("name").and_then(|n| n.as_str()).map(str::to_string)
-                    }
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,17 +51,9 @@ impl BuildObserver for SilentObserver {
 
 #[derive(Debug, Error)]
 pub enum BuildError {
+    /// The plan refused the build: the same refusal `plan_build` gives.
     #[error(transparent)]
-    Target(#[from] TargetError),
-    #[error(transparent)]
-    Task(#[from] TaskError),
-    #[error("metric `{metric}` does not apply to a {task} task")]
-    MetricMismatch {
-        metric: &'static str,
-        task: &'static str,
-    },
-    #[error("only {rows} rows have a value for target `{target}`; at least {MIN_ROWS} are needed")]
-    TooFewRows { target: String, rows: usize },
+    Plan(#[from] PlanError),
     #[error("no usable feature columns remain besides the target `{target}` (dropped: {dropped})")]
     NoFeatures { target: String, dropped: String },
     #[error(transparent)]
@@ -129,175 +69,196 @@ impl BuildError {
     }
 }
 
-/// A field of the input or output schema.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SchemaField {
-    pub name: String,
-    /// `integer`, `float`, `boolean`, `string`, `datetime`, or `object` (label → probability).
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FeatureImportance {
-    pub feature: String,
-    pub importance: f64,
-}
-
-/// Everything a build produces besides the ONNX file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BuildOutput {
-    #[serde(skip)]
-    pub pipeline: Pipeline,
-    #[serde(skip)]
-    pub task: Task,
-    pub target: String,
-    /// `binary`, `multiclass` or `regression`.
-    pub task_kind: &'static str,
-    /// The metric the search selected by.
-    pub metric: &'static str,
-    /// The winner's validation score on that metric.
-    pub validation_score: f64,
-    /// Metrics of the winner (refit on the training part) on the holdout rows.
-    pub holdout_metrics: BTreeMap<String, f64>,
-    /// Per input column, largest first; sums to 1.
-    pub feature_importance: Vec<FeatureImportance>,
-    pub leaderboard: Vec<LeaderboardEntry>,
-    pub algorithm: String,
-    pub description: String,
-    pub input_schema: Vec<SchemaField>,
-    pub output_schema: Vec<SchemaField>,
-    pub dropped_columns: Vec<(String, String)>,
-    /// Rows with a target value: (used for training and validation, held out).
-    pub train_rows: usize,
-    pub holdout_rows: usize,
-    pub build_seconds: f64,
-}
-
 /// Builds a model from `table` as `request` asks, telling `observer` how it goes.
 pub fn build(
     table: &Table,
     request: &BuildRequest,
     observer: &dyn BuildObserver,
 ) -> Result<BuildOutput, BuildError> {
-    let started = Instant::now();
-    let budget = Duration::from_secs_f64(request.time_budget_s.clamp(1.0, 86_400.0));
-    observer.progress(0);
-    observer.log(
-        LogLevel::Info,
-        &format!(
+    let run = Run::start(table, request, observer);
+    let plan = run.resolve_target_and_task()?;
+    let rows = run.split_holdout(&plan);
+    let prepared = run.prepare_features(&plan, &rows)?;
+    let searched = run.search_candidates(&plan, &rows, &prepared)?;
+    let choice = run.select_model(&plan, &rows, &prepared, &searched)?;
+    let holdout_metrics = run.evaluate_on_holdout(&plan, &rows, &prepared, &choice)?;
+    let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice)?;
+    let importance = run.weigh_inputs(&prepared, &delivered);
+    Ok(run.describe(Built {
+        plan,
+        rows,
+        prepared,
+        leaderboard: searched.leaderboard,
+        choice,
+        holdout_metrics,
+        delivered,
+        importance,
+    }))
+}
+
+/// One build under way: its inputs, its observer and its clock.
+struct Run<'a> {
+    table: &'a Table,
+    request: &'a BuildRequest,
+    observer: &'a dyn BuildObserver,
+    started: Instant,
+    budget: Duration,
+}
+
+/// Which labelled rows train and which are held out (positions in the plan's labelled rows),
+/// and their encoded targets.
+struct Rows {
+    train: Vec<usize>,
+    holdout: Vec<usize>,
+    y_train: Vec<f64>,
+    y_holdout: Vec<f64>,
+}
+
+/// The feature plan and the training rows' feature columns.
+struct Prepared {
+    plan: FeaturePlan,
+    train_columns: Vec<Vec<f32>>,
+}
+
+/// The delivered pipeline and, per model, the feature importance it reports.
+struct Delivered {
+    pipeline: Pipeline,
+    per_model_importance: Vec<(f64, Vec<f64>)>,
+}
+
+/// What the last phase describes.
+struct Built<'t> {
+    plan: TablePlan<'t>,
+    rows: Rows,
+    prepared: Prepared,
+    leaderboard: Vec<LeaderboardEntry>,
+    choice: Choice,
+    holdout_metrics: BTreeMap<String, f64>,
+    delivered: Delivered,
+    importance: Vec<FeatureImportance>,
+}
+
+impl<'a> Run<'a> {
+    fn start(table: &'a Table, request: &'a BuildRequest, observer: &'a dyn BuildObserver) -> Self {
+        let run = Run {
+            table,
+            request,
+            observer,
+            started: Instant::now(),
+            budget: request.budget(),
+        };
+        run.observer.progress(0);
+        run.info(&format!(
             "data: {} rows, {} columns",
             table.n_rows,
             table.columns.len()
-        ),
-    );
-
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-    let target = resolve_target(
-        &names,
-        &request.intent,
-        request.target.as_deref(),
-        &request.output_fields(),
-    )?;
-    let target_column = table
-        .column(&target)
-        .ok_or_else(|| TargetError::UnknownColumn {
-            name: target.clone(),
-            columns: names.iter().map(|s| s.to_string()).collect(),
-        })?;
-    let all_rows: Vec<usize> = (0..table.n_rows).collect();
-    let task = infer_task(target_column, &all_rows, &request.intent)?;
-    let metric = request.metric.unwrap_or_else(|| Metric::default_for(&task));
-    if metric.is_classification() == matches!(task, Task::Regression) {
-        return Err(BuildError::MetricMismatch {
-            metric: metric.name(),
-            task: task_kind(&task),
-        });
+        ));
+        run
     }
-    observer.log(
-        LogLevel::Info,
-        &format!("target: `{target}`, task: {}", describe::task_phrase(&task)),
-    );
 
-    // Rows without a target value teach nothing.
-    let encoded = encode_target(target_column, &task, &all_rows);
-    let labelled: Vec<usize> = all_rows
-        .iter()
-        .copied()
-        .filter(|&r| encoded[r].is_some())
-        .collect();
-    if labelled.len() < table.n_rows {
-        observer.log(
-            LogLevel::Warn,
-            &format!(
-                "{} rows have no value for `{target}` and are left out",
-                table.n_rows - labelled.len()
-            ),
+    fn info(&self, message: &str) {
+        self.observer.log(LogLevel::Info, message);
+    }
+
+    /// Candidates start until 60% of the budget is spent.
+    fn search_deadline(&self) -> Instant {
+        self.started + self.budget.mul_f64(0.6)
+    }
+
+    /// Training stops (keeping what it has) at 95% of the budget.
+    fn hard_deadline(&self) -> Instant {
+        self.started + self.budget.mul_f64(0.95)
+    }
+
+    /// Phase 1: the target, the task and the selection metric; refused when too few rows have a
+    /// target value.
+    fn resolve_target_and_task(&self) -> Result<TablePlan<'a>, BuildError> {
+        let plan = TablePlan::resolve(self.table, self.request)?;
+        self.info(&format!(
+            "target: `{}`, task: {}",
+            plan.target,
+            task_phrase(&plan.task)
+        ));
+        let unlabelled = self.table.n_rows - plan.labelled.len();
+        if unlabelled > 0 {
+            self.observer.log(
+                LogLevel::Warn,
+                &format!(
+                    "{unlabelled} rows have no value for `{}` and are left out",
+                    plan.target
+                ),
+            );
+        }
+        plan.check_rows()?;
+        Ok(plan)
+    }
+
+    /// Phase 2: a seeded holdout, stratified by class for classification.
+    fn split_holdout(&self, plan: &TablePlan) -> Rows {
+        let classes: Option<Vec<usize>> = plan
+            .task
+            .is_classification()
+            .then(|| plan.y.iter().map(|&v| v as usize).collect());
+        let (train, holdout) = split::holdout_split(
+            plan.labelled.len(),
+            classes.as_deref(),
+            HOLDOUT_FRACTION,
+            self.request.seed,
         );
+        Rows {
+            y_train: targets(plan, &train),
+            y_holdout: targets(plan, &holdout),
+            train,
+            holdout,
+        }
     }
-    if labelled.len() < MIN_ROWS {
-        return Err(BuildError::TooFewRows {
-            target,
-            rows: labelled.len(),
-        });
-    }
-    let y_all: Vec<f64> = labelled
-        .iter()
-        .map(|&r| encoded[r].unwrap_or(0.0))
-        .collect();
-    let classes: Option<Vec<usize>> =
-        (!matches!(task, Task::Regression)).then(|| y_all.iter().map(|&v| v as usize).collect());
-    let (train_pos, hold_pos) = split::holdout_split(
-        labelled.len(),
-        classes.as_deref(),
-        HOLDOUT_FRACTION,
-        request.seed,
-    );
-    let train_rows: Vec<usize> = train_pos.iter().map(|&p| labelled[p]).collect();
-    let hold_rows: Vec<usize> = hold_pos.iter().map(|&p| labelled[p]).collect();
 
-    let plan = features::plan_features(table, &target, &train_rows);
-    for DroppedColumn { name, reason } in &plan.dropped {
-        observer.log(
-            LogLevel::Info,
-            &format!("dropped column `{name}`: {}", reason.explain()),
-        );
-    }
-    if plan.features.is_empty() {
-        let dropped = plan
-            .dropped
-            .iter()
-            .map(|d| d.name.clone())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(BuildError::NoFeatures { target, dropped });
-    }
-    observer.log(
-        LogLevel::Info,
-        &format!(
+    /// Phase 3: which columns become which features (decided on the training rows), and the
+    /// training rows' feature columns.
+    fn prepare_features(&self, plan: &TablePlan, rows: &Rows) -> Result<Prepared, BuildError> {
+        let train_rows = table_rows(plan, &rows.train);
+        let feature_plan = features::plan_features(self.table, &plan.target, &train_rows);
+        for DroppedColumn { name, reason } in &feature_plan.dropped {
+            self.info(&format!("dropped column `{name}`: {}", reason.explain()));
+        }
+        if feature_plan.features.is_empty() {
+            let dropped = feature_plan
+                .dropped
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(BuildError::NoFeatures {
+                target: plan.target.clone(),
+                dropped,
+            });
+        }
+        self.info(&format!(
             "features: {} from {} columns; {} rows for training, {} held out",
-            plan.features.len(),
-            plan.inputs.len(),
-            train_rows.len(),
-            hold_rows.len()
-        ),
-    );
-    observer.progress(5);
+            feature_plan.features.len(),
+            feature_plan.inputs.len(),
+            rows.train.len(),
+            rows.holdout.len()
+        ));
+        self.observer.progress(5);
+        let train_columns = self.feature_columns(&feature_plan, &train_rows)?;
+        Ok(Prepared {
+            plan: feature_plan,
+            train_columns,
+        })
+    }
 
-    let train_cols = features::feature_columns(&plan.inputs, &plan.features, table, &train_rows)?;
-    let y_train: Vec<f64> = train_pos.iter().map(|&p| y_all[p]).collect();
-    let data = SearchData {
-        task: &task,
-        features: &plan.features,
-        cols: &train_cols,
-        y: &y_train,
-    };
-    let search_deadline = started + budget.mul_f64(0.6);
-    let hard_deadline = started + budget.mul_f64(0.95);
-    let mut on_candidate = |entry: &LeaderboardEntry, i: usize, total: usize| {
-        observer.log(
-            LogLevel::Info,
-            &format!(
+    /// Phase 4: every candidate scored on validation splits of the training rows.
+    fn search_candidates(
+        &self,
+        plan: &TablePlan,
+        rows: &Rows,
+        prepared: &Prepared,
+    ) -> Result<Searched, BuildError> {
+        let data = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
+        let metric = plan.metric;
+        let mut on_candidate = |entry: &LeaderboardEntry, i: usize, total: usize| {
+            self.info(&format!(
                 "candidate {}/{total}: {} ({}) validation {} = {:.5} in {:.2}s",
                 i + 1,
                 entry.family,
@@ -305,276 +266,210 @@ pub fn build(
                 metric.name(),
                 entry.validation_score,
                 entry.fit_seconds
-            ),
-        );
-        observer.progress((5 + (70 * (i + 1) / total.max(1))).min(75) as u8);
-    };
-    let outcome = search::search(
-        &data,
-        metric,
-        request.seed,
-        request.max_iterations,
-        search_deadline,
-        hard_deadline,
-        &mut on_candidate,
-    )?;
-    let choice = outcome.choice;
-    let algorithm = algorithm_name(&choice, &task);
-    observer.log(
-        LogLevel::Info,
-        &format!(
-            "chosen: {algorithm}, validation {} = {:.5}",
-            metric.name(),
-            choice.validation_score
-        ),
-    );
-
-    // Honest metrics: the winner refit on the training part, scored on the held-out rows.
-    let fitted = search::refit(&data, &choice, request.seed, hard_deadline)?;
-    let hold_cols = features::feature_columns(&plan.inputs, &plan.features, table, &hold_rows)?;
-    let y_hold: Vec<f64> = hold_pos.iter().map(|&p| y_all[p]).collect();
-    let models: Vec<(f64, &Model)> = fitted.iter().map(|f| (f.weight, &f.model)).collect();
-    let holdout_margins = blended_margins(
-        &models,
-        &plan.features,
-        &hold_cols,
-        hold_rows.len(),
-        task.n_outputs(),
-    );
-    let holdout_metrics = holdout_report(&task, &y_hold, &holdout_margins);
-    let summary: Vec<String> = holdout_metrics
-        .iter()
-        .map(|(k, v)| format!("{k} = {v:.4}"))
-        .collect();
-    observer.log(
-        LogLevel::Info,
-        &format!("holdout ({} rows): {}", hold_rows.len(), summary.join(", ")),
-    );
-    observer.progress(85);
-
-    // The delivered model learns from every labelled row, with the configuration that won.
-    let all_cols = features::feature_columns(&plan.inputs, &plan.features, table, &labelled)?;
-    let full = SearchData {
-        task: &task,
-        features: &plan.features,
-        cols: &all_cols,
-        y: &y_all,
-    };
-    let scale = labelled.len() as f64 / train_rows.len().max(1) as f64;
-    let final_choice = scale_rounds(&choice, scale);
-    let final_deadline = hard_deadline.max(Instant::now() + budget.mul_f64(0.25));
-    let fitted = search::refit(&full, &final_choice, request.seed, final_deadline)?;
-    observer.progress(95);
-
-    let per_model: Vec<(f64, Vec<f64>)> = fitted
-        .iter()
-        .map(|f| (f.weight, f.feature_importance.clone()))
-        .collect();
-    let feature_importance: Vec<FeatureImportance> =
-        input_importance(&plan.inputs, &plan.features, &per_model)
-            .into_iter()
-            .map(|(feature, importance)| FeatureImportance {
-                feature,
-                importance,
-            })
-            .collect();
-    let pipeline = Pipeline {
-        target: target.clone(),
-        task: task.clone(),
-        inputs: plan.inputs.clone(),
-        features: plan.features.clone(),
-        weights: fitted.iter().map(|f| f.weight).collect(),
-        models: fitted.into_iter().map(|f| f.model).collect(),
-    };
-    let (input_schema, output_schema) = schemas(&plan, &target, target_column.kind, &task);
-    let description = describe::describe(&describe::Summary {
-        target: &target,
-        task: &task,
-        algorithm: &algorithm,
-        pipeline: &pipeline,
-        importance: &feature_importance,
-        holdout_metrics: &holdout_metrics,
-        train_rows: train_rows.len(),
-        holdout_rows: hold_rows.len(),
-        dropped: &plan.dropped,
-    });
-    let output = BuildOutput {
-        task_kind: task_kind(&task),
-        metric: metric.name(),
-        validation_score: choice.validation_score,
-        holdout_metrics,
-        feature_importance,
-        leaderboard: outcome.leaderboard,
-        algorithm,
-        description,
-        input_schema,
-        output_schema,
-        dropped_columns: plan
-            .dropped
-            .iter()
-            .map(|d| (d.name.clone(), d.reason.explain().to_string()))
-            .collect(),
-        train_rows: train_rows.len(),
-        holdout_rows: hold_rows.len(),
-        build_seconds: started.elapsed().as_secs_f64(),
-        pipeline,
-        task,
-        target,
-    };
-    observer.log(
-        LogLevel::Info,
-        &format!("model ready in {:.2}s", output.build_seconds),
-    );
-    observer.progress(100);
-    Ok(output)
-}
-
-pub fn task_kind(task: &Task) -> &'static str {
-    match task {
-        Task::Regression => "regression",
-        Task::Binary { .. } => "binary",
-        Task::Multiclass { .. } => "multiclass",
-    }
-}
-
-/// `gradient_boosted_trees`, `logistic_regression`, or a blend such as
-/// `blend(0.65 gradient_boosted_trees + 0.35 logistic_regression)`.
-fn algorithm_name(choice: &Choice, task: &Task) -> String {
-    match choice.members.as_slice() {
-        [one] => one.spec.family(task).to_string(),
-        members => {
-            let parts: Vec<String> = members
-                .iter()
-                .map(|m| format!("{:.2} {}", m.weight, m.spec.family(task)))
-                .collect();
-            format!("blend({})", parts.join(" + "))
-        }
-    }
-}
-
-/// The same configuration with boosting rounds scaled for a larger training set.
-fn scale_rounds(choice: &Choice, scale: f64) -> Choice {
-    let mut c = choice.clone();
-    for m in &mut c.members {
-        m.rounds = m
-            .rounds
-            .map(|r| ((r as f64 * scale).round() as usize).max(1));
-    }
-    c
-}
-
-/// Weighted raw margins (row-major, `k` per row) of `models` on feature columns of `n` rows.
-pub fn blended_margins(
-    models: &[(f64, &Model)],
-    features: &[Feature],
-    cols: &[Vec<f32>],
-    n: usize,
-    k: usize,
-) -> Vec<f64> {
-    let rows: Vec<usize> = (0..n).collect();
-    let mut out = vec![0.0; n * k];
-    for (weight, model) in models {
-        let margins = match model {
-            Model::Linear(m) => linear::linear_margins(m, cols, &rows),
-            Model::Trees(ensemble) => {
-                gbm::predict_margins(ensemble, &feature_matrix(features, cols, n)).concat()
-            }
+            ));
+            self.observer
+                .progress((5 + (70 * (i + 1) / total.max(1))).min(75) as u8);
         };
-        for (o, m) in out.iter_mut().zip(&margins) {
-            *o += weight * m;
-        }
+        Ok(search::evaluate_candidates(
+            &data,
+            metric,
+            self.request.seed,
+            self.request.max_iterations,
+            self.search_deadline(),
+            self.hard_deadline(),
+            &mut on_candidate,
+        )?)
     }
-    out
-}
 
-fn feature_matrix(features: &[Feature], cols: &[Vec<f32>], n: usize) -> FeatureMatrix {
-    let columns = features
-        .iter()
-        .zip(cols)
-        .map(|(f, c)| match f {
-            Feature::CategoryIndex { levels, .. } => {
-                FeatureColumn::categorical(c.clone(), levels.len() as u32)
-            }
-            _ => FeatureColumn::numeric(c.clone()),
+    /// Phase 5: the best candidate, blend or ensemble on the validation margins.
+    fn select_model(
+        &self,
+        plan: &TablePlan,
+        rows: &Rows,
+        prepared: &Prepared,
+        searched: &Searched,
+    ) -> Result<Choice, BuildError> {
+        let data = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
+        let choice = select::select(&data, plan.metric, searched)?;
+        self.info(&format!(
+            "chosen: {}, validation {} = {:.5}",
+            choice.algorithm(&plan.task),
+            plan.metric.name(),
+            choice.validation_score
+        ));
+        Ok(choice)
+    }
+
+    /// Phase 6: honest metrics, from the winner refit on the training part and scored on the
+    /// held-out rows.
+    fn evaluate_on_holdout(
+        &self,
+        plan: &TablePlan,
+        rows: &Rows,
+        prepared: &Prepared,
+        choice: &Choice,
+    ) -> Result<BTreeMap<String, f64>, BuildError> {
+        let train = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
+        let fitted = refit::refit(&train, choice, self.request.seed, self.hard_deadline())?;
+        let holdout_columns =
+            self.feature_columns(&prepared.plan, &table_rows(plan, &rows.holdout))?;
+        let holdout = search_data(plan, prepared, &holdout_columns, &rows.y_holdout);
+        let margins = refit::blended_margins(&fitted, &holdout);
+        let evaluation = Evaluation::from_margins(&plan.task, rows.y_holdout.clone(), &margins);
+        let holdout_metrics = metrics::report(&plan.task, evaluation.outcome());
+        let summary: Vec<String> = holdout_metrics
+            .iter()
+            .map(|(k, v)| format!("{k} = {v:.4}"))
+            .collect();
+        self.info(&format!(
+            "holdout ({} rows): {}",
+            rows.holdout.len(),
+            summary.join(", ")
+        ));
+        self.observer.progress(85);
+        Ok(holdout_metrics)
+    }
+
+    /// Phase 7: the delivered model learns from every labelled row, with the configuration
+    /// that won (boosting rounds scaled to the larger training set).
+    fn refit_on_every_row(
+        &self,
+        plan: &TablePlan,
+        rows: &Rows,
+        prepared: &Prepared,
+        choice: &Choice,
+    ) -> Result<Delivered, BuildError> {
+        let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
+        let full = search_data(plan, prepared, &all_columns, &plan.y);
+        let scale = plan.labelled.len() as f64 / rows.train.len().max(1) as f64;
+        let final_choice = refit::scale_rounds(choice, scale);
+        // The final fit gets at least a quarter of the budget, even when the search used more
+        // than its share.
+        let deadline = self
+            .hard_deadline()
+            .max(Instant::now() + self.budget.mul_f64(0.25));
+        let fitted = refit::refit(&full, &final_choice, self.request.seed, deadline)?;
+        self.observer.progress(95);
+        let per_model_importance = fitted
+            .iter()
+            .map(|f| (f.weight, f.feature_importance.clone()))
+            .collect();
+        let FeaturePlan {
+            inputs, features, ..
+        } = &prepared.plan;
+        let pipeline = Pipeline {
+            target: plan.target.clone(),
+            task: plan.task.clone(),
+            inputs: inputs.clone(),
+            features: features.clone(),
+            weights: fitted.iter().map(|f| f.weight).collect(),
+            models: fitted.into_iter().map(|f: FittedModel| f.model).collect(),
+        };
+        Ok(Delivered {
+            pipeline,
+            per_model_importance,
         })
-        .collect();
-    FeatureMatrix { n_rows: n, columns }
-}
-
-/// The SPEC's holdout metrics: accuracy, precision, recall, f1_score (and roc_auc when binary),
-/// log_loss for classification; rmse, mae, r2 for regression.
-pub fn holdout_report(task: &Task, y: &[f64], margins: &[f64]) -> BTreeMap<String, f64> {
-    let preds = metrics::margins_to_predictions(task, margins);
-    let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
-    let outcome = match task {
-        Task::Regression => Outcome::Values { y, pred: &preds },
-        Task::Binary { .. } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: 2,
-        },
-        Task::Multiclass { labels } => Outcome::Classes {
-            y: &classes,
-            probs: &preds,
-            k: labels.len(),
-        },
-    };
-    metrics::report(task, outcome)
-}
-
-fn type_name(kind: ColumnType) -> &'static str {
-    match kind {
-        ColumnType::Integer => "integer",
-        ColumnType::Float => "float",
-        ColumnType::Boolean => "boolean",
-        ColumnType::String => "string",
-        ColumnType::Datetime => "datetime",
     }
-}
 
-/// Input fields (one per raw input column) and output fields: the target holds the prediction,
-/// `<target>_probability` (binary, of the positive class) or `<target>_probabilities`
-/// (multiclass, label → p).
-fn schemas(
-    plan: &FeaturePlan,
-    target: &str,
-    target_kind: ColumnType,
-    task: &Task,
-) -> (Vec<SchemaField>, Vec<SchemaField>) {
-    let inputs = plan
-        .inputs
-        .iter()
-        .map(|i| SchemaField {
-            name: i.name.clone(),
-            kind: type_name(i.kind).to_string(),
+    /// Phase 8: how much each input column matters, from the delivered models.
+    fn weigh_inputs(&self, prepared: &Prepared, delivered: &Delivered) -> Vec<FeatureImportance> {
+        input_importance(
+            &prepared.plan.inputs,
+            &prepared.plan.features,
+            &delivered.per_model_importance,
+        )
+        .into_iter()
+        .map(|(feature, importance)| FeatureImportance {
+            feature,
+            importance,
         })
-        .collect();
-    let mut outputs = Vec::new();
-    match task {
-        Task::Regression => outputs.push(SchemaField {
-            name: target.to_string(),
-            kind: "float".into(),
-        }),
-        Task::Binary { .. } => {
-            outputs.push(SchemaField {
-                name: target.to_string(),
-                kind: type_name(target_kind).into(),
-            });
-            outputs.push(SchemaField {
-                name: format!("{target}_probability"),
-                kind: "float".into(),
-            });
-        }
-        Task::Multiclass { .. } => {
-            outputs.push(SchemaField {
-                name: target.to_string(),
-                kind: type_name(target_kind).into(),
-            });
-            outputs.push(SchemaField {
-                name: format!("{target}_probabilities"),
-                kind: "object".into(),
-            });
-        }
+        .collect()
     }
-    (inputs, outputs)
+
+    /// Phase 9: the schemas, the plain-language description and the output record.
+    fn describe(&self, built: Built) -> BuildOutput {
+        let Built {
+            plan,
+            rows,
+            prepared,
+            leaderboard,
+            choice,
+            holdout_metrics,
+            delivered,
+            importance,
+        } = built;
+        let algorithm = choice.algorithm(&plan.task);
+        let (input_schema, output_schema) =
+            schemas(&prepared.plan, &plan.target, plan.column.kind, &plan.task);
+        let description = describe::describe(&Summary {
+            target: &plan.target,
+            task: &plan.task,
+            algorithm: &algorithm,
+            pipeline: &delivered.pipeline,
+            importance: &importance,
+            holdout_metrics: &holdout_metrics,
+            train_rows: rows.train.len(),
+            holdout_rows: rows.holdout.len(),
+            dropped: &prepared.plan.dropped,
+        });
+        let output = BuildOutput {
+            task_kind: plan.task.kind_name(),
+            metric: plan.metric.name(),
+            validation_score: choice.validation_score,
+            holdout_metrics,
+            feature_importance: importance,
+            leaderboard,
+            algorithm,
+            description,
+            input_schema,
+            output_schema,
+            dropped_columns: prepared
+                .plan
+                .dropped
+                .iter()
+                .map(|d| (d.name.clone(), d.reason.explain().to_string()))
+                .collect(),
+            train_rows: rows.train.len(),
+            holdout_rows: rows.holdout.len(),
+            build_seconds: self.started.elapsed().as_secs_f64(),
+            pipeline: delivered.pipeline,
+            task: plan.task,
+            target: plan.target,
+        };
+        self.info(&format!("model ready in {:.2}s", output.build_seconds));
+        self.observer.progress(100);
+        output
+    }
+
+    fn feature_columns(
+        &self,
+        plan: &FeaturePlan,
+        table_rows: &[usize],
+    ) -> Result<Vec<Vec<f32>>, FeatureError> {
+        features::feature_columns(&plan.inputs, &plan.features, self.table, table_rows)
+    }
+}
+
+/// The table rows at `positions` among the labelled rows.
+fn table_rows(plan: &TablePlan, positions: &[usize]) -> Vec<usize> {
+    positions.iter().map(|&p| plan.labelled[p]).collect()
+}
+
+/// The encoded targets at `positions` among the labelled rows.
+fn targets(plan: &TablePlan, positions: &[usize]) -> Vec<f64> {
+    positions.iter().map(|&p| plan.y[p]).collect()
+}
+
+fn search_data<'d>(
+    plan: &'d TablePlan,
+    prepared: &'d Prepared,
+    columns: &'d [Vec<f32>],
+    y: &'d [f64],
+) -> SearchData<'d> {
+    SearchData {
+        task: &plan.task,
+        features: &prepared.plan.features,
+        cols: columns,
+        y,
+    }
 }

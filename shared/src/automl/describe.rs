@@ -1,8 +1,8 @@
 //! The plain-language summary of a built model (SPEC: `describe` → `description`): what it
 //! predicts, how, from what, what matters most and how well it did on rows it never saw.
 
-use super::build::FeatureImportance;
 use super::features::DroppedColumn;
+use super::output::FeatureImportance;
 use super::pipeline::{Model, Pipeline, Task};
 use std::collections::BTreeMap;
 

@@ -3,9 +3,10 @@
 //! booleans 0/1, strings as category indices over the training levels, datetimes as calendar
 //! parts plus the raw epoch value), and the column-major `f32` feature matrix models train on.
 
-use super::pipeline::{DatetimePart, Feature, InputSpec};
+use super::pipeline::{self, DatetimePart, Feature, InputSpec};
 use super::target::tokenize;
 use super::task::format_number;
+use crate::ingest::cell::{CellValue, read_cell};
 use crate::ingest::table::MISSING_CODE;
 use crate::ingest::{Column, ColumnData, ColumnType, Table};
 use std::collections::HashMap;
@@ -209,35 +210,12 @@ fn training_levels(column: &Column, rows: &[usize]) -> Vec<String> {
     order.into_iter().map(|i| levels[i].clone()).collect()
 }
 
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// A calendar part of epoch seconds (UTC); day of week is 0 = Monday … 6 = Sunday.
+/// A calendar part of epoch seconds (UTC), of the whole second (the value as training sees
+/// it, before any cast to `f32`); `None` when missing.
 pub fn datetime_part(epoch_seconds: f64, part: DatetimePart) -> Option<f64> {
-    if !epoch_seconds.is_finite() {
-        return None;
-    }
-    let secs = epoch_seconds.floor() as i64;
-    let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    Some(match part {
-        DatetimePart::Year => y as f64,
-        DatetimePart::Month => m as f64,
-        DatetimePart::Day => d as f64,
-        // 1970-01-01 was a Thursday (3 when Monday is 0).
-        DatetimePart::DayOfWeek => (days + 3).rem_euclid(7) as f64,
-        DatetimePart::Hour => (secs.rem_euclid(86_400) / 3600) as f64,
-    })
+    epoch_seconds
+        .is_finite()
+        .then(|| pipeline::datetime_part(epoch_seconds.floor(), part))
 }
 
 /// The feature values of `rows` of `table`, one `f32` column per feature (NaN = missing).
@@ -268,20 +246,16 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
             rows.iter().map(|&r| v[r] as f32).collect()
         }
         (Feature::Numeric { .. }, ColumnData::Categorical { codes, levels }) => {
-            // A holdout typed as text where training saw numbers: read what parses.
+            // A column typed as text where training saw numbers: read what parses, as a file's
+            // cell would be read.
             let parsed: Vec<f32> = levels
                 .iter()
-                .map(|l| l.trim().parse::<f32>().unwrap_or(f32::NAN))
-                .collect();
-            rows.iter()
-                .map(|&r| {
-                    if codes[r] == MISSING_CODE {
-                        f32::NAN
-                    } else {
-                        parsed[codes[r] as usize]
-                    }
+                .map(|l| match read_cell(ColumnType::Float, l) {
+                    Some(CellValue::Number(v)) => v as f32,
+                    _ => f32::NAN,
                 })
-                .collect()
+                .collect();
+            values_of_codes(codes, rows, &parsed)
         }
         (Feature::CategoryIndex { levels, .. }, data) => {
             let index: HashMap<&str, usize> = levels
@@ -298,15 +272,7 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
                         .iter()
                         .map(|l| index.get(l.as_str()).map_or(f32::NAN, |&i| i as f32))
                         .collect();
-                    rows.iter()
-                        .map(|&r| {
-                            if codes[r] == MISSING_CODE {
-                                f32::NAN
-                            } else {
-                                mapped[codes[r] as usize]
-                            }
-                        })
-                        .collect()
+                    values_of_codes(codes, rows, &mapped)
                 }
                 ColumnData::Numeric(v) => rows
                     .iter()
@@ -330,6 +296,14 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
             vec![f32::NAN; rows.len()]
         }
     }
+}
+
+/// Per row, the value its dictionary code maps to in `by_code` (one per level of the column);
+/// NaN for a missing value.
+fn values_of_codes(codes: &[u32], rows: &[usize], by_code: &[f32]) -> Vec<f32> {
+    rows.iter()
+        .map(|&r| by_code.get(codes[r] as usize).copied().unwrap_or(f32::NAN))
+        .collect()
 }
 
 #[cfg(test)]

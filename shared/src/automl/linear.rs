@@ -6,6 +6,7 @@
 //! weights as [`CategoricalTerm`]s, so the exported pipeline needs no scaler.
 
 use super::pipeline::{CategoricalTerm, Feature, LinearModel, NumericTerm, Task};
+use super::probability::sigmoid;
 
 /// One-hot columns kept per categorical feature (most frequent levels first, as the features
 /// order them); rarer levels add nothing, like unseen ones.
@@ -188,7 +189,7 @@ pub fn fit_linear(
     let mut rows = rows.to_vec();
     if rows.len() * design.width.max(1) > MAX_DESIGN_CELLS {
         let keep = MAX_DESIGN_CELLS / design.width.max(1);
-        super::split::SeededRng::new(seed).shuffle(&mut rows);
+        super::random::SplitMix64::new(seed).shuffle(&mut rows);
         rows.truncate(keep.max(1));
         rows.sort_unstable();
     }
@@ -209,25 +210,9 @@ pub fn fit_linear(
 /// Raw margins (row-major, one per model output) of a folded linear model on feature columns.
 pub fn linear_margins(model: &LinearModel, cols: &[Vec<f32>], rows: &[usize]) -> Vec<f64> {
     let k = model.intercept.len();
-    let mut out = Vec::with_capacity(rows.len() * k);
-    for &r in rows {
-        let mut m = model.intercept.clone();
-        for t in &model.numeric {
-            let x = f64::from(cols[t.feature][r]);
-            let x = if x.is_nan() { t.fill } else { x };
-            for (mk, w) in m.iter_mut().zip(&t.weights) {
-                *mk += w * x;
-            }
-        }
-        for t in &model.categorical {
-            let v = cols[t.feature][r];
-            if v.is_finite() && v >= 0.0 && (v as usize) < t.weights.len() {
-                for (mk, w) in m.iter_mut().zip(&t.weights[v as usize]) {
-                    *mk += w;
-                }
-            }
-        }
-        out.extend(m);
+    let mut out = vec![0.0; rows.len() * k];
+    for (&r, m) in rows.iter().zip(out.chunks_mut(k.max(1))) {
+        model.add_margins(|f| cols.get(f).map_or(f32::NAN, |c| c[r]), m);
     }
     out
 }
@@ -349,7 +334,7 @@ fn logistic(x: &[f64], y: &[f64], p: usize, k: usize, c: f64) -> (Vec<f64>, Vec<
                 } else {
                     m.exp().ln_1p()
                 } - t * m;
-                resid[0] = super::metrics::sigmoid(m) - t;
+                resid[0] = sigmoid(m) - t;
             } else {
                 let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
@@ -485,19 +470,19 @@ fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::automl::split::SeededRng;
+    use crate::automl::random::SplitMix64;
 
-    fn normal(rng: &mut SeededRng) -> f64 {
+    fn normal(rng: &mut SplitMix64) -> f64 {
         // Box-Muller.
-        let u1 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 + 1e-12;
-        let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let u1 = rng.next_f64() + 1e-12;
+        let u2 = rng.next_f64();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
     /// Two numeric features on very different scales (one with missing values) and a 3-level
     /// categorical.
     fn synthetic(n: usize, seed: u64) -> (Vec<Feature>, Vec<Vec<f32>>) {
-        let mut rng = SeededRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let a: Vec<f32> = (0..n)
             .map(|_| (normal(&mut rng) * 2.0 + 5.0) as f32)
             .collect();
@@ -510,7 +495,7 @@ mod tests {
                 }
             })
             .collect();
-        let c: Vec<f32> = (0..n).map(|_| rng.below(3) as f32).collect();
+        let c: Vec<f32> = (0..n).map(|_| rng.scaled_below(3) as f32).collect();
         let features = vec![
             Feature::Numeric { input: 0 },
             Feature::Numeric { input: 1 },
@@ -570,7 +555,7 @@ mod tests {
     fn folded_model_predicts_like_the_standardized_one() {
         let n = 500;
         let (features, cols) = synthetic(n, 5);
-        let mut rng = SeededRng::new(9);
+        let mut rng = SplitMix64::new(9);
         let y: Vec<f64> = (0..n)
             .map(|i| {
                 let z = 0.8 * (f64::from(cols[0][i]) - 5.0)
@@ -610,14 +595,14 @@ mod tests {
     #[test]
     fn logistic_recovers_known_coefficients() {
         let n = 20_000;
-        let mut rng = SeededRng::new(11);
+        let mut rng = SplitMix64::new(11);
         let x1: Vec<f32> = (0..n).map(|_| normal(&mut rng) as f32).collect();
         let x2: Vec<f32> = (0..n).map(|_| (normal(&mut rng) * 3.0) as f32).collect();
         let y: Vec<f64> = (0..n)
             .map(|i| {
                 let z = 0.5 + 1.5 * f64::from(x1[i]) - 0.4 * f64::from(x2[i]);
-                let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                f64::from(u8::from(u < crate::automl::metrics::sigmoid(z)))
+                let u = rng.next_f64();
+                f64::from(u8::from(u < crate::automl::probability::sigmoid(z)))
             })
             .collect();
         let features = vec![Feature::Numeric { input: 0 }, Feature::Numeric { input: 1 }];
@@ -642,7 +627,7 @@ mod tests {
     #[test]
     fn multinomial_separates_three_classes() {
         let n = 600;
-        let mut rng = SeededRng::new(2);
+        let mut rng = SplitMix64::new(2);
         let y: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
         let x: Vec<f32> = y
             .iter()

@@ -3,6 +3,7 @@
 //! takes predicted values.
 
 use super::pipeline::Task;
+use super::probability::{sigmoid, softmax_into};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -98,6 +99,53 @@ pub enum Outcome<'a> {
     },
 }
 
+/// Truth and raw margins turned into what the metrics score, in the shape the task gives them:
+/// class indices and probabilities (classification) or values (regression).
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    y: Vec<f64>,
+    classes: Vec<usize>,
+    predictions: Vec<f64>,
+    /// Classes per row; `None` for regression.
+    k: Option<usize>,
+}
+
+impl Evaluation {
+    /// `y` holds the class index (classification) or the value (regression) per row;
+    /// `margins` the raw margins, row-major, `task.n_outputs()` per row.
+    pub fn from_margins(task: &Task, y: Vec<f64>, margins: &[f64]) -> Evaluation {
+        let k = match task {
+            Task::Regression => None,
+            Task::Binary { .. } => Some(2),
+            Task::Multiclass { labels } => Some(labels.len()),
+        };
+        let classes = match k {
+            Some(_) => y.iter().map(|&v| v as usize).collect(),
+            None => Vec::new(),
+        };
+        Evaluation {
+            predictions: margins_to_predictions(task, margins),
+            y,
+            classes,
+            k,
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome<'_> {
+        match self.k {
+            None => Outcome::Values {
+                y: &self.y,
+                pred: &self.predictions,
+            },
+            Some(k) => Outcome::Classes {
+                y: &self.classes,
+                probs: &self.predictions,
+                k,
+            },
+        }
+    }
+}
+
 /// Converts raw margins (row-major, `n_outputs` per row) into what [`Outcome`] expects:
 /// class probabilities for classification (binary → 2 columns), values for regression.
 pub fn margins_to_predictions(task: &Task, margins: &[f64]) -> Vec<f64> {
@@ -111,21 +159,16 @@ pub fn margins_to_predictions(task: &Task, margins: &[f64]) -> Vec<f64> {
             })
             .collect(),
         Task::Multiclass { labels } => {
-            let k = labels.len();
-            let mut out = Vec::with_capacity(margins.len());
-            for row in margins.chunks(k) {
-                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let exps: Vec<f64> = row.iter().map(|&m| (m - max).exp()).collect();
-                let sum: f64 = exps.iter().sum();
-                out.extend(exps.iter().map(|e| e / sum));
+            let mut out = vec![0.0; margins.len()];
+            for (row, probs) in margins
+                .chunks(labels.len())
+                .zip(out.chunks_mut(labels.len()))
+            {
+                softmax_into(row, probs);
             }
             out
         }
     }
-}
-
-pub fn sigmoid(m: f64) -> f64 {
-    1.0 / (1.0 + (-m).exp())
 }
 
 /// The predicted class of each row: the most probable (the first on ties, like ONNX ArgMax).

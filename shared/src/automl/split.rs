@@ -1,32 +1,7 @@
-//! Seeded row splits: holdout and k folds, stratified by class for classification. A small
-//! self-contained generator keeps splits identical across platforms and dependency upgrades.
+//! Seeded row splits: holdout and k folds, stratified by class for classification, drawn from
+//! the engine's own generator so that splits are identical across platforms and upgrades.
 
-/// SplitMix64: tiny, fast, and fully determined by its seed.
-#[derive(Debug, Clone)]
-pub struct SeededRng(u64);
-
-impl SeededRng {
-    pub fn new(seed: u64) -> Self {
-        SeededRng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * n as f64) as usize % n.max(1)
-    }
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+use super::random::SplitMix64;
 
 /// Groups positions `0..n` by class (`classes[i]`), or one group for regression (`None`).
 fn strata(n: usize, classes: Option<&[usize]>) -> Vec<Vec<usize>> {
@@ -51,7 +26,7 @@ pub fn holdout_split(
     fraction: f64,
     seed: u64,
 ) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = SeededRng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     let (mut train, mut hold) = (Vec::new(), Vec::new());
     for mut group in strata(n, classes) {
         rng.shuffle(&mut group);
@@ -71,7 +46,7 @@ pub fn holdout_split(
 /// Assigns each position `0..n` to one of `k` folds, dealing each class round-robin after a
 /// shuffle so every fold sees every class in proportion.
 pub fn fold_assignment(n: usize, classes: Option<&[usize]>, k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SeededRng::new(seed.wrapping_add(1));
+    let mut rng = SplitMix64::new(seed.wrapping_add(1));
     let mut fold = vec![0; n];
     let mut next = 0;
     for mut group in strata(n, classes) {

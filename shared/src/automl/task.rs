@@ -24,6 +24,9 @@ pub enum TaskError {
     SingleClass { column: String, label: String },
     #[error("target `{column}` has no values")]
     Empty { column: String },
+    /// Known from the column's profile, which counts distinct values without naming them.
+    #[error("target `{column}` has a single value; there is nothing to predict")]
+    AtMostOneValue { column: String },
 }
 
 /// The label text of a target cell, as served (`true`, `3`, `2.5`, `yes`); `None` when missing.
@@ -187,30 +190,7 @@ fn encode_labels(column: &Column, labels: &[String], rows: &[usize]) -> Vec<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(name: &str, values: &[&str]) -> Column {
-        let mut levels: Vec<String> = Vec::new();
-        let codes = values
-            .iter()
-            .map(|v| {
-                if v.is_empty() {
-                    return MISSING_CODE;
-                }
-                match levels.iter().position(|l| l == v) {
-                    Some(i) => i as u32,
-                    None => {
-                        levels.push(v.to_string());
-                        (levels.len() - 1) as u32
-                    }
-                }
-            })
-            .collect();
-        Column {
-            name: name.into(),
-            kind: ColumnType::String,
-            data: ColumnData::Categorical { codes, levels },
-        }
-    }
+    use crate::automl::features::tests::text_column as text;
 
     fn numbers(name: &str, kind: ColumnType, values: &[f64]) -> Column {
         Column {

@@ -1,9 +1,11 @@
 //! The AutoML benchmark:
-//! `bench-automl <datasets-dir> [--out results.json] [--onnx-dir DIR] [--only a,b] [--ort-python PY]`.
+//! `bench-automl <datasets-dir> [--out results.json] [--onnx-dir DIR] [--only a,b] [--ort-python PY]
+//! [--time-budget SECONDS]`.
 //!
 //! Reads `<datasets-dir>/manifest.json` (the format of `shared/datasets/manifest.json`), and for
 //! each dataset builds a model from its train split (all rows not in `NAME.split.json`'s
-//! `test_indices`) with the default request (intent "predict <target>", default budget),
+//! `test_indices`) with the default request (intent "predict <target>", default budget, or
+//! `--time-budget`),
 //! exports it to `<onnx-dir>/NAME.onnx`, scores the holdout with tract running that file, times
 //! tract (median of 1,000 single-row runs; rows/s on a batch of 10,000) and writes one JSON
 //! object keyed by dataset name. Each dataset runs in a child process of this binary so that
@@ -13,10 +15,14 @@
 //! `tests/ort/run_ort.py` / `time_ort.py`) and `NAME.tract.json` (tract's outputs on them).
 //! With `--ort-python PY` (a Python with onnxruntime and numpy), it also runs onnxruntime on the
 //! same files: the agreement with tract on every holdout row and `time_ort.py`'s timings.
+//!
+//! The budget is a wall clock: a search that runs out of it stops at a candidate that depends
+//! on the machine's speed and load. A budget far above what the builds need (say
+//! `--time-budget 86400`) makes the ONNX files a function of the data and the code alone, which
+//! is what comparing two versions of the engine byte for byte needs.
 
 use serde_json::{Value, json};
-use shared::automl::task::{label_of, sort_labels};
-use shared::automl::{BuildRequest, SilentObserver, build, metrics};
+use shared::automl::{BuildRequest, SilentObserver, build, label_of, metrics, sort_labels};
 use shared::ingest::{Column, read_csv_path, read_parquet_path};
 use shared::serving::{Batch, BatchOutput, OnnxModel, measure};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,13 +43,23 @@ struct Options {
     onnx_dir: PathBuf,
     only: Vec<String>,
     ort_python: Option<String>,
+    /// `None` = the request's default.
+    time_budget_s: Option<f64>,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("--one") if args.len() == 4 => {
-            run_one(Path::new(&args[1]), &args[2], Path::new(&args[3])).map(|v| println!("{v}"))
+        Some("--one") if args.len() == 4 || args.len() == 5 => {
+            let budget = match args.get(4).map(|b| b.parse::<f64>()) {
+                None => Ok(None),
+                Some(Ok(b)) => Ok(Some(b)),
+                Some(Err(e)) => Err(format!("bad time budget: {e}")),
+            };
+            budget.and_then(|budget| {
+                run_one(Path::new(&args[1]), &args[2], Path::new(&args[3]), budget)
+                    .map(|v| println!("{v}"))
+            })
         }
         Some(dir) if !dir.starts_with("--") => {
             let value = |flag: &str| {
@@ -59,19 +75,27 @@ fn main() -> ExitCode {
                     .unwrap_or(Path::new("."))
                     .join("bench-onnx")
             });
-            run_all(&Options {
-                dir: PathBuf::from(dir),
-                out,
-                onnx_dir,
-                only: value("--only")
-                    .map(|s| s.split(',').map(str::to_string).collect())
-                    .unwrap_or_default(),
-                ort_python: value("--ort-python"),
+            let time_budget_s = match value("--time-budget").map(|b| b.parse::<f64>()) {
+                None => Ok(None),
+                Some(Ok(b)) if b.is_finite() && b >= 1.0 => Ok(Some(b)),
+                Some(_) => Err("--time-budget takes a number of seconds, at least 1".to_string()),
+            };
+            time_budget_s.and_then(|time_budget_s| {
+                run_all(&Options {
+                    dir: PathBuf::from(dir),
+                    out,
+                    onnx_dir,
+                    only: value("--only")
+                        .map(|s| s.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    ort_python: value("--ort-python"),
+                    time_budget_s,
+                })
             })
         }
         _ => Err(
             "usage: bench-automl <datasets-dir> [--out results.json] [--onnx-dir DIR] \
-                  [--only name,name] [--ort-python PYTHON]"
+                  [--only name,name] [--ort-python PYTHON] [--time-budget SECONDS]"
                 .to_string(),
         ),
     };
@@ -109,11 +133,16 @@ fn run_all(options: &Options) -> Result<(), String> {
             continue;
         }
         eprintln!("bench-automl: {name} …");
-        let child = std::process::Command::new(&exe)
+        let mut command = std::process::Command::new(&exe);
+        command
             .arg("--one")
             .arg(&options.dir)
             .arg(name)
-            .arg(&options.onnx_dir)
+            .arg(&options.onnx_dir);
+        if let Some(budget) = options.time_budget_s {
+            command.arg(budget.to_string());
+        }
+        let child = command
             .output()
             .map_err(|e| format!("{name}: cannot start the child process: {e}"))?;
         let mut value = if child.status.success() {
@@ -153,7 +182,12 @@ fn summary_line(value: &Value) -> String {
     v.to_string()
 }
 
-fn run_one(dir: &Path, name: &str, onnx_dir: &Path) -> Result<Value, String> {
+fn run_one(
+    dir: &Path,
+    name: &str,
+    onnx_dir: &Path,
+    time_budget_s: Option<f64>,
+) -> Result<Value, String> {
     let datasets = read_manifest(dir)?;
     let dataset = datasets
         .iter()
@@ -192,7 +226,10 @@ fn run_one(dir: &Path, name: &str, onnx_dir: &Path) -> Result<Value, String> {
     let test_table = table.take_rows(&test);
     drop(table);
 
-    let request = BuildRequest::new(format!("predict {target}"));
+    let mut request = BuildRequest::new(format!("predict {target}"));
+    if let Some(budget) = time_budget_s {
+        request.time_budget_s = budget;
+    }
     let started = Instant::now();
     let output = build(&train_table, &request, &SilentObserver)
         .map_err(|e| format!("{name}: build failed: {e}"))?;

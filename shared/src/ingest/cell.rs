@@ -1,4 +1,7 @@
-//! How one text cell is read: missing markers, booleans, numbers and ISO 8601 datetimes.
+//! How one text cell is read: missing markers, booleans, numbers and ISO 8601 datetimes. This is
+//! the one reader of cell text: ingest reads files with [`read_cell`], and serving reads the text
+//! of a request's fields with [`read_field_text`], which accepts everything `read_cell` does
+//! with the same value, so any value a training file holds means the same at prediction time.
 //!
 //! Decisions (documented for API users in the dataset docs):
 //! - Cells are trimmed of surrounding whitespace before being classified; a string column keeps
@@ -18,6 +21,9 @@
 //!   optionally followed by `Z` or an offset `±HH[:MM]`; stored as epoch seconds, UTC. A time
 //!   without an offset is taken as UTC.
 
+use super::calendar::{F64, civil_from_days, days_from_civil, days_in_month};
+use super::table::ColumnType;
+
 /// pandas' default `na_values` (plus whitespace-only cells, handled by trimming first).
 const MISSING_MARKERS: &[&str] = &[
     "", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan", "-NaN", "-nan", "None", "<NA>", "#N/A",
@@ -26,6 +32,58 @@ const MISSING_MARKERS: &[&str] = &[
 
 /// The largest integer magnitude an `f64` holds exactly.
 const MAX_EXACT_INTEGER: i64 = 1 << 53;
+
+/// A cell's value as a column of some type holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellValue<'a> {
+    Missing,
+    /// An integer, float, boolean (0/1) or datetime (epoch seconds UTC) column's value.
+    Number(f64),
+    /// A string column's value: the text as written, surrounding whitespace included.
+    Text(&'a str),
+}
+
+/// Reads one cell as a column of `kind` holds it; `None` when the text is not a value of that
+/// type. Missing markers (after trimming) are missing in every type.
+pub fn read_cell(kind: ColumnType, raw: &str) -> Option<CellValue<'_>> {
+    let t = raw.trim();
+    if is_missing(t) {
+        return Some(CellValue::Missing);
+    }
+    Some(match kind {
+        ColumnType::String => CellValue::Text(raw),
+        ColumnType::Integer => match parse_integer(t) {
+            IntegerCell::Exact(v) => CellValue::Number(v),
+            IntegerCell::TooLarge | IntegerCell::NotInteger => return None,
+        },
+        ColumnType::Float => CellValue::Number(parse_float(t)?),
+        ColumnType::Boolean => CellValue::Number(if parse_bool(t)? { 1.0 } else { 0.0 }),
+        ColumnType::Datetime => CellValue::Number(parse_datetime(t)?),
+    })
+}
+
+/// Reads the text of a request field for an input column of `kind` (serving). It accepts what
+/// [`read_cell`] accepts, with the same value, and two leniencies clients rely on that a file
+/// never needs: a number field (integer or float) takes any finite number, as the model's input
+/// is a float anyway; a boolean field also takes `yes`/`no` and `1`/`0` in any case (a file
+/// column of those words is read as labels, so it never becomes a boolean input).
+pub fn read_field_text(kind: ColumnType, raw: &str) -> Option<CellValue<'_>> {
+    match kind {
+        ColumnType::Integer | ColumnType::Float => read_cell(ColumnType::Float, raw),
+        ColumnType::Boolean => read_cell(kind, raw).or_else(|| {
+            let t = raw.trim();
+            let is = |word: &str| t.eq_ignore_ascii_case(word);
+            if is("yes") || t == "1" {
+                Some(CellValue::Number(1.0))
+            } else if is("no") || t == "0" {
+                Some(CellValue::Number(0.0))
+            } else {
+                None
+            }
+        }),
+        ColumnType::String | ColumnType::Datetime => read_cell(kind, raw),
+    }
+}
 
 /// Whether a (trimmed) cell means "no value".
 pub fn is_missing(trimmed: &str) -> bool {
@@ -152,43 +210,6 @@ fn digits(b: &[u8]) -> Option<i64> {
     })
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 /// Epoch seconds as RFC 3339 UTC: `2024-03-01T12:00:00Z`, with milliseconds when the value has
 /// a fraction (`…:00.250Z`). Works for any year a table can hold, unlike a formatting library
 /// limited to 0000–9999.
@@ -197,7 +218,9 @@ pub fn format_rfc3339(epoch_seconds: f64) -> String {
     let total_ms = (epoch_seconds.clamp(-1e15, 1e15) * 1000.0).round() as i64;
     let secs = total_ms.div_euclid(1000);
     let ms = total_ms.rem_euclid(1000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    // Whole days below 2^53 (the clamp above keeps them there): exact as `f64`.
+    let (year, month, day) = civil_from_days(&mut F64, &(secs.div_euclid(86_400) as f64));
+    let (year, month, day) = (year as i64, month as i64, day as i64);
     let sod = secs.rem_euclid(86_400);
     let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
     let fraction = if ms == 0 {

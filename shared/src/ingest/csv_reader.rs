@@ -12,10 +12,10 @@ use std::path::Path;
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::cell::{self, IntegerCell};
+use super::cell::{self, CellValue, IntegerCell};
 use super::column_builder::ColumnBuilder;
 use super::error::{IngestError, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_ROWS};
-use super::table::{ColumnType, Table};
+use super::table::{ColumnNames, ColumnType, Table};
 
 /// Read a CSV file from disk.
 pub fn read_csv_path(path: &Path) -> Result<Table, IngestError> {
@@ -178,23 +178,11 @@ fn fill_columns<R: Read>(
 /// Append one cell to its column; `None` if it does not fit the type pass 1 inferred (only
 /// possible when the source changed between the passes).
 fn push_cell(builder: &mut ColumnBuilder, kind: ColumnType, raw: &str) -> Option<()> {
-    let t = raw.trim();
-    if cell::is_missing(t) {
-        match kind {
-            ColumnType::String => builder.push_text(None),
-            _ => builder.push_number(f64::NAN),
-        }
-        return Some(());
-    }
-    match kind {
-        ColumnType::String => builder.push_text(Some(raw)),
-        ColumnType::Integer => match cell::parse_integer(t) {
-            IntegerCell::Exact(v) => builder.push_number(v),
-            _ => return None,
-        },
-        ColumnType::Float => builder.push_number(cell::parse_float(t)?),
-        ColumnType::Boolean => builder.push_number(if cell::parse_bool(t)? { 1.0 } else { 0.0 }),
-        ColumnType::Datetime => builder.push_number(cell::parse_datetime(t)?),
+    match cell::read_cell(kind, raw)? {
+        CellValue::Missing if kind == ColumnType::String => builder.push_text(None),
+        CellValue::Missing => builder.push_number(f64::NAN),
+        CellValue::Number(v) => builder.push_number(v),
+        CellValue::Text(text) => builder.push_text(Some(text)),
     }
     Some(())
 }
@@ -214,7 +202,7 @@ fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
         });
     }
     let mut names: Vec<String> = Vec::with_capacity(record.len());
-    let mut seen = std::collections::HashMap::with_capacity(record.len());
+    let mut seen = ColumnNames::default();
     for i in 0..record.len() {
         let raw = field_text(record, i, line)?;
         if raw.len() > MAX_FIELD_BYTES {
@@ -226,18 +214,8 @@ fn header_names(record: &ByteRecord) -> Result<Vec<String>, IngestError> {
         }
         // csv strips a BOM at the very start; this also covers one it missed.
         let name = raw.trim_start_matches('\u{feff}').trim();
-        if name.is_empty() {
-            // A lone empty header with no other columns means an empty first line in effect.
-            return Err(IngestError::EmptyColumnName { column: i + 1 });
-        }
-        if let Some(&first) = seen.get(name) {
-            return Err(IngestError::DuplicateColumnName {
-                name: name.to_owned(),
-                first,
-                second: i + 1,
-            });
-        }
-        seen.insert(name.to_owned(), i + 1);
+        // A lone empty header with no other columns means an empty first line in effect.
+        seen.add(i + 1, name)?;
         names.push(name.to_owned());
     }
     Ok(names)

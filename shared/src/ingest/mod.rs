@@ -3,11 +3,15 @@
 //! - [`read_csv`] / [`read_parquet`] (and `_path` variants) build the table, streaming;
 //! - [`profile`] summarises each column, [`preview_rows`] renders rows as JSON;
 //! - [`detect_format`] picks the reader for an upload;
+//! - [`cell`] is the one reader of a cell's text (types, missing markers, number and date forms),
+//!   which serving also reads request fields with; [`calendar`] the date arithmetic every part
+//!   of the crate shares;
 //! - every failure is an [`IngestError`] naming the line/column and what to do.
 //!
 //! This module uses only external crates and `crate::ingest::…` paths, so the fuzz crate
 //! (shared/fuzz) can compile it on its own without the rest of `shared`.
 
+pub mod calendar;
 pub mod cell;
 pub mod column_builder;
 pub mod csv_reader;

@@ -27,7 +27,7 @@ use parquet::file::reader::ChunkReader;
 
 use super::column_builder::ColumnBuilder;
 use super::error::{IngestError, MAX_COLUMNS, MAX_ROWS};
-use super::table::{ColumnType, Table};
+use super::table::{ColumnNames, ColumnType, Table};
 
 const BATCH_ROWS: usize = 8192;
 /// Most rows reserved up front from the footer's row count: the footer is untrusted (a
@@ -142,19 +142,9 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
 }
 
 fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), IngestError> {
-    let mut seen = std::collections::HashMap::new();
+    let mut seen = ColumnNames::default();
     for (i, name) in names.enumerate() {
-        if name.trim().is_empty() {
-            return Err(IngestError::EmptyColumnName { column: i + 1 });
-        }
-        if let Some(&first) = seen.get(name) {
-            return Err(IngestError::DuplicateColumnName {
-                name: name.to_owned(),
-                first,
-                second: i + 1,
-            });
-        }
-        seen.insert(name, i + 1);
+        seen.add(i + 1, name)?;
     }
     Ok(())
 }

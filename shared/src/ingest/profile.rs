@@ -177,6 +177,14 @@ fn mean(values: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
+    fn top_values(p: &ColumnProfile) -> Vec<(Scalar, usize)> {
+        p.top_values
+            .iter()
+            .flatten()
+            .map(|v| (v.value.clone(), v.count))
+            .collect()
+    }
+
     fn col(name: &str, kind: ColumnType, data: ColumnData) -> Column {
         Column {
             name: name.into(),
@@ -238,13 +246,7 @@ mod tests {
             ],
         };
         let p = profile(&t);
-        let top: Vec<_> = p[0]
-            .top_values
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|v| (v.value.clone(), v.count))
-            .collect();
+        let top = top_values(&p[0]);
         let text = |s: &str| Scalar::Text(s.into());
         assert_eq!(
             top,
@@ -256,13 +258,7 @@ mod tests {
             ]
         );
         assert_eq!((p[0].missing, p[0].unique), (1, 4));
-        let flags: Vec<_> = p[1]
-            .top_values
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|v| (v.value.clone(), v.count))
-            .collect();
+        let flags = top_values(&p[1]);
         assert_eq!(
             flags,
             vec![(Scalar::Boolean(false), 3), (Scalar::Boolean(true), 3)]

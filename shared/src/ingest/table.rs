@@ -2,7 +2,9 @@
 //! `f64` with `NaN` for missing, strings dictionary-encoded (one copy of each distinct value),
 //! so a table needs a small multiple of its CSV size.
 
+use super::error::IngestError;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The type a column was inferred as (SPEC: integer|float|boolean|string|datetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -16,6 +18,18 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// The SPEC's name of the type (as serialized): `integer`, `float`, `boolean`, `string`,
+    /// `datetime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Float => "float",
+            ColumnType::Boolean => "boolean",
+            ColumnType::String => "string",
+            ColumnType::Datetime => "datetime",
+        }
+    }
+
     /// Whether the column is held as [`ColumnData::Numeric`].
     pub fn is_numeric_storage(self) -> bool {
         !matches!(self, ColumnType::String)
@@ -96,5 +110,70 @@ impl Table {
             columns,
             n_rows: indices.len(),
         }
+    }
+}
+
+/// The column names of a table as a reader meets them: each must be non-blank and new. Both
+/// readers refuse a file the same way through this.
+#[derive(Debug, Default)]
+pub struct ColumnNames {
+    /// Name → its 1-based column.
+    seen: HashMap<String, usize>,
+}
+
+impl ColumnNames {
+    /// Takes the name of the next column (`column` is 1-based).
+    pub fn add(&mut self, column: usize, name: &str) -> Result<(), IngestError> {
+        if name.trim().is_empty() {
+            return Err(IngestError::EmptyColumnName { column });
+        }
+        if let Some(&first) = self.seen.get(name) {
+            return Err(IngestError::DuplicateColumnName {
+                name: name.to_owned(),
+                first,
+                second: column,
+            });
+        }
+        self.seen.insert(name.to_owned(), column);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_are_the_serialized_names() {
+        for kind in [
+            ColumnType::Integer,
+            ColumnType::Float,
+            ColumnType::Boolean,
+            ColumnType::String,
+            ColumnType::Datetime,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(kind.name()))
+            );
+        }
+    }
+
+    #[test]
+    fn column_names_must_be_present_and_new() {
+        let mut names = ColumnNames::default();
+        assert!(names.add(1, "a").is_ok());
+        assert!(matches!(
+            names.add(2, " "),
+            Err(IngestError::EmptyColumnName { column: 2 })
+        ));
+        assert!(matches!(
+            names.add(3, "a"),
+            Err(IngestError::DuplicateColumnName {
+                first: 1,
+                second: 3,
+                ..
+            })
+        ));
     }
 }

@@ -1,13 +1,15 @@
-//! Pipeline → ONNX graph. The graph mirrors [`crate::automl::predict`] op by op (see the
-//! conventions there); this file only says how each step is spelled in ONNX.
+//! Pipeline → ONNX graph. The graph mirrors native prediction op by op (the conventions are
+//! listed in `automl/predict.rs`; the shared rules live in [`crate::automl::pipeline`]); this
+//! file only says how each step is spelled in ONNX.
 
 use super::graph::{Attr, GraphBuilder, INTERNAL_PREFIX, ML_DOMAIN, opset, value_info};
-use super::{InputField, MetadataKey, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES, task_name};
+use super::{InputField, MetadataKey, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES};
 use crate::automl::pipeline::{
-    DatetimePart, Feature, LinearModel, Model, Node, Pipeline, SplitRule, Task, TreeEnsemble,
+    Calendar, Feature, InvalidPipeline, LinearModel, Model, Node, Pipeline, SplitRule, Task,
+    TreeEnsemble, level_index,
 };
-use crate::automl::predict::{PredictError, check_pipeline};
 use crate::ingest::ColumnType;
+use crate::ingest::calendar::FloorArithmetic;
 use prost::Message;
 use std::collections::BTreeMap;
 use tract_onnx::pb::{self, tensor_proto::DataType};
@@ -15,7 +17,7 @@ use tract_onnx::pb::{self, tensor_proto::DataType};
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
-    InvalidPipeline(#[from] PredictError),
+    InvalidPipeline(#[from] InvalidPipeline),
     #[error("the pipeline has no features; a model needs at least one")]
     NoFeatures,
     #[error("metadata key `{0}` is reserved by the exporter")]
@@ -38,7 +40,7 @@ pub fn export_model(
     pipeline: &Pipeline,
     metadata: &[(String, String)],
 ) -> Result<pb::ModelProto, ExportError> {
-    check_pipeline(pipeline)?;
+    pipeline.check()?;
     if pipeline.features.is_empty() {
         return Err(ExportError::NoFeatures);
     }
@@ -65,7 +67,7 @@ pub fn export_model(
         });
     }
     let Some(blended) = blended else {
-        return Err(PredictError::InvalidPipeline("no models".into()).into());
+        return Err(InvalidPipeline("no models".into()).into());
     };
     let total = g.f64_scalar(weight_sum);
     let margin = g.op("Div", &[&blended, &total], vec![]);
@@ -144,7 +146,7 @@ fn metadata_props(
     };
     let mut props = vec![
         (MetadataKey::Target, pipeline.target.clone()),
-        (MetadataKey::Task, task_name(&pipeline.task).to_string()),
+        (MetadataKey::Task, pipeline.task.kind_name().to_string()),
         (
             MetadataKey::Labels,
             serde_json::Value::from(labels).to_string(),
@@ -181,7 +183,8 @@ fn metadata_props(
 
 /// One `[N, 1]` float value per feature.
 fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) -> Vec<String> {
-    let mut calendars: BTreeMap<usize, Calendar> = BTreeMap::new();
+    // One calendar per datetime input, so its parts share their intermediate values.
+    let mut calendars: BTreeMap<usize, Calendar<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(pipeline.features.len());
     for feature in &pipeline.features {
         let value = match feature {
@@ -190,10 +193,15 @@ fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) ->
                 category_index(g, &fields[*input].input, levels)
             }
             Feature::DatetimePart { input, part } => {
-                let calendar = calendars
-                    .entry(*input)
-                    .or_insert_with(|| Calendar::new(g, &fields[*input].input));
-                let part = calendar.part(g, *part);
+                let calendar = calendars.entry(*input).or_insert_with(|| {
+                    let seconds = g.op(
+                        "Cast",
+                        &[&fields[*input].input],
+                        vec![("to", Attr::Int(DataType::Double as i64))],
+                    );
+                    Calendar::new(&mut GraphArithmetic(g), seconds)
+                });
+                let part = calendar.part(&mut GraphArithmetic(g), *part);
                 g.op(
                     "Cast",
                     &[&part],
@@ -209,7 +217,7 @@ fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) ->
 /// String → level index as float, NaN when unseen, missing or empty: CategoryMapper to an
 /// int64 index (default one past the last level), then a Gather from `[0, 1, …, L-1, NaN]`.
 fn category_index(g: &mut GraphBuilder, input: &str, levels: &[String]) -> String {
-    let index = crate::automl::predict::level_index(levels);
+    let index = level_index(levels);
     // Sorted by index so the attribute order is deterministic.
     let mut cats: Vec<(&str, usize)> = index.into_iter().collect();
     cats.sort_by_key(|&(_, i)| i);
@@ -238,119 +246,32 @@ fn category_index(g: &mut GraphBuilder, input: &str, levels: &[String]) -> Strin
     g.op("Gather", &[&table, &idx], vec![("axis", Attr::Int(0))])
 }
 
-/// Calendar parts of one datetime input, in float64, sharing intermediate values. Each step
-/// matches [`crate::automl::predict::datetime_part`] and `civil_from_days`.
-struct Calendar {
-    seconds: String,
-    days: String,
-    civil: Option<(String, String, String)>,
-}
+/// Graph values under the calendar's arithmetic: each operation appends its ONNX nodes (on
+/// float64 values), so [`Calendar`] builds in the graph exactly the computation it runs
+/// natively.
+struct GraphArithmetic<'g>(&'g mut GraphBuilder);
 
-impl Calendar {
-    fn new(g: &mut GraphBuilder, input: &str) -> Calendar {
-        let seconds = g.op(
-            "Cast",
-            &[input],
-            vec![("to", Attr::Int(DataType::Double as i64))],
-        );
-        let days = floor_div(g, &seconds, 86400.0);
-        Calendar {
-            seconds,
-            days,
-            civil: None,
-        }
+impl FloorArithmetic for GraphArithmetic<'_> {
+    type Value = String;
+    fn add(&mut self, a: &String, b: &String) -> String {
+        self.0.op("Add", &[a, b], vec![])
     }
-
-    fn part(&mut self, g: &mut GraphBuilder, part: DatetimePart) -> String {
-        match part {
-            DatetimePart::Hour => {
-                let day_start = mul_c(g, &self.days, 86400.0);
-                let in_day = g.op("Sub", &[&self.seconds, &day_start], vec![]);
-                floor_div(g, &in_day, 3600.0)
-            }
-            DatetimePart::DayOfWeek => {
-                let shifted = add_c(g, &self.days, 3.0);
-                floor_mod(g, &shifted, 7.0)
-            }
-            DatetimePart::Year | DatetimePart::Month | DatetimePart::Day => {
-                if self.civil.is_none() {
-                    self.civil = Some(civil_from_days(g, &self.days));
-                }
-                let Some((y, m, d)) = &self.civil else {
-                    unreachable!("set above")
-                };
-                match part {
-                    DatetimePart::Year => y.clone(),
-                    DatetimePart::Month => m.clone(),
-                    _ => d.clone(),
-                }
-            }
-        }
+    fn sub(&mut self, a: &String, b: &String) -> String {
+        self.0.op("Sub", &[a, b], vec![])
     }
-}
-
-fn floor_div(g: &mut GraphBuilder, x: &str, n: f64) -> String {
-    let c = g.f64_scalar(n);
-    let q = g.op("Div", &[x, &c], vec![]);
-    g.op("Floor", &[&q], vec![])
-}
-
-fn mul_c(g: &mut GraphBuilder, x: &str, n: f64) -> String {
-    let c = g.f64_scalar(n);
-    g.op("Mul", &[&c, x], vec![])
-}
-
-fn add_c(g: &mut GraphBuilder, x: &str, n: f64) -> String {
-    let c = g.f64_scalar(n);
-    g.op("Add", &[x, &c], vec![])
-}
-
-/// `x - n·floor(x/n)`.
-fn floor_mod(g: &mut GraphBuilder, x: &str, n: f64) -> String {
-    let q = floor_div(g, x, n);
-    let m = mul_c(g, &q, n);
-    g.op("Sub", &[x, &m], vec![])
-}
-
-fn civil_from_days(g: &mut GraphBuilder, days: &str) -> (String, String, String) {
-    let z = add_c(g, days, 719468.0);
-    let era = floor_div(g, &z, 146097.0);
-    let era_days = mul_c(g, &era, 146097.0);
-    let doe = g.op("Sub", &[&z, &era_days], vec![]);
-    // yoe = floor((doe - floor(doe/1460) + floor(doe/36524) - floor(doe/146096)) / 365)
-    let a = floor_div(g, &doe, 1460.0);
-    let b = floor_div(g, &doe, 36524.0);
-    let c = floor_div(g, &doe, 146096.0);
-    let t = g.op("Sub", &[&doe, &a], vec![]);
-    let t = g.op("Add", &[&t, &b], vec![]);
-    let t = g.op("Sub", &[&t, &c], vec![]);
-    let yoe = floor_div(g, &t, 365.0);
-    // doy = doe - (365·yoe + floor(yoe/4) - floor(yoe/100))
-    let y365 = mul_c(g, &yoe, 365.0);
-    let y4 = floor_div(g, &yoe, 4.0);
-    let y100 = floor_div(g, &yoe, 100.0);
-    let s = g.op("Add", &[&y365, &y4], vec![]);
-    let s = g.op("Sub", &[&s, &y100], vec![]);
-    let doy = g.op("Sub", &[&doe, &s], vec![]);
-    // mp = floor((5·doy + 2) / 153)
-    let t = mul_c(g, &doy, 5.0);
-    let t = add_c(g, &t, 2.0);
-    let mp = floor_div(g, &t, 153.0);
-    // day = doy - floor((153·mp + 2) / 5) + 1
-    let t = mul_c(g, &mp, 153.0);
-    let t = add_c(g, &t, 2.0);
-    let t = floor_div(g, &t, 5.0);
-    let t = g.op("Sub", &[&doy, &t], vec![]);
-    let day = add_c(g, &t, 1.0);
-    // wraps = floor(mp / 10); month = mp + 3 - 12·wraps; year = yoe + 400·era + wraps
-    let wraps = floor_div(g, &mp, 10.0);
-    let t = add_c(g, &mp, 3.0);
-    let w12 = mul_c(g, &wraps, 12.0);
-    let month = g.op("Sub", &[&t, &w12], vec![]);
-    let e400 = mul_c(g, &era, 400.0);
-    let t = g.op("Add", &[&yoe, &e400], vec![]);
-    let year = g.op("Add", &[&t, &wraps], vec![]);
-    (year, month, day)
+    fn add_constant(&mut self, a: &String, c: f64) -> String {
+        let c = self.0.f64_scalar(c);
+        self.0.op("Add", &[a, &c], vec![])
+    }
+    fn times_constant(&mut self, a: &String, c: f64) -> String {
+        let c = self.0.f64_scalar(c);
+        self.0.op("Mul", &[&c, a], vec![])
+    }
+    fn floor_div(&mut self, a: &String, c: f64) -> String {
+        let c = self.0.f64_scalar(c);
+        let q = self.0.op("Div", &[a, &c], vec![]);
+        self.0.op("Floor", &[&q], vec![])
+    }
 }
 
 /// `[N, K]` float64 margins of a tree ensemble: a `TreeEnsembleRegressor` (raw sums, no
@@ -681,11 +602,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
             )]
         }
         Task::Binary { labels } => {
-            let m32 = g.op(
-                "Cast",
-                &[margin],
-                vec![("to", Attr::Int(DataType::Float as i64))],
-            );
+            let m32 = to_float(g, margin);
             let p = g.op("Sigmoid", &[&m32], vec![]);
             let one = g.f32s(&[], &[1.0]);
             let q = g.op("Sub", &[&one, &p], vec![]);
@@ -696,6 +613,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("axis", Attr::Int(1))],
                 OUTPUT_PROBABILITIES,
             );
+            // The label is labels[1] iff the margin is above 0 (a tie goes to labels[0]).
             let zero = g.f64_scalar(0.0);
             let positive = g.op("Greater", &[margin, &zero], vec![]);
             let idx = g.op(
@@ -704,25 +622,10 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("to", Attr::Int(DataType::Int64 as i64))],
             );
             let idx = g.op("Reshape", &[&idx, &flat], vec![]);
-            let table = g.strings(&[2], labels.as_slice());
-            g.op_to(
-                "",
-                "Gather",
-                &[&table, &idx],
-                vec![("axis", Attr::Int(0))],
-                OUTPUT_PREDICTION,
-            );
-            vec![
-                value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
-                value_info(OUTPUT_PROBABILITIES, DataType::Float, &[Err(BATCH), Ok(2)]),
-            ]
+            classification_outputs(g, labels, &idx)
         }
         Task::Multiclass { labels } => {
-            let m32 = g.op(
-                "Cast",
-                &[margin],
-                vec![("to", Attr::Int(DataType::Float as i64))],
-            );
+            let m32 = to_float(g, margin);
             g.op_to(
                 "",
                 "Softmax",
@@ -730,6 +633,7 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                 vec![("axis", Attr::Int(1))],
                 OUTPUT_PROBABILITIES,
             );
+            // The first maximum wins, as in native prediction.
             let idx = g.op(
                 "ArgMax",
                 &[margin],
@@ -739,22 +643,41 @@ fn post_process(g: &mut GraphBuilder, task: &Task, margin: &str) -> Vec<pb::Valu
                     ("select_last_index", Attr::Int(0)),
                 ],
             );
-            let table = g.strings(&[labels.len() as i64], labels);
-            g.op_to(
-                "",
-                "Gather",
-                &[&table, &idx],
-                vec![("axis", Attr::Int(0))],
-                OUTPUT_PREDICTION,
-            );
-            vec![
-                value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
-                value_info(
-                    OUTPUT_PROBABILITIES,
-                    DataType::Float,
-                    &[Err(BATCH), Ok(labels.len() as i64)],
-                ),
-            ]
+            classification_outputs(g, labels, &idx)
         }
     }
+}
+
+/// The float64 margins as the float32 the probability ops and outputs use.
+fn to_float(g: &mut GraphBuilder, margin: &str) -> String {
+    g.op(
+        "Cast",
+        &[margin],
+        vec![("to", Attr::Int(DataType::Float as i64))],
+    )
+}
+
+/// The predicted label (the label at each row's class index `idx`) as the `prediction` output,
+/// and the classification outputs' descriptions.
+fn classification_outputs(
+    g: &mut GraphBuilder,
+    labels: &[String],
+    idx: &str,
+) -> Vec<pb::ValueInfoProto> {
+    let table = g.strings(&[labels.len() as i64], labels);
+    g.op_to(
+        "",
+        "Gather",
+        &[&table, idx],
+        vec![("axis", Attr::Int(0))],
+        OUTPUT_PREDICTION,
+    );
+    vec![
+        value_info(OUTPUT_PREDICTION, DataType::String, &[Err(BATCH)]),
+        value_info(
+            OUTPUT_PROBABILITIES,
+            DataType::Float,
+            &[Err(BATCH), Ok(labels.len() as i64)],
+        ),
+    ]
 }

@@ -21,7 +21,6 @@ pub mod graph;
 
 pub use export::{ExportError, export, export_model};
 
-use crate::automl::Task;
 use crate::ingest::ColumnType;
 use serde::{Deserialize, Serialize};
 
@@ -66,13 +65,5 @@ impl MetadataKey {
             MetadataKey::InputSchema => "input_schema",
             MetadataKey::Producer => "producer",
         }
-    }
-}
-
-pub fn task_name(task: &Task) -> &'static str {
-    match task {
-        Task::Regression => "regression",
-        Task::Binary { .. } => "binary",
-        Task::Multiclass { .. } => "multiclass",
     }
 }

@@ -1,8 +1,11 @@
 //! JSON rows → the model's input tensors, checked against the input schema (SPEC section 5):
 //! `null` is a missing value; an omitted field, a wrong type, a non-finite number or an unknown
-//! field is an error naming the field (and the row, in a batch). Numeric strings are accepted
-//! for numeric fields, numbers and booleans for string fields (as their text).
+//! field is an error naming the field (and the row, in a batch). Text in a numeric, boolean or
+//! datetime field is read by ingest's cell reader, so every value a training file accepts
+//! (missing markers, number and date forms, boolean spellings) means the same here; numbers and
+//! booleans are accepted for string fields (as their text).
 
+use crate::ingest::cell::{self, CellValue};
 use crate::ingest::{ColumnData, ColumnType, Table};
 use crate::onnx::InputField;
 use serde::Serialize;
@@ -548,6 +551,13 @@ use json_rows::TopLevel;
 
 /// A numeric, boolean or datetime field's value as the model's `f32` input.
 fn number_of(kind: ColumnType, value: &Cell<'_>) -> Result<f32, String> {
+    field_number(kind, value).map(|v| v as f32)
+}
+
+/// A numeric, boolean or datetime field's value before the cast to the model's `f32` input
+/// (NaN = missing). Text is read by the same reader as a training file's cells
+/// ([`cell::read_field_text`]); JSON booleans and numbers are taken as they are.
+pub fn field_number(kind: ColumnType, value: &Cell<'_>) -> Result<f64, String> {
     let expected = match kind {
         ColumnType::Boolean => "a boolean",
         ColumnType::Datetime => "a date-time (ISO 8601 text or epoch seconds)",
@@ -555,47 +565,29 @@ fn number_of(kind: ColumnType, value: &Cell<'_>) -> Result<f32, String> {
     };
     let wrong = || format!("expected {expected}, got {}", value.kind());
     let v = match (kind, value) {
-        (_, Cell::Null) => return Ok(f32::NAN),
+        (_, Cell::Null) => return Ok(f64::NAN),
+        (_, Cell::Text(s)) => match cell::read_field_text(kind, s) {
+            Some(CellValue::Missing) => return Ok(f64::NAN),
+            Some(CellValue::Number(v)) => v,
+            // Text values belong to string fields, which are not read here.
+            Some(CellValue::Text(_)) | None => {
+                return Err(format!("expected {expected}, got the string {s:?}"));
+            }
+        },
         (ColumnType::Boolean, Cell::Bool(b)) => f64::from(u8::from(*b)),
-        (ColumnType::Boolean, Cell::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => 1.0,
-            "false" | "no" | "0" => 0.0,
-            "" => return Ok(f32::NAN),
-            _ => return Err(format!("expected {expected}, got the string {s:?}")),
-        },
-        (ColumnType::Datetime, Cell::Text(s)) => match parse_datetime(s.trim()) {
-            Some(v) => v,
-            None if s.trim().is_empty() => return Ok(f32::NAN),
-            None => return Err(format!("expected {expected}, got the string {s:?}")),
-        },
         // A boolean sent as a number must be 0 or 1; anything else is a mistake, not a value.
         (ColumnType::Boolean, Cell::Number(n)) => match n.as_f64() {
             Some(v) if v == 0.0 || v == 1.0 => v,
             _ => return Err(format!("expected {expected} (or 0/1), got the number {n}")),
         },
         (_, Cell::Number(n)) => n.as_f64().ok_or_else(wrong)?,
-        (ColumnType::Integer | ColumnType::Float, Cell::Text(s)) => {
-            let t = s.trim();
-            if t.is_empty() {
-                return Ok(f32::NAN);
-            }
-            // Only number-shaped text: Rust would also parse "inf" and "NaN".
-            let numberish = t
-                .bytes()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.'));
-            match t.parse::<f64>() {
-                Ok(v) if numberish => v,
-                _ => return Err(format!("expected {expected}, got the string {s:?}")),
-            }
-        }
         (ColumnType::Integer | ColumnType::Float, Cell::Bool(b)) => f64::from(u8::from(*b)),
         _ => return Err(wrong()),
     };
     if !v.is_finite() {
         return Err("must be a finite number".into());
     }
-    Ok(v as f32)
+    Ok(v)
 }
 
 /// A string field's value: text as is, numbers and booleans as their text.
@@ -607,29 +599,6 @@ fn text_of(value: Cell<'_>) -> Result<String, String> {
         Cell::Bool(b) => Ok(b.to_string()),
         other => Err(format!("expected a string, got {}", other.kind())),
     }
-}
-
-/// Epoch seconds (UTC) of an RFC 3339 date-time, a `YYYY-MM-DD[ HH:MM[:SS]]` local form read as
-/// UTC, or a plain date.
-pub fn parse_datetime(s: &str) -> Option<f64> {
-    use time::format_description::well_known::Rfc3339;
-    use time::macros::format_description;
-    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
-        return Some(t.unix_timestamp_nanos() as f64 / 1e9);
-    }
-    let forms = [
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
-        format_description!("[year]-[month]-[day] [hour]:[minute]"),
-        format_description!("[year]-[month]-[day]T[hour]:[minute]"),
-    ];
-    for form in forms {
-        if let Ok(t) = time::PrimitiveDateTime::parse(s, form) {
-            return Some(t.assume_utc().unix_timestamp() as f64);
-        }
-    }
-    let date = time::Date::parse(s, format_description!("[year]-[month]-[day]")).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp() as f64)
 }
 
 #[cfg(test)]
@@ -688,7 +657,7 @@ mod tests {
             json!({"age": "abc", "city": [1], "member": true, "joined": null, "extra": 1}),
             json!({"city": "x", "member": 2, "joined": "yesterday"}),
             json!("not an object"),
-            json!({"age": "NaN", "city": "x", "member": false, "joined": 0}),
+            json!({"age": "inf", "city": "x", "member": false, "joined": 0}),
         ];
         let err = rows_to_batch(&schema(), &rows).unwrap_err();
         let got: Vec<(Option<usize>, &str)> = err
@@ -750,6 +719,44 @@ mod tests {
         let e = JsonRows::parse(b"[{\"age\": 1,}]").unwrap_err();
         assert_eq!((e.line(), e.is_syntax()), (1, true));
         assert!(JsonRows::parse(b"[{\"age\": 1}] x").is_err());
+    }
+
+    #[test]
+    fn text_reads_as_a_training_file_reads_it() {
+        let rows = [
+            json!({"age": "NA", "city": "NA", "member": "null", "joined": "2024-01-02 00:00:00.5"}),
+            json!({"age": " 1e3 ", "city": " x ", "member": "FALSE", "joined": "2024-01-02T01:30+0130"}),
+        ];
+        let batch = rows_to_batch(&schema(), &rows).unwrap();
+        let InputColumn::Float(age) = &batch.columns[0] else {
+            panic!("age is numeric")
+        };
+        assert!(age[0].is_nan());
+        assert_eq!(age[1], 1000.0);
+        // A string field keeps its text: an unseen category to the model, as missing would be.
+        assert_eq!(
+            batch.columns[1],
+            InputColumn::Text(vec!["NA".into(), " x ".into()])
+        );
+        let InputColumn::Float(member) = &batch.columns[2] else {
+            panic!("member is numeric")
+        };
+        assert!(member[0].is_nan());
+        assert_eq!(member[1], 0.0);
+        assert_eq!(
+            field_number(
+                ColumnType::Datetime,
+                &Cell::Text("2024-01-02 00:00:00.5".into())
+            ),
+            Ok(1_704_153_600.5)
+        );
+        assert_eq!(
+            field_number(
+                ColumnType::Datetime,
+                &Cell::Text("2024-01-02T01:30+0130".into())
+            ),
+            Ok(1_704_153_600.0)
+        );
     }
 
     #[test]

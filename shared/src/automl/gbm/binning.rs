@@ -3,8 +3,9 @@
 //! own) plus a last bin for NaN when NaN occurs; categorical features get one bin per frequent
 //! category, bin 0 holding NaN and the rare/unseen categories (never sent left by a split).
 
-use super::rng::SplitMix64;
-use super::{FeatureMatrix, category_index};
+use super::FeatureMatrix;
+use crate::automl::pipeline::category_index;
+use crate::automl::random::SplitMix64;
 use rayon::prelude::*;
 
 /// LightGBM's `kZeroThreshold`: values this close to zero count as zero.

@@ -3,11 +3,11 @@
 
 use super::binning::{BinnedDataset, BinningParams};
 use super::objective;
-use super::rng::SplitMix64;
 use super::split::SplitParams;
 use super::tree_learner::{GrowthParams, TreeLearner};
-use super::{FeatureMatrix, GbmFit, GbmParams, Objective, leaf_value};
-use crate::automl::pipeline::{Node, Tree, TreeEnsemble};
+use super::{FeatureMatrix, GbmFit, GbmParams, Objective};
+use crate::automl::pipeline::{Node, Tree, TreeEnsemble, leaf_value};
+use crate::automl::random::SplitMix64;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -142,7 +142,7 @@ pub(crate) fn boost(
             }
             if bagging {
                 for (row, _) in in_bag.iter().enumerate().filter(|(_, b)| !**b) {
-                    scores[row * k + c] += leaf_value(&nodes, x, row);
+                    scores[row * k + c] += leaf_value(&nodes, |f| x.value(f, row));
                 }
             }
             round_gains.extend(grown.split_gains);
@@ -157,7 +157,7 @@ pub(crate) fn boost(
                 .enumerate()
                 .for_each(|(row, m)| {
                     for t in &round_trees {
-                        m[t.output] += leaf_value(&t.nodes, vx, row);
+                        m[t.output] += leaf_value(&t.nodes, |f| vx.value(f, row));
                     }
                 });
             let loss = objective::loss(obj, vy, &valid_margins);

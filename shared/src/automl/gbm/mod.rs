@@ -15,14 +15,13 @@ mod binning;
 mod booster;
 mod histogram;
 mod objective;
-mod rng;
 mod split;
 mod tree_learner;
 
 #[cfg(test)]
 mod tests;
 
-use crate::automl::pipeline::{Node, SplitRule, TreeEnsemble};
+use crate::automl::pipeline::{TreeEnsemble, leaf_value};
 use std::time::Instant;
 
 /// Column-major `f32` features; NaN = missing. Categorical features hold category indices
@@ -31,6 +30,17 @@ use std::time::Instant;
 pub struct FeatureMatrix {
     pub n_rows: usize,
     pub columns: Vec<FeatureColumn>,
+}
+
+impl FeatureMatrix {
+    /// Feature `feature` of row `row`; NaN (missing) when either is out of range.
+    pub fn value(&self, feature: usize, row: usize) -> f32 {
+        self.columns
+            .get(feature)
+            .and_then(|c| c.values.get(row))
+            .copied()
+            .unwrap_or(f32::NAN)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,56 +240,11 @@ pub fn predict_margins(ensemble: &TreeEnsemble, x: &FeatureMatrix) -> Vec<Vec<f6
     for tree in &ensemble.trees {
         for (row, margins) in out.iter_mut().enumerate() {
             if let Some(m) = margins.get_mut(tree.output) {
-                *m += leaf_value(&tree.nodes, x, row);
+                *m += leaf_value(&tree.nodes, |f| x.value(f, row));
             }
         }
     }
     out
-}
-
-/// Follows one row down a tree's nodes; a malformed node index ends the walk at 0.
-pub(crate) fn leaf_value(nodes: &[Node], x: &FeatureMatrix, row: usize) -> f64 {
-    let mut at = 0usize;
-    loop {
-        match nodes.get(at) {
-            Some(Node::Leaf { value }) => return *value,
-            Some(Node::Split {
-                feature,
-                rule,
-                missing_left,
-                left,
-                right,
-            }) => {
-                let v = x
-                    .columns
-                    .get(*feature)
-                    .and_then(|c| c.values.get(row))
-                    .copied()
-                    .unwrap_or(f32::NAN);
-                let go_left = if v.is_nan() {
-                    *missing_left
-                } else {
-                    match rule {
-                        SplitRule::LessOrEqual(t) => v <= *t,
-                        SplitRule::InSet(set) => category_index(v)
-                            .map(|c| set.binary_search(&c).is_ok())
-                            .unwrap_or(false),
-                    }
-                };
-                at = if go_left { *left } else { *right } as usize;
-            }
-            None => return 0.0,
-        }
-    }
-}
-
-/// A category index held as `f32`, if it is one (a non-negative integer).
-pub(crate) fn category_index(v: f32) -> Option<u32> {
-    if v >= 0.0 && v.fract() == 0.0 && v < u32::MAX as f32 {
-        Some(v as u32)
-    } else {
-        None
-    }
 }
 
 fn validate(

@@ -3,6 +3,7 @@
 
 use super::Objective;
 use super::split::K_EPSILON;
+use crate::automl::probability::{sigmoid, softmax_into};
 use rayon::prelude::*;
 
 const ROW_CHUNK: usize = 4096;
@@ -28,23 +29,6 @@ pub(crate) fn init_scores(obj: &Objective, y: &[f64], w: Option<&[f64]>) -> Vec<
             }
             s.iter().map(|c| (c / sum_w).max(K_EPSILON).ln()).collect()
         }
-    }
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// Softmax of `m` into `out`.
-fn softmax(m: &[f64], out: &mut [f64]) {
-    let max = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut s = 0.0;
-    for (o, &v) in out.iter_mut().zip(m) {
-        *o = (v - max).exp();
-        s += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= s;
     }
 }
 
@@ -89,7 +73,7 @@ pub(crate) fn gradients(
                 .zip(scores.par_chunks(k * ROW_CHUNK))
                 .for_each(|(p, s)| {
                     for (pr, sr) in p.chunks_mut(k).zip(s.chunks(k)) {
-                        softmax(sr, pr);
+                        softmax_into(sr, pr);
                     }
                 });
             for (c, (gc, hc)) in grad.iter_mut().zip(hess.iter_mut()).enumerate() {
@@ -139,7 +123,7 @@ pub(crate) fn loss(obj: &Objective, y: &[f64], scores: &[f64]) -> f64 {
             let mut p = vec![0.0; k];
             let mut total = 0.0;
             for (i, t) in y.iter().enumerate() {
-                softmax(&scores[i * k..(i + 1) * k], &mut p);
+                softmax_into(&scores[i * k..(i + 1) * k], &mut p);
                 total -= p[*t as usize].max(K_EPSILON).ln();
             }
             total / n

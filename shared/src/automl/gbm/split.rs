@@ -104,101 +104,83 @@ pub(crate) fn best_split(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn scan_reverse(
-    hist: &[Bin],
-    num_bin: usize,
-    na_as_missing: bool,
-    sum_grad: f64,
-    sum_hess: f64,
-    num_data: i64,
-    min_gain_shift: f64,
-    p: &SplitParams,
-    best: &mut Option<Best>,
-) {
-    let cnt_factor = num_data as f64 / sum_hess;
-    let mut rg = 0.0;
-    let mut rh = K_EPSILON;
-    let mut rc: i64 = 0;
-    let top = num_bin - 1 - usize::from(na_as_missing);
-    for t in (1..=top).rev() {
-        let [g, h] = hist[t];
-        rg += g;
-        rh += h;
-        rc += round_int(h * cnt_factor);
-        if rc < p.min_data_in_leaf || rh < p.min_sum_hessian_in_leaf {
-            continue;
-        }
-        let lc = num_data - rc;
-        if lc < p.min_data_in_leaf {
-            break;
-        }
-        let lh = sum_hess - rh;
-        if lh < p.min_sum_hessian_in_leaf {
-            break;
-        }
-        let lg = sum_grad - rg;
-        let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2)
-            + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
-        if gain <= min_gain_shift {
-            continue;
-        }
-        if best.as_ref().is_none_or(|b| gain > b.gain) {
-            *best = Some(Best {
-                gain,
-                threshold: (t - 1) as u32,
-                left_g: lg,
-                left_h: lh,
-            });
-        }
-    }
+/// The order a threshold scan visits bins in, accumulating the gradient sums of the side it
+/// has passed (LightGBM's `FindBestThresholdSequentially`, both directions).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scan {
+    /// From the top bin down, accumulating the right side: what is not passed (the low bins,
+    /// and missing values when `na_as_missing` leaves the NaN bin out) goes left.
+    Reverse { na_as_missing: bool },
+    /// From the bottom bin up, accumulating the left side: missing values go right.
+    Forward,
 }
 
+/// The best threshold found scanning `hist` in `direction`, if any split is valid.
 #[allow(clippy::too_many_arguments)]
-fn scan_forward(
+fn scan(
     hist: &[Bin],
     num_bin: usize,
+    direction: Scan,
     sum_grad: f64,
     sum_hess: f64,
     num_data: i64,
     min_gain_shift: f64,
     p: &SplitParams,
-    best: &mut Option<Best>,
-) {
+) -> Option<Best> {
     let cnt_factor = num_data as f64 / sum_hess;
-    let mut lg = 0.0;
-    let mut lh = K_EPSILON;
-    let mut lc: i64 = 0;
-    for (t, &[g, h]) in hist.iter().enumerate().take(num_bin - 1) {
-        lg += g;
-        lh += h;
-        lc += round_int(h * cnt_factor);
-        if lc < p.min_data_in_leaf || lh < p.min_sum_hessian_in_leaf {
+    // The passed side's sums (the right side in reverse, the left going forward).
+    let mut passed_g = 0.0;
+    let mut passed_h = K_EPSILON;
+    let mut passed_c: i64 = 0;
+    let (steps, top) = match direction {
+        Scan::Reverse { na_as_missing } => {
+            let top = num_bin - 1 - usize::from(na_as_missing);
+            (top, top)
+        }
+        Scan::Forward => ((num_bin - 1).min(hist.len()), 0),
+    };
+    let mut best: Option<Best> = None;
+    for step in 0..steps {
+        let t = match direction {
+            Scan::Reverse { .. } => top - step,
+            Scan::Forward => step,
+        };
+        let [g, h] = hist[t];
+        passed_g += g;
+        passed_h += h;
+        passed_c += round_int(h * cnt_factor);
+        if passed_c < p.min_data_in_leaf || passed_h < p.min_sum_hessian_in_leaf {
             continue;
         }
-        let rc = num_data - lc;
-        if rc < p.min_data_in_leaf {
+        let other_c = num_data - passed_c;
+        if other_c < p.min_data_in_leaf {
             break;
         }
-        let rh = sum_hess - lh;
-        if rh < p.min_sum_hessian_in_leaf {
+        let other_h = sum_hess - passed_h;
+        if other_h < p.min_sum_hessian_in_leaf {
             break;
         }
-        let rg = sum_grad - lg;
+        let other_g = sum_grad - passed_g;
+        // Reverse: the threshold is below bin t (bins up to t - 1 go left).
+        let (lg, lh, rg, rh, threshold) = match direction {
+            Scan::Reverse { .. } => (other_g, other_h, passed_g, passed_h, t - 1),
+            Scan::Forward => (passed_g, passed_h, other_g, other_h, t),
+        };
         let gain = leaf_gain(lg, lh, p.lambda_l1, p.lambda_l2)
             + leaf_gain(rg, rh, p.lambda_l1, p.lambda_l2);
         if gain <= min_gain_shift {
             continue;
         }
         if best.as_ref().is_none_or(|b| gain > b.gain) {
-            *best = Some(Best {
+            best = Some(Best {
                 gain,
-                threshold: t as u32,
+                threshold: threshold as u32,
                 left_g: lg,
                 left_h: lh,
             });
         }
     }
+    best
 }
 
 fn numeric(
@@ -213,53 +195,36 @@ fn numeric(
     let (l1, l2) = (p.lambda_l1, p.lambda_l2);
     let min_gain_shift = leaf_gain(sum_grad, sum_hess, l1, l2) + p.min_gain_to_split;
     let num_bin = feat.num_bin;
-    let mut chosen: Option<(Best, bool)> = None;
-    if num_bin > 2 && feat.nan_bin {
-        let mut rev = None;
-        scan_reverse(
+    let scan_in = |direction| {
+        scan(
             hist,
             num_bin,
-            true,
+            direction,
             sum_grad,
             sum_hess,
             num_data,
             min_gain_shift,
             p,
-            &mut rev,
-        );
-        let mut fwd = None;
-        scan_forward(
-            hist,
-            num_bin,
-            sum_grad,
-            sum_hess,
-            num_data,
-            min_gain_shift,
-            p,
-            &mut fwd,
-        );
-        chosen = rev.map(|b| (b, true));
-        if let Some(f) = fwd
-            && chosen.as_ref().is_none_or(|(b, _)| f.gain > b.gain)
-        {
-            chosen = Some((f, false));
+        )
+    };
+    let chosen: Option<(Best, bool)> = if num_bin > 2 && feat.nan_bin {
+        // Missing values tried on both sides: left (reverse scan) and right (forward scan).
+        let reverse = scan_in(Scan::Reverse {
+            na_as_missing: true,
+        });
+        let forward = scan_in(Scan::Forward);
+        match (reverse, forward) {
+            (Some(r), Some(f)) if f.gain > r.gain => Some((f, false)),
+            (Some(r), _) => Some((r, true)),
+            (None, f) => f.map(|f| (f, false)),
         }
     } else {
-        let mut rev = None;
-        scan_reverse(
-            hist,
-            num_bin,
-            false,
-            sum_grad,
-            sum_hess,
-            num_data,
-            min_gain_shift,
-            p,
-            &mut rev,
-        );
         // With only a value bin and the NaN bin, the split separates NaN, which goes right.
-        chosen = chosen.or(rev.map(|b| (b, !feat.nan_bin)));
-    }
+        scan_in(Scan::Reverse {
+            na_as_missing: false,
+        })
+        .map(|b| (b, !feat.nan_bin))
+    };
     let (b, default_left) = chosen?;
     Some(candidate(
         feature,

@@ -1,8 +1,8 @@
 //! Behaviour of the whole trainer on synthetic problems whose answer is known.
 
-use super::rng::SplitMix64;
 use super::*;
-use crate::automl::pipeline::Tree;
+use crate::automl::pipeline::{Node, SplitRule, Tree};
+use crate::automl::random::SplitMix64;
 
 /// `n` rows of `d` uniform features in [0, 1).
 fn uniform(n: usize, d: usize, seed: u64) -> FeatureMatrix {

@@ -9,9 +9,7 @@ use super::jobs::{self, BuildSlot, Job, JobMessage, JobState};
 use super::{
     BuildSettings, Model, ModelVersion, VersionError, VersionStatus, require_model, validate_tags,
 };
-use crate::automl::target::{TargetError, resolve_target};
-use crate::automl::task::infer_task;
-use crate::automl::{BuildRequest, Metric, Task};
+use crate::automl::{self, BuildRequest, Metric, PlanError, PlanInput, TargetError};
 use crate::config::Limits;
 use crate::domain::accounts::Account;
 use crate::domain::datasets::{self, Dataset};
@@ -21,7 +19,6 @@ use crate::domain::layout::{
 };
 use crate::domain::{DomainError, decode, encode, uploads};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
-use crate::ingest::ColumnType;
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
 use serde_json::Value;
 
@@ -255,13 +252,6 @@ async fn resolve_dataset(
     }
 }
 
-/// The output schema's field names (for target resolution).
-fn output_fields(output_schema: &Option<Value>) -> Vec<String> {
-    let mut request = BuildRequest::new("");
-    request.output_schema = output_schema.clone();
-    request.output_fields()
-}
-
 /// Refuses, before anything is written, a build that cannot work; returns the settings the
 /// build will run with (the target resolved).
 async fn check_build(
@@ -273,7 +263,7 @@ async fn check_build(
 ) -> Result<BuildSettings, StartBuildError> {
     let time_budget_s = spec
         .time_budget_s
-        .unwrap_or(crate::automl::build::DEFAULT_TIME_BUDGET_S);
+        .unwrap_or(BuildRequest::DEFAULT_TIME_BUDGET_S);
     if !time_budget_s.is_finite() || !(1.0..=MAX_TIME_BUDGET_S).contains(&time_budget_s) {
         return Err(DomainError::validation(
             format!("time_budget_s must be between 1 and {MAX_TIME_BUDGET_S} seconds"),
@@ -312,63 +302,31 @@ async fn check_build(
             .into());
         }
     }
-    let names: Vec<&str> = dataset.columns.iter().map(|c| c.name.as_str()).collect();
-    let explicit = spec.target.clone().or(fallback_target);
-    let target = resolve_target(
-        &names,
-        intent,
-        explicit.as_deref(),
-        &output_fields(&spec.output_schema),
-    )
-    .map_err(|e| target_refusal(&e))?;
-
-    // The task check: exact on the data when it is small enough, else on the profile.
-    let task = if dataset.size_bytes <= EXACT_CHECK_MAX_BYTES {
-        let table = datasets::load_dataset_table(ports.blobs, dataset).await?;
-        let column = table.column(&target).ok_or_else(|| {
-            DomainError::Corrupt(format!(
-                "dataset {} lost column {target}",
-                dataset.dataset_id
-            ))
-        })?;
-        let rows: Vec<usize> = (0..table.n_rows).collect();
-        Some(
-            infer_task(column, &rows, intent).map_err(|e| StartBuildError::Unusable {
-                message: format!("The build cannot work: {e}. Choose another target column."),
-                field: "target".into(),
-                candidates: names.iter().map(|s| s.to_string()).collect(),
-            })?,
-        )
+    let request = BuildRequest {
+        target: spec.target.clone().or(fallback_target),
+        output_schema: spec.output_schema.clone(),
+        metric,
+        time_budget_s,
+        max_iterations: spec.max_iterations,
+        ..BuildRequest::new(intent)
+    };
+    // The engine's own plan check: exact on the data when it is small enough, else on the
+    // profile.
+    let table = if dataset.size_bytes <= EXACT_CHECK_MAX_BYTES {
+        Some(datasets::load_dataset_table(ports.blobs, dataset).await?)
     } else {
-        profile_check(dataset, &target, &names)?;
         None
     };
-    if let (Some(metric), Some(task)) = (metric, &task)
-        && metric.is_classification() == matches!(task, Task::Regression)
-    {
-        return Err(DomainError::validation(
-            format!(
-                "metric {} does not apply to a {} task",
-                metric.name(),
-                crate::automl::build::task_kind(task)
-            ),
-            "metric",
-        )
-        .into());
-    }
-    let rows = dataset.row_count;
-    if rows < crate::automl::build::MIN_ROWS {
-        return Err(StartBuildError::Unusable {
-            message: format!(
-                "The dataset has {rows} rows; a build needs at least {}.",
-                crate::automl::build::MIN_ROWS
-            ),
-            field: "dataset_id".into(),
-            candidates: Vec::new(),
-        });
-    }
+    let input = match &table {
+        Some(table) => PlanInput::Table(table),
+        None => PlanInput::Profile {
+            columns: &dataset.columns,
+            rows: dataset.row_count,
+        },
+    };
+    let plan = automl::plan_build(input, &request).map_err(plan_refusal)?;
     Ok(BuildSettings {
-        target: Some(target),
+        target: Some(plan.target),
         metric: metric.map(|m| m.name().to_string()),
         time_budget_s,
         max_iterations: spec.max_iterations,
@@ -378,36 +336,32 @@ async fn check_build(
     })
 }
 
-fn profile_check(dataset: &Dataset, target: &str, names: &[&str]) -> Result<(), StartBuildError> {
-    let Some(column) = dataset.columns.iter().find(|c| c.name == target) else {
-        return Ok(());
-    };
-    let refuse = |why: String| StartBuildError::Unusable {
-        message: format!("The build cannot work: {why}. Choose another target column."),
-        field: "target".into(),
-        candidates: names.iter().map(|s| s.to_string()).collect(),
-    };
-    if column.kind == ColumnType::Datetime {
-        return Err(refuse(format!(
-            "target `{target}` is a datetime column; predicting dates is not supported"
-        )));
-    }
-    if column.unique <= 1 {
-        return Err(refuse(format!(
-            "target `{target}` has a single value; there is nothing to predict"
-        )));
-    }
-    Ok(())
-}
-
-fn target_refusal(e: &TargetError) -> StartBuildError {
-    let hint = match e {
-        TargetError::Ambiguous { .. } => "Pass `target` to choose one of the candidates.",
-        _ => "Pass `target` with one of the dataset's columns, or name it in the intent.",
+/// The engine's refusal as the API gives it: a 400 for a metric that does not fit the task, a
+/// 422 naming the field and the columns to choose from for the rest.
+fn plan_refusal(e: PlanError) -> StartBuildError {
+    let message = match &e {
+        PlanError::MetricMismatch { metric, task } => {
+            return DomainError::validation(
+                format!("metric {metric} does not apply to a {task} task"),
+                "metric",
+            )
+            .into();
+        }
+        PlanError::Target(target) => {
+            let hint = match target {
+                TargetError::Ambiguous { .. } => "Pass `target` to choose one of the candidates.",
+                _ => "Pass `target` with one of the dataset's columns, or name it in the intent.",
+            };
+            format!("Cannot tell which column to predict: {target}. {hint}")
+        }
+        PlanError::Task { error, .. } => {
+            format!("The build cannot work: {error}. Choose another target column.")
+        }
+        PlanError::TooFewRows { .. } => format!("The dataset is too small to build from: {e}."),
     };
     StartBuildError::Unusable {
-        message: format!("Cannot tell which column to predict: {e}. {hint}"),
-        field: "target".into(),
+        message,
+        field: e.field().unwrap_or("dataset_id").into(),
         candidates: e.candidates().to_vec(),
     }
 }

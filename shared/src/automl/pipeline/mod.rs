@@ -1,14 +1,25 @@
-//! A fitted pipeline: what the engine produces, what [`crate::onnx`] exports and what the native
-//! predictor (used for holdout scores) runs. It is plain data so that the ONNX graph and the
-//! native prediction are two readings of one description.
+//! A fitted pipeline: what the engine produces, what [`crate::onnx`] exports and what native
+//! prediction runs. It is plain data so that the ONNX graph and native prediction are two
+//! readings of one description, and the rules both follow live here: how a tree is walked and a
+//! linear model summed (`margins`), how calendar parts are computed (`calendar`), how a level
+//! maps to its index ([`level_index`]) and what makes a pipeline readable at all (`check`).
 //!
 //! Numeric precision: ONNX tree ensembles compare `f32` inputs with `f32` thresholds, so features
 //! are cast to `f32` before any comparison, in training and in native prediction alike, and
 //! thresholds are `f32` values. Raw margins are summed in `f64` natively; exported leaf weights
 //! are `f32` (the tolerance of the cross-runtime check covers that).
 
+mod calendar;
+mod check;
+mod margins;
+
+pub use calendar::{Calendar, datetime_part};
+pub use check::InvalidPipeline;
+pub use margins::{category_index, leaf_value};
+
 use crate::ingest::ColumnType;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Task {
@@ -28,6 +39,19 @@ impl Task {
         match self {
             Task::Regression | Task::Binary { .. } => 1,
             Task::Multiclass { labels } => labels.len(),
+        }
+    }
+
+    pub fn is_classification(&self) -> bool {
+        !matches!(self, Task::Regression)
+    }
+
+    /// `regression`, `binary` or `multiclass`: the task as results and model files name it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Task::Regression => "regression",
+            Task::Binary { .. } => "binary",
+            Task::Multiclass { .. } => "multiclass",
         }
     }
 }
@@ -51,6 +75,18 @@ pub enum Feature {
     CategoryIndex { input: usize, levels: Vec<String> },
     /// A calendar part of a datetime input (epoch seconds, UTC); missing → NaN.
     DatetimePart { input: usize, part: DatetimePart },
+}
+
+/// Level → index of a [`Feature::CategoryIndex`]'s `levels`, the first occurrence winning; the
+/// empty string is never a level (it means missing, as in the ONNX graph).
+pub fn level_index(levels: &[String]) -> HashMap<&str, usize> {
+    let mut index = HashMap::with_capacity(levels.len());
+    for (i, level) in levels.iter().enumerate() {
+        if !level.is_empty() {
+            index.entry(level.as_str()).or_insert(i);
+        }
+    }
+    index
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +168,8 @@ pub struct CategoricalTerm {
     pub weights: Vec<Vec<f64>>,
 }
 
-/// The whole fitted pipeline.
+/// The whole fitted pipeline. It is read two ways that must agree: natively (holdout scores,
+/// `Pipeline::predict`) and as the exported ONNX graph; [`Pipeline::check`] guards both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pipeline {
     pub target: String,

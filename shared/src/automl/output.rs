@@ -1,0 +1,101 @@
+//! What a build hands back besides the ONNX file: the output record, the input and output
+//! schemas a prediction request and answer follow, and feature importance.
+
+use super::features::FeaturePlan;
+use super::pipeline::{Pipeline, Task};
+use super::search::LeaderboardEntry;
+use crate::ingest::ColumnType;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A field of the input or output schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchemaField {
+    pub name: String,
+    /// `integer`, `float`, `boolean`, `string`, `datetime`, or `object` (label → probability).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureImportance {
+    pub feature: String,
+    pub importance: f64,
+}
+
+/// Everything a build produces besides the ONNX file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildOutput {
+    #[serde(skip)]
+    pub pipeline: Pipeline,
+    #[serde(skip)]
+    pub task: Task,
+    pub target: String,
+    /// `binary`, `multiclass` or `regression`.
+    pub task_kind: &'static str,
+    /// The metric the search selected by.
+    pub metric: &'static str,
+    /// The winner's validation score on that metric.
+    pub validation_score: f64,
+    /// Metrics of the winner (refit on the training part) on the holdout rows.
+    pub holdout_metrics: BTreeMap<String, f64>,
+    /// Per input column, largest first; sums to 1.
+    pub feature_importance: Vec<FeatureImportance>,
+    pub leaderboard: Vec<LeaderboardEntry>,
+    pub algorithm: String,
+    pub description: String,
+    pub input_schema: Vec<SchemaField>,
+    pub output_schema: Vec<SchemaField>,
+    pub dropped_columns: Vec<(String, String)>,
+    /// Rows with a target value: (used for training and validation, held out).
+    pub train_rows: usize,
+    pub holdout_rows: usize,
+    pub build_seconds: f64,
+}
+
+/// Input fields (one per raw input column) and output fields: the target holds the prediction,
+/// `<target>_probability` (binary, of the positive class) or `<target>_probabilities`
+/// (multiclass, label → p).
+pub(crate) fn schemas(
+    plan: &FeaturePlan,
+    target: &str,
+    target_kind: ColumnType,
+    task: &Task,
+) -> (Vec<SchemaField>, Vec<SchemaField>) {
+    let inputs = plan
+        .inputs
+        .iter()
+        .map(|i| SchemaField {
+            name: i.name.clone(),
+            kind: i.kind.name().to_string(),
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    match task {
+        Task::Regression => outputs.push(SchemaField {
+            name: target.to_string(),
+            kind: "float".into(),
+        }),
+        Task::Binary { .. } => {
+            outputs.push(SchemaField {
+                name: target.to_string(),
+                kind: target_kind.name().into(),
+            });
+            outputs.push(SchemaField {
+                name: format!("{target}_probability"),
+                kind: "float".into(),
+            });
+        }
+        Task::Multiclass { .. } => {
+            outputs.push(SchemaField {
+                name: target.to_string(),
+                kind: target_kind.name().into(),
+            });
+            outputs.push(SchemaField {
+                name: format!("{target}_probabilities"),
+                kind: "object".into(),
+            });
+        }
+    }
+    (inputs, outputs)
+}

@@ -1,0 +1,119 @@
+//! Refitting the chosen configuration on a set of rows (the training part, to score the holdout;
+//! every labelled row, for the delivered model), the margins of what was refit, and what
+//! feature importance needs from each fitted model.
+
+use super::gbm::{self, GbmParams};
+use super::linear;
+use super::pipeline::{Feature, LinearModel, Model};
+use super::search::{CandidateSpec, SearchData, SearchError};
+use super::select::Choice;
+use std::time::Instant;
+
+/// A fitted member of the final pipeline, with what importance needs.
+pub struct FittedModel {
+    pub model: Model,
+    pub weight: f64,
+    /// Per feature: split gain (trees) or |standardized coefficient| (linear).
+    pub feature_importance: Vec<f64>,
+}
+
+/// Refits the chosen configuration on every row of `data`.
+pub fn refit(
+    data: &SearchData,
+    choice: &Choice,
+    seed: u64,
+    deadline: Instant,
+) -> Result<Vec<FittedModel>, SearchError> {
+    let rows: Vec<usize> = (0..data.n_rows()).collect();
+    choice
+        .members
+        .iter()
+        .map(|member| {
+            Ok(match &member.spec {
+                CandidateSpec::Linear(kind) => {
+                    let model = data.fit_linear(*kind, &rows, seed);
+                    let importance = linear_importance(&model, data.features, data.cols);
+                    FittedModel {
+                        model: Model::Linear(model),
+                        weight: member.weight,
+                        feature_importance: importance,
+                    }
+                }
+                CandidateSpec::Trees { params, .. } => {
+                    let params = GbmParams {
+                        n_estimators: member.rounds.unwrap_or(params.n_estimators),
+                        early_stopping_rounds: 0,
+                        ..params.clone()
+                    };
+                    let fit = data.fit_trees(&params, &rows, None, deadline)?;
+                    FittedModel {
+                        model: Model::Trees(fit.ensemble),
+                        weight: member.weight,
+                        feature_importance: fit.feature_gain,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// |standardized coefficient| per feature, summed over outputs (and over levels, each one-hot
+/// weight scaled by its indicator's standard deviation), on the training feature values.
+pub fn linear_importance(model: &LinearModel, features: &[Feature], cols: &[Vec<f32>]) -> Vec<f64> {
+    let mut importance = vec![0.0; features.len()];
+    for t in &model.numeric {
+        let col = &cols[t.feature];
+        let filled: Vec<f64> = col
+            .iter()
+            .map(|&v| if v.is_nan() { t.fill } else { f64::from(v) })
+            .collect();
+        let n = filled.len().max(1) as f64;
+        let mean = filled.iter().sum::<f64>() / n;
+        let std = (filled.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        importance[t.feature] += t.weights.iter().map(|w| (w * std).abs()).sum::<f64>();
+    }
+    for t in &model.categorical {
+        let col = &cols[t.feature];
+        let n = col.len().max(1) as f64;
+        let mut counts = vec![0usize; t.weights.len()];
+        for &v in col {
+            if v.is_finite() && v >= 0.0 && (v as usize) < counts.len() {
+                counts[v as usize] += 1;
+            }
+        }
+        for (level, w) in t.weights.iter().enumerate() {
+            let p = counts[level] as f64 / n;
+            let sd = (p * (1.0 - p)).sqrt();
+            importance[t.feature] += w.iter().map(|x| (x * sd).abs()).sum::<f64>();
+        }
+    }
+    importance
+}
+
+/// The same configuration with boosting rounds scaled for a larger training set.
+pub fn scale_rounds(choice: &Choice, scale: f64) -> Choice {
+    let mut c = choice.clone();
+    for m in &mut c.members {
+        m.rounds = m
+            .rounds
+            .map(|r| ((r as f64 * scale).round() as usize).max(1));
+    }
+    c
+}
+
+/// The weighted raw margins `Σ wᵢ·mᵢ` (row-major, `task.n_outputs()` per row) of fitted models
+/// on every row of `data`: what the holdout is scored on.
+pub fn blended_margins(fitted: &[FittedModel], data: &SearchData) -> Vec<f64> {
+    let rows: Vec<usize> = (0..data.n_rows()).collect();
+    let mut out = vec![0.0; rows.len() * data.task.n_outputs()];
+    for f in fitted {
+        let margins = match &f.model {
+            Model::Linear(m) => linear::linear_margins(m, data.cols, &rows),
+            Model::Trees(ensemble) => gbm::predict_margins(ensemble, &data.matrix(&rows)).concat(),
+        };
+        for (o, m) in out.iter_mut().zip(&margins) {
+            *o += f.weight * m;
+        }
+    }
+    out
+}
