@@ -51,7 +51,7 @@ function evaluation(d) {
   const ev = d.evaluation;
   const target = d.target;
   if (!ev) {
-    return [h('p', { class: 'notice' }, 'This server’s describe answer has no holdout evaluation, so the confusion matrix or predicted-against-actual charts cannot be drawn.')];
+    return [h('p', { class: 'notice' }, 'This version has no holdout evaluation (a server older than this console, or a version built before it recorded one), so there is no confusion matrix or predicted-against-actual chart to draw.')];
   }
   if (ev.kind === 'classification') {
     return [confusion({ title: `Confusion matrix of ${target} on the holdout`, labels: ev.labels, matrix: ev.confusion_matrix })];
@@ -61,7 +61,7 @@ function evaluation(d) {
     out.push(scatter({ title: `Predicted against actual ${target} (holdout, ${ev.points.length} rows)`, points: ev.points, xAxis: `actual ${target} (${target} units)`, yAxis: `predicted ${target} (${target} units)` }));
   }
   if (ev.residual_histogram && ev.residual_histogram.length) {
-    out.push(histogram({ title: `Residuals of ${target} on the holdout`, bins: ev.residual_histogram, xAxis: `residual (${target} units)`, yAxis: 'holdout rows (count)' }));
+    out.push(histogram({ title: `Residuals of ${target} on the holdout`, bins: ev.residual_histogram, xAxis: `residual: actual − predicted (${target} units)`, yAxis: 'holdout rows (count)' }));
   }
   return out;
 }
