@@ -185,6 +185,42 @@ async fn end_to_end(app: &TestApp) {
     let csv = churn_csv(300);
     let dataset_id = api.upload_csv("churn", &csv).await;
 
+    // The plan first: what the intent resolves to, and nothing started.
+    let (status, plan) = api
+        .post("/models/churn/plan", &build_body(&dataset_id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["target"], "churned");
+    assert_eq!(plan["task"], "binary");
+    assert_eq!(plan["labels"], json!(["no", "yes"]));
+    assert_eq!(plan["metric"], "accuracy");
+    assert_eq!(plan["labelled_rows"], 300);
+    let planned: Vec<(&str, bool)> = plan["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["used"].as_bool().unwrap()))
+        .collect();
+    assert!(planned.contains(&("churned", false)), "{plan}");
+    assert!(planned.contains(&("plan", true)), "{plan}");
+    let (status, missing) = api.get("/models/churn").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a plan created a model: {missing}"
+    );
+    let (status, refused) = api
+        .post(
+            "/models/churn/plan",
+            &json!({"intent": "predict the weather", "dataset_id": dataset_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(
+        refused["error"]["details"]["candidates"].is_array(),
+        "{refused}"
+    );
+
     let (status, created) = api.post("/models/churn", &build_body(&dataset_id)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     assert!(created["job_id"].as_str().unwrap().starts_with("job_"));
@@ -225,6 +261,27 @@ async fn end_to_end(app: &TestApp) {
     let info = &described["training_info"];
     assert!(info["algorithm"].as_str().is_some_and(|a| !a.is_empty()));
     assert_eq!(info["dataset_size"], 300);
+    // The holdout's confusion matrix: every held-out row counted once, by actual and predicted.
+    let evaluation = &described["evaluation"];
+    assert_eq!(evaluation["kind"], "classification", "{evaluation}");
+    assert_eq!(evaluation["labels"], json!(["no", "yes"]));
+    let cells: Vec<u64> = evaluation["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+        .collect();
+    assert_eq!(cells.len(), 4, "{evaluation}");
+    assert_eq!(
+        cells.iter().sum::<u64>(),
+        info["holdout_rows"].as_u64().unwrap(),
+        "{evaluation}"
+    );
+    let correct = (cells[0] + cells[3]) as f64 / cells.iter().sum::<u64>() as f64;
+    assert!(
+        (correct - accuracy).abs() < 1e-9,
+        "the matrix ({correct}) disagrees with the holdout accuracy ({accuracy})"
+    );
     let leaderboard = info["leaderboard"].as_array().unwrap();
     assert!(!leaderboard.is_empty());
     let importance: f64 = info["feature_importance"]

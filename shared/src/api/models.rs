@@ -1,6 +1,8 @@
 //! `/models`: builds, models, versions, status, describe, build logs.
 
 use super::{AnyJson, PageInfo};
+use crate::automl::Task;
+use crate::domain::models::builds::{BuildSpec, NewModel, PlannedBuild};
 use crate::domain::models::logs::LogLine;
 use crate::domain::models::{
     Model, ModelSummary, ModelVersion, StartedBuild, VersionError, VersionStatus,
@@ -54,6 +56,32 @@ pub struct CreateModelRequest {
     pub max_iterations: Option<u64>,
 }
 
+impl CreateModelRequest {
+    /// What to build, for the domain.
+    pub fn spec(&self) -> BuildSpec {
+        BuildSpec {
+            intent: Some(self.intent.clone()),
+            dataset_id: self.dataset_id.clone(),
+            upload_id: self.upload_id.clone(),
+            target: self.target.clone(),
+            metric: self.metric.clone(),
+            time_budget_s: self.time_budget_s,
+            max_iterations: self.max_iterations.map(|n| n as usize),
+            input_schema: super::non_null(self.input_schema.clone()),
+            output_schema: super::non_null(self.output_schema.clone()),
+        }
+    }
+
+    /// The new model's own fields.
+    pub fn new_model(&self) -> NewModel {
+        NewModel {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 /// `POST /models/{model_name}/versions`: the next version; unset fields are the previous
 /// version's.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
@@ -82,6 +110,22 @@ pub struct CreateVersionRequest {
     pub max_iterations: Option<u64>,
 }
 
+impl From<CreateVersionRequest> for BuildSpec {
+    fn from(r: CreateVersionRequest) -> Self {
+        BuildSpec {
+            intent: r.intent,
+            dataset_id: r.dataset_id,
+            upload_id: r.upload_id,
+            target: r.target,
+            metric: r.metric,
+            time_budget_s: r.time_budget_s,
+            max_iterations: r.max_iterations.map(|n| n as usize),
+            input_schema: super::non_null(r.input_schema),
+            output_schema: super::non_null(r.output_schema),
+        }
+    }
+}
+
 /// `POST /models/{model_name}/retrain`: every field optional (an empty body retrains as before).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +146,20 @@ pub struct RetrainRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 600)]
     pub time_budget_s: Option<f64>,
+}
+
+impl From<RetrainRequest> for BuildSpec {
+    fn from(r: RetrainRequest) -> Self {
+        BuildSpec {
+            intent: r.goal,
+            dataset_id: r.dataset_id,
+            upload_id: r.upload_id,
+            metric: r.metric,
+            max_iterations: r.max_iterations.map(|n| n as usize),
+            time_budget_s: r.time_budget_s,
+            ..BuildSpec::default()
+        }
+    }
 }
 
 /// `PATCH /models/{model_name}`: absent fields stay; `description: null` clears it.
@@ -125,6 +183,93 @@ where
     D: serde::Deserializer<'de>,
 {
     Option::<String>::deserialize(d).map(Some)
+}
+
+/// What a build would do (`POST /models/{model_name}/plan`), decided before anything starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BuildPlanView {
+    pub model_name: String,
+    pub dataset_id: String,
+    /// The column the model will predict.
+    pub target: String,
+    /// `binary`, `multiclass` or `regression` (`null` when the dataset is too large to read
+    /// before the build: it is then decided by the build).
+    pub task: Option<String>,
+    /// The classes, in model order (classification).
+    pub labels: Option<Vec<String>>,
+    /// The metric candidates are chosen by.
+    pub metric: Option<String>,
+    pub time_budget_s: f64,
+    /// Rows with a target value (those the model learns from).
+    pub labelled_rows: u64,
+    /// Every column of the dataset and what the build will do with it.
+    pub features: Vec<PlannedColumn>,
+}
+
+/// A dataset column in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedColumn {
+    pub name: String,
+    /// `integer`, `float`, `boolean`, `string` or `datetime`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether it goes into the model as an input.
+    pub used: bool,
+    /// Why not, when it is not (`target`, `constant`, `empty`). The build itself may still
+    /// leave out id-like and free-text columns; `describe` lists what it left out.
+    pub reason: Option<String>,
+}
+
+impl BuildPlanView {
+    pub fn new(model_name: &str, planned: &PlannedBuild) -> Self {
+        let plan = &planned.plan;
+        let (task, labels) = match &plan.task {
+            None => (None, None),
+            Some(Task::Regression) => (Some("regression"), None),
+            Some(Task::Binary { labels }) => (Some("binary"), Some(labels.to_vec())),
+            Some(Task::Multiclass { labels }) => (Some("multiclass"), Some(labels.clone())),
+        };
+        let rows = planned.dataset.row_count;
+        let features = planned
+            .dataset
+            .columns
+            .iter()
+            .map(|c| {
+                let reason = if c.name == plan.target {
+                    Some("target")
+                } else if c.missing >= rows {
+                    Some("empty")
+                } else if c.unique <= 1 {
+                    Some("constant")
+                } else {
+                    None
+                };
+                PlannedColumn {
+                    name: c.name.clone(),
+                    kind: serde_json::to_value(c.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    used: reason.is_none(),
+                    reason: reason.map(str::to_string),
+                }
+            })
+            .collect();
+        BuildPlanView {
+            model_name: model_name.to_string(),
+            dataset_id: planned.dataset.dataset_id.clone(),
+            target: plan.target.clone(),
+            task: task.map(str::to_string),
+            labels,
+            metric: plan
+                .metric
+                .map(|m| m.name().to_string())
+                .or_else(|| planned.settings.metric.clone()),
+            time_budget_s: planned.settings.time_budget_s,
+            labelled_rows: plan.labelled_rows as u64,
+            features,
+        }
+    }
 }
 
 /// A build accepted and queued.
@@ -410,6 +555,11 @@ pub struct DescribeView {
     pub output_schema: AnyJson,
     /// Holdout metrics.
     pub performance_metrics: AnyJson,
+    /// The holdout to look at: `{"kind": "classification", "labels", "confusion_matrix"}`
+    /// (`confusion_matrix[actual][predicted]`, in `labels` order) or `{"kind": "regression",
+    /// "points": [{actual, predicted}] (at most 500), "residual_histogram": [{from, to,
+    /// count}]}` (residual = actual − predicted).
+    pub evaluation: AnyJson,
     pub training_info: TrainingInfo,
     pub artifact: ArtifactInfo,
 }
@@ -458,6 +608,7 @@ impl DescribeView {
             input_schema: t.input_schema.clone(),
             output_schema: t.output_schema.clone(),
             performance_metrics: t.performance_metrics.clone(),
+            evaluation: t.evaluation.clone(),
             training_info: TrainingInfo {
                 dataset_id: version.dataset_id.clone(),
                 dataset_size: t.dataset_size as u64,

@@ -11,7 +11,7 @@ use super::describe::{self, Summary, task_phrase};
 use super::features::{self, DroppedColumn, FeatureError, FeaturePlan};
 use super::importance::input_importance;
 use super::metrics::{self, Evaluation};
-use super::output::{BuildOutput, FeatureImportance, schemas};
+use super::output::{BuildOutput, FeatureImportance, HoldoutEvaluation, schemas};
 use super::pipeline::Pipeline;
 use super::plan::{PlanError, TablePlan};
 use super::refit::{self, FittedModel};
@@ -81,7 +81,8 @@ pub fn build(
     let prepared = run.prepare_features(&plan, &rows)?;
     let searched = run.search_candidates(&plan, &rows, &prepared)?;
     let choice = run.select_model(&plan, &rows, &prepared, &searched)?;
-    let holdout_metrics = run.evaluate_on_holdout(&plan, &rows, &prepared, &choice)?;
+    let (holdout_metrics, evaluation) =
+        run.evaluate_on_holdout(&plan, &rows, &prepared, &choice)?;
     let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice)?;
     let importance = run.weigh_inputs(&prepared, &delivered);
     Ok(run.describe(Built {
@@ -91,6 +92,7 @@ pub fn build(
         leaderboard: searched.leaderboard,
         choice,
         holdout_metrics,
+        evaluation,
         delivered,
         importance,
     }))
@@ -134,6 +136,7 @@ struct Built<'t> {
     leaderboard: Vec<LeaderboardEntry>,
     choice: Choice,
     holdout_metrics: BTreeMap<String, f64>,
+    evaluation: HoldoutEvaluation,
     delivered: Delivered,
     importance: Vec<FeatureImportance>,
 }
@@ -308,7 +311,7 @@ impl<'a> Run<'a> {
         rows: &Rows,
         prepared: &Prepared,
         choice: &Choice,
-    ) -> Result<BTreeMap<String, f64>, BuildError> {
+    ) -> Result<(BTreeMap<String, f64>, HoldoutEvaluation), BuildError> {
         let train = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
         let fitted = refit::refit(&train, choice, self.request.seed, self.hard_deadline())?;
         let holdout_columns =
@@ -327,7 +330,7 @@ impl<'a> Run<'a> {
             summary.join(", ")
         ));
         self.observer.progress(85);
-        Ok(holdout_metrics)
+        Ok((holdout_metrics, evaluation.to_view(plan.task.labels())))
     }
 
     /// Phase 7: the delivered model learns from every labelled row, with the configuration
@@ -395,6 +398,7 @@ impl<'a> Run<'a> {
             leaderboard,
             choice,
             holdout_metrics,
+            evaluation,
             delivered,
             importance,
         } = built;
@@ -417,6 +421,7 @@ impl<'a> Run<'a> {
             metric: plan.metric.name(),
             validation_score: choice.validation_score,
             holdout_metrics,
+            evaluation,
             feature_importance: importance,
             leaderboard,
             algorithm,

@@ -2,6 +2,7 @@
 //! reports. Classification takes class probabilities (row-major, `k` per row); regression
 //! takes predicted values.
 
+use super::output::{ActualPredicted, HistogramBin, HoldoutEvaluation};
 use super::pipeline::Task;
 use super::probability::{sigmoid, softmax_into};
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,51 @@ impl Evaluation {
         }
     }
 
+    /// The holdout to look at (see [`HoldoutEvaluation`]); `labels` are the task's classes.
+    pub fn to_view(&self, labels: &[String]) -> HoldoutEvaluation {
+        match self.k {
+            Some(k) => {
+                let mut matrix = vec![vec![0u64; k]; k];
+                for (row, &actual) in self.classes.iter().enumerate() {
+                    let probs = &self.predictions[row * k..(row + 1) * k];
+                    let predicted = probs
+                        .iter()
+                        .enumerate()
+                        .fold(0, |best, (i, &p)| if p > probs[best] { i } else { best });
+                    if let Some(cell) = matrix.get_mut(actual).and_then(|r| r.get_mut(predicted)) {
+                        *cell += 1;
+                    }
+                }
+                HoldoutEvaluation::Classification {
+                    labels: labels.to_vec(),
+                    confusion_matrix: matrix,
+                }
+            }
+            None => {
+                let n = self.y.len();
+                let step = n.div_ceil(HoldoutEvaluation::MAX_POINTS).max(1);
+                let points = (0..n)
+                    .step_by(step)
+                    .map(|i| ActualPredicted {
+                        actual: self.y[i],
+                        predicted: self.predictions[i],
+                    })
+                    .collect();
+                let residuals: Vec<f64> = self
+                    .y
+                    .iter()
+                    .zip(&self.predictions)
+                    .map(|(y, p)| y - p)
+                    .filter(|r| r.is_finite())
+                    .collect();
+                HoldoutEvaluation::Regression {
+                    points,
+                    residual_histogram: histogram(&residuals, HoldoutEvaluation::BINS),
+                }
+            }
+        }
+    }
+
     pub fn outcome(&self) -> Outcome<'_> {
         match self.k {
             None => Outcome::Values {
@@ -144,6 +190,43 @@ impl Evaluation {
             },
         }
     }
+}
+
+/// `bins` equal-width bins over the values' range (one bin when they are all equal; none when
+/// there are no values).
+fn histogram(values: &[f64], bins: usize) -> Vec<HistogramBin> {
+    let (Some(lo), Some(hi)) = (
+        values.iter().copied().reduce(f64::min),
+        values.iter().copied().reduce(f64::max),
+    ) else {
+        return Vec::new();
+    };
+    if hi <= lo {
+        return vec![HistogramBin {
+            from: lo,
+            to: hi,
+            count: values.len() as u64,
+        }];
+    }
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u64; bins];
+    for v in values {
+        let i = (((v - lo) / width) as usize).min(bins - 1);
+        counts[i] += 1;
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, count)| HistogramBin {
+            from: lo + width * i as f64,
+            to: if i + 1 == bins {
+                hi
+            } else {
+                lo + width * (i + 1) as f64
+            },
+            count,
+        })
+        .collect()
 }
 
 /// Converts raw margins (row-major, `n_outputs` per row) into what [`Outcome`] expects:
@@ -360,6 +443,43 @@ pub fn r2(y: &[f64], pred: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_holdout_view_counts_every_row_once() {
+        let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let task = Task::Multiclass {
+            labels: labels.clone(),
+        };
+        // Rows 0, 1 predicted right; row 2 (class c) predicted b.
+        let margins = [5.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 5.0, 0.0];
+        let view = Evaluation::from_margins(&task, vec![0.0, 1.0, 2.0], &margins).to_view(&labels);
+        let HoldoutEvaluation::Classification {
+            confusion_matrix, ..
+        } = view
+        else {
+            panic!("not a classification view");
+        };
+        assert_eq!(
+            confusion_matrix,
+            vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 1, 0]]
+        );
+
+        let y: Vec<f64> = (0..1200).map(f64::from).collect();
+        let predicted: Vec<f64> = y.iter().map(|v| v + 1.0).collect();
+        let view = Evaluation::from_margins(&Task::Regression, y, &predicted).to_view(&[]);
+        let HoldoutEvaluation::Regression {
+            points,
+            residual_histogram,
+        } = view
+        else {
+            panic!("not a regression view");
+        };
+        assert!(points.len() <= HoldoutEvaluation::MAX_POINTS && points.len() >= 400);
+        assert_eq!(points[1].actual + 1.0, points[1].predicted);
+        // Every residual is -1: one bin holding all 1200 rows.
+        assert_eq!(residual_histogram.len(), 1);
+        assert_eq!(residual_histogram[0].count, 1200);
+    }
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-9, "{a} != {b}");

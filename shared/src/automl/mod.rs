@@ -66,7 +66,9 @@ mod task;
 pub use build::{BuildError, BuildObserver, LogLevel, SilentObserver, build};
 pub use features::FeatureError;
 pub use metrics::Metric;
-pub use output::{BuildOutput, FeatureImportance, SchemaField};
+pub use output::{
+    ActualPredicted, BuildOutput, FeatureImportance, HistogramBin, HoldoutEvaluation, SchemaField,
+};
 pub use pipeline::{Feature, Model, Pipeline, Task};
 pub use plan::{BuildPlan, PlanError, PlanInput, plan_build};
 pub use predict::{PredictError, Predictions};

@@ -23,6 +23,44 @@ pub struct FeatureImportance {
     pub importance: f64,
 }
 
+/// How the model did on the held-out rows, for a person to look at: a confusion matrix, or
+/// predictions against actual values and the residuals' spread.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HoldoutEvaluation {
+    Classification {
+        labels: Vec<String>,
+        /// `confusion_matrix[actual][predicted]`, rows and columns in `labels` order.
+        confusion_matrix: Vec<Vec<u64>>,
+    },
+    Regression {
+        /// At most [`HoldoutEvaluation::MAX_POINTS`] holdout rows, evenly spaced.
+        points: Vec<ActualPredicted>,
+        /// Of actual − predicted over every holdout row.
+        residual_histogram: Vec<HistogramBin>,
+    },
+}
+
+impl HoldoutEvaluation {
+    /// Points of a regression's scatter (a record stays small whatever the holdout's size).
+    pub const MAX_POINTS: usize = 500;
+    /// Bins of the residual histogram.
+    pub const BINS: usize = 20;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ActualPredicted {
+    pub actual: f64,
+    pub predicted: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HistogramBin {
+    pub from: f64,
+    pub to: f64,
+    pub count: u64,
+}
+
 /// Everything a build produces besides the ONNX file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BuildOutput {
@@ -39,6 +77,8 @@ pub struct BuildOutput {
     pub validation_score: f64,
     /// Metrics of the winner (refit on the training part) on the holdout rows.
     pub holdout_metrics: BTreeMap<String, f64>,
+    /// The same holdout, to look at.
+    pub evaluation: HoldoutEvaluation,
     /// Per input column, largest first; sums to 1.
     pub feature_importance: Vec<FeatureImportance>,
     pub leaderboard: Vec<LeaderboardEntry>,

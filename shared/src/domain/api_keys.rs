@@ -234,21 +234,11 @@ pub async fn list_keys(
     limit: usize,
     offset: usize,
 ) -> Result<(Vec<ApiKey>, usize), DomainError> {
-    let pk = account_pk(account_id);
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .query(&pk, API_KEY_LISTING_PREFIX, false, 1000, cursor.as_deref())
-            .await?;
-        for item in &page.items {
-            all.push(decode::<ApiKey>(item)?);
-        }
-        cursor = page.cursor;
-        if cursor.is_none() || all.len() >= MAX_KEYS_PER_LISTING {
-            break;
-        }
-    }
+    let all: Vec<ApiKey> = account_keys(store, account_id)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     let total = all.len();
     let page = all.into_iter().skip(offset).take(limit).collect();
     Ok((page, total))
@@ -334,21 +324,33 @@ async fn another_active_admin(
     account_id: &str,
     key_id: &str,
 ) -> Result<Option<(ApiKey, u64)>, DomainError> {
+    Ok(account_keys(store, account_id)
+        .await?
+        .into_iter()
+        .find(|(key, _)| {
+            key.key_id != key_id && !key.revoked && key.scopes.contains(&Scope::Admin)
+        }))
+}
+
+/// The account's keys, newest first, with their records' revisions (at most
+/// [`MAX_KEYS_PER_LISTING`]).
+async fn account_keys(
+    store: &dyn Store,
+    account_id: &str,
+) -> Result<Vec<(ApiKey, u64)>, DomainError> {
     let pk = account_pk(account_id);
+    let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = store
             .query(&pk, API_KEY_LISTING_PREFIX, false, 1000, cursor.as_deref())
             .await?;
         for item in &page.items {
-            let key: ApiKey = decode(item)?;
-            if key.key_id != key_id && !key.revoked && key.scopes.contains(&Scope::Admin) {
-                return Ok(Some((key, item.rev)));
-            }
+            all.push((decode::<ApiKey>(item)?, item.rev));
         }
         cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(None);
+        if cursor.is_none() || all.len() >= MAX_KEYS_PER_LISTING {
+            return Ok(all);
         }
     }
 }

@@ -583,6 +583,7 @@ fn trained_model(
         description: output.description.clone(),
         feature_importance: json!(output.feature_importance),
         leaderboard: json!(output.leaderboard),
+        evaluation: json!(output.evaluation),
         input_schema: json!(output.input_schema),
         output_schema: json!(output.output_schema),
         dropped_columns: json!(dropped),

@@ -46,6 +46,15 @@ impl Task {
         !matches!(self, Task::Regression)
     }
 
+    /// The class labels in model order (none for regression).
+    pub fn labels(&self) -> &[String] {
+        match self {
+            Task::Regression => &[],
+            Task::Binary { labels } => labels,
+            Task::Multiclass { labels } => labels,
+        }
+    }
+
     /// `regression`, `binary` or `multiclass`: the task as results and model files name it.
     pub fn kind_name(&self) -> &'static str {
         match self {

@@ -94,19 +94,6 @@ pub struct StartedBuild {
     pub version: ModelVersion,
 }
 
-impl StartedBuild {
-    /// The 202 body.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "job_id": self.job_id,
-            "status": self.version.status.as_str(),
-            "model_name": self.model.model_name,
-            "model_version": self.version.label(),
-            "created_at": self.version.created_at,
-        })
-    }
-}
-
 /// The ports a build start writes to.
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
@@ -133,7 +120,7 @@ pub async fn start_model(
     }
     let intent = required_intent(spec.intent.as_deref())?;
     let dataset = resolve_dataset(ports, account_id, &spec).await?;
-    let settings = check_build(ports, &dataset, &intent, &spec, None).await?;
+    let (settings, _) = check_build(ports, &dataset, &intent, &spec, None).await?;
     let now = now_rfc3339();
     let display = new
         .name
@@ -194,11 +181,53 @@ pub async fn start_version(
     let dataset = resolve_dataset(ports, account_id, &spec).await?;
     // The previous target carries over unless the request names another.
     let fallback_target = previous.and_then(|p| p.target);
-    let settings = check_build(ports, &dataset, &intent, &spec, fallback_target).await?;
+    let (settings, _) = check_build(ports, &dataset, &intent, &spec, fallback_target).await?;
     let mut model = model;
     model.version_count += 1;
     model.updated_at = now_rfc3339();
     enqueue_build(ports, who, model, Some(rev), &dataset, intent, settings).await
+}
+
+/// What a build would do, decided and nothing written.
+#[derive(Debug, Clone)]
+pub struct PlannedBuild {
+    pub dataset: Dataset,
+    pub settings: BuildSettings,
+    pub plan: automl::BuildPlan,
+}
+
+/// `POST /models/{model_name}/plan`: every check a build start makes on the request and the
+/// data, and the target, task and metric they resolve to; no build is started, no limit is
+/// counted and an upload session is not completed (its dataset must exist already).
+pub async fn plan_model(
+    ports: Ports<'_>,
+    who: Requester<'_>,
+    spec: BuildSpec,
+) -> Result<PlannedBuild, StartBuildError> {
+    let account_id = &who.account.account_id;
+    let intent = required_intent(spec.intent.as_deref())?;
+    let dataset = match (&spec.dataset_id, &spec.upload_id) {
+        (None, Some(upload_id)) => {
+            let (session, _) = uploads::get_upload(ports.store, account_id, upload_id).await?;
+            let Some(dataset_id) = session.dataset_id else {
+                return Err(DomainError::Conflict {
+                    message: format!(
+                        "upload session {upload_id} is not completed yet: complete it (POST \
+                         /datasets/uploads/{upload_id}/complete), then plan with its dataset_id"
+                    ),
+                }
+                .into());
+            };
+            datasets::get_dataset(ports.store, ports.blobs, account_id, &dataset_id).await?
+        }
+        _ => resolve_dataset(ports, account_id, &spec).await?,
+    };
+    let (settings, plan) = check_build(ports, &dataset, &intent, &spec, None).await?;
+    Ok(PlannedBuild {
+        dataset,
+        settings,
+        plan,
+    })
 }
 
 fn name_taken(model_name: &ModelName) -> DomainError {
@@ -253,14 +282,14 @@ async fn resolve_dataset(
 }
 
 /// Refuses, before anything is written, a build that cannot work; returns the settings the
-/// build will run with (the target resolved).
+/// build will run with (the target resolved) and the engine's plan.
 async fn check_build(
     ports: Ports<'_>,
     dataset: &Dataset,
     intent: &str,
     spec: &BuildSpec,
     fallback_target: Option<String>,
-) -> Result<BuildSettings, StartBuildError> {
+) -> Result<(BuildSettings, automl::BuildPlan), StartBuildError> {
     let time_budget_s = spec
         .time_budget_s
         .unwrap_or(BuildRequest::DEFAULT_TIME_BUDGET_S);
@@ -311,29 +340,37 @@ async fn check_build(
         ..BuildRequest::new(intent)
     };
     // The engine's own plan check: exact on the data when it is small enough, else on the
-    // profile.
+    // profile; on the blocking pool, as matching a target reads every row.
     let table = if dataset.size_bytes <= EXACT_CHECK_MAX_BYTES {
         Some(datasets::load_dataset_table(ports.blobs, dataset).await?)
     } else {
         None
     };
-    let input = match &table {
-        Some(table) => PlanInput::Table(table),
-        None => PlanInput::Profile {
-            columns: &dataset.columns,
-            rows: dataset.row_count,
-        },
-    };
-    let plan = automl::plan_build(input, &request).map_err(plan_refusal)?;
-    Ok(BuildSettings {
-        target: Some(plan.target),
+    let columns = dataset.columns.clone();
+    let rows = dataset.row_count;
+    let planned = tokio::task::spawn_blocking(move || {
+        let input = match &table {
+            Some(table) => PlanInput::Table(table),
+            None => PlanInput::Profile {
+                columns: &columns,
+                rows,
+            },
+        };
+        automl::plan_build(input, &request)
+    })
+    .await
+    .map_err(|e| DomainError::Corrupt(format!("planning task failed: {e}")))?;
+    let plan = planned.map_err(plan_refusal)?;
+    let settings = BuildSettings {
+        target: Some(plan.target.clone()),
         metric: metric.map(|m| m.name().to_string()),
         time_budget_s,
         max_iterations: spec.max_iterations,
         input_schema: spec.input_schema.clone(),
         output_schema: spec.output_schema.clone(),
         seed: 42,
-    })
+    };
+    Ok((settings, plan))
 }
 
 /// The engine's refusal as the API gives it: a 400 for a metric that does not fit the task, a

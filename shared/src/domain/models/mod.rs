@@ -135,6 +135,10 @@ pub struct TrainedModel {
     pub description: String,
     pub feature_importance: Value,
     pub leaderboard: Value,
+    /// The holdout to look at: a confusion matrix, or predicted against actual values and the
+    /// residuals (versions built before it existed have `null`).
+    #[serde(default)]
+    pub evaluation: Value,
     pub input_schema: Value,
     pub output_schema: Value,
     pub dropped_columns: Value,

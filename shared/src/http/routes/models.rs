@@ -3,15 +3,13 @@
 //! deployments [`super::deployments`]; predictions are the `inference` group.
 
 use crate::api::models::{
-    BuildAccepted, CreateModelRequest, DeletedModel, LogLineView, LogList, ModelList, ModelView,
-    PatchModelRequest,
+    BuildAccepted, BuildPlanView, CreateModelRequest, DeletedModel, LogLineView, LogList,
+    ModelList, ModelView, PatchModelRequest,
 };
 use crate::api::{ErrorEnvelope, non_null};
 use crate::domain::api_keys::Scope;
 use crate::domain::layout::ModelName;
-use crate::domain::models::builds::{
-    self, BuildSpec, NewModel, Ports, Requester, StartBuildError, StartedBuild,
-};
+use crate::domain::models::builds::{self, Ports, Requester, StartBuildError, StartedBuild};
 use crate::domain::models::{
     self, ModelListing, ModelPatch, VersionStatus, deletion, jobs, logs, summaries,
 };
@@ -35,6 +33,10 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
             guard.scoped(Scope::Read, get(build_logs)),
         )
         .route(
+            "/models/{model_name}/plan",
+            guard.scoped(Scope::Write, axum::routing::post(plan_model)),
+        )
+        .route(
             "/models/{model_name}",
             guard.scoped(Scope::Read, get(get_model)).merge(
                 guard.scoped(
@@ -53,6 +55,7 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
     list_models,
     build_logs,
     create_model,
+    plan_model,
     get_model,
     patch_model,
     delete_model
@@ -213,31 +216,41 @@ async fn create_model(
     ApiJson(body): ApiJson<CreateModelRequest>,
 ) -> Result<(StatusCode, Json<BuildAccepted>), ApiError> {
     let model_name = ModelName::new(&model_name)?;
-    let spec = BuildSpec {
-        intent: Some(body.intent),
-        dataset_id: body.dataset_id,
-        upload_id: body.upload_id,
-        target: body.target,
-        metric: body.metric,
-        time_budget_s: body.time_budget_s,
-        max_iterations: body.max_iterations.map(|n| n as usize),
-        input_schema: non_null(body.input_schema),
-        output_schema: non_null(body.output_schema),
-    };
-    let new = NewModel {
-        name: body.name,
-        description: body.description,
-        tags: body.tags,
-    };
     let build = builds::start_model(
         ports(&state),
         requester(&state, &caller),
         &model_name,
-        new,
-        spec,
+        body.new_model(),
+        body.spec(),
     )
     .await?;
     Ok(accepted(&build))
+}
+
+#[utoipa::path(
+    post,
+    path = "/models/{model_name}/plan",
+    tag = "models",
+    summary = "What a build would do: the target, task and metric the request resolves to, checked as a build is, with nothing started",
+    params(("model_name" = String, Path, description = "The model's name", pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")),
+    request_body = CreateModelRequest,
+    responses(
+        (status = 200, description = "The plan", body = BuildPlanView),
+        (status = 404, description = "No such dataset or upload", body = ErrorEnvelope),
+        (status = 409, description = "The upload session is not completed yet", body = ErrorEnvelope),
+        (status = 422, description = "The dataset or target cannot work (details name the candidate columns)", body = ErrorEnvelope)
+    )
+)]
+async fn plan_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(model_name): Path<String>,
+    ApiJson(body): ApiJson<CreateModelRequest>,
+) -> Result<Json<BuildPlanView>, ApiError> {
+    let model_name = ModelName::new(&model_name)?;
+    let planned =
+        builds::plan_model(ports(&state), requester(&state, &caller), body.spec()).await?;
+    Ok(Json(BuildPlanView::new(model_name.as_str(), &planned)))
 }
 
 #[utoipa::path(

@@ -205,18 +205,23 @@ pub(super) async fn path_version(
     Ok(jobs::fail_if_abandoned(state.store.as_ref(), account_id, version).await?)
 }
 
-async fn is_deployed(
+/// The version a path names and whether it is deployed.
+async fn path_version_deployed(
     state: &AppState,
     caller: &Caller,
-    version: &ModelVersion,
-) -> Result<bool, ApiError> {
-    Ok(deployments::is_deployed(
+    model_name: &str,
+    model_version: &str,
+) -> Result<(ModelVersion, bool), ApiError> {
+    let model_name = ModelName::existing(model_name)?;
+    let version = path_version(state, caller, &model_name, model_version).await?;
+    let deployed = deployments::is_deployed(
         state.store.as_ref(),
         &caller.account.account_id,
         &version.model_name,
         version.number,
     )
-    .await?)
+    .await?;
+    Ok((version, deployed))
 }
 
 #[utoipa::path(
@@ -235,9 +240,8 @@ async fn get_version(
     caller: Caller,
     Path((model_name, model_version)): Path<(String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
-    let model_name = ModelName::existing(&model_name)?;
-    let version = path_version(&state, &caller, &model_name, &model_version).await?;
-    let deployed = is_deployed(&state, &caller, &version).await?;
+    let (version, deployed) =
+        path_version_deployed(&state, &caller, &model_name, &model_version).await?;
     Ok(Json(VersionView::new(&version, deployed)))
 }
 
@@ -257,9 +261,8 @@ async fn version_status(
     caller: Caller,
     Path((model_name, model_version)): Path<(String, String)>,
 ) -> Result<Json<VersionStatusView>, ApiError> {
-    let model_name = ModelName::existing(&model_name)?;
-    let version = path_version(&state, &caller, &model_name, &model_version).await?;
-    let deployed = is_deployed(&state, &caller, &version).await?;
+    let (version, deployed) =
+        path_version_deployed(&state, &caller, &model_name, &model_version).await?;
     Ok(Json(VersionStatusView::new(&version, deployed)))
 }
 

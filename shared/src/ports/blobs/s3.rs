@@ -88,6 +88,30 @@ impl S3Blobs {
     }
 }
 
+impl S3Blobs {
+    /// The object under `key`, its body not read yet; an absent one is `NotFound`.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, BlobError> {
+        validate_key(key)?;
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                Err(BlobError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl Blobs for S3Blobs {
     #[tracing::instrument(name = "blobs.put", level = "debug", skip(self, bytes), fields(bytes = bytes.len()))]
@@ -124,21 +148,7 @@ impl Blobs for S3Blobs {
 
     #[tracing::instrument(name = "blobs.get", level = "debug", skip(self))]
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
-        validate_key(key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(BlobError::NotFound(key.to_owned()));
-            }
-            Err(e) => return Err(sdk_err(e)),
-        };
+        let out = self.get_object(key).await?;
         let body = out
             .body
             .collect()
@@ -149,21 +159,7 @@ impl Blobs for S3Blobs {
 
     #[tracing::instrument(name = "blobs.get_to_file", level = "debug", skip(self))]
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<u64, BlobError> {
-        validate_key(key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(BlobError::NotFound(key.to_owned()));
-            }
-            Err(e) => return Err(sdk_err(e)),
-        };
+        let out = self.get_object(key).await?;
         let mut file = tokio::fs::File::create(path)
             .await
             .map_err(|e| io_err("creating destination file", e))?;

@@ -43,6 +43,18 @@ impl QueueError {
     }
 }
 
+/// Refuses a receive of no message or more than [`MAX_RECEIVE_BATCH`] (SQS's own bounds, kept
+/// on both adapters).
+pub(crate) fn check_receive_batch(max: usize) -> Result<(), QueueError> {
+    if (1..=MAX_RECEIVE_BATCH).contains(&max) {
+        Ok(())
+    } else {
+        Err(QueueError::other(format!(
+            "receive of {max} messages outside 1..={MAX_RECEIVE_BATCH}"
+        )))
+    }
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
     async fn send(&self, body: &str) -> Result<String, QueueError>;

@@ -3,7 +3,7 @@
 //! out a fresh receipt; a message that would be received more than `max_receives` times goes to
 //! the dead-letter table instead.
 
-use super::{MAX_RECEIVE_BATCH, Queue, QueueError, QueueMessage};
+use super::{Queue, QueueError, QueueMessage, check_receive_batch};
 use crate::ports::sqlite_file::{self, CallError, SharedConnection};
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -198,11 +198,7 @@ impl Queue for SqliteQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<QueueMessage>, QueueError> {
-        if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::other(format!(
-                "receive of {max} messages outside 1..={MAX_RECEIVE_BATCH}"
-            )));
-        }
+        check_receive_batch(max)?;
         let deadline = Instant::now() + wait;
         let max_receives = self.max_receives;
         loop {

@@ -2,7 +2,7 @@
 //! after `maxReceiveCount` receives. The trainer Lambda normally consumes through the event
 //! source mapping; this adapter sends, and receives for local workers, tests and operators.
 
-use super::{MAX_RECEIVE_BATCH, Queue, QueueError, QueueMessage};
+use super::{MAX_RECEIVE_BATCH, Queue, QueueError, QueueMessage, check_receive_batch};
 use crate::ports::aws_error::{AwsFailure, cause, classify};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -129,11 +129,7 @@ impl Queue for SqsQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<QueueMessage>, QueueError> {
-        if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
-            return Err(QueueError::other(format!(
-                "receive of {max} messages outside 1..={MAX_RECEIVE_BATCH}"
-            )));
-        }
+        check_receive_batch(max)?;
         let out = self
             .client
             .receive_message()
