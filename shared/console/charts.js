@@ -221,11 +221,12 @@ export function confusion({ title, labels, matrix }) {
   });
   const correct = matrix.reduce((a, row, i) => a + (row[i] || 0), 0);
   const all = matrix.flat().reduce((a, b) => a + b, 0);
+  const noteId = id('confusion-note');
   return h('figure', { class: 'chart' },
     h('figcaption', null, title),
-    h('div', { class: 'table-wrap', role: 'region', 'aria-label': title, tabindex: 0 },
+    h('div', { class: 'table-wrap fit', role: 'region', 'aria-label': title, 'aria-describedby': noteId, tabindex: 0 },
       h('table', { class: 'confusion' },
-        h('caption', { class: 'small' }, `Holdout rows by actual label (rows) and predicted label (columns), with the share of each row; ${num(correct)} of ${num(all)} on the diagonal are right.`),
         h('thead', null, head1, head2),
-        h('tbody', null, body))));
+        h('tbody', null, body))),
+    h('p', { class: 'help', id: noteId }, `Holdout rows by actual label (rows) and predicted label (columns), with each row’s share; ${num(correct)} of ${num(all)} are on the diagonal, predicted right.`));
 }
