@@ -1101,4 +1101,128 @@ on_both_backends!(
     builds_are_refused_at_once,
     redelivery_trains_once,
     failing_job_ends_in_error,
+    every_field_is_bounded,
+    builds_on_many_long_columns_stay_within_item_limits,
 );
+
+/// Every string and list a user writes into a record has a bound, refused with a 422 naming
+/// the field, on both backends (DynamoDB items stop at 400 KB).
+async fn every_field_is_bounded(app: &TestApp) {
+    let api = Api::new(app, Tier::Enterprise).await;
+    let dataset_id = api.upload_csv("bounded", &churn_csv(60)).await;
+    let base = build_body(&dataset_id);
+    let with = |field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        body
+    };
+    let big_schema: serde_json::Map<String, Value> = (0..3000)
+        .map(|i| (format!("field_{i:05}_{}", "x".repeat(10)), json!("float")))
+        .collect();
+    for (field, body) in [
+        ("description", with("description", json!("d".repeat(2001)))),
+        ("name", with("name", json!("n".repeat(201)))),
+        (
+            "tags",
+            with(
+                "tags",
+                json!((0..51).map(|i| format!("t{i}")).collect::<Vec<_>>()),
+            ),
+        ),
+        ("tags", with("tags", json!(["v".repeat(257)]))),
+        ("tags", with("tags", json!({ "k".repeat(65): "v" }))),
+        (
+            "input_schema",
+            with("input_schema", Value::Object(big_schema.clone())),
+        ),
+        (
+            "output_schema",
+            with("output_schema", Value::Object(big_schema)),
+        ),
+        ("target", with("target", json!("t".repeat(300)))),
+        ("metric", with("metric", json!("m".repeat(100)))),
+        ("intent", with("intent", json!("i".repeat(2001)))),
+    ] {
+        let (status, answer) = api.post("/models/bounded", &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {answer}"
+        );
+        assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
+        assert!(
+            answer.to_string().len() < 4096,
+            "the refusal echoes the input back: {} bytes",
+            answer.to_string().len()
+        );
+    }
+    // A column name over 256 characters is refused at upload, naming its column.
+    let header = format!("a,{},c\n1,2,3\n4,5,6\n", "b".repeat(257));
+    let (status, answer) = api
+        .send(
+            api.request(reqwest::Method::POST, "/datasets?name=long")
+                .header("content-type", "text/csv")
+                .body(header),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["details"]["column"], 2, "{answer}");
+    // Within the bounds, the model is created.
+    let (status, answer) = api
+        .post(
+            "/models/bounded",
+            &with("description", json!("d".repeat(2000))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+}
+
+/// A build on hundreds of long-named columns produces a build record larger than a store item
+/// may be: the version keeps its bulky parts in the metadata blob and every read still shows
+/// them whole.
+async fn builds_on_many_long_columns_stay_within_item_limits(app: &TestApp) {
+    let _workers = Workers(start_trainer(app));
+    let api = Api::new(app, Tier::Enterprise).await;
+    let columns = 800;
+    let names: Vec<String> = (0..columns)
+        .map(|i| format!("{i:04}_{}", "c".repeat(240)))
+        .collect();
+    let mut csv = names.join(",");
+    csv.push_str(",label\n");
+    for r in 0..40u32 {
+        let row: Vec<String> = (0..columns as u32)
+            .map(|c| ((r * 7 + c) % 13).to_string())
+            .collect();
+        csv.push_str(&row.join(","));
+        csv.push_str(if r % 2 == 0 { ",yes\n" } else { ",no\n" });
+    }
+    let dataset_id = api.upload_csv("wide", &csv).await;
+    let (status, created) = api
+        .post(
+            "/models/wide",
+            &json!({"intent": "predict label", "dataset_id": dataset_id, "time_budget_s": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let (done, _) = api.wait_built("wide", "v1.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    let (status, described) = api.get("/models/wide/v1/describe").await;
+    assert_eq!(status, StatusCode::OK, "{described}");
+    assert_eq!(
+        described["input_schema"].as_array().map(Vec::len),
+        Some(columns),
+        "the input schema was not restored whole"
+    );
+    let (_, model) = api.get("/models/wide").await;
+    assert_eq!(
+        model["input_schema"].as_array().map(Vec::len),
+        Some(columns)
+    );
+    let (_, versions) = api.get("/models/wide/versions").await;
+    assert_eq!(
+        versions["versions"][0]["input_schema"]
+            .as_array()
+            .map(Vec::len),
+        Some(columns)
+    );
+}

@@ -69,11 +69,10 @@ impl Scope {
         let mut scopes = Vec::with_capacity(words.len());
         for w in words {
             let scope = Scope::parse(w.as_ref()).ok_or_else(|| {
+                // The word is echoed only when short: a request's whole body is not a message.
+                let word: String = w.as_ref().chars().take(32).collect();
                 DomainError::validation(
-                    format!(
-                        "unknown scope {:?}; use read, write, predict or admin",
-                        w.as_ref()
-                    ),
+                    format!("unknown scope {word:?}; use read, write, predict or admin"),
                     "scopes",
                 )
             })?;
@@ -185,7 +184,11 @@ pub fn key_writes(key: &ApiKey) -> Result<Vec<WriteOp>, DomainError> {
     ])
 }
 
-/// Creates and stores a key of an existing account.
+/// Active keys an account may have at once (revoked ones do not count).
+pub const MAX_ACTIVE_KEYS: usize = 100;
+
+/// Creates and stores a key of an existing account (at most [`MAX_ACTIVE_KEYS`] active; a soft
+/// cap, as two creations at the same instant may both pass).
 pub async fn create_key(
     store: &dyn Store,
     account_id: &str,
@@ -193,6 +196,19 @@ pub async fn create_key(
     scopes: Vec<Scope>,
 ) -> Result<IssuedKey, DomainError> {
     let issued = issue(account_id, name, scopes)?;
+    let active = account_keys(store, account_id)
+        .await?
+        .iter()
+        .filter(|(key, _)| !key.revoked)
+        .count();
+    if active >= MAX_ACTIVE_KEYS {
+        return Err(DomainError::Conflict {
+            message: format!(
+                "This account has {active} active API keys, the most it may have: revoke keys \
+                 no longer used (DELETE /api-keys/{{key_id}}) first."
+            ),
+        });
+    }
     store.transact(key_writes(&issued.key)?).await?;
     Ok(issued)
 }

@@ -136,6 +136,9 @@ fn ingest_error_details(e: &IngestError) -> Value {
             second,
         } => json!({ "line": 1, "column": second, "name": name, "first_column": first }),
         IngestError::EmptyColumnName { column } => json!({ "line": 1, "column": column }),
+        IngestError::ColumnNameTooLong { column, limit, .. } => {
+            json!({ "line": 1, "column": column, "limit": limit })
+        }
         IngestError::HeaderOnly => json!({ "line": 1 }),
         IngestError::NonFiniteValue { column, row } => json!({ "column": column, "row": row }),
         IngestError::UnsupportedParquetType { column, data_type } => {

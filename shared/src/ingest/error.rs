@@ -5,6 +5,8 @@
 
 /// Most columns a dataset may have.
 pub const MAX_COLUMNS: usize = 2_000;
+/// Longest column name in characters (names go into schemas, profiles and model records).
+pub const MAX_COLUMN_NAME_CHARS: usize = 256;
 /// Longest single field (or column name) in bytes.
 pub const MAX_FIELD_BYTES: usize = 1 << 20;
 /// Most data rows: string codes are `u32` with `u32::MAX` reserved for "missing".
@@ -29,6 +31,15 @@ pub enum IngestError {
 
     #[error("column {column} has an empty name: give every column a name in the header")]
     EmptyColumnName { column: usize },
+
+    #[error(
+        "column {column}'s name has {chars} characters; at most {limit} are supported: shorten it"
+    )]
+    ColumnNameTooLong {
+        column: usize,
+        chars: usize,
+        limit: usize,
+    },
 
     #[error(
         "line {line} has {found} fields but the header has {expected}: every row needs exactly one \

@@ -2,7 +2,7 @@
 //! `f64` with `NaN` for missing, strings dictionary-encoded (one copy of each distinct value),
 //! so a table needs a small multiple of its CSV size.
 
-use super::error::IngestError;
+use super::error::{IngestError, MAX_COLUMN_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -127,6 +127,14 @@ impl ColumnNames {
         if name.trim().is_empty() {
             return Err(IngestError::EmptyColumnName { column });
         }
+        let chars = name.chars().count();
+        if chars > MAX_COLUMN_NAME_CHARS {
+            return Err(IngestError::ColumnNameTooLong {
+                column,
+                chars,
+                limit: MAX_COLUMN_NAME_CHARS,
+            });
+        }
         if let Some(&first) = self.seen.get(name) {
             return Err(IngestError::DuplicateColumnName {
                 name: name.to_owned(),
@@ -163,6 +171,11 @@ mod tests {
     fn column_names_must_be_present_and_new() {
         let mut names = ColumnNames::default();
         assert!(names.add(1, "a").is_ok());
+        assert!(names.add(4, &"n".repeat(MAX_COLUMN_NAME_CHARS)).is_ok());
+        assert!(matches!(
+            names.add(5, &"n".repeat(MAX_COLUMN_NAME_CHARS + 1)),
+            Err(IngestError::ColumnNameTooLong { column: 5, .. })
+        ));
         assert!(matches!(
             names.add(2, " "),
             Err(IngestError::EmptyColumnName { column: 2 })

@@ -594,5 +594,6 @@ fn trained_model(
         artifact_key,
         artifact_bytes,
         metadata_key,
+        detail_in_blob: false,
     }
 }

@@ -111,6 +111,7 @@ pub async fn start_model(
     spec: BuildSpec,
 ) -> Result<StartedBuild, StartBuildError> {
     validate_tags(&new.tags)?;
+    let description = super::validate_description(new.description)?;
     let account_id = &who.account.account_id;
     if super::get_model(ports.store, account_id, model_name)
         .await?
@@ -122,20 +123,15 @@ pub async fn start_model(
     let dataset = resolve_dataset(ports, account_id, &spec).await?;
     let (settings, _) = check_build(ports, &dataset, &intent, &spec, None).await?;
     let now = now_rfc3339();
-    let display = new
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(model_name.as_str());
-    if display.chars().count() > 200 {
-        return Err(DomainError::validation("name must be at most 200 characters", "name").into());
-    }
+    let display = match new.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => super::validate_display_name(name)?,
+        _ => model_name.to_string(),
+    };
     let model = Model {
         model_name: model_name.clone(),
-        name: display.to_string(),
+        name: display,
         intent: intent.clone(),
-        description: new.description.filter(|d| !d.trim().is_empty()),
+        description,
         tags: new.tags,
         dataset_id: dataset.dataset_id.clone(),
         input_schema: spec.input_schema.clone(),
@@ -307,6 +303,14 @@ async fn check_build(
     }
     let metric = match &spec.metric {
         None => None,
+        Some(m) if m.chars().count() > super::bounds::METRIC_CHARS => {
+            return Err(DomainError::validation(
+                "unknown metric; use accuracy, f1, precision, recall, roc_auc or log_loss for \
+                 classification, rmse, mae or r2 for regression",
+                "metric",
+            )
+            .into());
+        }
         Some(m) => Some(Metric::parse(m).ok_or_else(|| {
             DomainError::validation(
                 format!(
@@ -317,19 +321,19 @@ async fn check_build(
             )
         })?),
     };
-    for (field, schema) in [
-        ("input_schema", &spec.input_schema),
-        ("output_schema", &spec.output_schema),
-    ] {
-        if let Some(s) = schema
-            && !(s.is_object() || s.is_array() || s.is_null())
-        {
-            return Err(DomainError::validation(
-                format!("{field} must be an object of field → type or an array of fields"),
-                field,
-            )
-            .into());
-        }
+    super::validate_schema("input_schema", &spec.input_schema)?;
+    super::validate_schema("output_schema", &spec.output_schema)?;
+    if let Some(target) = &spec.target
+        && target.chars().count() > super::bounds::TARGET_CHARS
+    {
+        return Err(DomainError::validation(
+            format!(
+                "target must be at most {} characters: name one of the dataset's columns",
+                super::bounds::TARGET_CHARS
+            ),
+            "target",
+        )
+        .into());
     }
     let request = BuildRequest {
         target: spec.target.clone().or(fallback_target),

@@ -9,6 +9,14 @@ use crate::ids::{now_epoch, now_rfc3339};
 use crate::ports::{Condition, Item, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 
+/// A version item larger than this keeps its build record's bulky parts in the metadata blob
+/// only (DynamoDB refuses items over 400 KB).
+pub const VERSION_ITEM_MAX_BYTES: usize = 300 * 1024;
+
+fn encoded_size(data: &serde_json::Value) -> usize {
+    serde_json::to_vec(data).map_or(usize::MAX, |v| v.len())
+}
+
 /// Records how an attempt ended: the job's new state and the version, in one transaction
 /// conditional on the claim at `rev`. `Ok(false)`: the claim is gone (the model was deleted or
 /// another worker took the job over), and nothing was written.
@@ -18,12 +26,21 @@ pub async fn commit_attempt(
     rev: u64,
     version: &super::ModelVersion,
 ) -> Result<bool, DomainError> {
+    let mut data = encode(version)?;
+    if encoded_size(&data) > VERSION_ITEM_MAX_BYTES
+        && let Some(trained) = &version.trained
+    {
+        // The metadata blob holds the whole record; the item keeps what listings show.
+        let mut slim = version.clone();
+        slim.trained = Some(trained.without_detail());
+        data = encode(&slim)?;
+    }
     let mut ops = transition_ops(job, rev)?;
     ops.push(WriteOp::Put {
         item: Item::new(
             account_pk(&job.account_id),
             version_sk(&version.model_name, version.number),
-            encode(version)?,
+            data,
         ),
         condition: Condition::Exists,
     });

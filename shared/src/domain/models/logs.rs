@@ -19,19 +19,27 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// Longest message a log line keeps, in characters (the rest is cut with an ellipsis): a line
+/// is one item, and items have a size limit.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
 pub async fn append(
     store: &dyn Store,
     account_id: &str,
     seq: u64,
     line: &LogLine,
 ) -> Result<(), DomainError> {
+    let data = if line.message.chars().count() > MAX_MESSAGE_CHARS {
+        let mut cut = line.clone();
+        cut.message = line.message.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+        cut.message.push('…');
+        encode(&cut)?
+    } else {
+        encode(line)?
+    };
     store
         .put(
-            Item::new(
-                account_pk(account_id),
-                log_sk(&line.job_id, seq),
-                encode(line)?,
-            ),
+            Item::new(account_pk(account_id), log_sk(&line.job_id, seq), data),
             Condition::None,
         )
         .await?;

@@ -149,6 +149,48 @@ pub struct TrainedModel {
     pub artifact_key: String,
     pub artifact_bytes: u64,
     pub metadata_key: String,
+    /// The bulky parts above (schemas, importance, leaderboard, dropped columns, evaluation)
+    /// are only in the metadata blob: the version's item would otherwise be too large for the
+    /// store (a build on thousands of long-named columns). [`with_build_detail`] restores them.
+    #[serde(default)]
+    pub detail_in_blob: bool,
+}
+
+impl TrainedModel {
+    /// The record without its bulky parts, for a version item that must stay small.
+    pub fn without_detail(&self) -> TrainedModel {
+        TrainedModel {
+            feature_importance: Value::Null,
+            leaderboard: Value::Null,
+            evaluation: Value::Null,
+            input_schema: Value::Null,
+            output_schema: Value::Null,
+            dropped_columns: Value::Null,
+            detail_in_blob: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// `version` with its whole build record: a record kept slim in the store (see
+/// [`TrainedModel::detail_in_blob`]) is read back from the metadata blob.
+pub async fn with_build_detail(
+    blobs: &dyn crate::ports::Blobs,
+    mut version: ModelVersion,
+) -> Result<ModelVersion, DomainError> {
+    let Some(trained) = &version.trained else {
+        return Ok(version);
+    };
+    if !trained.detail_in_blob {
+        return Ok(version);
+    }
+    let bytes = blobs.get(&trained.metadata_key).await?;
+    let mut full: TrainedModel = serde_json::from_slice(&bytes).map_err(|e| {
+        DomainError::Corrupt(format!("build metadata {}: {e}", trained.metadata_key))
+    })?;
+    full.detail_in_blob = false;
+    version.trained = Some(full);
+    Ok(version)
 }
 
 /// One version of a model and its build state.
@@ -435,22 +477,111 @@ pub async fn discard_artifacts(blobs: &dyn crate::ports::Blobs, trained: &Traine
     }
 }
 
-/// Checks `tags`: an array of strings or an object of string values (at most 50 entries).
+/// The bounds of what a user writes into a model's records (each refused with a 422 naming the
+/// field): together they keep a model item far below DynamoDB's 400 KB.
+pub mod bounds {
+    /// A model's display name, in characters.
+    pub const NAME_CHARS: usize = 200;
+    /// A model's description, in characters.
+    pub const DESCRIPTION_CHARS: usize = 2000;
+    /// Tags: entries, and characters of a tag (an object's key, or a value).
+    pub const TAGS: usize = 50;
+    pub const TAG_KEY_CHARS: usize = 64;
+    pub const TAG_CHARS: usize = 256;
+    /// A declared input or output schema, as JSON.
+    pub const SCHEMA_BYTES: usize = 64 * 1024;
+    /// An explicit target column's name (no column name is longer).
+    pub const TARGET_CHARS: usize = crate::ingest::MAX_COLUMN_NAME_CHARS;
+    /// A metric's name (the longest known is `log_loss`).
+    pub const METRIC_CHARS: usize = 32;
+}
+
+/// Checks `tags`: an array of strings or an object of string values, within [`bounds`].
 pub fn validate_tags(tags: &Value) -> Result<(), DomainError> {
+    let short = |s: &str, limit: usize| s.chars().count() <= limit;
     let ok = match tags {
         Value::Null => true,
-        Value::Array(items) => items.len() <= 50 && items.iter().all(Value::is_string),
-        Value::Object(map) => map.len() <= 50 && map.values().all(Value::is_string),
+        Value::Array(items) => {
+            items.len() <= bounds::TAGS
+                && items
+                    .iter()
+                    .all(|v| v.as_str().is_some_and(|s| short(s, bounds::TAG_CHARS)))
+        }
+        Value::Object(map) => {
+            map.len() <= bounds::TAGS
+                && map.iter().all(|(k, v)| {
+                    short(k, bounds::TAG_KEY_CHARS)
+                        && v.as_str().is_some_and(|s| short(s, bounds::TAG_CHARS))
+                })
+        }
         _ => false,
     };
     if ok {
         Ok(())
     } else {
         Err(DomainError::validation(
-            "tags must be an array of strings or an object of string values (at most 50)",
+            format!(
+                "tags must be an array of strings or an object of string values: at most {} \
+                 tags, keys of at most {} and values of at most {} characters",
+                bounds::TAGS,
+                bounds::TAG_KEY_CHARS,
+                bounds::TAG_CHARS
+            ),
             "tags",
         ))
     }
+}
+
+/// Checks a display name (trimmed, 1 to [`bounds::NAME_CHARS`] characters).
+pub fn validate_display_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > bounds::NAME_CHARS {
+        return Err(DomainError::validation(
+            format!("name must be 1 to {} characters", bounds::NAME_CHARS),
+            "name",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a description (at most [`bounds::DESCRIPTION_CHARS`] characters); blank is none.
+pub fn validate_description(description: Option<String>) -> Result<Option<String>, DomainError> {
+    match description {
+        Some(d) if d.chars().count() > bounds::DESCRIPTION_CHARS => Err(DomainError::validation(
+            format!(
+                "description must be at most {} characters",
+                bounds::DESCRIPTION_CHARS
+            ),
+            "description",
+        )),
+        Some(d) if d.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// Checks a declared schema: an object of field → type or an array of fields, at most
+/// [`bounds::SCHEMA_BYTES`] as JSON.
+pub fn validate_schema(field: &str, schema: &Option<Value>) -> Result<(), DomainError> {
+    let Some(schema) = schema else {
+        return Ok(());
+    };
+    if !(schema.is_object() || schema.is_array() || schema.is_null()) {
+        return Err(DomainError::validation(
+            format!("{field} must be an object of field → type or an array of fields"),
+            field,
+        ));
+    }
+    let bytes = serde_json::to_vec(schema).map_or(usize::MAX, |v| v.len());
+    if bytes > bounds::SCHEMA_BYTES {
+        return Err(DomainError::validation(
+            format!(
+                "{field} is {bytes} bytes of JSON; at most {} are taken",
+                bounds::SCHEMA_BYTES
+            ),
+            field,
+        ));
+    }
+    Ok(())
 }
 
 /// A change to a model (`PATCH`): display name, description, tags.
@@ -468,23 +599,25 @@ pub async fn patch_model(
     model_name: &ModelName,
     patch: &ModelPatch,
 ) -> Result<Model, DomainError> {
-    if let Some(name) = &patch.name
-        && (name.trim().is_empty() || name.chars().count() > 200)
-    {
-        return Err(DomainError::validation(
-            "name must be 1 to 200 characters",
-            "name",
-        ));
-    }
+    let name = patch
+        .name
+        .as_deref()
+        .map(validate_display_name)
+        .transpose()?;
+    let description = patch
+        .description
+        .clone()
+        .map(validate_description)
+        .transpose()?;
     if let Some(tags) = &patch.tags {
         validate_tags(tags)?;
     }
     for _ in 0..5 {
         let (mut model, rev) = require_model(store, account_id, model_name).await?;
-        if let Some(name) = &patch.name {
-            model.name = name.trim().to_string();
+        if let Some(name) = &name {
+            model.name = name.clone();
         }
-        if let Some(description) = &patch.description {
+        if let Some(description) = &description {
             model.description = description.clone();
         }
         if let Some(tags) = &patch.tags {

@@ -6,7 +6,7 @@ use super::{Model, ModelVersion, VersionStatus, jobs};
 use crate::domain::DomainError;
 use crate::domain::deployments::{self, ActiveDeployment, DEFAULT_ENVIRONMENT};
 use crate::domain::layout::{ACTIVE_DEPLOYMENT_PREFIX, ModelName, account_pk};
-use crate::ports::Store;
+use crate::ports::{Blobs, Store};
 use std::collections::HashMap;
 
 /// A model with what its listing shows.
@@ -19,6 +19,14 @@ pub struct ModelSummary {
 }
 
 impl ModelSummary {
+    /// The READY version's whole build record (schemas come from it).
+    async fn with_build_detail(mut self, blobs: &dyn Blobs) -> Result<Self, DomainError> {
+        if let Some(ready) = self.ready.take() {
+            self.ready = Some(super::with_build_detail(blobs, ready).await?);
+        }
+        Ok(self)
+    }
+
     fn of(model: Model, versions: &[&ModelVersion], active: &[&ActiveDeployment]) -> Self {
         let latest = versions
             .iter()
@@ -58,6 +66,7 @@ pub struct ModelListing {
 /// One page of the account's models and how many match in all.
 pub async fn list_summaries(
     store: &dyn Store,
+    blobs: &dyn Blobs,
     account_id: &str,
     listing: ModelListing,
 ) -> Result<(Vec<ModelSummary>, usize), DomainError> {
@@ -97,22 +106,22 @@ pub async fn list_summaries(
         all.reverse();
     }
     let total = all.len();
-    let page = all
-        .into_iter()
-        .skip(listing.offset)
-        .take(listing.limit)
-        .map(|m| {
-            let vs = by_model
-                .get(m.model_name.as_str())
-                .cloned()
-                .unwrap_or_default();
-            let act: Vec<&ActiveDeployment> = active
-                .iter()
-                .filter(|a| a.model_name == m.model_name.as_str())
-                .collect();
+    let mut page = Vec::with_capacity(listing.limit.min(total));
+    for m in all.into_iter().skip(listing.offset).take(listing.limit) {
+        let vs = by_model
+            .get(m.model_name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let act: Vec<&ActiveDeployment> = active
+            .iter()
+            .filter(|a| a.model_name == m.model_name.as_str())
+            .collect();
+        page.push(
             ModelSummary::of(m, &vs, &act)
-        })
-        .collect();
+                .with_build_detail(blobs)
+                .await?,
+        );
+    }
     Ok((page, total))
 }
 
@@ -120,16 +129,18 @@ pub async fn list_summaries(
 /// version's status is the model's).
 pub async fn summary(
     store: &dyn Store,
+    blobs: &dyn Blobs,
     account_id: &str,
     model_name: &ModelName,
 ) -> Result<ModelSummary, DomainError> {
     let (model, _) = super::require_model(store, account_id, model_name).await?;
-    summary_of(store, account_id, model).await
+    summary_of(store, blobs, account_id, model).await
 }
 
 /// The summary of a model already read.
 pub async fn summary_of(
     store: &dyn Store,
+    blobs: &dyn Blobs,
     account_id: &str,
     model: Model,
 ) -> Result<ModelSummary, DomainError> {
@@ -140,5 +151,7 @@ pub async fn summary_of(
     let active = deployments::active_deployments(store, account_id, &model.model_name).await?;
     let refs: Vec<&ModelVersion> = versions.iter().collect();
     let act: Vec<&ActiveDeployment> = active.iter().collect();
-    Ok(ModelSummary::of(model, &refs, &act))
+    ModelSummary::of(model, &refs, &act)
+        .with_build_detail(blobs)
+        .await
 }

@@ -178,6 +178,7 @@ async fn list_models(
     };
     let (models, total) = summaries::list_summaries(
         state.store.as_ref(),
+        state.blobs.as_ref(),
         &caller.account.account_id,
         ModelListing {
             status,
@@ -272,6 +273,7 @@ async fn get_model(
     let model_name = ModelName::existing(&model_name)?;
     let summary = summaries::summary(
         state.store.as_ref(),
+        state.blobs.as_ref(),
         &caller.account.account_id,
         &model_name,
     )
@@ -307,7 +309,7 @@ async fn patch_model(
         tags: non_null(body.tags),
     };
     let model = models::patch_model(store, account_id, &model_name, &patch).await?;
-    let summary = summaries::summary_of(store, account_id, model).await?;
+    let summary = summaries::summary_of(store, state.blobs.as_ref(), account_id, model).await?;
     Ok(Json(ModelView::from(&summary)))
 }
 

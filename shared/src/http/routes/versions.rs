@@ -92,11 +92,13 @@ async fn list_versions(
     versions.reverse();
     let active = deployments::active_deployments(store, account_id, &model_name).await?;
     let deployed = |v: &ModelVersion| active.iter().any(|a| a.version_number == v.number);
+    let mut views = Vec::new();
+    for version in page.slice(&versions) {
+        let version = models::with_build_detail(state.blobs.as_ref(), version.clone()).await?;
+        views.push(VersionView::new(&version, deployed(&version)));
+    }
     Ok(Json(VersionList {
-        versions: page
-            .slice(&versions)
-            .map(|v| VersionView::new(v, deployed(v)))
-            .collect(),
+        versions: views,
         pagination: page.info(versions.len()),
     }))
 }
@@ -202,7 +204,8 @@ pub(super) async fn path_version(
     let reference = VersionRef::parse(model_version)?;
     let version =
         models::resolve_version(state.store.as_ref(), account_id, model_name, &reference).await?;
-    Ok(jobs::fail_if_abandoned(state.store.as_ref(), account_id, version).await?)
+    let version = jobs::fail_if_abandoned(state.store.as_ref(), account_id, version).await?;
+    Ok(models::with_build_detail(state.blobs.as_ref(), version).await?)
 }
 
 /// The version a path names and whether it is deployed.
