@@ -38,4 +38,5 @@ export PLEXE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+tests/console/run.sh
 tests/lambda_smoke.sh

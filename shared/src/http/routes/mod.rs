@@ -2,6 +2,7 @@
 //! merged into the local server. Routes are written at their bare path; [`crate::http::app`]
 //! also serves them under `/v1`.
 
+pub mod console;
 pub mod datasets;
 pub mod deployments;
 pub mod health;
@@ -48,7 +49,9 @@ impl Group {
     /// The group's routes that need no API key.
     pub fn public_routes(self) -> Router<AppState> {
         match self {
-            Group::Keys => health::routes().merge(openapi::routes()),
+            Group::Keys => health::routes()
+                .merge(openapi::routes())
+                .merge(console::routes()),
             Group::Datasets => datasets::public_routes(),
             Group::Models | Group::Inference => Router::new(),
         }

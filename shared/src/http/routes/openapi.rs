@@ -2,7 +2,7 @@
 //! annotations of every endpoint group, so it cannot drift from the handlers (a test also checks
 //! that every routed path is in it).
 
-use super::{datasets, deployments, health, inference, keys, models, versions};
+use super::{console, datasets, deployments, health, inference, keys, models, versions};
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
@@ -65,6 +65,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(versions::VersionsApi::openapi());
     doc.merge(deployments::DeploymentsApi::openapi());
     doc.merge(inference::InferenceApi::openapi());
+    doc.merge(console::ConsoleApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
