@@ -16,9 +16,9 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use serde_json::json;
 use shared::ingest::{
-    ColumnData, ColumnType, DataFormat, FormatHints, IngestError, MAX_COLUMNS, MAX_FIELD_BYTES,
-    Table, detect_format, preview_rows, profile, read_csv, read_csv_path, read_parquet,
-    read_parquet_path,
+    ColumnData, ColumnType, DataFormat, FormatHints, IngestError, MAX_CELLS, MAX_COLUMNS,
+    MAX_FIELD_BYTES, Table, detect_format, preview_rows, profile, read_csv, read_csv_path,
+    read_parquet, read_parquet_path,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -409,4 +409,45 @@ fn parquet_errors() {
         read_parquet(Bytes::from(empty)),
         Err(IngestError::HeaderOnly)
     ));
+}
+
+#[test]
+fn tables_past_the_cell_budget_are_refused_before_they_are_held() {
+    // Parquet: two all-null columns of 20,000,001 rows each, a file of a few KB whose footer
+    // declares 40,000,002 cells. Refused from the footer, before a row is decoded.
+    let rows = MAX_CELLS / 2 + 1;
+    let nulls = || arrow_array::new_null_array(&arrow_schema::DataType::Int32, rows);
+    let bytes = write_parquet(vec![("a", nulls()), ("b", nulls())]);
+    assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+    assert!(matches!(
+        read_parquet(Bytes::from(bytes)),
+        Err(IngestError::TooManyCells { cells, limit: MAX_CELLS }) if cells == 2 * rows
+    ));
+
+    // CSV: 2,000 empty columns × 20,001 rows, refused while streaming.
+    let columns = 2_000;
+    let header: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+    let mut csv = header.join(",").into_bytes();
+    csv.push(b'\n');
+    let row = format!("{}\n", ",".repeat(columns - 1));
+    csv.extend(row.as_bytes().repeat(MAX_CELLS / columns + 1));
+    let e = csv_bytes(&csv).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            IngestError::TooManyCells {
+                limit: MAX_CELLS,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("drop columns"), "{e}");
+
+    // Under the budget, a table.
+    let at = write_parquet(vec![(
+        "a",
+        Arc::new(Int64Array::from_iter_values(0..1_000)) as ArrayRef,
+    )]);
+    assert_eq!(read_parquet(Bytes::from(at)).unwrap().n_rows, 1_000);
 }

@@ -136,6 +136,8 @@ fn ingest_error_details(e: &IngestError) -> Value {
             second,
         } => json!({ "line": 1, "column": second, "name": name, "first_column": first }),
         IngestError::EmptyColumnName { column } => json!({ "line": 1, "column": column }),
+        IngestError::TooManyCells { cells, limit } => json!({ "cells": cells, "limit": limit }),
+        IngestError::RecordTooLong { line, limit } => json!({ "line": line, "limit": limit }),
         IngestError::ColumnNameTooLong { column, limit, .. } => {
             json!({ "line": 1, "column": column, "limit": limit })
         }
@@ -273,6 +275,24 @@ pub enum DataSource<'a> {
     File(&'a Path),
 }
 
+/// Parses of uploaded files running at once in this process (one per core): each can hold a
+/// table of up to [`ingest::MAX_CELLS`] cells, so more requests wait rather than multiply it.
+fn parses() -> &'static tokio::sync::Semaphore {
+    static PARSES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PARSES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// A turn to parse an uploaded file (see [`parses`]).
+pub(crate) async fn parse_turn() -> Result<tokio::sync::SemaphorePermit<'static>, DomainError> {
+    parses()
+        .acquire()
+        .await
+        .map_err(|e| DomainError::Corrupt(format!("the parse queue is closed: {e}")))
+}
+
 /// A file sent in the request itself (`POST /datasets`), with what is known about it.
 #[derive(Debug, Clone, Default)]
 pub struct DirectUpload {
@@ -333,6 +353,7 @@ pub async fn create_from_direct_upload(
     let name = validate_name(&name)?;
     let bytes = upload.bytes;
     let parse_input = bytes.clone();
+    let _turn = parse_turn().await?;
     let parsed = tokio::task::spawn_blocking(move || parse_bytes(parse_input, format))
         .await
         .map_err(|e| DomainError::Corrupt(format!("parsing task failed: {e}")))??;
@@ -669,6 +690,7 @@ pub async fn load_dataset_table(
     let local = LocalBlob::fetch(blobs, &dataset.data_key(), &file_name).await?;
     let format = dataset.format;
     let dataset_id = dataset.dataset_id.clone();
+    let _turn = parse_turn().await?;
     tokio::task::spawn_blocking(move || {
         let table = match format {
             DataFormat::Csv => ingest::read_csv_path(local.path()),

@@ -411,6 +411,7 @@ async fn check_and_store(
     let format = session.format;
     let blocking_path = path.clone();
     let expected_sha = session.sha256.clone();
+    let _turn = datasets::parse_turn().await?;
     let parsed = tokio::task::spawn_blocking(move || -> Result<_, CompleteError> {
         let (sha256, size) = datasets::file_digest(&blocking_path).map_err(IngestError::from)?;
         if let Some(expected) = expected_sha

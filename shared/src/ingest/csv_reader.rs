@@ -14,7 +14,7 @@ use csv::{ByteRecord, ReaderBuilder};
 
 use super::cell::{self, CellValue, IntegerCell};
 use super::column_builder::ColumnBuilder;
-use super::error::{IngestError, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_ROWS};
+use super::error::{IngestError, MAX_CELLS, MAX_COLUMNS, MAX_FIELD_BYTES, MAX_ROWS};
 use super::table::{ColumnNames, ColumnType, Table};
 
 /// Read a CSV file from disk.
@@ -30,13 +30,86 @@ pub fn read_csv<R: Read + Seek>(mut source: R) -> Result<Table, IngestError> {
     fill_columns(&mut source, names, &kinds, rows)
 }
 
-fn reader<R: Read>(source: R) -> csv::Reader<R> {
+fn reader<R: Read>(source: R) -> csv::Reader<RecordLengthLimit<R>> {
     // Headers are read as an ordinary record so their problems get our own errors; `flexible`
     // lets us report ragged rows with both counts instead of csv's generic error.
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(source)
+        .from_reader(RecordLengthLimit::new(source))
+}
+
+/// Longest record (a row, quoted line breaks included) in bytes: far above any real row.
+pub const MAX_RECORD_BYTES: usize = 32 << 20;
+
+/// A record running past [`MAX_RECORD_BYTES`], carried through the csv reader's io errors.
+#[derive(Debug)]
+struct RecordTooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record on line {} too long", self.line)
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// Passes a CSV's bytes through, following its quotes, and fails once one record runs past
+/// [`MAX_RECORD_BYTES`]. The csv reader buffers a whole record before handing it over, so an
+/// unclosed quote early in a 500 MB file would otherwise have it buffer the rest of the file.
+/// (A quote is taken to toggle quoting wherever it stands; a stray quote inside an unquoted
+/// field can only make a record look longer, never shorter.)
+struct RecordLengthLimit<R> {
+    inner: R,
+    quoted: bool,
+    record_bytes: usize,
+    record_line: u64,
+    line: u64,
+}
+
+impl<R> RecordLengthLimit<R> {
+    fn new(inner: R) -> Self {
+        RecordLengthLimit {
+            inner,
+            quoted: false,
+            record_bytes: 0,
+            record_line: 1,
+            line: 1,
+        }
+    }
+}
+
+impl<R: Read> Read for RecordLengthLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            match byte {
+                b'"' => self.quoted = !self.quoted,
+                // CR alone also ends a record (old Mac files), as the csv reader takes it.
+                b'\n' | b'\r' => {
+                    self.line += u64::from(byte == b'\n');
+                    if !self.quoted {
+                        self.record_bytes = 0;
+                        self.record_line = self.line;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            self.record_bytes += 1;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    RecordTooLong {
+                        line: self.record_line,
+                    },
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Which types every non-missing cell of a column seen so far would fit.
@@ -123,6 +196,14 @@ fn infer_columns<R: Read>(source: R) -> Result<(Vec<String>, Vec<ColumnType>, us
         rows += 1;
         if rows > MAX_ROWS {
             return Err(IngestError::TooManyRows { limit: MAX_ROWS });
+        }
+        // Checked on this first, streaming pass, before the second one materializes columns.
+        let cells = rows.saturating_mul(names.len());
+        if cells > MAX_CELLS {
+            return Err(IngestError::TooManyCells {
+                cells,
+                limit: MAX_CELLS,
+            });
         }
     }
     if rows == 0 {
@@ -251,7 +332,15 @@ fn field_text(record: &ByteRecord, i: usize, line: u64) -> Result<&str, IngestEr
 fn csv_error(e: csv::Error) -> IngestError {
     let line = e.position().map_or(0, |p| p.line());
     match e.into_kind() {
-        csv::ErrorKind::Io(io) => IngestError::Io(io),
+        csv::ErrorKind::Io(io) => {
+            match io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>()) {
+                Some(too_long) => IngestError::RecordTooLong {
+                    line: too_long.line,
+                    limit: MAX_RECORD_BYTES,
+                },
+                None => IngestError::Io(io),
+            }
+        }
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => IngestError::RaggedRow {
@@ -272,6 +361,25 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+
+    #[test]
+    fn an_unclosed_quote_stops_at_the_record_limit_not_the_end_of_the_file() {
+        // 40 MB of lines after an opened quote: the reader refuses at 32 MB without holding them.
+        let mut csv = b"a,b\n1,\"open\n".to_vec();
+        let line = b"2,more text that stays inside the quote\n";
+        while csv.len() < 40 << 20 {
+            csv.extend_from_slice(line);
+        }
+        let e = read_csv(Cursor::new(csv)).expect_err("refused");
+        assert!(
+            matches!(e, IngestError::RecordTooLong { line: 2, .. }),
+            "{e:?}"
+        );
+        // Quoted line breaks and doubled quotes within a normal record are fine.
+        let fine =
+            read_csv(Cursor::new(b"a,b\n1,\"x\ny \"\"q\"\" z\"\n2,w\n".to_vec())).expect("read");
+        assert_eq!(fine.n_rows, 2);
+    }
     use crate::ingest::table::ColumnData;
 
     fn read(text: &str) -> Result<Table, IngestError> {

@@ -9,6 +9,11 @@ pub const MAX_COLUMNS: usize = 2_000;
 pub const MAX_COLUMN_NAME_CHARS: usize = 256;
 /// Longest single field (or column name) in bytes.
 pub const MAX_FIELD_BYTES: usize = 1 << 20;
+/// Most cells (rows × columns) a dataset may have: what a parsed table holds in memory grows
+/// with it (about 8 bytes a cell), so a file small on disk (a few MB of Parquet can declare
+/// billions of cells, a CSV of one-character fields half a cell per byte) cannot make the
+/// server hold more than this.
+pub const MAX_CELLS: usize = 40_000_000;
 /// Most data rows: string codes are `u32` with `u32::MAX` reserved for "missing".
 pub const MAX_ROWS: usize = (u32::MAX - 1) as usize;
 
@@ -100,6 +105,18 @@ pub enum IngestError {
         "{reason}: send text/csv or application/vnd.apache.parquet, or add ?format=csv|parquet"
     )]
     UnsupportedFormat { reason: String },
+
+    #[error(
+        "the file has at least {cells} cells (rows × columns); at most {limit} are supported: \
+         drop columns you do not need or sample the rows"
+    )]
+    TooManyCells { cells: usize, limit: usize },
+
+    #[error(
+        "the record starting on line {line} runs past {limit} bytes: look for a quote (\") \
+         that is opened and never closed, or split the row"
+    )]
+    RecordTooLong { line: u64, limit: usize },
 
     #[error("could not read the upload ({0}): try uploading it again")]
     Io(#[from] std::io::Error),

@@ -23,7 +23,7 @@ pub mod profile;
 pub mod table;
 
 pub use csv_reader::{read_csv, read_csv_path};
-pub use error::{IngestError, MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, MAX_FIELD_BYTES};
+pub use error::{IngestError, MAX_CELLS, MAX_COLUMN_NAME_CHARS, MAX_COLUMNS, MAX_FIELD_BYTES};
 pub use format::{DataFormat, FormatHints, detect_format};
 pub use parquet_reader::{read_parquet, read_parquet_path};
 pub use preview::preview_rows;

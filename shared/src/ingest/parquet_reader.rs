@@ -26,10 +26,23 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
 use super::column_builder::ColumnBuilder;
-use super::error::{IngestError, MAX_COLUMNS, MAX_ROWS};
+use super::error::{IngestError, MAX_CELLS, MAX_COLUMNS, MAX_ROWS};
 use super::table::{ColumnNames, ColumnType, Table};
 
 const BATCH_ROWS: usize = 8192;
+
+/// Refuses a table of more than [`MAX_CELLS`] cells.
+fn check_cells(rows: usize, columns: usize) -> Result<(), IngestError> {
+    let cells = rows.saturating_mul(columns);
+    if cells > MAX_CELLS {
+        return Err(IngestError::TooManyCells {
+            cells,
+            limit: MAX_CELLS,
+        });
+    }
+    Ok(())
+}
+
 /// Most rows reserved up front from the footer's row count: the footer is untrusted (a
 /// 100-byte file can claim billions of rows), so beyond this the columns grow as rows arrive.
 const MAX_RESERVED_ROWS: usize = 1 << 20;
@@ -103,6 +116,9 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
     if total_rows > MAX_ROWS {
         return Err(IngestError::TooManyRows { limit: MAX_ROWS });
     }
+    // The footer's own count, before anything is read; the row groups are counted again as
+    // they arrive, in case the footer understates them.
+    check_cells(total_rows, fields.len())?;
     let reserve = total_rows.min(MAX_RESERVED_ROWS);
     let mut columns: Vec<ColumnBuilder> = kinds
         .iter()
@@ -123,6 +139,7 @@ fn decode<R: ChunkReader + 'static>(source: R) -> Result<Table, IngestError> {
         if rows > MAX_ROWS {
             return Err(IngestError::TooManyRows { limit: MAX_ROWS });
         }
+        check_cells(rows, fields.len())?;
     }
     if rows == 0 {
         return Err(IngestError::HeaderOnly);
