@@ -5,7 +5,7 @@
 //! objects). An output column whose name the input already uses (the target itself, say) is
 //! prefixed `predicted_`. Extra input columns are kept and passed through.
 
-use super::input::{Batch, BatchBuilder, Cell, InputError};
+use super::input::{Batch, BatchBuilder, Cell, InputError, MAX_BATCH_ROWS};
 use super::model::{BatchOutput, OnnxModel};
 use std::borrow::Cow;
 
@@ -22,6 +22,9 @@ pub enum CsvBatchError {
         .missing.join(", ")
     )]
     MissingColumns { missing: Vec<String> },
+    /// More than [`MAX_BATCH_ROWS`] rows (found at the next one: the rest is not read).
+    #[error("more than {MAX_BATCH_ROWS} rows")]
+    TooManyRows,
     /// A cell does not fit its field.
     #[error(transparent)]
     Input(#[from] InputError),
@@ -48,10 +51,13 @@ impl CsvBatch {
             .flexible(false)
             .from_reader(body);
         let headers = reader.headers().map_err(unreadable)?.clone();
-        let records = reader
-            .records()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(unreadable)?;
+        let mut records = Vec::new();
+        for record in reader.records() {
+            if records.len() == MAX_BATCH_ROWS {
+                return Err(CsvBatchError::TooManyRows);
+            }
+            records.push(record.map_err(unreadable)?);
+        }
         Ok(CsvBatch { headers, records })
     }
 

@@ -25,10 +25,20 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Rows a batch request may hold (SPEC §1); a body is refused at the next one, while it is
+/// read.
+pub const MAX_BATCH_ROWS: usize = 10_000;
+/// Problems an [`InputError`] lists (the rest are only counted): a batch of 10,000 rows each
+/// wrong in 76 fields is a 422 of a few KB, not 56 MB.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} invalid field(s); first: {}", errors.len(), errors.first().map(|e| format!("{}: {}", e.field, e.message)).unwrap_or_default())]
+#[error("{total} invalid field(s); first: {}", errors.first().map(|e| format!("{}: {}", e.field, e.message)).unwrap_or_default())]
 pub struct InputError {
+    /// The first [`MAX_LISTED_ERRORS`] problems, in row order.
     pub errors: Vec<FieldError>,
+    /// How many there were in all.
+    pub total: usize,
 }
 
 /// One input column of a batch, in the tensor type its ONNX input expects.
@@ -100,7 +110,10 @@ impl Batch {
                 columns,
             })
         } else {
-            Err(InputError { errors })
+            Err(InputError {
+                total: errors.len(),
+                errors,
+            })
         }
     }
 
@@ -210,6 +223,7 @@ pub struct BatchBuilder<'s> {
     index: HashMap<&'s str, usize>,
     columns: Vec<InputColumn>,
     errors: Vec<FieldError>,
+    total_errors: usize,
     n_rows: usize,
     // The current row: which fields it set, their errors, and the names it set that are not
     // inputs. Errors are reported in schema order, then unknown names sorted.
@@ -236,6 +250,7 @@ impl<'s> BatchBuilder<'s> {
                 .collect(),
             columns,
             errors: Vec::new(),
+            total_errors: 0,
             n_rows: 0,
             seen: vec![false; schema.len()],
             field_errors: vec![None; schema.len()],
@@ -253,12 +268,20 @@ impl<'s> BatchBuilder<'s> {
 
     /// Adds a row that is not an object: an error naming what it is.
     pub fn push_non_object(&mut self, kind: &str) {
-        self.errors.push(FieldError {
+        self.report(FieldError {
             row: Some(self.n_rows),
             field: String::new(),
             message: format!("a row must be a JSON object, got {kind}"),
         });
         self.n_rows += 1;
+    }
+
+    /// Counts a problem, keeping the first [`MAX_LISTED_ERRORS`].
+    fn report(&mut self, error: FieldError) {
+        self.total_errors += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(error);
+        }
     }
 
     fn set(&mut self, name: &str, cell: Cell<'_>) {
@@ -293,7 +316,7 @@ impl<'s> BatchBuilder<'s> {
                 self.field_errors[i].take()
             };
             if let Some(message) = message {
-                self.errors.push(FieldError {
+                self.report(FieldError {
                     row,
                     field: field.name.clone(),
                     message,
@@ -303,8 +326,9 @@ impl<'s> BatchBuilder<'s> {
         }
         self.unknown.sort();
         self.unknown.dedup();
-        for name in self.unknown.drain(..) {
-            self.errors.push(FieldError {
+        let unknown = std::mem::take(&mut self.unknown);
+        for name in unknown {
+            self.report(FieldError {
                 row,
                 field: name,
                 message: "is not an input of this model".into(),
@@ -328,6 +352,7 @@ impl<'s> BatchBuilder<'s> {
         }
         Err(InputError {
             errors: self.errors,
+            total: self.total_errors,
         })
     }
 }
@@ -360,10 +385,26 @@ pub enum JsonRow<'a> {
     Other(&'static str),
 }
 
+/// Why a JSON body is not a batch of rows.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// More than [`MAX_BATCH_ROWS`] rows (found at the next one: the rest is not read).
+    #[error("more than {MAX_BATCH_ROWS} rows")]
+    TooManyRows,
+}
+
 impl<'a> JsonRows<'a> {
-    /// The body as an array of rows; `Ok(None)` when it is valid JSON but not an array.
-    pub fn parse(body: &'a [u8]) -> Result<Option<JsonRows<'a>>, serde_json::Error> {
-        let top: TopLevel<'a> = serde_json::from_slice(body)?;
+    /// The body as an array of rows; `Ok(None)` when it is valid JSON but not an array. An array
+    /// is read up to [`MAX_BATCH_ROWS`] rows: its next row is [`RowsError::TooManyRows`], so a
+    /// 6 MB body of `{}`s costs 10,001 rows, not two million.
+    pub fn parse(body: &'a [u8]) -> Result<Option<JsonRows<'a>>, RowsError> {
+        let top: TopLevel<'a> = match serde_json::from_slice(body) {
+            Ok(top) => top,
+            Err(e) if json_rows::is_too_many(&e) => return Err(RowsError::TooManyRows),
+            Err(e) => return Err(e.into()),
+        };
         Ok(match top {
             TopLevel::Rows(rows) => Some(JsonRows { rows }),
             TopLevel::Other => None,
@@ -397,11 +438,18 @@ impl<'a> JsonRows<'a> {
 mod json_rows {
     //! serde visitors for [`JsonRows`](super::JsonRows): the body's top level, its rows, their
     //! keys and values. Nested values where a scalar belongs are drained, not kept.
-    use super::{Cell, JsonRow};
+    use super::{Cell, JsonRow, MAX_BATCH_ROWS};
     use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::borrow::Cow;
     use std::fmt;
     use std::marker::PhantomData;
+
+    /// The message of the error that stops a body at its row past the limit.
+    const TOO_MANY_ROWS: &str = "plexe: too many rows";
+
+    pub(super) fn is_too_many(e: &serde_json::Error) -> bool {
+        e.to_string().starts_with(TOO_MANY_ROWS)
+    }
 
     pub(super) enum TopLevel<'a> {
         Rows(Vec<JsonRow<'a>>),
@@ -455,9 +503,11 @@ mod json_rows {
             f.write_str("a JSON array of rows")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            // The size hint is bounded: the body's own length already limits the rows.
-            let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(10_000));
+            let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_BATCH_ROWS));
             while let Some(row) = seq.next_element::<RowOf<'a>>()? {
+                if rows.len() == MAX_BATCH_ROWS {
+                    return Err(de::Error::custom(TOO_MANY_ROWS));
+                }
                 rows.push(row.0);
             }
             Ok(TopLevel::Rows(rows))
@@ -716,9 +766,36 @@ mod tests {
         assert!(JsonRows::parse(br#"{"age": 1}"#).unwrap().is_none());
         assert!(JsonRows::parse(b"12").unwrap().is_none());
         assert!(JsonRows::parse(b"[]").unwrap().unwrap().is_empty());
-        let e = JsonRows::parse(b"[{\"age\": 1,}]").unwrap_err();
+        let Err(RowsError::Json(e)) = JsonRows::parse(b"[{\"age\": 1,}]") else {
+            panic!("a syntax error");
+        };
         assert_eq!((e.line(), e.is_syntax()), (1, true));
         assert!(JsonRows::parse(b"[{\"age\": 1}] x").is_err());
+    }
+
+    #[test]
+    fn a_body_stops_at_the_row_past_the_limit_and_errors_are_counted_past_the_list() {
+        let rows = |n: usize| format!("[{}]", vec!["{}"; n].join(","));
+        let full = rows(MAX_BATCH_ROWS);
+        let at_limit = JsonRows::parse(full.as_bytes()).unwrap().unwrap();
+        assert_eq!(at_limit.len(), MAX_BATCH_ROWS);
+        assert!(matches!(
+            JsonRows::parse(rows(MAX_BATCH_ROWS + 1).as_bytes()),
+            Err(RowsError::TooManyRows)
+        ));
+        // 10,000 rows each missing 4 fields and naming 3 unknown ones: 70,000 problems, 100
+        // listed, all counted.
+        let body = format!(
+            "[{}]",
+            vec![r#"{"a":1,"b":2,"c":3}"#; MAX_BATCH_ROWS].join(",")
+        );
+        let e = JsonRows::parse(body.as_bytes())
+            .unwrap()
+            .unwrap()
+            .to_batch(&schema())
+            .unwrap_err();
+        assert_eq!(e.errors.len(), MAX_LISTED_ERRORS);
+        assert_eq!(e.total, MAX_BATCH_ROWS * 7);
     }
 
     #[test]

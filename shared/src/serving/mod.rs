@@ -17,6 +17,9 @@ pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
 pub use csv_batch::{CsvBatch, CsvBatchError};
-pub use input::{Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows};
+pub use input::{
+    Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows, MAX_BATCH_ROWS,
+    MAX_LISTED_ERRORS, RowsError,
+};
 pub use model::{BatchOutput, LoadError, OnnxModel, OutputRow, Outputs, RunError, ServedTask};
 pub use timing::{Timing, measure};

@@ -17,7 +17,8 @@ use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
 use crate::serving::input::JsonRows;
 use crate::serving::{
-    Batch, BatchOutput, CsvBatch, CsvBatchError, InputError, OnnxModel, RunError,
+    Batch, BatchOutput, CsvBatch, CsvBatchError, InputError, MAX_BATCH_ROWS, MAX_LISTED_ERRORS,
+    OnnxModel, RowsError, RunError,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -29,8 +30,6 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Rows per batch request (SPEC section 1).
-pub const MAX_BATCH_ROWS: usize = 10_000;
 /// Batches at least this large run on the blocking pool rather than the request's thread.
 const BLOCKING_BATCH_ROWS: usize = 256;
 
@@ -115,11 +114,16 @@ fn run_error(e: RunError) -> ApiError {
 
 fn input_error(e: &InputError) -> ApiError {
     let first = e.errors.first();
+    let listed = if e.total > e.errors.len() {
+        format!(" (the first {MAX_LISTED_ERRORS} are listed)")
+    } else {
+        String::new()
+    };
     let message = match first {
         Some(f) if f.row.is_some() => format!(
-            "{} invalid field(s); first: row {}, field {:?} {}. Send one object per row with \
-             every input field of the model (null for a missing value).",
-            e.errors.len(),
+            "{} invalid field(s){listed}; first: row {}, field {:?} {}. Send one object per row \
+             with every input field of the model (null for a missing value).",
+            e.total,
             f.row.unwrap_or(0),
             f.field,
             f.message
@@ -134,6 +138,7 @@ fn input_error(e: &InputError) -> ApiError {
     ApiError::new(ErrorCode::ValidationError, message).with_details(json!({
         "field": first.map(|f| f.field.clone()),
         "errors": e.errors,
+        "error_count": e.total,
     }))
 }
 
@@ -210,13 +215,27 @@ fn not_json(e: &serde_json::Error) -> ApiError {
     ))
 }
 
+fn too_many_rows() -> ApiError {
+    ApiError::new(
+        ErrorCode::ValidationError,
+        format!(
+            "The batch has more than {MAX_BATCH_ROWS} rows, the most one request may hold. Split \
+             it into several requests."
+        ),
+    )
+    .with_details(json!({ "field": "rows", "limit": MAX_BATCH_ROWS }))
+}
+
 /// A `predictions` JSON body: an array of rows, read without building a tree of values.
 fn parse_rows(body: &[u8]) -> Result<JsonRows<'_>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("The body is empty; send JSON."));
     }
     JsonRows::parse(body)
-        .map_err(|e| not_json(&e))?
+        .map_err(|e| match e {
+            RowsError::Json(e) => not_json(&e),
+            RowsError::TooManyRows => too_many_rows(),
+        })?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::ValidationError,
@@ -334,6 +353,7 @@ async fn predictions(
     }
 }
 
+/// A batch has at least one row (the readers stop at [`MAX_BATCH_ROWS`] themselves).
 fn check_row_count(n: usize) -> Result<(), ApiError> {
     if n == 0 {
         return Err(ApiError::new(
@@ -342,14 +362,7 @@ fn check_row_count(n: usize) -> Result<(), ApiError> {
         ));
     }
     if n > MAX_BATCH_ROWS {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            format!(
-                "The batch has {n} rows; at most {MAX_BATCH_ROWS} are allowed per request. \
-                 Split it into several requests."
-            ),
-        )
-        .with_details(json!({ "field": "rows", "limit": MAX_BATCH_ROWS })));
+        return Err(too_many_rows());
     }
     Ok(())
 }
@@ -390,6 +403,7 @@ fn csv_error(e: CsvBatchError) -> ApiError {
             let details = json!({ "field": missing.first(), "missing_columns": missing });
             ApiError::new(ErrorCode::ValidationError, e.to_string()).with_details(details)
         }
+        CsvBatchError::TooManyRows => too_many_rows(),
         CsvBatchError::Input(e) => input_error(&e),
     }
 }
