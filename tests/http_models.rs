@@ -1094,6 +1094,7 @@ async fn abandoned_builds_end_in_error(app: &TestApp) {
 
 on_both_backends!(
     abandoned_builds_end_in_error,
+    a_build_cut_off_mid_request_is_queued_or_not_written,
     builds_per_minute_are_limited,
     deleting_cancels_a_running_build,
     openapi_lists_routed_operations,
@@ -1225,4 +1226,72 @@ async fn builds_on_many_long_columns_stay_within_item_limits(app: &TestApp) {
             .map(Vec::len),
         Some(columns)
     );
+}
+
+/// Clients that send a build and hang up at once (after 0 to 127 ms, so before, during and after
+/// the server's writes on either backend) leave no build written but never queued: every version that exists has
+/// its job on the queue, and none is stuck PENDING with nothing to run it.
+async fn a_build_cut_off_mid_request_is_queued_or_not_written(app: &TestApp) {
+    use tokio::io::AsyncWriteExt;
+    let api = Api::new(app, Tier::Enterprise).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(120)).await;
+    let addr = app.url.trim_start_matches("http://");
+    let names: Vec<String> = (0..8).map(|i| format!("cut{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let body = build_body(&dataset_id).to_string();
+        let request = format!(
+            "POST /models/{name} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            api.key,
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        socket.write_all(request.as_bytes()).await.expect("send");
+        socket.flush().await.expect("flush");
+        tokio::time::sleep(Duration::from_millis((1u64 << i) - 1)).await;
+        drop(socket);
+    }
+
+    // Every written version's job reaches the queue; a build cut between its write and its
+    // enqueue would stay PENDING with no message, and this would time out.
+    let mut queued = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for message in app
+            .state
+            .queue
+            .receive(10, Duration::from_secs(600), Duration::from_millis(200))
+            .await
+            .expect("receive")
+        {
+            let body: Value = serde_json::from_str(&message.body).expect("job message");
+            queued.insert(body["job_id"].as_str().expect("job_id").to_owned());
+        }
+        let mut written = Vec::new();
+        for name in &names {
+            let (status, body) = api.get(&format!("/models/{name}/versions")).await;
+            if status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            assert_eq!(status, StatusCode::OK, "{body}");
+            for version in body["versions"].as_array().expect("versions") {
+                assert_eq!(version["status"], "PENDING", "{version}");
+                written.push(version["job_id"].as_str().expect("job_id").to_owned());
+            }
+        }
+        let unqueued: Vec<&String> = written.iter().filter(|j| !queued.contains(*j)).collect();
+        if !written.is_empty() && unqueued.is_empty() {
+            assert_eq!(
+                queued.len(),
+                written.len(),
+                "a message for each build, no more"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "builds written but never queued: {unqueued:?} (written {written:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
