@@ -11,10 +11,11 @@
 //! Run: `cargo build --workspace --bins && target/debug/bench-upload --mb 100 --out upload.json`
 //! (`--release` for representative timings; memory is the same).
 
+use integration_tests::serve_process::{ServeProcess, memory_mb, plexe_binary};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Instant;
 
 const TARGET_PEAK_RSS_MB: f64 = 300.0;
@@ -23,17 +24,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
     let mb: u64 = flag("--mb").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let plexe = match flag("--plexe") {
-        Some(path) => std::path::PathBuf::from(path),
-        None => match std::env::current_exe() {
-            Ok(exe) => exe.with_file_name("plexe"),
-            Err(e) => {
-                eprintln!("bench-upload: cannot locate this binary: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    match run(mb, &plexe) {
+    match plexe_binary(flag("--plexe")).and_then(|plexe| run(mb, &plexe)) {
         Ok(report) => {
             println!("{report}");
             if let Some(out) = flag("--out")
@@ -49,31 +40,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `(VmHWM, VmRSS)` of `pid` in MB.
-fn memory_mb(pid: u32) -> Result<(f64, f64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .ok_or_else(|| format!("{name} missing from /proc/{pid}/status"))
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 /// Writes a CSV of at least `target_bytes` and returns (rows, bytes, sha256 hex).
@@ -134,46 +100,16 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn run(mb: u64, plexe: &Path) -> Result<serde_json::Value, String> {
-    if !plexe.is_file() {
-        return Err(format!(
-            "no plexe binary at {} (build it: cargo build --workspace --bins, or pass --plexe PATH)",
-            plexe.display()
-        ));
-    }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let data_dir = work.path().join("data");
     let csv_path = work.path().join("big.csv");
 
     let t0 = Instant::now();
     let (rows, bytes, sha256) = generate_csv(&csv_path, mb * 1024 * 1024)?;
     let generate_s = t0.elapsed().as_secs_f64();
 
-    let mut child = Command::new(plexe)
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(&data_dir)
-        .env("RUST_LOG", "warn")
-        // The server's temporary upload files go beside its data, not to a RAM-backed /tmp.
-        .env("TMPDIR", work.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("starting the server: {e}"))?;
-    let pid = child.id();
-    let stdout = child.stdout.take().ok_or("no server stdout")?;
-    let server = Server(child);
-    let mut base_url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        if let Some(rest) = line.strip_prefix("plexe listening on ") {
-            base_url = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    let base_url = base_url.ok_or("the server did not say where it listens")?;
-    let key = std::fs::read_to_string(data_dir.join("admin.key"))
-        .map_err(|e| format!("reading admin.key: {e}"))?
-        .trim()
-        .to_owned();
+    let server = ServeProcess::start(plexe, work.path(), &[])?;
+    let pid = server.pid();
+    let (base_url, key) = (server.base_url.clone(), server.admin_key.clone());
     let (_, rss_idle_mb) = memory_mb(pid)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
