@@ -2,6 +2,7 @@
 //! directory, or AWS adapters on moto with resources unique to the test) and servers.
 
 pub mod runtime_api;
+pub mod tls;
 
 use shared::config::Backends;
 use tempfile::TempDir;
