@@ -16,9 +16,9 @@ use integration_tests::runtime_api::RuntimeApi;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 const PLEXE: &str = env!("CARGO_BIN_EXE_plexe");
 
@@ -147,7 +147,10 @@ fn readme_example() -> String {
 fn check_flow(seen: &Value) {
     assert_eq!(seen["mismatch_status"], 422, "{seen}");
     assert_eq!(seen["mismatch_error"]["code"], "validation_error", "{seen}");
-    assert_eq!(seen["mismatch_error"]["details"]["field"], "files", "{seen}");
+    assert_eq!(
+        seen["mismatch_error"]["details"]["field"], "files",
+        "{seen}"
+    );
     let status = &seen["final_status"];
     assert_eq!(status["status"], "completed", "{seen}");
     assert!(status["error"].is_null(), "{seen}");
@@ -158,13 +161,20 @@ fn check_flow(seen: &Value) {
     let label = infer["prediction"].as_str().expect("a label");
     assert!(["survived", "died"].contains(&label), "{infer}");
     assert_eq!(infer["survived"], infer["prediction"], "{infer}");
-    let p = infer["survived_probability"].as_f64().expect("a probability");
+    let p = infer["survived_probability"]
+        .as_f64()
+        .expect("a probability");
     assert!((0.0..=1.0).contains(&p), "{infer}");
     assert_eq!(seen["batch"].as_array().map(Vec::len), Some(5), "{seen}");
     assert_eq!(seen["invalid_row_status"], 422, "{seen}");
     assert_eq!(seen["status_via_module"], "completed", "{seen}");
     let uploads = seen["uploads"].as_array().expect("uploads");
-    for (cleanup, upload) in seen["cleanup"].as_array().expect("cleanup").iter().zip(uploads) {
+    for (cleanup, upload) in seen["cleanup"]
+        .as_array()
+        .expect("cleanup")
+        .iter()
+        .zip(uploads)
+    {
         assert_eq!(cleanup["upload_id"], *upload, "{seen}");
         assert_eq!(cleanup["deleted"], true, "{seen}");
     }
@@ -307,9 +317,17 @@ async fn the_published_python_client_runs_its_flow_against_the_lambda_stack_on_m
     .collect();
     let functions = [
         ("KeysFunction", env!("CARGO_BIN_EXE_keys"), "keys"),
-        ("DatasetsFunction", env!("CARGO_BIN_EXE_datasets"), "datasets"),
+        (
+            "DatasetsFunction",
+            env!("CARGO_BIN_EXE_datasets"),
+            "datasets",
+        ),
         ("ModelsFunction", env!("CARGO_BIN_EXE_models"), "models"),
-        ("InferenceFunction", env!("CARGO_BIN_EXE_inference"), "inference"),
+        (
+            "InferenceFunction",
+            env!("CARGO_BIN_EXE_inference"),
+            "inference",
+        ),
     ];
     let mut running = HashMap::new();
     for (logical, binary, name) in functions {

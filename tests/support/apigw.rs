@@ -65,8 +65,8 @@ impl Drop for ApiGateway {
 impl ApiGateway {
     /// Serves `routes` over HTTPS with the PEM certificate and key at these paths.
     pub async fn start(routes: Vec<Integration>, cert: &Path, key: &Path) -> ApiGateway {
-        let tls = shared::runtime::server::tls_acceptor(cert, key)
-            .expect("loading the test certificate");
+        let tls =
+            shared::runtime::server::tls_acceptor(cert, key).expect("loading the test certificate");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port for the API Gateway emulator");
@@ -457,12 +457,24 @@ mod tests {
     fn the_most_specific_route_wins() {
         let routes = [
             ("ANY /v0/models/{proxy+}", "models"),
-            ("POST /v0/models/{model_name}/{model_version}/infer", "inference"),
+            (
+                "POST /v0/models/{model_name}/{model_version}/infer",
+                "inference",
+            ),
             ("ANY /v0/uploads", "datasets"),
         ];
-        assert_eq!(target(&routes, "POST", "/v0/models/m/v1/infer"), Some("inference"));
-        assert_eq!(target(&routes, "GET", "/v0/models/m/v1/infer"), Some("models"));
-        assert_eq!(target(&routes, "GET", "/v0/models/m/v1/status"), Some("models"));
+        assert_eq!(
+            target(&routes, "POST", "/v0/models/m/v1/infer"),
+            Some("inference")
+        );
+        assert_eq!(
+            target(&routes, "GET", "/v0/models/m/v1/infer"),
+            Some("models")
+        );
+        assert_eq!(
+            target(&routes, "GET", "/v0/models/m/v1/status"),
+            Some("models")
+        );
         assert_eq!(target(&routes, "POST", "/v0/uploads"), Some("datasets"));
         assert_eq!(target(&routes, "GET", "/v0/models"), None);
         let with_default = [("$default", "keys"), ("GET /health", "health")];

@@ -331,7 +331,16 @@ pub async fn create_from_direct_upload(
         .or_else(|| upload.file_name.clone())
         .unwrap_or_else(|| dataset_id.clone());
     let name = validate_name(&name)?;
-    store_bytes(store, blobs, account_id, dataset_id, &name, upload.bytes, format).await
+    store_bytes(
+        store,
+        blobs,
+        account_id,
+        dataset_id,
+        &name,
+        upload.bytes,
+        format,
+    )
+    .await
 }
 
 /// Parses and profiles a file held in memory off the async threads, then stores it as dataset
@@ -439,7 +448,12 @@ fn file_label(names: &[Option<String>], i: usize) -> String {
     }
 }
 
-fn columns_differ(names: &[Option<String>], i: usize, first: &[String], this: &[String]) -> DatasetError {
+fn columns_differ(
+    names: &[Option<String>],
+    i: usize,
+    first: &[String],
+    this: &[String],
+) -> DatasetError {
     DomainError::validation(
         format!(
             "{} has the columns {this:?} but {} has {first:?}: several files make one dataset \

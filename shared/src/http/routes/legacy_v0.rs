@@ -244,7 +244,10 @@ async fn list_models(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<LegacyModel>>, ApiError> {
     let pairs = [
-        ("limit", query.limit.unwrap_or_else(|| MAX_LIMIT.to_string())),
+        (
+            "limit",
+            query.limit.unwrap_or_else(|| MAX_LIMIT.to_string()),
+        ),
         ("offset", query.offset.unwrap_or_else(|| "0".into())),
     ]
     .map(|(k, v)| (k.to_owned(), v));
@@ -302,7 +305,10 @@ async fn start(
         },
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(LegacyBuildAccepted::from(&build))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(LegacyBuildAccepted::from(&build)),
+    ))
 }
 
 fn upload_id_given(upload_id: &str) -> Result<(), ApiError> {

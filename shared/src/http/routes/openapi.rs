@@ -2,9 +2,7 @@
 //! annotations of every endpoint group, so it cannot drift from the handlers (a test also checks
 //! that every routed path is in it).
 
-use super::{
-    console, datasets, deployments, health, inference, keys, legacy_v0, models, versions,
-};
+use super::{console, datasets, deployments, health, inference, keys, legacy_v0, models, versions};
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
