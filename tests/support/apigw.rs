@@ -98,7 +98,13 @@ fn is_variable(segment: &str) -> bool {
 
 /// How specifically `route_path` matches `path` (lower ranks first), with its path
 /// parameters; `None` when it does not match.
-fn rank(route_path: &str, path: &str) -> Option<((u8, i64, usize), Map<String, Value>)> {
+/// (greedy?, minus the length before a greedy variable, variables): lower is more specific.
+type Rank = (u8, i64, usize);
+
+/// A route's path parameters: name → value.
+type Params = Map<String, Value>;
+
+fn rank(route_path: &str, path: &str) -> Option<(Rank, Params)> {
     let route = segments(route_path);
     let request = segments(path);
     let greedy = route.last().is_some_and(|s| s.ends_with("+}"));
@@ -136,7 +142,8 @@ fn select<'a>(
     method: &str,
     path: &str,
 ) -> Option<(usize, Map<String, Value>)> {
-    let mut best: Option<((u8, i64, usize, u8), usize, Map<String, Value>)> = None;
+    // The rank, then `ANY` after a route's own method.
+    let mut best: Option<((Rank, u8), usize, Params)> = None;
     let mut default = None;
     for (index, key) in route_keys.into_iter().enumerate() {
         if key == "$default" {
@@ -149,10 +156,10 @@ fn select<'a>(
         if route_method != "ANY" && route_method != method {
             continue;
         }
-        let Some(((greedy, length, variables), params)) = rank(route_path, path) else {
+        let Some((rank, params)) = rank(route_path, path) else {
             continue;
         };
-        let rank = (greedy, length, variables, u8::from(route_method == "ANY"));
+        let rank = (rank, u8::from(route_method == "ANY"));
         if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
             best = Some((rank, index, params));
         }
