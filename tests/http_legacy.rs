@@ -9,10 +9,16 @@ use serde_json::{Value, json};
 use shared::domain::layout::ModelName;
 use shared::domain::models::{self, VersionError, VersionStatus};
 
-const CSV: &str = "size,rooms,price\n40,1,1000\n41,2,1025\n42,3,1050\n43,4,1075\n44,1,1100\n45,2,1125\n46,3,1150\n47,4,1175\n48,1,1200\n49,2,1225\n50,3,1250\n51,4,1275\n52,1,1300\n53,2,1325\n54,3,1350\n55,4,1375\n56,1,1400\n57,2,1425\n58,3,1450\n59,4,1475\n60,1,1500\n61,2,1525\n62,3,1550\n63,4,1575\n64,1,1600\n65,2,1625\n66,3,1650\n67,4,1675\n68,1,1700\n69,2,1725\n";
+fn csv() -> String {
+    let mut csv = String::from("size,rooms,price\n");
+    for i in 0..60 {
+        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
+    }
+    csv
+}
 
 async fn upload(app: &TestApp, key: &str) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(CSV.as_bytes().to_vec())
+    let part = reqwest::multipart::Part::bytes(csv().into_bytes())
         .file_name("houses.csv")
         .mime_str("text/csv")
         .expect("mime");
