@@ -670,79 +670,12 @@ async fn slow_clients_are_bounded() {
     );
 }
 
-/// Makes a CA and a certificate for 127.0.0.1 signed by it (openssl), in `dir`; returns the
-/// paths of the CA, the certificate and its key.
-fn make_test_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("running openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=plexe test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
 /// `plexe serve --tls-cert --tls-key` serves HTTPS that a client trusting the CA accepts.
 #[test]
 fn serves_https_with_a_given_certificate() {
     let data = tempfile::tempdir().expect("tempdir");
     let certs = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = make_test_ca(certs.path());
+    let (ca, cert, key) = integration_tests::tls::make_test_ca(certs.path());
     let dir = data.path().to_str().expect("utf-8");
     let mut child = plexe(
         &[

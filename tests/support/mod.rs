@@ -1,8 +1,10 @@
 //! Test support shared by the integration tests: fresh backends (embedded in a temporary
 //! directory, or AWS adapters on moto with resources unique to the test) and servers.
 
+pub mod apigw;
 pub mod runtime_api;
 pub mod serve_process;
+pub mod tls;
 
 use shared::config::Backends;
 use tempfile::TempDir;

@@ -10,6 +10,7 @@
 pub mod datasets;
 pub mod deployments;
 pub mod keys;
+pub mod legacy;
 pub mod models;
 pub mod operations;
 pub mod predictions;

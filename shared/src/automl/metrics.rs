@@ -46,6 +46,22 @@ impl Metric {
         })
     }
 
+    /// The first metric a piece of free text names ("optimise for F1 score", "lowest mean
+    /// absolute error"), trying the longest phrase first at each word; `None` when it names
+    /// none. Reads at most the first 2000 characters.
+    pub fn named_in(text: &str) -> Option<Metric> {
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .take(400)
+            .collect();
+        (0..words.len()).find_map(|start| {
+            (1..=4.min(words.len() - start))
+                .rev()
+                .find_map(|n| Metric::parse(&words[start..start + n].concat()))
+        })
+    }
+
     /// The name reported in results (matches the keys of the reported metrics).
     pub fn name(self) -> &'static str {
         match self {
@@ -443,6 +459,18 @@ pub fn r2(y: &[f64], pred: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_names_a_metric() {
+        assert_eq!(Metric::named_in("optimise for F1 score"), Some(Metric::F1));
+        assert_eq!(
+            Metric::named_in("the lowest mean absolute error please"),
+            Some(Metric::Mae)
+        );
+        assert_eq!(Metric::named_in("ROC AUC above 0.8"), Some(Metric::RocAuc));
+        assert_eq!(Metric::named_in("be accurate and fast"), None);
+        assert_eq!(Metric::named_in(""), None);
+    }
 
     #[test]
     fn the_holdout_view_counts_every_row_once() {

@@ -351,7 +351,29 @@ pub async fn create_from_direct_upload(
         .or_else(|| upload.file_name.clone())
         .unwrap_or_else(|| dataset_id.clone());
     let name = validate_name(&name)?;
-    let bytes = upload.bytes;
+    store_bytes(
+        store,
+        blobs,
+        account_id,
+        dataset_id,
+        &name,
+        upload.bytes,
+        format,
+    )
+    .await
+}
+
+/// Parses and profiles a file held in memory off the async threads, then stores it as dataset
+/// `dataset_id` named `name`.
+async fn store_bytes(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    dataset_id: String,
+    name: &str,
+    bytes: Bytes,
+    format: DataFormat,
+) -> Result<Dataset, DatasetError> {
     let parse_input = bytes.clone();
     let _turn = parse_turn().await?;
     let parsed = tokio::task::spawn_blocking(move || parse_bytes(parse_input, format))
@@ -363,7 +385,7 @@ pub async fn create_from_direct_upload(
         NewDataset {
             dataset_id,
             account_id,
-            name: &name,
+            name,
             parsed,
             upload_id: None,
         },
@@ -372,6 +394,244 @@ pub async fn create_from_direct_upload(
     )
     .await?;
     Ok(dataset)
+}
+
+/// Most files one multi-file upload may carry.
+pub const MAX_FILES_PER_UPLOAD: usize = 100;
+
+/// Creates one dataset from one or several files of the same table (the legacy `/v0/uploads`:
+/// its multipart parts named `files`). One file is [`create_from_direct_upload`]. Several must
+/// have the same format and the same columns in the same order (else a 422 naming `files`):
+/// CSV files are joined under the first one's header row, Parquet files into one file of
+/// their row groups in order. The dataset is named after the first file.
+pub async fn create_from_files(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    files: Vec<DirectUpload>,
+) -> Result<Dataset, DatasetError> {
+    if files.len() > MAX_FILES_PER_UPLOAD {
+        return Err(DomainError::validation(
+            format!(
+                "at most {MAX_FILES_PER_UPLOAD} files make one dataset (got {}): join them first",
+                files.len()
+            ),
+            "files",
+        )
+        .into());
+    }
+    let mut files = files.into_iter();
+    let Some(first) = files.next() else {
+        return Err(DomainError::validation(
+            "no file: send the data as one or more multipart parts named 'files'",
+            "files",
+        )
+        .into());
+    };
+    let rest: Vec<DirectUpload> = files.collect();
+    if rest.is_empty() {
+        return create_from_direct_upload(store, blobs, account_id, first, None, None).await;
+    }
+    let format = direct_upload_format(&first, None)?;
+    let mut names = vec![first.file_name.clone()];
+    let mut parts = vec![first.bytes];
+    for (i, file) in rest.into_iter().enumerate() {
+        let this = direct_upload_format(&file, None)?;
+        if this != format {
+            return Err(DomainError::validation(
+                format!(
+                    "files[{}] is {} but files[0] is {}: several files make one dataset only when \
+                     they have the same format",
+                    i + 1,
+                    this.as_str(),
+                    format.as_str()
+                ),
+                "files",
+            )
+            .into());
+        }
+        names.push(file.file_name);
+        parts.push(file.bytes);
+    }
+    let dataset_id = new_dataset_id();
+    let name = names[0].clone().unwrap_or_else(|| dataset_id.clone());
+    let name = validate_name(&name)?;
+    let joined = tokio::task::spawn_blocking(move || join_files(format, &parts, &names))
+        .await
+        .map_err(|e| DomainError::Corrupt(format!("joining task failed: {e}")))??;
+    store_bytes(store, blobs, account_id, dataset_id, &name, joined, format).await
+}
+
+fn file_label(names: &[Option<String>], i: usize) -> String {
+    match names.get(i).and_then(Option::as_deref) {
+        Some(name) => format!("files[{i}] ({name:?})"),
+        None => format!("files[{i}]"),
+    }
+}
+
+fn columns_differ(
+    names: &[Option<String>],
+    i: usize,
+    first: &[String],
+    this: &[String],
+) -> DatasetError {
+    DomainError::validation(
+        format!(
+            "{} has the columns {this:?} but {} has {first:?}: several files make one dataset \
+             only when they have the same columns in the same order; upload them as separate \
+             datasets otherwise",
+            file_label(names, i),
+            file_label(names, 0)
+        ),
+        "files",
+    )
+    .into()
+}
+
+/// Several files of one format → one file (CPU-bound: call it from a blocking thread).
+fn join_files(
+    format: DataFormat,
+    parts: &[Bytes],
+    names: &[Option<String>],
+) -> Result<Bytes, DatasetError> {
+    match format {
+        DataFormat::Csv => join_csv(parts, names),
+        DataFormat::Parquet => {
+            // Each file is read by the guarded reader first: a broken one is its own 422
+            // (never a panic inside the decoder below).
+            for part in parts {
+                ingest::read_parquet(part.clone())?;
+            }
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| join_parquet(parts, names)))
+                .unwrap_or_else(|_| {
+                    Err(IngestError::CorruptParquet {
+                        reason: "the decoder could not make sense of its contents".into(),
+                    }
+                    .into())
+                })
+        }
+    }
+}
+
+/// A CSV file's header names (BOM and surrounding spaces dropped, as the reader does) and the
+/// byte offset where its data rows start.
+fn csv_header(bytes: &[u8]) -> Result<(Vec<String>, usize), DatasetError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let read = reader
+        .read_byte_record(&mut record)
+        .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
+    if !read {
+        return Err(IngestError::EmptyFile.into());
+    }
+    let names = record
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let start = usize::try_from(reader.position().byte()).unwrap_or(bytes.len());
+    Ok((names, start.min(bytes.len())))
+}
+
+fn join_csv(parts: &[Bytes], names: &[Option<String>]) -> Result<Bytes, DatasetError> {
+    let total: usize = parts.iter().map(Bytes::len).sum();
+    let mut joined = Vec::with_capacity(total + parts.len());
+    let mut first_columns: Option<Vec<String>> = None;
+    for (i, part) in parts.iter().enumerate() {
+        let (columns, body) = csv_header(part)?;
+        match &first_columns {
+            None => {
+                joined.extend_from_slice(part);
+                first_columns = Some(columns);
+            }
+            Some(first) => {
+                if *first != columns {
+                    return Err(columns_differ(names, i, first, &columns));
+                }
+                if !joined.ends_with(b"\n") && !joined.ends_with(b"\r") {
+                    joined.push(b'\n');
+                }
+                joined.extend_from_slice(&part[body..]);
+            }
+        }
+    }
+    Ok(Bytes::from(joined))
+}
+
+fn join_parquet(parts: &[Bytes], names: &[Option<String>]) -> Result<Bytes, DatasetError> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let corrupt = |e: &dyn std::fmt::Display| -> DatasetError {
+        IngestError::CorruptParquet {
+            reason: e.to_string(),
+        }
+        .into()
+    };
+    let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
+    let mut first: Option<(arrow_schema::SchemaRef, Vec<String>)> = None;
+    for (i, part) in parts.iter().enumerate() {
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(part.clone()).map_err(|e| corrupt(&e))?;
+        let schema = builder.schema().clone();
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        match &first {
+            None => {
+                writer = Some(
+                    ArrowWriter::try_new(Vec::new(), schema.clone(), None)
+                        .map_err(|e| corrupt(&e))?,
+                );
+                first = Some((schema.clone(), columns));
+            }
+            Some((first_schema, first_columns)) => {
+                if *first_columns != columns {
+                    return Err(columns_differ(names, i, first_columns, &columns));
+                }
+                let same_types = first_schema
+                    .fields()
+                    .iter()
+                    .zip(schema.fields().iter())
+                    .all(|(a, b)| a.data_type() == b.data_type());
+                if !same_types {
+                    return Err(DomainError::validation(
+                        format!(
+                            "{} has the same columns as {} but other column types: write them \
+                             with the same types",
+                            file_label(names, i),
+                            file_label(names, 0)
+                        ),
+                        "files",
+                    )
+                    .into());
+                }
+            }
+        }
+        let reader = builder.build().map_err(|e| corrupt(&e))?;
+        let Some(writer) = writer.as_mut() else {
+            return Err(corrupt(&"no writer"));
+        };
+        for batch in reader {
+            let batch = batch.map_err(|e| corrupt(&e))?;
+            // The first file's schema (field metadata may differ between writers).
+            let batch = arrow_array::RecordBatch::try_new(
+                first.as_ref().map_or(schema.clone(), |(s, _)| s.clone()),
+                batch.columns().to_vec(),
+            )
+            .map_err(|e| corrupt(&e))?;
+            writer.write(&batch).map_err(|e| corrupt(&e))?;
+        }
+    }
+    let Some(writer) = writer else {
+        return Err(IngestError::EmptyFile.into());
+    };
+    let bytes = writer.into_inner().map_err(|e| corrupt(&e))?;
+    Ok(Bytes::from(bytes))
 }
 
 /// A new dataset id.

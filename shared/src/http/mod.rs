@@ -37,7 +37,12 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 /// ([`middleware::scope::Guard`]). A panicking handler is turned into a 500 below idempotency
 /// too, so its claim on an `Idempotency-Key` is released for a retry.
 fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    versioned(routes)
+    keyed(versioned(routes), state)
+}
+
+/// The layers of [`protected`], around routes already at their final paths.
+fn keyed(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes
         .layer(CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
@@ -48,10 +53,14 @@ fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
 }
 
+/// A group's routes: public and keyed ones at their bare paths and under `/v1`, its legacy
+/// routes under `/v0` only (behind the same layers).
 fn group_routes(group: Group, state: &AppState) -> Router<AppState> {
+    let guard = Guard::new(state);
     Router::new()
         .merge(versioned(group.public_routes()))
-        .merge(protected(group.protected_routes(&Guard::new(state)), state))
+        .merge(protected(group.protected_routes(&guard), state))
+        .merge(keyed(group.legacy_routes(&guard), state))
 }
 
 /// The outer shell every app gets: the 404 fallback, panic catching, and the request-id layer

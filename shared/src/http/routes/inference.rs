@@ -173,10 +173,8 @@ async fn infer(
         ));
     }
     let model_name = ModelName::existing(&model_name)?;
-    let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
-    let output = model
-        .predict_json(std::slice::from_ref(&row))
-        .map_err(run_error)?;
+    let (version, model, output) =
+        predict_one(&state, &caller, &model_name, &model_version, &row).await?;
     let outputs = model.outputs(&output);
     let created_at = now_rfc3339();
     Ok(Json(InferAnswer {
@@ -187,6 +185,22 @@ async fn infer(
         created_at: &created_at,
     })
     .into_response())
+}
+
+/// One row (a JSON object) predicted by the deployed version a path names: the version, its
+/// model and the run's output. `infer` and the legacy `/v0` infer both answer from this.
+pub(super) async fn predict_one(
+    state: &AppState,
+    caller: &Caller,
+    model_name: &ModelName,
+    model_version: &str,
+    row: &Value,
+) -> Result<(ModelVersion, Arc<OnnxModel>, BatchOutput), ApiError> {
+    let (version, model) = served_model(state, caller, model_name, model_version).await?;
+    let output = model
+        .predict_json(std::slice::from_ref(row))
+        .map_err(run_error)?;
+    Ok((version, model, output))
 }
 
 /// [`InferResponse`], serialized straight from the run's output (no tree of values on the
@@ -200,7 +214,7 @@ struct InferAnswer<'a, R> {
     created_at: &'a str,
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("The body is empty; send JSON."));
     }

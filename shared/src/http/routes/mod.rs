@@ -1,6 +1,7 @@
 //! One router per endpoint group; each group is one Lambda function on AWS and all of them are
 //! merged into the local server. Routes are written at their bare path; [`crate::http::app`]
-//! also serves them under `/v1`.
+//! also serves them under `/v1`. The legacy `/v0` routes ([`legacy_v0`]) are written with their
+//! prefix and served only there.
 
 pub mod console;
 pub mod datasets;
@@ -8,6 +9,7 @@ pub mod deployments;
 pub mod health;
 pub mod inference;
 pub mod keys;
+pub mod legacy_v0;
 pub mod models;
 pub mod openapi;
 pub mod versions;
@@ -43,6 +45,16 @@ impl Group {
                 .merge(versions::routes(guard))
                 .merge(deployments::routes(guard)),
             Group::Inference => inference::routes(guard),
+        }
+    }
+
+    /// The group's legacy `/v0` routes (SPEC §8), which need an API key.
+    pub fn legacy_routes(self, guard: &Guard) -> Router<AppState> {
+        match self {
+            Group::Keys => Router::new(),
+            Group::Datasets => legacy_v0::datasets_routes(guard),
+            Group::Models => legacy_v0::models_routes(guard),
+            Group::Inference => legacy_v0::inference_routes(guard),
         }
     }
 

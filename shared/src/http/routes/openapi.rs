@@ -2,7 +2,7 @@
 //! annotations of every endpoint group, so it cannot drift from the handlers (a test also checks
 //! that every routed path is in it).
 
-use super::{console, datasets, deployments, health, inference, keys, models, versions};
+use super::{console, datasets, deployments, health, inference, keys, legacy_v0, models, versions};
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
@@ -44,7 +44,9 @@ async fn openapi_json() -> Response {
     info(
         title = "plexe",
         description = "Upload tabular data, ask in plain words for a model, deploy it and call it \
-                       for predictions. Every path is served as shown and under /v1. Send the API \
+                       for predictions. Every path is served as shown and under /v1, but the /v0 paths \
+                       (the legacy surface of the published Plexe Python client), which are \
+                       served as shown only. Send the API \
                        key as `Authorization: Bearer <key>` or `x-api-key: <key>`. Errors are \
                        {\"error\": {code, message, status, request_id, details}}; every response \
                        carries `x-request-id`, every keyed one the X-RateLimit headers."
@@ -66,6 +68,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(deployments::DeploymentsApi::openapi());
     doc.merge(inference::InferenceApi::openapi());
     doc.merge(console::ConsoleApi::openapi());
+    doc.merge(legacy_v0::LegacyApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
