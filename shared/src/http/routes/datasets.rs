@@ -13,7 +13,7 @@ use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
-use crate::http::pagination::{PageQuery, Pagination};
+use crate::http::pagination::{PageQuery, Pagination, whole_number};
 use crate::http::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
@@ -321,8 +321,8 @@ async fn preview(
     let max = datasets::MAX_PREVIEW_ROWS;
     let limit = match query.limit.as_deref() {
         None => 20,
-        Some(raw) => match raw.trim().parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => n,
+        Some(raw) => match whole_number(raw) {
+            Some(n) if (1..=max).contains(&n) => n,
             _ => {
                 return Err(ApiError::invalid_request(format!(
                     "limit must be a whole number from 1 to {max} (got {raw:?})"

@@ -110,10 +110,10 @@ fn error_answer(description: &str) -> RefOr<DocResponse> {
     )
 }
 
-/// The answers the layers give on top of what the handler documents: a keyed operation can be
-/// 401 (no or bad key), 403 (scope; all but `/me`) and 429 (rate limit); one with a body 400
+/// The answers the layers give on top of what the handler documents: any operation can be 400
+/// (headers over 16 KB, an unreadable request), 500 or 503; a keyed operation can be 401 (no or bad key), 403 (scope; all but `/me`) and 429 (rate limit); one with a body 400
 /// (unreadable), 413 and 415; a POST also takes `Idempotency-Key` (400 malformed, 409 in
-/// flight, 422 reused); a path parameter can name nothing (404); anything can be 500 or 503.
+/// flight, 422 reused); a path parameter can name nothing (404).
 fn add_common_answers(method: &str, operation: &mut Operation) {
     let keyed = match &operation.security {
         // `security(())` on the operation: no key needed.
@@ -133,6 +133,11 @@ fn add_common_answers(method: &str, operation: &mut Operation) {
     });
     let is_me = operation.operation_id.as_deref() == Some("me");
     let mut answers: Vec<(&str, &str)> = vec![
+        (
+            "400",
+            "A request the server cannot read: headers over 16 KB, a body that is not valid \
+             JSON (or names a key twice), or a query parameter out of range",
+        ),
         ("500", "A bug: logged with the request id"),
         ("503", "A backing service is unavailable; retry"),
     ];
