@@ -33,11 +33,11 @@ pub struct RateLimit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// A label for the key (1 to 100 characters).
-    #[schema(min_length = 1, max_length = 100, example = "ci")]
+    /// A label for the key (1 to 100 characters, spaces around it trimmed).
+    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,98}\S)\s*$", example = "ci")]
     pub name: String,
     /// At least one of `read`, `write`, `predict`, `admin` (admin implies the others).
-    #[schema(min_items = 1, max_items = 4)]
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     pub scopes: Vec<String>,
 }
 

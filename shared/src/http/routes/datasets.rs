@@ -104,10 +104,14 @@ fn capitalized(s: &str) -> String {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct CreateQuery {
-    /// Dataset name (default: the file name, else the dataset id).
-    #[param(min_length = 1, max_length = 200)]
+    /// Dataset name (default: the file name, else the dataset id): 1 to 200 characters, spaces
+    /// around it trimmed, no control characters.
+    #[param(
+        pattern = r"^\s*([^\s\x00-\x1f\x7f-\x9f]|[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,198}[^\s\x00-\x1f\x7f-\x9f])\s*$"
+    )]
     name: Option<String>,
-    /// `csv` or `parquet`, when the content type does not say.
+    /// `csv` or `parquet`: the file's format, whatever the content type says.
+    #[param(value_type = Option<crate::api::datasets::FileFormat>)]
     format: Option<String>,
 }
 
