@@ -36,7 +36,8 @@ key=$(cat "$work/data/admin.key")
 
 echo "fuzz: schemathesis against $base (seed $seed, max examples $max_examples per operation and phase)"
 status=0
-"$venv/bin/schemathesis" run "$base/openapi.json" \
+SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/fuzz${PYTHONPATH:+:$PYTHONPATH}" \
+  "$venv/bin/schemathesis" run "$base/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --seed "$seed" \
