@@ -178,9 +178,8 @@ fn refine(doc: &mut Value) {
             continue;
         };
         for (_, operation) in item.iter_mut() {
-            let mut contents: Vec<&mut Value> = Vec::new();
             if let Some(content) = operation.pointer_mut("/requestBody/content") {
-                contents.push(content);
+                binary_files(content);
             }
             if let Some(responses) = operation
                 .get_mut("responses")
@@ -188,19 +187,7 @@ fn refine(doc: &mut Value) {
             {
                 for response in responses.values_mut() {
                     if let Some(content) = response.get_mut("content") {
-                        contents.push(content);
-                    }
-                }
-            }
-            for content in contents {
-                let Some(content) = content.as_object_mut() else {
-                    continue;
-                };
-                for (media, body) in content.iter_mut() {
-                    if media == "application/octet-stream"
-                        || media == "application/vnd.apache.parquet"
-                    {
-                        body["schema"] = json!({"type": "string", "format": "binary"});
+                        binary_files(content);
                     }
                 }
             }
@@ -214,6 +201,18 @@ fn refine(doc: &mut Value) {
                     "items": {"type": "object"}
                 });
             }
+        }
+    }
+}
+
+/// Files are bytes: `string`/`binary` for every octet-stream or Parquet body of `content`.
+fn binary_files(content: &mut Value) {
+    let Some(content) = content.as_object_mut() else {
+        return;
+    };
+    for (media, body) in content.iter_mut() {
+        if media == "application/octet-stream" || media == "application/vnd.apache.parquet" {
+            body["schema"] = json!({"type": "string", "format": "binary"});
         }
     }
 }
