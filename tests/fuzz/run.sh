@@ -43,7 +43,7 @@ SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/fuzz${PYTHONPATH:+:$PYTHONPATH}
   --seed "$seed" \
   --max-examples "$max_examples" \
   --generation-database none \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 30 \
   --header "Authorization: Bearer $key" \
   --report ndjson --report-ndjson-path "$work/events.ndjson" \

@@ -34,7 +34,10 @@ pub struct RateLimit {
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// A label for the key (1 to 100 characters, spaces around it trimmed).
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,98}\S)\s*$", example = "ci")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,98}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        example = "ci"
+    )]
     pub name: String,
     /// At least one of `read`, `write`, `predict`, `admin` (admin implies the others).
     #[schema(value_type = Vec<Scope>, min_items = 1)]

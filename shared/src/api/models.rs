@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 pub struct CreateModelRequest {
     /// What to predict, in plain words ("predict whether a customer churns"): 1 to 2000
     /// characters, spaces around it trimmed.
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,1998}\S)\s*$")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,1998}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub intent: String,
     /// The dataset to train on (or `upload_id`).
     #[serde(default)]
@@ -26,7 +28,9 @@ pub struct CreateModelRequest {
     pub upload_id: Option<String>,
     /// A display name (default: the model name): 1 to 200 characters, spaces around it trimmed.
     #[serde(default)]
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,198}\S)\s*$")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,198}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     #[schema(max_length = 2000)]
@@ -93,7 +97,9 @@ pub struct CreateVersionRequest {
     #[serde(default)]
     pub upload_id: Option<String>,
     #[serde(default)]
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,1998}\S)\s*$")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,1998}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub intent: Option<String>,
     #[serde(default)]
     pub target: Option<String>,
@@ -137,7 +143,9 @@ pub struct RetrainRequest {
     pub dataset_id: Option<String>,
     /// A new intent.
     #[serde(default)]
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,1998}\S)\s*$")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,1998}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub goal: Option<String>,
     #[serde(default)]
     pub metric: Option<String>,
@@ -168,7 +176,9 @@ impl From<RetrainRequest> for BuildSpec {
 #[serde(deny_unknown_fields)]
 pub struct PatchModelRequest {
     #[serde(default)]
-    #[schema(pattern = r"^\s*(\S|\S[\s\S]{0,198}\S)\s*$")]
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]{0,198}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(max_length = 2000)]
