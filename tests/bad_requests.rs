@@ -559,6 +559,10 @@ async fn path_tricks_in_names() {
             post_json(&server, target, create),
         )
         .await;
+        if target == "/models/build-logs" {
+            // A route of its own for GET; POST is what names a new model.
+            continue;
+        }
         bad(
             &server,
             &format!("GET {target}"),

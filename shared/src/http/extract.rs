@@ -78,10 +78,53 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "This route needs a JSON body; the body was empty.",
             ));
         }
-        reject_duplicate_keys(&bytes)?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| json_error(&e))
+        parse_json_body(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body parsed into `T`: 400 for bad syntax (including numbers out of range, `NaN`,
+/// nesting deeper than 128 and a key named twice in an object) and a missing required field,
+/// 422 for a well-formed body of the wrong shape.
+pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    reject_duplicate_keys(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+}
+
+/// Whether a query string's percent-encoded bytes are UTF-8 (the decoder would otherwise put
+/// replacement characters in their place, and a name would change behind the client's back).
+pub fn query_is_utf8(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    decoded.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => decoded.push(b'%'),
+            },
+            b => decoded.push(b),
+        }
+        i += 1;
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+fn not_utf8_query() -> ApiError {
+    ApiError::invalid_request(
+        "The query string is not valid UTF-8 once percent-decoded; encode text as UTF-8.",
+    )
+}
+
+/// The query pairs of `uri`, refused (400) when they are not UTF-8.
+pub fn checked_query(uri: &axum::http::Uri) -> Result<(), ApiError> {
+    match uri.query() {
+        Some(q) if !query_is_utf8(q) => Err(not_utf8_query()),
+        _ => Ok(()),
     }
 }
 
@@ -176,6 +219,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        checked_query(&parts.uri)?;
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(v)| ApiQuery(v))
             .map_err(|e| ApiError::invalid_request(format!("Bad query string: {}", e.body_text())))
@@ -229,5 +273,14 @@ mod tests {
         }
         let e = reject_duplicate_keys(b"{\"a\": ").expect_err("truncated");
         assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn queries_must_decode_to_utf8() {
+        assert!(query_is_utf8("name=caf%C3%A9&limit=5"));
+        assert!(query_is_utf8("a=100%"));
+        assert!(query_is_utf8("a=%zz"));
+        assert!(!query_is_utf8("name=%C3%28"));
+        assert!(!query_is_utf8("limit=%FF"));
     }
 }

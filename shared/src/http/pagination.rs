@@ -99,6 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        super::extract::checked_query(&parts.uri)?;
         let Query(pairs) =
             Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|e| {
                 ApiError::invalid_request(format!("Bad query string: {}", e.body_text()))

@@ -60,12 +60,7 @@ async fn deploy(
     let body: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DeployRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                ErrorCode::ValidationError,
-                format!("The JSON body does not have the expected shape: {e}"),
-            )
-        })?
+        crate::http::extract::parse_json_body(&body)?
     };
     let deployment = deployments::deploy(
         state.store.as_ref(),
