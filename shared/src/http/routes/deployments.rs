@@ -5,7 +5,7 @@ use crate::api::deployments::{DeployRequest, DeploymentList, DeploymentView};
 use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination};

@@ -12,7 +12,7 @@ use crate::domain::deployments;
 use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{self, BuildSpec};
 use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus, jobs};
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination};
