@@ -12,7 +12,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # Reinstall when the requirements changed or an install was cut short (its tools missing).
 if ! cmp -s tests/requirements.txt "$venv/.installed-requirements" 2>/dev/null \
-  || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ]; then
+  || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ] \
+  || [ ! -x "$venv/bin/schemathesis" ]; then
   rm -f "$venv/.installed-requirements"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
   cp tests/requirements.txt "$venv/.installed-requirements"
@@ -38,5 +39,7 @@ export PLEXE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# schemathesis against a live `plexe serve` and its own /openapi.json.
+tests/fuzz/run.sh
 tests/console/run.sh
 tests/lambda_smoke.sh

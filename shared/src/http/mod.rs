@@ -24,7 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use error::JSON_BODY_LIMIT;
 use middleware::scope::Guard;
-use middleware::{auth, body_limit, rate_limit, request_id};
+use middleware::{auth, body_limit, header_limit, rate_limit, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Serves `routes` at their bare paths and under `/v1`.
@@ -69,6 +69,7 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::from_status(axum::http::StatusCode::NOT_FOUND) })
         .layer(CatchPanicLayer::new())
+        .layer(from_fn(header_limit::limit_headers))
         .layer(from_fn(request_id::assign_request_id))
         .with_state(state)
 }

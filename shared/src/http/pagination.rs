@@ -9,6 +9,8 @@ use serde_json::json;
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
+/// The largest `offset` taken (beyond it is 400, as a limit out of range is).
+pub const MAX_OFFSET: usize = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pagination {
@@ -33,8 +35,8 @@ impl Pagination {
         for (name, value) in pairs {
             match name.as_str() {
                 "limit" => {
-                    p.limit = match value.trim().parse::<usize>() {
-                        Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    p.limit = match whole_number(value) {
+                        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
                         _ => {
                             return Err(ApiError::invalid_request(format!(
                                 "limit must be a whole number from 1 to {MAX_LIMIT} (got {value:?})"
@@ -44,12 +46,15 @@ impl Pagination {
                     }
                 }
                 "offset" => {
-                    p.offset = value.trim().parse::<usize>().map_err(|_| {
-                        ApiError::invalid_request(format!(
-                            "offset must be a whole number of 0 or more (got {value:?})"
-                        ))
-                        .with_details(json!({ "field": "offset" }))
-                    })?
+                    p.offset = match whole_number(value) {
+                        Some(n) if n <= MAX_OFFSET => n,
+                        _ => {
+                            return Err(ApiError::invalid_request(format!(
+                                "offset must be a whole number from 0 to {MAX_OFFSET} (got {value:?})"
+                            ))
+                            .with_details(json!({ "field": "offset" })));
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -68,6 +73,15 @@ impl Pagination {
     }
 }
 
+/// A query value that is a whole number in decimal digits only (no sign, no spaces), as the
+/// document's `integer` says.
+pub fn whole_number(value: &str) -> Option<usize> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
 /// How the list routes document `limit` and `offset` (parsed by [`Pagination`]).
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,8 +90,8 @@ pub struct PageQuery {
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// Items to skip (default 0).
-    #[param(minimum = 0)]
+    /// Items to skip, 0 to 1,000,000,000 (default 0).
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     offset: Option<u64>,
 }
 
@@ -85,6 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        super::extract::checked_query(&parts.uri)?;
         let Query(pairs) =
             Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|e| {
                 ApiError::invalid_request(format!("Bad query string: {}", e.body_text()))
@@ -127,6 +142,10 @@ mod tests {
             ("limit", "ten"),
             ("offset", "-1"),
             ("offset", "x"),
+            ("offset", "1000000001"),
+            ("offset", "99999999999999999999999"),
+            ("limit", "+5"),
+            ("limit", " 5"),
         ] {
             assert!(parse(&[bad]).is_err(), "{bad:?}");
         }

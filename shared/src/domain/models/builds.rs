@@ -25,6 +25,8 @@ use serde_json::Value;
 /// Longest build a request may ask for: the trainer Lambda runs at most 900 s, and loading,
 /// the final refit and the export need their share of it.
 pub const MAX_TIME_BUDGET_S: f64 = 600.0;
+/// The most candidate models a request may ask the search to try.
+pub const MAX_ITERATIONS: usize = 1000;
 /// Datasets up to this size are read whole at submit time so the task check is exact; larger
 /// ones are checked against their stored profile.
 const EXACT_CHECK_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -296,10 +298,15 @@ async fn check_build(
         )
         .into());
     }
-    if spec.max_iterations == Some(0) {
-        return Err(
-            DomainError::validation("max_iterations must be at least 1", "max_iterations").into(),
-        );
+    if spec
+        .max_iterations
+        .is_some_and(|n| !(1..=MAX_ITERATIONS).contains(&n))
+    {
+        return Err(DomainError::validation(
+            format!("max_iterations must be from 1 to {MAX_ITERATIONS}"),
+            "max_iterations",
+        )
+        .into());
     }
     let metric = match &spec.metric {
         None => None,

@@ -13,7 +13,7 @@ use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
 use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
-use crate::http::pagination::{PageQuery, Pagination};
+use crate::http::pagination::{PageQuery, Pagination, whole_number};
 use crate::http::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
@@ -104,10 +104,14 @@ fn capitalized(s: &str) -> String {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct CreateQuery {
-    /// Dataset name (default: the file name, else the dataset id).
-    #[param(min_length = 1, max_length = 200)]
+    /// Dataset name (default: the file name, else the dataset id): 1 to 200 characters, spaces
+    /// around it trimmed, no control characters.
+    #[param(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f]|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,198}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f])[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     name: Option<String>,
-    /// `csv` or `parquet`, when the content type does not say.
+    /// `csv` or `parquet`: the file's format, whatever the content type says.
+    #[param(value_type = Option<crate::api::datasets::FileFormat>)]
     format: Option<String>,
 }
 
@@ -321,8 +325,8 @@ async fn preview(
     let max = datasets::MAX_PREVIEW_ROWS;
     let limit = match query.limit.as_deref() {
         None => 20,
-        Some(raw) => match raw.trim().parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => n,
+        Some(raw) => match whole_number(raw) {
+            Some(n) if (1..=max).contains(&n) => n,
             _ => {
                 return Err(ApiError::invalid_request(format!(
                     "limit must be a whole number from 1 to {max} (got {raw:?})"

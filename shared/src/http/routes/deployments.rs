@@ -5,7 +5,7 @@ use crate::api::deployments::{DeployRequest, DeploymentList, DeploymentView};
 use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination};
@@ -60,12 +60,7 @@ async fn deploy(
     let body: DeployRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DeployRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                ErrorCode::ValidationError,
-                format!("The JSON body does not have the expected shape: {e}"),
-            )
-        })?
+        crate::http::extract::parse_json_body(&body)?
     };
     let deployment = deployments::deploy(
         state.store.as_ref(),

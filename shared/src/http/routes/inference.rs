@@ -10,7 +10,7 @@ use crate::domain::deployments;
 use crate::domain::layout::ModelName;
 use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus};
 use crate::http::error::{ApiError, ErrorCode};
-use crate::http::extract::Caller;
+use crate::http::extract::{Caller, reject_duplicate_keys};
 use crate::http::middleware::request_id::RequestId;
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
@@ -218,6 +218,7 @@ pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("The body is empty; send JSON."));
     }
+    reject_duplicate_keys(body)?;
     serde_json::from_slice(body).map_err(|e| not_json(&e))
 }
 
@@ -245,6 +246,7 @@ fn parse_rows(body: &[u8]) -> Result<JsonRows<'_>, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("The body is empty; send JSON."));
     }
+    reject_duplicate_keys(body)?;
     JsonRows::parse(body)
         .map_err(|e| match e {
             RowsError::Json(e) => not_json(&e),

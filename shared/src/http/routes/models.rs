@@ -121,14 +121,15 @@ pub(super) fn accepted(build: &StartedBuild) -> (StatusCode, Json<BuildAccepted>
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListModelsQuery {
-    /// Only models whose newest version has this status.
-    #[param(value_type = Option<VersionStatus>)]
+    /// Only models whose newest version has this status: PENDING, BUILDING, READY or ERROR (in
+    /// any case; empty: all).
+    #[param(pattern = "^(?i:pending|building|ready|error)?$")]
     status: Option<String>,
-    /// `created_at` (default) or `name`.
-    #[param(pattern = "^(created_at|name|model_name)$")]
+    /// `created_at` (default) or `name` (empty: the default).
+    #[param(pattern = "^(created_at|name|model_name)?$")]
     sort_by: Option<String>,
     /// `asc` or `desc` (default: `desc` by time, `asc` by name).
-    #[param(pattern = "^(asc|desc)$")]
+    #[param(pattern = "^(asc|desc)?$")]
     sort_dir: Option<String>,
 }
 
@@ -148,12 +149,16 @@ async fn list_models(
 ) -> Result<Json<ModelList>, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(VersionStatus::parse(s).ok_or_else(|| {
-            ApiError::invalid_request(format!(
-                "status must be PENDING, BUILDING, READY or ERROR (got {s:?})"
-            ))
-            .with_details(json!({"field": "status"}))
-        })?),
+        Some(s) => Some(
+            VersionStatus::parse(s)
+                .filter(|_| s.trim() == s)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(format!(
+                        "status must be PENDING, BUILDING, READY or ERROR (got {s:?})"
+                    ))
+                    .with_details(json!({"field": "status"}))
+                })?,
+        ),
     };
     let by_name = match query.sort_by.as_deref() {
         None | Some("") | Some("created_at") => false,

@@ -4,11 +4,14 @@
 
 use super::{console, datasets, deployments, health, inference, keys, legacy_v0, models, versions};
 use crate::api::{ErrorBody, ErrorEnvelope};
+use crate::domain::models::bounds;
+use crate::serving::MAX_BATCH_ROWS;
 use crate::http::state::AppState;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response as DocResponse, ResponseBuilder};
@@ -31,7 +34,7 @@ pub fn routes() -> Router<AppState> {
     responses((status = 200, description = "The OpenAPI 3 document", body = Object))
 )]
 async fn openapi_json() -> Response {
-    let mut response = Json(document()).into_response();
+    let mut response = Json(document_json()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -98,6 +101,125 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as served: [`document`] with the constraints its derived schemas cannot say
+/// (see [`refine`]).
+pub fn document_json() -> Value {
+    let mut json = serde_json::to_value(document()).unwrap_or(Value::Null);
+    refine(&mut json);
+    json
+}
+
+/// Tightens what the derived schemas leave loose, so the document says exactly what the server
+/// takes: the metrics by name, target and tag bounds, that a new model needs a `dataset_id` or
+/// an `upload_id`, that declared schemas are objects or arrays, that files are bytes, and that a
+/// batch has 1 to 10,000 rows.
+fn refine(doc: &mut Value) {
+    let metric = json!({
+        "type": ["string", "null"],
+        "enum": ["accuracy", "f1", "f1_score", "precision", "recall", "roc_auc", "log_loss",
+                 "rmse", "mae", "r2", null],
+        "description": "accuracy, f1, precision, recall, roc_auc, log_loss (classification); \
+                        rmse, mae, r2 (regression)"
+    });
+    let target = json!({
+        "type": ["string", "null"],
+        "maxLength": bounds::TARGET_CHARS,
+        "description": "The column to predict, when the intent should not decide."
+    });
+    let tags = json!({
+        "description": "An array of strings or an object of string values",
+        "oneOf": [
+            {"type": "null"},
+            {"type": "array", "maxItems": bounds::TAGS,
+             "items": {"type": "string", "maxLength": bounds::TAG_CHARS}},
+            {"type": "object", "maxProperties": bounds::TAGS,
+             "propertyNames": {"maxLength": bounds::TAG_KEY_CHARS},
+             "additionalProperties": {"type": "string", "maxLength": bounds::TAG_CHARS}}
+        ]
+    });
+    let declared_schema = json!({
+        "type": ["object", "array", "null"],
+        "description": "`{\"field\": \"type\", …}`, an array of fields, or a JSON Schema object \
+                        (at most 64 KB as JSON)"
+    });
+    let schemas = &mut doc["components"]["schemas"];
+    for name in [
+        "CreateModelRequest",
+        "CreateVersionRequest",
+        "RetrainRequest",
+        "PatchModelRequest",
+    ] {
+        let Some(properties) = schemas[name]["properties"].as_object_mut() else {
+            continue;
+        };
+        for (field, schema) in [
+            ("metric", &metric),
+            ("target", &target),
+            ("tags", &tags),
+            ("input_schema", &declared_schema),
+            ("output_schema", &declared_schema),
+        ] {
+            if let Some(property) = properties.get_mut(field) {
+                *property = schema.clone();
+            }
+        }
+    }
+    if let Some(create) = schemas["CreateModelRequest"].as_object_mut() {
+        create.insert(
+            "anyOf".into(),
+            json!([
+                {"required": ["dataset_id"], "properties": {"dataset_id": {"type": "string"}}},
+                {"required": ["upload_id"], "properties": {"upload_id": {"type": "string"}}}
+            ]),
+        );
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (_, operation) in item.iter_mut() {
+            if let Some(content) = operation.pointer_mut("/requestBody/content") {
+                binary_files(content);
+            }
+            if let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            {
+                for response in responses.values_mut() {
+                    if let Some(content) = response.get_mut("content") {
+                        binary_files(content);
+                    }
+                }
+            }
+            if path.ends_with("/predictions")
+                && let Some(body) = operation.pointer_mut("/requestBody/content/application~1json")
+            {
+                body["schema"] = json!({
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_ROWS,
+                    "items": {"type": "object"}
+                });
+            }
+        }
+    }
+}
+
+/// Files are bytes: `string`/`binary` for every octet-stream or Parquet body of `content`.
+fn binary_files(content: &mut Value) {
+    let Some(content) = content.as_object_mut() else {
+        return;
+    };
+    for (media, body) in content.iter_mut() {
+        if media == "application/octet-stream" || media == "application/vnd.apache.parquet" {
+            body["schema"] = json!({"type": "string", "format": "binary"});
+        }
+    }
+}
+
 /// An error answer with the envelope's schema.
 fn error_answer(description: &str) -> RefOr<DocResponse> {
     RefOr::T(
@@ -113,10 +235,10 @@ fn error_answer(description: &str) -> RefOr<DocResponse> {
     )
 }
 
-/// The answers the layers give on top of what the handler documents: a keyed operation can be
-/// 401 (no or bad key), 403 (scope; all but `/me`) and 429 (rate limit); one with a body 400
+/// The answers the layers give on top of what the handler documents: any operation can be 400
+/// (headers over 16 KB, an unreadable request), 500 or 503; a keyed operation can be 401 (no or bad key), 403 (scope; all but `/me`) and 429 (rate limit); one with a body 400
 /// (unreadable), 413 and 415; a POST also takes `Idempotency-Key` (400 malformed, 409 in
-/// flight, 422 reused); a path parameter can name nothing (404); anything can be 500 or 503.
+/// flight, 422 reused); a path parameter can name nothing (404).
 fn add_common_answers(method: &str, operation: &mut Operation) {
     let keyed = match &operation.security {
         // `security(())` on the operation: no key needed.
@@ -136,6 +258,11 @@ fn add_common_answers(method: &str, operation: &mut Operation) {
     });
     let is_me = operation.operation_id.as_deref() == Some("me");
     let mut answers: Vec<(&str, &str)> = vec![
+        (
+            "400",
+            "A request the server cannot read: headers over 16 KB, a body that is not valid \
+             JSON (or names a key twice), or a query parameter out of range",
+        ),
         ("500", "A bug: logged with the request id"),
         ("503", "A backing service is unavailable; retry"),
     ];
@@ -276,7 +403,7 @@ mod tests {
     /// needs a key documents 401 and 429, every POST its Idempotency-Key header.
     #[test]
     fn every_answer_has_a_schema() {
-        let json = serde_json::to_value(document()).expect("serializes");
+        let json = document_json();
         let mut seen = 0;
         for (path, item) in json["paths"].as_object().expect("paths") {
             for (method, op) in item.as_object().expect("path item") {

@@ -12,7 +12,7 @@ use crate::domain::deployments;
 use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{self, BuildSpec};
 use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus, jobs};
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination};
@@ -146,12 +146,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::ValidationError,
-            format!("The JSON body does not have the expected shape: {e}"),
-        )
-    })
+    crate::http::extract::parse_json_body(body)
 }
 
 #[utoipa::path(
