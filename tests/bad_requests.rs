@@ -453,6 +453,26 @@ async fn headers_of_100_kb() {
             "{case}: {error}"
         );
     }
+    // The document's pattern is visible ASCII; a space or a tab inside is not, whatever HTTP allows.
+    for (case, value) in [
+        ("an Idempotency-Key with a space", &b"two words"[..]),
+        ("an Idempotency-Key with a tab", &b"two\twords"[..]),
+    ] {
+        let error = bad(
+            &server,
+            case,
+            Some(400),
+            request(
+                "POST",
+                b"/api-keys",
+                key,
+                &[("Idempotency-Key", value), JSON],
+                br#"{"name": "k", "scopes": ["read"]}"#,
+            ),
+        )
+        .await;
+        assert_eq!(error["details"]["field"], "Idempotency-Key", "{case}");
+    }
     // Many headers adding up to 100 KB (fewer than the 100 headers the HTTP server parses).
     let value = vec![b'b'; 1700];
     let names: Vec<String> = (0..60).map(|i| format!("X-Pad-{i}")).collect();
@@ -743,9 +763,30 @@ async fn deep_nesting_and_numbers_out_of_range() {
             "/models/m/deploy",
             br#"{"replicas": 1000000}"#,
         ),
+        (
+            "a fractional size",
+            "/datasets/uploads",
+            br#"{"name": "x", "format": "csv", "size_bytes": 84.5}"#,
+        ),
     ] {
         bad(&server, case, None, post_json(&server, target, body)).await;
     }
+    // JSON has one number type: a whole number written as a float is that number.
+    let answer = exchange(
+        &server,
+        post_json(
+            &server,
+            "/datasets/uploads",
+            br#"{"name": "x", "format": "csv", "size_bytes": 84.0}"#,
+        ),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        201,
+        "size_bytes 84.0: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
     assert_healthy(&server, "deep nesting and big numbers").await;
 }
 

@@ -150,7 +150,46 @@ async fn legacy_routes_need_a_key_and_the_scope(app: &TestApp) {
     }
 }
 
+/// Untyped parts (a form post of a file with no extension) are read as CSV, the legacy API's
+/// format; an untyped part that is not CSV says why it is unusable.
+async fn untyped_parts_are_read_as_csv(app: &TestApp) {
+    let (_, key) = app
+        .account(shared::domain::accounts::Tier::Enterprise)
+        .await;
+    let send = |bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new().part(
+            "files",
+            reqwest::multipart::Part::bytes(bytes).file_name("files"),
+        );
+        http_client()
+            .post(app.at("/v0/uploads"))
+            .header("x-api-key", &key)
+            .multipart(form)
+            .send()
+    };
+    let read = send(csv().into_bytes()).await.expect("POST /v0/uploads");
+    assert_eq!(read.status(), StatusCode::CREATED);
+    let body: Value = read.json().await.expect("json");
+    assert_eq!(body["row_count"], 60, "{body}");
+    assert_eq!(body["columns"], json!(["size", "rooms", "price"]), "{body}");
+    let refused = send(vec![0xff, 0xfe, 0x00, 0x01])
+        .await
+        .expect("POST /v0/uploads");
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let misnamed = http_client()
+        .post(app.at("/v0/uploads"))
+        .header("x-api-key", &key)
+        .multipart(reqwest::multipart::Form::new().text("file", csv()))
+        .send()
+        .await
+        .expect("POST /v0/uploads");
+    assert_eq!(misnamed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = misnamed.json().await.expect("json");
+    assert_eq!(body["error"]["details"]["field"], "files", "{body}");
+}
+
 on_both_backends!(
+    untyped_parts_are_read_as_csv,
     failed_builds_read_failed_with_their_message,
     legacy_routes_need_a_key_and_the_scope
 );

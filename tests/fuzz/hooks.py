@@ -18,6 +18,7 @@ is set to the format of the body drawn for it; an invalid one is sent as drawn.
 
 import hashlib
 import io
+import itertools
 import re
 
 import pyarrow as pa
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 import schemathesis
 from hypothesis import strategies as st
 
+_SENDS = itertools.count()
 VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -49,7 +51,12 @@ def _unique_idempotency_key(case) -> None:
             continue
         value = headers[name]
         if isinstance(value, str) and VALID_KEY.match(value):
-            headers[name] = f"{value[:200]}.{_fingerprint(case)}"
+            suffix = _fingerprint(case)
+            if case.media_type and case.media_type.startswith("multipart/"):
+                # Each send draws a new boundary, so the same case is different bytes each time:
+                # only a new key is honest for it.
+                suffix += f".{next(_SENDS)}"
+            headers[name] = f"{value[:200]}.{suffix}"
 
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
@@ -100,7 +107,8 @@ FORMATS = {"csv", "parquet"}
 
 def _align_format(case) -> None:
     query = case.query
-    if not query or query.get("format") not in FORMATS or not isinstance(case.body, bytes):
+    fmt = query.get("format") if query else None
+    if not isinstance(fmt, str) or fmt not in FORMATS or not isinstance(case.body, bytes):
         return
     query["format"] = "parquet" if case.body.startswith(b"PAR1") else "csv"
 

@@ -37,7 +37,7 @@ key=$(cat "$work/data/admin.key")
 echo "fuzz: schemathesis against $base (seed $seed, max examples $max_examples per operation and phase)"
 status=0
 SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/fuzz${PYTHONPATH:+:$PYTHONPATH}" \
-  "$venv/bin/schemathesis" run "$base/openapi.json" \
+  "$venv/bin/schemathesis" --config-file "$root/tests/fuzz/schemathesis.toml" run "$base/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --seed "$seed" \
@@ -47,7 +47,7 @@ SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/fuzz${PYTHONPATH:+:$PYTHONPATH}
   --request-timeout 30 \
   --header "Authorization: Bearer $key" \
   --report ndjson --report-ndjson-path "$work/events.ndjson" \
-  --no-color \
+  --no-color ${PLEXE_FUZZ_EXTRA:-} \
   || status=$?
 
 # The number of generated cases, from the run's events.

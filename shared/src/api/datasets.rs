@@ -145,7 +145,7 @@ pub struct CreateUploadRequest {
     #[schema(value_type = FileFormat)]
     pub format: String,
     /// When given, completing checks the file has exactly this size.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::whole_number::optional")]
     #[schema(minimum = 1, maximum = 524288000)]
     pub size_bytes: Option<u64>,
     /// When given (64 hex characters), completing checks the file's SHA-256.

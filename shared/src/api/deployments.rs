@@ -14,7 +14,7 @@ pub struct DeployRequest {
     #[serde(default)]
     #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub environment: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::whole_number::optional")]
     #[schema(minimum = 1, maximum = 100)]
     pub replicas: Option<u32>,
     #[serde(default)]

@@ -14,6 +14,7 @@ pub mod legacy;
 pub mod models;
 pub mod operations;
 pub mod predictions;
+pub mod whole_number;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -56,7 +56,7 @@ pub struct CreateModelRequest {
     #[schema(minimum = 1, maximum = 600)]
     pub time_budget_s: Option<f64>,
     /// Candidate models to try at most.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::whole_number::optional")]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_iterations: Option<u64>,
 }
@@ -112,7 +112,7 @@ pub struct CreateVersionRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 600)]
     pub time_budget_s: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::whole_number::optional")]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_iterations: Option<u64>,
 }
@@ -149,7 +149,7 @@ pub struct RetrainRequest {
     pub goal: Option<String>,
     #[serde(default)]
     pub metric: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::whole_number::optional")]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_iterations: Option<u64>,
     #[serde(default)]

@@ -227,7 +227,7 @@ pub async fn apply_idempotency(
     let key = raw_key
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x21..=0x7e).contains(&b)))
         .ok_or_else(|| {
             ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters.")
                 .with_details(serde_json::json!({ "field": "Idempotency-Key" }))

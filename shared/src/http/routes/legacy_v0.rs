@@ -139,9 +139,15 @@ async fn upload(
         .await
         .map_err(|e| multipart_error(e.status(), e.body_text()))?
     {
-        if !matches!(field.name(), Some("files" | "file")) {
-            // Form posts often carry other fields.
-            continue;
+        if field.name() != Some("files") {
+            // Only files make a dataset; a part by another name is a mistake worth saying.
+            return Err(ApiError::validation(
+                format!(
+                    "Unknown multipart part {:?}: send each file as a part named 'files'.",
+                    field.name().unwrap_or("")
+                ),
+                "files",
+            ));
         }
         if files.len() == MAX_FILES_PER_UPLOAD {
             return Err(ApiError::validation(
@@ -155,6 +161,8 @@ async fn upload(
             .bytes()
             .await
             .map_err(|e| multipart_error(e.status(), e.body_text()))?;
+        let content_type =
+            content_type.or_else(|| legacy_default_type(file_name.as_deref(), &bytes));
         files.push(DirectUpload {
             bytes,
             content_type,
@@ -187,6 +195,14 @@ async fn upload(
             columns: dataset.columns.iter().map(|c| c.name.clone()).collect(),
         }),
     ))
+}
+
+/// The legacy API took CSV files: an untyped part that is not named `.parquet` and does not
+/// start with Parquet's magic bytes is read as CSV (a part that is not CSV is then a 422 that
+/// says why), rather than refused as a file of unknown format.
+fn legacy_default_type(file_name: Option<&str>, bytes: &[u8]) -> Option<String> {
+    let named_parquet = file_name.is_some_and(|n| n.to_ascii_lowercase().ends_with(".parquet"));
+    (!named_parquet && !bytes.starts_with(b"PAR1")).then(|| "text/csv".to_owned())
 }
 
 #[utoipa::path(
@@ -225,8 +241,8 @@ struct ListQuery {
     /// Models to show, 1 to 100 (default 100), newest first.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// Models to skip (default 0).
-    #[param(value_type = Option<u32>, minimum = 0)]
+    /// Models to skip, 0 to 1,000,000,000 (default 0).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
 }
 

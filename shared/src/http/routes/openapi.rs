@@ -5,8 +5,8 @@
 use super::{console, datasets, deployments, health, inference, keys, legacy_v0, models, versions};
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::domain::models::bounds;
-use crate::serving::MAX_BATCH_ROWS;
 use crate::http::state::AppState;
+use crate::serving::MAX_BATCH_ROWS;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -193,6 +193,22 @@ fn refine(doc: &mut Value) {
                         binary_files(content);
                     }
                 }
+            }
+            if path == "/v0/uploads"
+                && let Some(body) =
+                    operation.pointer_mut("/requestBody/content/multipart~1form-data")
+            {
+                body["schema"] = json!({
+                    "type": "object",
+                    "required": ["files"],
+                    "additionalProperties": false,
+                    "properties": {"files": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "format": "binary"}
+                    }}
+                });
+                body["encoding"] = json!({"files": {"contentType": "text/csv"}});
             }
             if path.ends_with("/predictions")
                 && let Some(body) = operation.pointer_mut("/requestBody/content/application~1json")
