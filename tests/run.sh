@@ -13,7 +13,7 @@ fi
 # Reinstall when the requirements changed or an install was cut short (its tools missing).
 if ! cmp -s tests/requirements.txt "$venv/.installed-requirements" 2>/dev/null \
   || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ] \
-  || [ ! -x "$venv/bin/schemathesis" ]; then
+  || [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-python-client" ]; then
   rm -f "$venv/.installed-requirements"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
   cp tests/requirements.txt "$venv/.installed-requirements"

@@ -11,13 +11,15 @@
 //! - [`onnx`]: export of a fitted pipeline to one standard ONNX file;
 //! - [`serving`]: running such a file with tract;
 //! - [`trainer`]: job messages to READY versions (the trainer Lambda and the local worker);
-//! - [`cli`]: the `plexe` command (`serve`, `admin`);
+//! - [`client`]: a typed HTTP client of the API (what the command-line client uses);
+//! - [`cli`]: the `plexe` command (`serve`, `admin`, and the client commands);
 //! - [`runtime`]: log output and the Lambda entry points of the function binaries;
 //! - [`config`]: every setting, read once at start.
 
 pub mod api;
 pub mod automl;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod http;

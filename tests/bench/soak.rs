@@ -219,7 +219,7 @@ async fn one_request(client: &Client, draw: &mut Draw) -> (&'static str, Result<
             ("upload", Ok(status))
         }
         _ => {
-            let path = if pick % 2 == 0 {
+            let path = if pick.is_multiple_of(2) {
                 "/models/soak/latest/describe"
             } else {
                 "/models/soak/v1.0/status"
@@ -235,7 +235,7 @@ async fn builds(client: Arc<Client>, dataset_id: String, until: Instant, stats: 
     let mut round = 0u64;
     while Instant::now() < until {
         let name = format!("soak-build-{}", round / 5);
-        if round % 5 == 0 && round > 0 {
+        if round.is_multiple_of(5) && round > 0 {
             let previous = format!("soak-build-{}", round / 5 - 1);
             let started = Instant::now();
             let delete = client
@@ -347,6 +347,13 @@ async fn run(plexe: &std::path::Path, settings: &Settings) -> Result<Value, Stri
         f64::INFINITY
     };
 
+    // Asked before taking the lock: a std mutex guard must not live across an await.
+    let health = client
+        .get("/health")
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
     let stats = stats.lock().map_err(|e| e.to_string())?;
     let mut kinds = serde_json::Map::new();
     let (mut total, mut server_errors, mut transport_errors) = (0u64, 0u64, 0u64);
@@ -375,12 +382,6 @@ async fn run(plexe: &std::path::Path, settings: &Settings) -> Result<Value, Stri
             }),
         );
     }
-    let health = client
-        .get("/health")
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0);
     let passed =
         server_errors == 0 && transport_errors == 0 && growth <= RSS_GROWTH_LIMIT && health == 200;
     Ok(json!({

@@ -69,6 +69,12 @@ pub struct ErrorBody {
     pub details: Value,
 }
 
+/// A body of raw bytes (a file sent or received as is): `{"type": "string", "format":
+/// "binary"}` in the document, so generated clients take and give files, not integer arrays.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
+
 /// A JSON value whose shape depends on the model or the user (schemas, metrics, tags).
 pub type AnyJson = Value;
 

@@ -307,9 +307,11 @@ impl From<&StartedBuild> for BuildAccepted {
     }
 }
 
-/// `DEPLOYED` when some environment serves it.
+/// `DEPLOYED` when some environment serves it. Named `ModelDeploymentStatus` in the document:
+/// a deployment's own `DeploymentStatus` (ACTIVE, UNDEPLOYED) has the plain name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
+#[schema(as = ModelDeploymentStatus)]
 pub enum DeploymentStatus {
     Deployed,
 }

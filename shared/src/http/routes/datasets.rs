@@ -2,11 +2,11 @@
 //! delete (SPEC §3). Plus, on the embedded backend only, `PUT /uploads/{token}`: the signed URL
 //! an upload session hands out, which `plexe serve` accepts itself (S3 does on AWS).
 
-use crate::api::ErrorEnvelope;
 use crate::api::datasets::{
     CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset, UploadReceived,
     UploadSessionView,
 };
+use crate::api::{ErrorEnvelope, FileBytes};
 use crate::domain::api_keys::Scope;
 use crate::domain::datasets::{self, DatasetError, DirectUpload};
 use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
@@ -209,8 +209,8 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
         description = "The file, at most 6 MB",
         content(
             (String = "text/csv"),
-            (Vec<u8> = "application/vnd.apache.parquet"),
-            (Vec<u8> = "application/octet-stream")
+            (inline(FileBytes) = "application/vnd.apache.parquet"),
+            (inline(FileBytes) = "application/octet-stream")
         )
     ),
     responses(
@@ -453,7 +453,7 @@ async fn complete_upload(
     tag = "datasets",
     security(()),
     params(("token" = String, Path, description = "The signed token of an upload_url")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file"),
+    request_body(content = inline(FileBytes), content_type = "application/octet-stream", description = "The file"),
     responses(
         (status = 200, description = "Stored; now complete the session", body = UploadReceived),
         (status = 403, description = "Invalid or expired token", body = ErrorEnvelope),

@@ -6,7 +6,7 @@ use crate::api::models::{
     BuildAccepted, CreateVersionRequest, DescribeView, RetrainRequest, VersionList,
     VersionStatusView, VersionView,
 };
-use crate::api::{ErrorEnvelope, non_null};
+use crate::api::{ErrorEnvelope, FileBytes, non_null};
 use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
@@ -307,7 +307,7 @@ async fn describe(
     summary = "The ONNX file",
     params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
     responses(
-        (status = 200, description = "The ONNX model, runnable in any ONNX runtime", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The ONNX model, runnable in any ONNX runtime", content_type = "application/octet-stream", body = inline(FileBytes)),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
         (status = 409, description = "Not READY", body = ErrorEnvelope)
     )
