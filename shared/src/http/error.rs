@@ -152,6 +152,17 @@ impl ApiError {
         ApiError::new(ErrorCode::Forbidden, message)
     }
 
+    /// A body or multipart part that could not be read, from an extractor's rejection: 413 when
+    /// it was over the body limit, else a 400 that says why. Every route reads bodies through
+    /// this, so the two answers are the same everywhere.
+    pub fn unreadable_body(status: StatusCode, detail: impl std::fmt::Display) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(JSON_BODY_LIMIT)
+        } else {
+            ApiError::invalid_request(format!("The request body could not be read: {detail}"))
+        }
+    }
+
     pub fn payload_too_large(limit_bytes: usize) -> Self {
         ApiError::new(
             ErrorCode::PayloadTooLarge,

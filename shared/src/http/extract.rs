@@ -7,7 +7,7 @@ use crate::domain::api_keys::ApiKey;
 use crate::http::middleware::idempotency::SealingKey;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,15 +64,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(super::error::JSON_BODY_LIMIT)
-            } else {
-                ApiError::invalid_request(format!(
-                    "The request body could not be read: {rejection}"
-                ))
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
         if bytes.is_empty() {
             return Err(ApiError::invalid_request(
                 "This route needs a JSON body; the body was empty.",

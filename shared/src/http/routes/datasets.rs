@@ -10,7 +10,7 @@ use crate::api::{ErrorEnvelope, FileBytes};
 use crate::domain::api_keys::Scope;
 use crate::domain::datasets::{self, DatasetError, DirectUpload};
 use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
-use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination, whole_number};
@@ -126,14 +126,6 @@ fn is_multipart(headers: &HeaderMap) -> bool {
         })
 }
 
-fn body_error(status: StatusCode, detail: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::payload_too_large(JSON_BODY_LIMIT)
-    } else {
-        ApiError::invalid_request(format!("The request body could not be read: {detail}"))
-    }
-}
-
 /// The file of a direct upload: the body itself, or a multipart body's `file` part (and its
 /// `name` field).
 async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUpload, ApiError> {
@@ -145,7 +137,7 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
     if !is_multipart(req.headers()) {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|r| body_error(r.status(), r.body_text()))?;
+            .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
         return Ok(DirectUpload {
             bytes,
             content_type,
@@ -154,13 +146,13 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
     }
     let mut multipart = Multipart::from_request(req, state)
         .await
-        .map_err(|r| body_error(r.status(), r.body_text()))?;
+        .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
     let mut file = None;
     let mut name = None;
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| body_error(e.status(), e.body_text()))?
+        .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?
     {
         match field.name() {
             Some("file") if file.is_none() => {
@@ -169,14 +161,14 @@ async fn read_direct_upload(state: &AppState, req: Request) -> Result<DirectUplo
                 let bytes = field
                     .bytes()
                     .await
-                    .map_err(|e| body_error(e.status(), e.body_text()))?;
+                    .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?;
                 file = Some((bytes, part_type, file_name));
             }
             Some("name") => {
                 let text = field
                     .text()
                     .await
-                    .map_err(|e| body_error(e.status(), e.body_text()))?;
+                    .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?;
                 name = Some(text);
             }
             // Other parts are ignored, as form posts often carry extra fields.

@@ -307,9 +307,9 @@ async fn predictions(
     let kind = content_type(&req);
     match kind.as_str() {
         "application/json" | "" => {
-            let body = Bytes::from_request(req, &state).await.map_err(|e| {
-                ApiError::invalid_request(format!("The body could not be read: {e}"))
-            })?;
+            let body = Bytes::from_request(req, &state)
+                .await
+                .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
             let rows = parse_rows(&body)?;
             check_row_count(rows.len())?;
             let (version, model) =
@@ -333,24 +333,25 @@ async fn predictions(
             Ok(response)
         }
         "text/csv" | "application/csv" => {
-            let body = Bytes::from_request(req, &state).await.map_err(|e| {
-                ApiError::invalid_request(format!("The body could not be read: {e}"))
-            })?;
+            let body = Bytes::from_request(req, &state)
+                .await
+                .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
             csv_predictions(&state, &caller, &model_name, &model_version, &body).await
         }
         "multipart/form-data" => {
             let mut multipart = axum::extract::Multipart::from_request(req, &state)
                 .await
-                .map_err(|e| ApiError::invalid_request(format!("Bad multipart body: {e}")))?;
+                .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
             while let Some(field) = multipart
                 .next_field()
                 .await
-                .map_err(|e| ApiError::invalid_request(format!("Bad multipart body: {e}")))?
+                .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?
             {
                 if field.name() == Some("file") {
-                    let body = field.bytes().await.map_err(|e| {
-                        ApiError::invalid_request(format!("The file part could not be read: {e}"))
-                    })?;
+                    let body = field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?;
                     return csv_predictions(&state, &caller, &model_name, &model_version, &body)
                         .await;
                 }

@@ -26,7 +26,7 @@ use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{self, BuildSpec, NewModel};
 use crate::domain::models::{self, ModelListing, VersionRef, VersionStatus, summaries};
 use crate::domain::uploads::UPLOAD_ID_PREFIX;
-use crate::http::error::{ApiError, ErrorCode, JSON_BODY_LIMIT};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{MAX_LIMIT, Pagination};
@@ -101,14 +101,6 @@ pub fn inference_routes(guard: &Guard) -> Router<AppState> {
 ))]
 pub struct LegacyApi;
 
-fn multipart_error(status: StatusCode, detail: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::payload_too_large(JSON_BODY_LIMIT)
-    } else {
-        ApiError::invalid_request(format!("The multipart body could not be read: {detail}"))
-    }
-}
-
 #[utoipa::path(
     post,
     path = "/v0/uploads",
@@ -132,12 +124,12 @@ async fn upload(
 ) -> Result<(StatusCode, Json<LegacyUpload>), ApiError> {
     let mut multipart = Multipart::from_request(req, &state)
         .await
-        .map_err(|r| multipart_error(r.status(), r.body_text()))?;
+        .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
     let mut files = Vec::new();
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| multipart_error(e.status(), e.body_text()))?
+        .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?
     {
         if field.name() != Some("files") {
             // Only files make a dataset; a part by another name is a mistake worth saying.
@@ -160,7 +152,7 @@ async fn upload(
         let bytes: Bytes = field
             .bytes()
             .await
-            .map_err(|e| multipart_error(e.status(), e.body_text()))?;
+            .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?;
         let content_type =
             content_type.or_else(|| legacy_default_type(file_name.as_deref(), &bytes));
         files.push(DirectUpload {
