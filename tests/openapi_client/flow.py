@@ -25,6 +25,7 @@ from plexe_client.models import (
     DeploymentView,
     DeployRequest,
     ErrorEnvelope,
+    FileFormat,
     InferBody,
     InferResponse,
     ModelList,
@@ -48,7 +49,7 @@ def main(dataset_path: str) -> None:
         client=client,
         body=File(payload=io.BytesIO(data), file_name="titanic.csv"),
         name="titanic-py",
-        format_="csv",
+        format_=FileFormat.CSV,
     )
     assert isinstance(dataset, DatasetView), dataset
     assert dataset.name == "titanic-py"

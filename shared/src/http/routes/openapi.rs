@@ -59,6 +59,30 @@ async fn openapi_json() -> Response {
 )]
 struct OperationsApi;
 
+/// The /v0 group, its operation ids prefixed `legacy_`: its handlers share names with the
+/// current API's (`infer`, `list_models`, …) and an id must be unique for generators to name
+/// the functions and inline bodies they make.
+fn legacy_openapi() -> utoipa::openapi::OpenApi {
+    let mut legacy = legacy_v0::LegacyApi::openapi();
+    for item in legacy.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(id) = operation.operation_id.as_mut() {
+                *id = format!("legacy_{id}");
+            }
+        }
+    }
+    legacy
+}
+
 /// The whole document: every group's paths, the two ways to send a key, and the answers every
 /// operation can give besides its own (so a client sees each status with its schema).
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -71,7 +95,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(deployments::DeploymentsApi::openapi());
     doc.merge(inference::InferenceApi::openapi());
     doc.merge(console::ConsoleApi::openapi());
-    doc.merge(legacy_v0::LegacyApi::openapi());
+    doc.merge(legacy_openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -137,10 +161,15 @@ fn refine(doc: &mut Value) {
              "additionalProperties": {"type": "string", "maxLength": bounds::TAG_CHARS}}
         ]
     });
+    // One schema per type (not a type list): generators need an array's `items`.
     let declared_schema = json!({
-        "type": ["object", "array", "null"],
         "description": "`{\"field\": \"type\", …}`, an array of fields, or a JSON Schema object \
-                        (at most 64 KB as JSON)"
+                        (at most 64 KB as JSON)",
+        "oneOf": [
+            {"type": "null"},
+            {"type": "array", "items": {}},
+            {"type": "object", "additionalProperties": true}
+        ]
     });
     let schemas = &mut doc["components"]["schemas"];
     for name in [
@@ -164,13 +193,15 @@ fn refine(doc: &mut Value) {
             }
         }
     }
+    // "dataset_id or upload_id" is said in words, not as an `anyOf`: generators turn a schema
+    // with `anyOf` into one class per branch, and the model of the request is lost.
     if let Some(create) = schemas["CreateModelRequest"].as_object_mut() {
         create.insert(
-            "anyOf".into(),
-            json!([
-                {"required": ["dataset_id"], "properties": {"dataset_id": {"type": "string"}}},
-                {"required": ["upload_id"], "properties": {"upload_id": {"type": "string"}}}
-            ]),
+            "description".into(),
+            json!(
+                "`POST /models/{model_name}`: what to build. Give `dataset_id` or \
+                   `upload_id`; without either the answer is a 422."
+            ),
         );
     }
     let Some(paths) = doc["paths"].as_object_mut() else {
@@ -413,6 +444,24 @@ mod tests {
         );
         assert!(json["components"]["securitySchemes"]["api_key"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+    }
+
+    /// Generators name functions and inline bodies after operation ids: each is used once.
+    #[test]
+    fn operation_ids_are_unique() {
+        let json = document_json();
+        let mut seen = std::collections::HashMap::new();
+        for (path, item) in json["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                if let Some(id) = op["operationId"].as_str() {
+                    let here = format!("{method} {path}");
+                    if let Some(first) = seen.insert(id.to_owned(), here.clone()) {
+                        panic!("operationId {id:?} of {here} is also {first}'s");
+                    }
+                }
+            }
+        }
+        assert!(seen.contains_key("legacy_infer") && seen.contains_key("infer"));
     }
 
     /// Every answer of every operation has a body with a schema, and every operation that
