@@ -125,17 +125,17 @@ fn run_python(python: &str, script: &Path, cwd: &Path, envs: &[(&str, String)]) 
     stdout
 }
 
-/// The README's Python example: the first ```python block of its "Clients" section.
+/// The README's Python example: the first ```python block of its section on this client.
 fn readme_example() -> String {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
     let clients = readme
-        .split("\n## Clients\n")
+        .split("\n### Python: the published Plexe client\n")
         .nth(1)
-        .expect("the README has a '## Clients' section");
+        .expect("the README has a '### Python: the published Plexe client' section");
     let block = clients
         .split("```python\n")
         .nth(1)
-        .expect("the Clients section has a ```python example");
+        .expect("that section has a ```python example");
     block
         .split("\n```")
         .next()
