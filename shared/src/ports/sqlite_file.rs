@@ -8,7 +8,6 @@
 
 use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a writer waits for another connection's write before giving up.
@@ -34,18 +33,24 @@ pub fn is_busy(err: &rusqlite::Error) -> bool {
     )
 }
 
-/// A connection shared by one adapter's calls. Calls run on tokio's blocking pool so SQLite's
-/// file I/O and busy waits never stall the async runtime.
+/// A connection shared by one adapter's calls, owned by a thread of its own that runs them one
+/// after another, so SQLite's file I/O and busy waits never stall the async runtime. One
+/// thread per connection, kept busy while calls queue: running each call on tokio's blocking
+/// pool instead parked a thread per concurrent request on the connection's lock (a hundred
+/// under load, each with its own allocator arena; the process's memory crept up with them),
+/// and a lock taken before the hop made every call wait for a thread to wake.
 #[derive(Clone)]
 pub struct SharedConnection {
-    conn: Arc<Mutex<Connection>>,
+    calls: std::sync::mpsc::Sender<Call>,
 }
+
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// Why a blocking SQLite call did not return a result.
 #[derive(Debug)]
 pub enum CallError {
     Sqlite(rusqlite::Error),
-    /// The blocking task panicked or the lock was poisoned by an earlier panic.
+    /// The call panicked, or the connection's thread is gone.
     Broken(String),
 }
 
@@ -56,32 +61,45 @@ impl From<rusqlite::Error> for CallError {
 }
 
 impl SharedConnection {
-    pub fn new(conn: Connection) -> Self {
-        SharedConnection {
-            conn: Arc::new(Mutex::new(conn)),
+    /// Moves `conn` to its own thread (named `sqlite`), which ends, closing the connection,
+    /// when the last clone of this handle is dropped.
+    pub fn new(mut conn: Connection) -> Self {
+        let (calls, queue) = std::sync::mpsc::channel::<Call>();
+        let spawned = std::thread::Builder::new()
+            .name("sqlite".into())
+            .spawn(move || {
+                while let Ok(call) = queue.recv() {
+                    // A panicking call loses its own answer (its caller sees `Broken`), not
+                    // the connection.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&mut conn)));
+                }
+            });
+        if let Err(e) = spawned {
+            // Calls then fail with `Broken`, saying why, instead of the process aborting.
+            tracing::error!(error = %e, "could not start the sqlite thread");
         }
+        SharedConnection { calls }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on its thread, after the calls queued before it.
     pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<CallError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| {
-                E::from(CallError::Broken("sqlite connection lock poisoned".into()))
-            })?;
-            f(&mut guard)
-        })
-        .await;
-        match joined {
-            Ok(result) => result,
-            Err(join) => Err(E::from(CallError::Broken(format!(
-                "sqlite task failed: {join}"
-            )))),
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let call: Call = Box::new(move |conn| {
+            let _ = answer.send(f(conn));
+        });
+        if self.calls.send(call).is_err() {
+            return Err(E::from(CallError::Broken(
+                "the sqlite thread is not running".into(),
+            )));
         }
+        answered
+            .await
+            .unwrap_or_else(|_| Err(E::from(CallError::Broken("a sqlite call panicked".into()))))
     }
 }
