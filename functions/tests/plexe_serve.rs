@@ -582,9 +582,9 @@ async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> 
     }
 }
 
-/// Half-sent headers and idle keep-alive connections are closed after the header timeout; at
-/// most --max-connections are served at once, the others wait; a slow upload does not hold a
-/// SIGTERM beyond the grace period.
+/// Half-sent headers and idle keep-alive connections are closed after the header timeout, a
+/// stalled body after the body timeout; at most --max-connections are served at once, the
+/// others wait; a slow upload does not hold a SIGTERM beyond the grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_bounded() {
     use tokio::io::AsyncWriteExt;
@@ -593,10 +593,46 @@ async fn slow_clients_are_bounded() {
         data.path(),
         &with_env(&[
             ("PLEXE_HEADER_TIMEOUT_S", "2"),
+            ("PLEXE_BODY_TIMEOUT_S", "2"),
             ("PLEXE_MAX_CONNECTIONS", "3"),
         ]),
     );
     let addr = server.url.trim_start_matches("http://").to_owned();
+    let key = std::fs::read_to_string(data.path().join("admin.key")).expect("admin.key");
+
+    // A keyed request that declares a body and stalls after a few bytes: answered 400 and
+    // closed after ~2 s of silence, not held.
+    let mut stalled = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    stalled
+        .write_all(
+            format!(
+                "POST /datasets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+                 content-type: text/csv\r\ncontent-length: 1000\r\n\r\na,b\n",
+                key.trim()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+    let answer = {
+        use tokio::io::AsyncReadExt;
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("stopped arriving"),
+        "a stalled body got: {answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "a stalled body was held {:?}",
+        started.elapsed()
+    );
 
     // Half-sent headers: closed after ~2 s, not kept.
     let mut half = tokio::net::TcpStream::connect(&addr)

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// connection and a TLS handshake may last).
     #[arg(long, env = "PLEXE_HEADER_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=30))]
     pub header_timeout_s: u64,
+    /// Seconds a request body may send nothing before the request fails (a moving upload of
+    /// any length is not cut).
+    #[arg(long, env = "PLEXE_BODY_TIMEOUT_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_timeout_s: u64,
     /// Connections open at once; more wait to be accepted.
     #[arg(long, env = "PLEXE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -123,6 +127,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let limits = ServerLimits {
         max_connections: args.max_connections as usize,
         header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
+        body_idle_timeout: std::time::Duration::from_secs(args.body_timeout_s),
         ..ServerLimits::default()
     };
     server::serve(listener, http::app(state), tls, limits, shutdown_signal()).await;

@@ -4,6 +4,9 @@
 //! - a client has [`ServerLimits::header_timeout`] to send a request's headers, counted from
 //!   when the server starts waiting for them, so an idle keep-alive connection and a half-sent
 //!   request are both closed after it (and a TLS handshake has as long);
+//! - a request body that sends nothing for [`ServerLimits::body_idle_timeout`] fails (the
+//!   route answers 400 and the connection closes), so a client that declares a body and stalls
+//!   cannot hold a connection; a slow but moving upload is not cut;
 //! - at most [`ServerLimits::max_connections`] connections are open at once; beyond that new
 //!   ones wait in the kernel's accept queue;
 //! - on shutdown no new connection is accepted, connections finish the request they are in and
@@ -25,11 +28,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower_http::timeout::TimeoutBody;
 
 /// What one client may take of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
     pub header_timeout: Duration,
+    pub body_idle_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
 }
@@ -38,6 +43,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -101,6 +107,12 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let idle = limits.body_idle_timeout;
+    let app = app.layer(axum::middleware::map_request(
+        move |req: axum::extract::Request| async move {
+            req.map(|body| axum::body::Body::new(TimeoutBody::new(idle, body)))
+        },
+    ));
     let service = TowerToHyperService::new(app);
     tokio::pin!(shutdown);
     loop {

@@ -33,8 +33,11 @@ pub async fn limit_body(State(limit): State<usize>, req: Request, next: Next) ->
     let mut buffered: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return ApiError::invalid_request("The request body could not be read completely.")
-                .into_response();
+            return ApiError::invalid_request(
+                "The request body could not be read completely: it stopped arriving or the \
+                 connection closed. Send the whole body without pausing.",
+            )
+            .into_response();
         };
         if let Ok(data) = frame.into_data() {
             if buffered.len() + data.len() > limit {
