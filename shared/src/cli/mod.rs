@@ -171,7 +171,7 @@ pub fn main() -> ExitCode {
                         serde_json::to_string(&envelope).unwrap_or_else(|_| e.to_string())
                     );
                 }
-                _ => eprintln!("plexe: error: {e}"),
+                _ => eprintln!("plexe: error: {}", output::printable(&e.to_string())),
             }
             ExitCode::from(e.exit_code())
         }

@@ -133,6 +133,9 @@ pub async fn run(remote: RemoteArgs, command: ModelsCommand) -> Result<(), CliEr
             description,
             wait,
         } => {
+            // Checked before a --file is uploaded, so a bad name leaves no dataset behind.
+            crate::domain::layout::ModelName::new(&model_name)
+                .map_err(|e| CliError::Usage(e.public_reason()))?;
             let dataset_id = match (dataset, file) {
                 (Some(id), _) => id,
                 (None, Some(file)) => {
@@ -350,7 +353,12 @@ pub async fn run(remote: RemoteArgs, command: ModelsCommand) -> Result<(), CliEr
             if json {
                 return print_json(&d);
             }
-            println!("{} {}: {}", d.model_name, d.model_version, d.description);
+            println!(
+                "{} {}: {}",
+                d.model_name,
+                d.model_version,
+                super::output::printable(&d.description)
+            );
             println!();
             print_fields(&[
                 ("target", d.target.clone()),
@@ -600,7 +608,12 @@ async fn all_log_lines(client: &Client, job_id: &str) -> Result<Vec<LogLineView>
 }
 
 fn log_text(line: &LogLineView) -> String {
-    format!("{} {:5} {}", line.timestamp, line.level, line.message)
+    format!(
+        "{} {:5} {}",
+        line.timestamp,
+        line.level,
+        super::output::printable(&line.message)
+    )
 }
 
 fn print_status(status: &VersionStatusView) {

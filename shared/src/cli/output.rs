@@ -23,7 +23,7 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(cells.iter().map(|c| printable(c)).collect());
     }
 
     pub fn render(&self) -> String {
@@ -61,8 +61,27 @@ impl Table {
 pub fn print_fields(fields: &[(&str, String)]) {
     let width = fields.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     for (label, value) in fields {
-        println!("{label:width$}  {value}");
+        println!("{label:width$}  {}", printable(value));
     }
+}
+
+/// `text` with control characters other than newline and tab shown escaped (`\u{1b}`), not
+/// sent to the terminal: names, intents and log lines come from the API, written by anyone
+/// with a write key, and an escape sequence in them must not drive the reader's terminal.
+pub fn printable(text: &str) -> String {
+    let hostile = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(hostile) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if hostile(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `value` as indented JSON on stdout.
@@ -147,6 +166,18 @@ mod tests {
             table.render(),
             "NAME     ROWS   ID\ntitanic  891    ds_1\na        12345  ds_22\n"
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(
+            printable("survived\u{0}\u{1b}[31m\r\n"),
+            "survived\\u{0}\\u{1b}[31m\\u{d}\n"
+        );
+        let mut table = Table::new(&["name"]);
+        table.row(vec!["a\u{1b}]0;title\u{7}".into()]);
+        assert!(!table.render().contains('\u{1b}'));
     }
 
     #[test]

@@ -161,7 +161,7 @@ pub async fn deploy(
     if version.status != VersionStatus::Ready {
         return Err(DomainError::Conflict {
             message: format!(
-                "Version {} of {model_name:?} is {}, not READY; only READY versions can be \
+                "Version {} of \"{model_name}\" is {}, not READY; only READY versions can be \
                  deployed. Poll GET /models/{model_name}/{}/status.",
                 version.label(),
                 version.status.as_str(),
@@ -273,7 +273,7 @@ pub async fn undeploy(
     let pk = account_pk(account_id);
     let not_found = || {
         DomainError::not_found(format!(
-            "Model {model_name:?} has no deployment {deployment_id}. GET \
+            "Model \"{model_name}\" has no deployment {deployment_id}. GET \
              /models/{model_name}/deployments lists them."
         ))
     };

@@ -167,9 +167,9 @@ impl ApiError {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "The request body is larger than this route's limit of {} MB. For bigger \
-                 datasets create an upload session with POST /datasets/uploads and PUT the \
-                 file to the returned upload_url.",
+                "The request body is larger than this route's limit of {} MB. Send prediction \
+                 rows in several smaller batches; for a bigger dataset create an upload session \
+                 with POST /datasets/uploads and PUT the file to the returned upload_url.",
                 limit_bytes / (1024 * 1024)
             ),
         )

@@ -231,7 +231,7 @@ pub async fn plan_model(
 fn name_taken(model_name: &ModelName) -> DomainError {
     DomainError::Conflict {
         message: format!(
-            "A model named {model_name:?} already exists in this account. Choose another name, \
+            "A model named \"{model_name}\" already exists in this account. Choose another name, \
              or start a new version with POST /models/{model_name}/versions."
         ),
     }

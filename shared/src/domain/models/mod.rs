@@ -273,7 +273,7 @@ pub async fn get_model(
 
 pub fn model_not_found(model_name: &str) -> DomainError {
     DomainError::not_found(format!(
-        "No model named {model_name:?} in this account. GET /models lists your models."
+        "No model named \"{model_name}\" in this account. GET /models lists your models."
     ))
 }
 
@@ -359,7 +359,7 @@ pub async fn resolve_version(
             .await?
             .ok_or_else(|| {
                 DomainError::not_found(format!(
-                    "Model {model_name:?} has no version {}. GET /models/{model_name}/versions \
+                    "Model \"{model_name}\" has no version {}. GET /models/{model_name}/versions \
                      lists its versions.",
                     version_label(*n)
                 ))
@@ -368,7 +368,7 @@ pub async fn resolve_version(
             .await?
             .ok_or_else(|| {
                 DomainError::not_found(format!(
-                    "Model {model_name:?} has no READY version yet; `latest` names the newest \
+                    "Model \"{model_name}\" has no READY version yet; `latest` names the newest \
                      READY version. Poll GET /models/{model_name}/{{version}}/status."
                 ))
             }),
