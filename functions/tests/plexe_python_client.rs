@@ -11,14 +11,14 @@
 //!
 //! Needs `PLEXE_TEST_PYTHON` (set by `tests/run.sh`); `PLEXE_TEST_SKIP_CLIENTS=1` skips it.
 
-use integration_tests::apigw::{ApiGateway, Integration, SqsTrigger};
-use integration_tests::runtime_api::RuntimeApi;
+mod cli_support;
+
+use cli_support::function_binaries;
+use integration_tests::lambda_stack::{LambdaStack, expected_routes};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 const PLEXE: &str = env!("CARGO_BIN_EXE_plexe");
 
@@ -234,53 +234,6 @@ fn the_published_python_client_runs_its_flow_against_plexe_serve_over_https() {
     drop(server);
 }
 
-/// One function process on its own Runtime API emulator; killed when dropped.
-struct Function {
-    runtime: Arc<RuntimeApi>,
-    child: Child,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_function(binary: &str, name: &str, env: &[(String, String)]) -> Function {
-    let runtime = Arc::new(RuntimeApi::start().await);
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in env.iter().cloned().chain(runtime.lambda_env(name)) {
-        command.env(k, v);
-    }
-    let child = command.spawn().expect("starting a function binary");
-    Function { runtime, child }
-}
-
-/// The API's routes and the function each reaches, as both templates must have them
-/// (`tests/infra/expected.py`, which the template checks hold the templates to).
-fn expected_routes(python: &str) -> HashMap<String, String> {
-    let out = Command::new(python)
-        .current_dir(repo().join("tests/infra"))
-        .args([
-            "-c",
-            "import json, expected; print(json.dumps(expected.EXPECTED_ROUTES))",
-        ])
-        .output()
-        .expect("running Python");
-    assert!(
-        out.status.success(),
-        "reading tests/infra/expected.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the routes as JSON")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_published_python_client_runs_its_flow_against_the_lambda_stack_on_moto() {
     let Some(python) = python() else {
@@ -299,69 +252,19 @@ async fn the_published_python_client_runs_its_flow_against_the_lambda_stack_on_m
     )
     .await
     .expect("creating an account on moto");
-    let env: Vec<(String, String)> = [
-        ("PLEXE_BACKEND", "aws".to_owned()),
-        ("PLEXE_TABLE", aws.resources.table.clone()),
-        ("PLEXE_BUCKET", aws.resources.bucket.clone()),
-        ("PLEXE_QUEUE_URL", aws.resources.queue_url.clone()),
-        ("PLEXE_DLQ_URL", aws.resources.dlq_url.clone()),
-        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let functions = [
-        ("KeysFunction", env!("CARGO_BIN_EXE_keys"), "keys"),
-        (
-            "DatasetsFunction",
-            env!("CARGO_BIN_EXE_datasets"),
-            "datasets",
-        ),
-        ("ModelsFunction", env!("CARGO_BIN_EXE_models"), "models"),
-        (
-            "InferenceFunction",
-            env!("CARGO_BIN_EXE_inference"),
-            "inference",
-        ),
-    ];
-    let mut running = HashMap::new();
-    for (logical, binary, name) in functions {
-        running.insert(logical, start_function(binary, name, &env).await);
-    }
-    let trainer = start_function(env!("CARGO_BIN_EXE_trainer"), "trainer", &env).await;
-    let _jobs = SqsTrigger::start(
-        aws_sdk_sqs::Client::new(&aws.sdk),
-        aws.resources.queue_url.clone(),
-        trainer.runtime.clone(),
-    );
-    let routes: Vec<Integration> = expected_routes(&python)
-        .into_iter()
-        .filter_map(|(route_key, target)| {
-            running.get(target.as_str()).map(|f| Integration {
-                route_key,
-                function: f.runtime.clone(),
-            })
-        })
-        .collect();
     assert!(
-        routes.iter().any(|r| r.route_key == "ANY /v0/uploads"),
+        expected_routes(&python).contains_key("ANY /v0/uploads"),
         "the templates route /v0"
     );
-    let certs = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = integration_tests::tls::make_test_ca(certs.path());
-    let gateway = ApiGateway::start(routes, &cert, &key).await;
+    let stack = LambdaStack::start(&aws, &function_binaries(), &python).await;
+    let (gateway, ca) = (stack.url.clone(), stack.ca.clone());
 
     let titanic = datasets_dir().join("titanic.csv");
     let scratch = tempfile::tempdir().expect("tempdir");
     let script = repo().join("tests/clients/plexe_python_flow.py");
     let envs = vec![
         ("PLEXE_API_KEY", issued.secret.clone()),
-        ("PLEXE_BASE_URL", format!("{}/v0", gateway.url)),
+        ("PLEXE_BASE_URL", format!("{gateway}/v0")),
         ("SSL_CERT_FILE", ca.display().to_string()),
         ("PLEXE_FLOW_CSV", titanic.display().to_string()),
         ("PLEXE_FLOW_DIR", scratch.path().display().to_string()),

@@ -2,6 +2,7 @@
 //! directory, or AWS adapters on moto with resources unique to the test) and servers.
 
 pub mod apigw;
+pub mod lambda_stack;
 pub mod runtime_api;
 pub mod serve_process;
 pub mod tls;

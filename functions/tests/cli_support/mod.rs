@@ -111,3 +111,14 @@ pub fn readme_block(heading: &str, language: &str) -> String {
         .0
         .to_string()
 }
+
+/// The function binaries of this package, for the Lambda-shaped stack.
+pub fn function_binaries() -> integration_tests::lambda_stack::FunctionBinaries {
+    integration_tests::lambda_stack::FunctionBinaries {
+        keys: env!("CARGO_BIN_EXE_keys").to_owned(),
+        datasets: env!("CARGO_BIN_EXE_datasets").to_owned(),
+        models: env!("CARGO_BIN_EXE_models").to_owned(),
+        inference: env!("CARGO_BIN_EXE_inference").to_owned(),
+        trainer: env!("CARGO_BIN_EXE_trainer").to_owned(),
+    }
+}

@@ -1,0 +1,153 @@
+//! The Lambda-shaped stack as one thing a test starts: the real function binaries (keys,
+//! datasets, models, inference, trainer) each on a Runtime API emulator, behind the API Gateway
+//! HTTP API emulator over HTTPS (a CA of the test's own), routed as the templates route
+//! (`tests/infra/expected.py`), the trainer fed by the SQS event source emulator, all on
+//! DynamoDB / S3 / SQS in moto. Everything stops when the stack is dropped.
+
+use crate::AwsBackends;
+use crate::apigw::{ApiGateway, Integration, SqsTrigger};
+use crate::runtime_api::RuntimeApi;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+/// Where the function binaries are (`env!("CARGO_BIN_EXE_…")` of the `functions` package).
+pub struct FunctionBinaries {
+    pub keys: String,
+    pub datasets: String,
+    pub models: String,
+    pub inference: String,
+    pub trainer: String,
+}
+
+/// One function process on its own Runtime API emulator; killed when dropped.
+pub struct Function {
+    pub runtime: Arc<RuntimeApi>,
+    child: Child,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary` as the Lambda function `name` with `env` (and the Runtime API's own).
+pub async fn start_function(binary: &str, name: &str, env: &[(String, String)]) -> Function {
+    let runtime = Arc::new(RuntimeApi::start().await);
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env.iter().cloned().chain(runtime.lambda_env(name)) {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("starting a function binary");
+    Function { runtime, child }
+}
+
+/// The environment every function of the stack gets: the AWS backend on moto.
+pub fn function_env(aws: &AwsBackends) -> Vec<(String, String)> {
+    [
+        ("PLEXE_BACKEND", "aws".to_owned()),
+        ("PLEXE_TABLE", aws.resources.table.clone()),
+        ("PLEXE_BUCKET", aws.resources.bucket.clone()),
+        ("PLEXE_QUEUE_URL", aws.resources.queue_url.clone()),
+        ("PLEXE_DLQ_URL", aws.resources.dlq_url.clone()),
+        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The API's routes and the function each reaches, as both templates must have them
+/// (`tests/infra/expected.py`, which the template checks hold the templates to).
+pub fn expected_routes(python: &str) -> HashMap<String, String> {
+    let infra = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("infra");
+    let out = Command::new(python)
+        .current_dir(infra)
+        .args([
+            "-c",
+            "import json, expected; print(json.dumps(expected.EXPECTED_ROUTES))",
+        ])
+        .output()
+        .expect("running Python");
+    assert!(
+        out.status.success(),
+        "reading tests/infra/expected.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the routes as JSON")
+}
+
+/// A running stack.
+pub struct LambdaStack {
+    /// `https://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    /// The PEM of the CA that signed the gateway's certificate (for `SSL_CERT_FILE`,
+    /// `CURL_CA_BUNDLE`).
+    pub ca: PathBuf,
+    _gateway: ApiGateway,
+    _jobs: SqsTrigger,
+    _functions: Vec<Function>,
+    _certs: tempfile::TempDir,
+}
+
+impl LambdaStack {
+    /// Starts every function on `aws`, the trainer's queue trigger and the gateway, with the
+    /// routes `tests/infra/expected.py` gives (read with `python`).
+    pub async fn start(aws: &AwsBackends, binaries: &FunctionBinaries, python: &str) -> Self {
+        let env = function_env(aws);
+        let mut functions = Vec::new();
+        let mut by_logical_id = HashMap::new();
+        for (logical, binary, name) in [
+            ("KeysFunction", &binaries.keys, "keys"),
+            ("DatasetsFunction", &binaries.datasets, "datasets"),
+            ("ModelsFunction", &binaries.models, "models"),
+            ("InferenceFunction", &binaries.inference, "inference"),
+        ] {
+            let function = start_function(binary, name, &env).await;
+            by_logical_id.insert(logical, function.runtime.clone());
+            functions.push(function);
+        }
+        let trainer = start_function(&binaries.trainer, "trainer", &env).await;
+        let jobs = SqsTrigger::start(
+            aws_sdk_sqs::Client::new(&aws.sdk),
+            aws.resources.queue_url.clone(),
+            trainer.runtime.clone(),
+        );
+        functions.push(trainer);
+        let routes: Vec<Integration> = expected_routes(python)
+            .into_iter()
+            .filter_map(|(route_key, target)| {
+                by_logical_id
+                    .get(target.as_str())
+                    .map(|runtime| Integration {
+                        route_key,
+                        function: runtime.clone(),
+                    })
+            })
+            .collect();
+        let certs = tempfile::tempdir().expect("tempdir");
+        let (ca, cert, key) = crate::tls::make_test_ca(certs.path());
+        let gateway = ApiGateway::start(routes, &cert, &key).await;
+        LambdaStack {
+            url: gateway.url.clone(),
+            ca,
+            _gateway: gateway,
+            _jobs: jobs,
+            _functions: functions,
+            _certs: certs,
+        }
+    }
+}
