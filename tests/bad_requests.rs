@@ -904,6 +904,28 @@ async fn bodies_over_6_mb() {
         .replacen("Content-Length: 0\r\n", "", 1)
         .into_bytes();
     bad(&server, "a declared length of 100 GB", Some(413), lying).await;
+
+    // A key without the scope is refused before its body is read: 403, not 413.
+    let created = exchange(
+        &server,
+        post_json(
+            &server,
+            "/api-keys",
+            br#"{"name": "reader", "scopes": ["read"]}"#,
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let created: Value = serde_json::from_slice(&created.body).expect("a created key");
+    let reader = created["api_key"].as_str().expect("the secret");
+    let error = bad(
+        &server,
+        "a read key's 6 MB CSV",
+        Some(403),
+        request("POST", b"/datasets", Some(reader), &[CSV], &csv),
+    )
+    .await;
+    assert_eq!(error["code"], "forbidden");
     assert_healthy(&server, "bodies over 6 MB").await;
 }
 

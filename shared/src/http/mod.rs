@@ -24,7 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use error::JSON_BODY_LIMIT;
 use middleware::scope::Guard;
-use middleware::{auth, body_limit, header_limit, rate_limit, request_id};
+use middleware::{auth, header_limit, rate_limit, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Serves `routes` at their bare paths and under `/v1`.
@@ -33,7 +33,7 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 }
 
 /// The layers of routes that need a key (the last added runs first): authentication, then the
-/// rate limit, then the body cap; each route then checks its scope and idempotency
+/// rate limit; each route then checks its scope, caps its body and applies idempotency
 /// ([`middleware::scope::Guard`]). A panicking handler is turned into a 500 below idempotency
 /// too, so its claim on an `Idempotency-Key` is released for a retry.
 fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
@@ -45,7 +45,6 @@ fn keyed(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     routes
         .layer(CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
         .layer(from_fn_with_state(
             state.clone(),
             rate_limit::enforce_rate_limit,

@@ -1,12 +1,14 @@
 //! Per-route guards: the scope check (`read` for GET, `write`, `predict`, `admin` implies all; a
-//! key without the scope gets 403 `forbidden`), then, inside it, the run to completion and the
-//! idempotency layer. Idempotency sits inside the scope check so that a key without the scope
-//! never reaches a replay of what a key with it did.
+//! key without the scope gets 403 `forbidden`), then, inside it, the body cap, the run to
+//! completion and the idempotency layer. Idempotency sits inside the scope check so that a key
+//! without the scope never reaches a replay of what a key with it did; the body is read only
+//! after the scope check, so such a key is refused at once, whatever it sends.
 
 use crate::domain::api_keys::{Scope, allows};
 use crate::http::error::ApiError;
+use crate::http::error::JSON_BODY_LIMIT;
 use crate::http::extract::Caller;
-use crate::http::middleware::{completion, idempotency};
+use crate::http::middleware::{body_limit, completion, idempotency};
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
@@ -43,8 +45,8 @@ impl Guard {
         }
     }
 
-    /// `route` guarded by `needed`: scope check → run to completion → idempotency → handler
-    /// (the last `route_layer` added runs first).
+    /// `route` guarded by `needed`: scope check → body cap → run to completion → idempotency →
+    /// handler (the last `route_layer` added runs first).
     pub fn scoped(&self, needed: Scope, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
         route
             .route_layer(from_fn_with_state(
@@ -52,6 +54,7 @@ impl Guard {
                 idempotency::apply_idempotency,
             ))
             .route_layer(from_fn(completion::run_to_completion))
+            .route_layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
             .route_layer(from_fn_with_state(needed, require_scope))
     }
 }
