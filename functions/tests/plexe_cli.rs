@@ -427,6 +427,41 @@ fn usage_and_connection_errors_have_their_own_exit_codes() {
         &["models", "build", "m", "--intent", "x"],
     );
     fails(&build, 2, "build without --dataset or --file");
+    // A bad model name is a usage error found before anything is uploaded (nothing listens).
+    std::fs::write(cwd.join("rows.csv"), "a,b\n1,2\n").expect("write");
+    let bad_name = cli(
+        cwd,
+        &format!("http://127.0.0.1:{port}"),
+        Some("plx_x"),
+        &[
+            "models",
+            "build",
+            "Bad Name",
+            "--file",
+            "rows.csv",
+            "--intent",
+            "predict b",
+        ],
+    );
+    assert!(fails(&bad_name, 2, "a bad model name").contains("model name"));
+    // Local files that cannot be used are errors (1) that say what is wrong, before any request.
+    std::fs::write(cwd.join("empty.csv"), "").expect("write");
+    std::fs::write(cwd.join("ragged.csv"), "a,b\n1,2,3\n").expect("write");
+    std::fs::write(cwd.join("blob.dat"), [0u8, 159, 146, 150]).expect("write");
+    let offline = format!("http://127.0.0.1:{port}");
+    for (args, says) in [
+        (&["datasets", "upload", "empty.csv"][..], "is empty"),
+        (&["datasets", "upload", "blob.dat"][..], "--format"),
+        (&["predict", "m", "--file", "empty.csv"][..], "no rows"),
+        (
+            &["predict", "m", "--file", "ragged.csv"][..],
+            "not readable CSV",
+        ),
+    ] {
+        let failed = cli(cwd, &offline, Some("plx_x"), args);
+        let message = fails(&failed, 1, &args.join(" "));
+        assert!(message.contains(says), "{args:?}: {message}");
+    }
     // --help shows examples.
     let help = ok(
         &cli(cwd, "http://127.0.0.1:9", None, &["--help"]),

@@ -49,6 +49,12 @@ impl LocalFile {
             hasher.update(&buffer[..n]);
             size_bytes += n as u64;
         }
+        if size_bytes == 0 {
+            return Err(ClientError::Content(format!(
+                "{} is empty: there is nothing to upload",
+                path.display()
+            )));
+        }
         let file_name = path.file_name().and_then(|n| n.to_str());
         let format = detect_format(
             FormatHints {
@@ -58,7 +64,12 @@ impl LocalFile {
             },
             &head,
         )
-        .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| {
+            ClientError::Content(format!(
+                "{}: {e} (here: name the file .csv or .parquet, or pass --format csv|parquet)",
+                path.display()
+            ))
+        })?;
         Ok(LocalFile {
             size_bytes,
             sha256: hex::encode(hasher.finalize()),

@@ -48,9 +48,13 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    /// A request this client refuses to send (a bad base URL, an unreadable CSV, …).
+    /// A request this client refuses to send (a bad base URL or key, a batch size out of range).
     #[error("{0}")]
     Invalid(String),
+    /// A local file's contents that cannot be used (a CSV that does not parse, an input with no
+    /// rows), or an answer that does not fit the rows sent.
+    #[error("{0}")]
+    Content(String),
 }
 
 impl ClientError {

@@ -115,13 +115,13 @@ impl Client {
                 break;
             }
             if rows == 0 {
-                return Err(ClientError::Invalid(
-                    "the input CSV has a header but no rows".into(),
+                return Err(ClientError::Content(
+                    "the input CSV has no rows to predict (it is empty or only a header)".into(),
                 ));
             }
             let body = batch
                 .into_inner()
-                .map_err(|e| ClientError::Invalid(format!("writing a batch: {e}")))?;
+                .map_err(|e| ClientError::Content(format!("writing a batch: {e}")))?;
             let answer = self.predict_csv_batch(model_name, version, body).await?;
             let mut answer_reader = csv::ReaderBuilder::new().from_reader(answer.as_ref());
             let answer_header = answer_reader
@@ -142,7 +142,7 @@ impl Client {
                 answered += 1;
             }
             if answered != rows {
-                return Err(ClientError::Invalid(format!(
+                return Err(ClientError::Content(format!(
                     "batch {} sent {rows} rows but {answered} predictions came back",
                     run.batches + 1
                 )));
@@ -158,11 +158,11 @@ impl Client {
         }
         writer
             .flush()
-            .map_err(|e| ClientError::Invalid(format!("writing the output: {e}")))?;
+            .map_err(|e| ClientError::Content(format!("writing the output: {e}")))?;
         Ok(run)
     }
 }
 
 fn csv_error(what: &str, e: &csv::Error) -> ClientError {
-    ClientError::Invalid(format!("{what} is not readable CSV: {e}"))
+    ClientError::Content(format!("{what} is not readable CSV: {e}"))
 }
