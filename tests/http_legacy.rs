@@ -42,6 +42,30 @@ async fn failed_builds_read_failed_with_their_message(app: &TestApp) {
         .expect("upload_id")
         .to_owned();
     let client = http_client();
+    // A refusal names the fields as this client sent them.
+    for (body, field) in [
+        (
+            json!({"upload_id": upload_id, "goal": "g".repeat(2001)}),
+            "goal",
+        ),
+        (
+            json!({"upload_id": upload_id, "goal": "predict the price", "eval": "e".repeat(2001)}),
+            "eval",
+        ),
+    ] {
+        let refused = client
+            .post(app.at("/v0/models/houses/create"))
+            .header("x-api-key", &admin)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused: Value = refused.json().await.expect("json");
+        assert_eq!(refused["error"]["details"]["field"], field, "{refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with(field), "{refused}");
+    }
     let accepted = client
         .post(app.at("/v0/models/houses/create"))
         .header("x-api-key", &admin)

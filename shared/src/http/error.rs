@@ -123,6 +123,22 @@ impl ApiError {
         self
     }
 
+    /// The error as a surface that names a field differently sees it (the legacy API's `goal` is
+    /// the domain's `intent`): `details.field` and the message's first mention are renamed.
+    pub fn with_field_renamed(mut self, from: &str, to: &str) -> Self {
+        let names_it = self
+            .details
+            .as_ref()
+            .is_some_and(|d| d.get("field").and_then(Value::as_str) == Some(from));
+        if names_it {
+            if let Some(details) = self.details.as_mut() {
+                details["field"] = json!(to);
+            }
+            self.message = self.message.replacen(from, to, 1);
+        }
+        self
+    }
+
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
@@ -341,6 +357,18 @@ impl From<DomainError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renamed_field_is_renamed_in_details_and_message() {
+        let e = ApiError::validation("intent must be at most 2000 characters", "intent")
+            .with_field_renamed("intent", "goal")
+            .with_field_renamed("description", "eval");
+        assert_eq!(e.message, "goal must be at most 2000 characters");
+        assert_eq!(e.details, Some(json!({"field": "goal"})));
+        let other =
+            ApiError::validation("name is too long", "name").with_field_renamed("intent", "goal");
+        assert_eq!(other.message, "name is too long");
+    }
 
     #[test]
     fn envelope_has_every_field() {

@@ -366,6 +366,11 @@ async fn create(
         metric,
     )
     .await
+    // What the client sent was `goal` and `eval`.
+    .map_err(|e| {
+        e.with_field_renamed("intent", "goal")
+            .with_field_renamed("description", "eval")
+    })
 }
 
 #[utoipa::path(
