@@ -157,6 +157,9 @@ pub fn main() -> ExitCode {
             Command::Keys { remote, command } => keys::run(remote, command).await,
         }
     });
+    // Dropping the runtime would wait for every blocking task, a build in training among them
+    // (minutes); builds resume at the next start, so the process ends now.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
