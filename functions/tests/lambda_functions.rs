@@ -2,56 +2,18 @@
 //! Lambda Runtime API (tests/support/runtime_api.rs), receives API Gateway HTTP API (payload
 //! 2.0) events and SQS events exactly as on AWS, and talks to DynamoDB/S3/SQS on moto.
 
-use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
+use integration_tests::lambda_stack;
+use integration_tests::runtime_api::{HttpApiResponse, Outcome, http_api_event};
 use integration_tests::{AwsBackends, aws_backends};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// One function process bound to its own Runtime API emulator; killed when dropped.
-struct Function {
-    runtime: RuntimeApi,
-    child: Child,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn aws_env(aws: &AwsBackends) -> Vec<(String, String)> {
-    [
-        ("PLEXE_BACKEND", "aws".to_owned()),
-        ("PLEXE_TABLE", aws.resources.table.clone()),
-        ("PLEXE_BUCKET", aws.resources.bucket.clone()),
-        ("PLEXE_QUEUE_URL", aws.resources.queue_url.clone()),
-        ("PLEXE_DLQ_URL", aws.resources.dlq_url.clone()),
-        ("AWS_ENDPOINT_URL", aws.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
+/// One function process on its own Runtime API emulator (the Lambda-shaped stack's), killed
+/// when dropped.
+struct Function(lambda_stack::Function);
 
 async fn start(binary: &str, name: &str, aws: &AwsBackends) -> Function {
-    let runtime = RuntimeApi::start().await;
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in aws_env(aws).into_iter().chain(runtime.lambda_env(name)) {
-        command.env(k, v);
-    }
-    let child = command.spawn().expect("starting the function binary");
-    Function { runtime, child }
+    Function(lambda_stack::start_function(binary, name, &lambda_stack::function_env(aws)).await)
 }
 
 impl Function {
@@ -63,7 +25,7 @@ impl Function {
         body: Option<&[u8]>,
     ) -> HttpApiResponse {
         let event = http_api_event(method, path, headers, body);
-        match self.runtime.invoke(&event, Duration::from_secs(60)).await {
+        match self.0.runtime.invoke(&event, Duration::from_secs(60)).await {
             Ok(Outcome::Response(bytes)) => {
                 HttpApiResponse::parse(&bytes).expect("an API Gateway response document")
             }
@@ -321,6 +283,7 @@ async fn trainer_reports_only_the_failed_message() {
         record("m-3", &json!({"account_id": "acct_x", "job_id": "job_missing_3"}).to_string()),
     ]});
     let outcome = function
+        .0
         .runtime
         .invoke(&event, Duration::from_secs(60))
         .await

@@ -38,7 +38,9 @@ pub fn is_busy(err: &rusqlite::Error) -> bool {
 /// thread per connection, kept busy while calls queue: running each call on tokio's blocking
 /// pool instead parked a thread per concurrent request on the connection's lock (a hundred
 /// under load, each with its own allocator arena; the process's memory crept up with them),
-/// and a lock taken before the hop made every call wait for a thread to wake.
+/// and a lock taken before the hop made every call wait for a thread to wake. The queue holds
+/// at most one call per caller awaiting its answer, so it is bounded by the server's connection
+/// cap and its few background workers.
 #[derive(Clone)]
 pub struct SharedConnection {
     calls: std::sync::mpsc::Sender<Call>,

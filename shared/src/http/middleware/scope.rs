@@ -5,8 +5,7 @@
 //! after the scope check, so such a key is refused at once, whatever it sends.
 
 use crate::domain::api_keys::{Scope, allows};
-use crate::http::error::ApiError;
-use crate::http::error::JSON_BODY_LIMIT;
+use crate::http::error::{ApiError, JSON_BODY_LIMIT};
 use crate::http::extract::Caller;
 use crate::http::middleware::{body_limit, completion, idempotency};
 use crate::http::state::AppState;
