@@ -1094,6 +1094,7 @@ async fn abandoned_builds_end_in_error(app: &TestApp) {
 
 on_both_backends!(
     abandoned_builds_end_in_error,
+    changes_made_elsewhere_are_served_within_a_second,
     a_build_cut_off_mid_request_is_queued_or_not_written,
     builds_per_minute_are_limited,
     deleting_cancels_a_running_build,
@@ -1294,4 +1295,123 @@ async fn a_build_cut_off_mid_request_is_queued_or_not_written(app: &TestApp) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The caches of a serving process ([`shared::http::lookups`]) see a change made by another
+/// process within their TTL of one second: a version undeployed there stops being served here,
+/// a key whose scopes were cut in the store is refused the scope, a key revoked there is
+/// refused. A new deployment made there is served here at once (an absence is never cached).
+async fn changes_made_elsewhere_are_served_within_a_second(app: &TestApp) {
+    use shared::domain::layout::{API_KEY_LOOKUP_SK, api_key_lookup_pk};
+    use shared::http::lookups::LOOKUP_TTL;
+    let _workers = Workers(start_trainer(app));
+    let api = Api::new(app, Tier::Enterprise).await;
+    let dataset_id = api.upload_csv("stale", &churn_csv(200)).await;
+    let (status, created) = api.post("/models/stale", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let (done, _) = api.wait_built("stale", "v1.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    let (status, deployed) = api.post("/models/stale/deploy", &json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    let deployment_id = deployed["deployment_id"].as_str().expect("deployment_id");
+    let (status, key) = api
+        .post(
+            "/api-keys",
+            &json!({"name": "predictor", "scopes": ["predict"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let secret = key["api_key"].as_str().expect("api_key").to_owned();
+    let key_id = key["key_id"].as_str().expect("key_id").to_owned();
+
+    let other = app.another_process().await;
+    let client = http_client();
+    let infer = |base: String| {
+        let client = client.clone();
+        let secret = secret.clone();
+        async move {
+            let response = client
+                .post(format!("{base}/models/stale/v1/infer"))
+                .bearer_auth(&secret)
+                .json(&row(json!(12), json!(70.0), "basic"))
+                .send()
+                .await
+                .expect("infer");
+            let status = response.status();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = infer(app.url.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Undeployed by the other process: refused here once the TTL has passed.
+    let (status, body) = api
+        .send(
+            api.client
+                .delete(format!(
+                    "{}/models/stale/deployments/{deployment_id}",
+                    other.url
+                ))
+                .bearer_auth(&api.key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(LOOKUP_TTL).await;
+    let (status, body) = infer(app.url.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an undeployed version was still served: {body}"
+    );
+
+    // Deployed again by the other process: served here at once.
+    let (status, body) = api
+        .send(
+            api.client
+                .post(format!("{}/models/stale/deploy", other.url))
+                .bearer_auth(&api.key)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = infer(app.url.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The key's scopes cut in the store (as an operator's tool would): refused the scope.
+    let store = app.state.store.as_ref();
+    let pk = api_key_lookup_pk(&key_id);
+    let mut item = store
+        .get(&pk, API_KEY_LOOKUP_SK)
+        .await
+        .expect("reading the key")
+        .expect("the key's item");
+    item.data["scopes"] = json!(["read"]);
+    store
+        .put(item, shared::ports::Condition::Exists)
+        .await
+        .expect("rewriting the key");
+    tokio::time::sleep(LOOKUP_TTL).await;
+    let (status, body) = infer(app.url.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a revoked scope was still granted: {body}"
+    );
+
+    // Revoked by the other process: refused here.
+    let (status, body) = api
+        .send(
+            api.client
+                .delete(format!("{}/api-keys/{key_id}", other.url))
+                .bearer_auth(&api.key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(LOOKUP_TTL).await;
+    let (status, body) = infer(app.url.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked key was still accepted: {body}"
+    );
 }

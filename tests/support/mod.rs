@@ -225,6 +225,18 @@ impl Drop for TestApp {
     }
 }
 
+/// A second server on a [`TestApp`]'s backend ([`TestApp::another_process`]).
+pub struct OtherProcess {
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OtherProcess {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 /// Starts the merged app on `backend`; `None` only when AWS tests are skipped
 /// (`PLEXE_TEST_SKIP_AWS=1`).
 pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
@@ -332,6 +344,29 @@ impl TestApp {
             }
         }
         found
+    }
+
+    /// The same app on the same backend with caches of its own, as a second process (another
+    /// Lambda, another `plexe serve` on the data dir) would be; serves until dropped.
+    pub async fn another_process(&self) -> OtherProcess {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let state = AppState {
+            plans: std::sync::Arc::new(shared::serving::PlanCache::new(
+                shared::http::state::PLAN_CACHE_BYTES,
+            )),
+            lookups: std::sync::Arc::new(shared::http::lookups::Lookups::default()),
+            ..self.state.clone()
+        };
+        let app = shared::http::app(state);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("test server stopped: {e}");
+            }
+        });
+        OtherProcess { url, server }
     }
 
     /// `self.url` + `path`.

@@ -224,26 +224,24 @@ pub fn key_id_of_secret(secret: &str) -> Option<String> {
 
 /// The active key a presented secret belongs to; `None` when it is malformed, unknown, revoked or
 /// does not match.
-pub async fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<ApiKey>, DomainError> {
-    let Some(key_id) = key_id_of_secret(secret) else {
-        return Ok(None);
-    };
-    let Some(item) = store
-        .get(&api_key_lookup_pk(&key_id), API_KEY_LOOKUP_SK)
+/// The stored key `key_id` (revoked or not), without checking any secret.
+pub async fn get_key(store: &dyn Store, key_id: &str) -> Result<Option<ApiKey>, DomainError> {
+    match store
+        .get(&api_key_lookup_pk(key_id), API_KEY_LOOKUP_SK)
         .await?
-    else {
-        return Ok(None);
-    };
-    let key: ApiKey = decode(&item)?;
-    let presented = hash_secret(secret);
-    let matches: bool = presented.as_bytes().ct_eq(key.key_hash.as_bytes()).into();
-    if !matches || key.revoked {
-        return Ok(None);
+    {
+        Some(item) => Ok(Some(decode(&item)?)),
+        None => Ok(None),
     }
-    Ok(Some(key))
 }
 
-/// One page of the account's keys, newest first, with the total count.
+/// Whether `secret` is `key`'s (its hash compared in constant time) and the key is not revoked.
+pub fn verifies(key: &ApiKey, secret: &str) -> bool {
+    let presented = hash_secret(secret);
+    let matches: bool = presented.as_bytes().ct_eq(key.key_hash.as_bytes()).into();
+    matches && !key.revoked
+}
+
 pub async fn list_keys(
     store: &dyn Store,
     account_id: &str,

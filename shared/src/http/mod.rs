@@ -3,6 +3,7 @@
 //!
 //! - [`error`]: the one error type and its envelope;
 //! - [`extract`]: JSON / query / caller extractors whose rejections are envelopes;
+//! - [`lookups`]: the bounded caches of key, account and deployed-version reads;
 //! - [`pagination`]: `limit`/`offset` and the list response shape;
 //! - [`middleware`]: request ids, authentication, scopes, rate limits, body limits, idempotency;
 //! - [`routes`]: the endpoint groups;
@@ -10,6 +11,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod lookups;
 pub mod middleware;
 pub mod pagination;
 pub mod routes;

@@ -2,6 +2,7 @@
 //! itself, which verifies the signed upload URLs `plexe serve` accepts).
 
 use crate::config::{Backends, Config};
+use crate::http::lookups::Lookups;
 use crate::http::routes::health::StoreCheck;
 use crate::ports::{Blobs, FolderBlobs, Queue, Store};
 use crate::serving::PlanCache;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Optimized tract plans of the versions served by this process, keyed by artifact.
     pub plans: Arc<PlanCache>,
+    /// The key, account and deployed-version reads of keyed requests (at most 1 s stale).
+    pub lookups: Arc<Lookups>,
     /// The process's configuration, read once at start.
     pub config: Arc<Config>,
     /// The last answer of the store to `/health`.
@@ -33,6 +36,7 @@ impl AppState {
             queue: backends.queue,
             folder_blobs: backends.folder_blobs,
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
+            lookups: Arc::new(Lookups::default()),
             config: Arc::new(config),
             store_check: Arc::new(StoreCheck::default()),
         }

@@ -1,8 +1,10 @@
 //! Authentication: `Authorization: Bearer <key>` or `x-api-key: <key>`. A missing key is 401
 //! `missing_api_key`; a malformed, unknown or revoked one is 401 `invalid_api_key`. On success the
-//! [`Caller`] (account + key) goes into the request's extensions. Keys are never logged.
+//! [`Caller`] (account + key) goes into the request's extensions. Keys are never logged. The
+//! key and account reads come from [`crate::http::lookups`] (at most 1 s stale).
 
-use crate::domain::{accounts, api_keys};
+use crate::domain::accounts::{self, Account};
+use crate::domain::api_keys::{self, ApiKey};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::Caller;
 use crate::http::middleware::idempotency::SealingKey;
@@ -11,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::time::Instant;
 
 const API_KEY_HEADER: &str = "x-api-key";
 
@@ -44,6 +47,42 @@ fn invalid() -> ApiError {
     )
 }
 
+/// The key `secret` names, from the lookup cache or the store; the secret is checked against
+/// its hash on every request, cached or not.
+async fn caller_key(state: &AppState, secret: &str) -> Result<ApiKey, ApiError> {
+    let key_id = api_keys::key_id_of_secret(secret).ok_or_else(invalid)?;
+    let key = match state.lookups.keys.get(&key_id) {
+        Some(key) => key,
+        None => {
+            let read_at = Instant::now();
+            let key = api_keys::get_key(state.store.as_ref(), &key_id)
+                .await?
+                .ok_or_else(invalid)?;
+            state.lookups.keys.insert(key_id, key.clone(), read_at);
+            key
+        }
+    };
+    if !api_keys::verifies(&key, secret) {
+        return Err(invalid());
+    }
+    Ok(key)
+}
+
+async fn caller_account(state: &AppState, account_id: &str) -> Result<Account, ApiError> {
+    if let Some(account) = state.lookups.accounts.get(&account_id.to_string()) {
+        return Ok(account);
+    }
+    let read_at = Instant::now();
+    let account = accounts::get_account(state.store.as_ref(), account_id)
+        .await?
+        .ok_or_else(invalid)?;
+    state
+        .lookups
+        .accounts
+        .insert(account_id.to_string(), account.clone(), read_at);
+    Ok(account)
+}
+
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
@@ -56,12 +95,8 @@ pub async fn authenticate(
              The local server writes its first admin key to <data-dir>/admin.key.",
         ));
     };
-    let key = api_keys::authenticate(state.store.as_ref(), &secret)
-        .await?
-        .ok_or_else(invalid)?;
-    let account = accounts::get_account(state.store.as_ref(), &key.account_id)
-        .await?
-        .ok_or_else(invalid)?;
+    let key = caller_key(&state, &secret).await?;
+    let account = caller_account(&state, &key.account_id).await?;
     tracing::Span::current().record("account_id", account.account_id.as_str());
     tracing::debug!(key_id = %key.key_id, account_id = %account.account_id, "authenticated");
     let sealing_key = SealingKey::derive(&secret);

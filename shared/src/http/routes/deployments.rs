@@ -73,7 +73,13 @@ async fn deploy(
             model_version: body.model_version,
         },
     )
-    .await?;
+    .await;
+    // A deploy replaces the environment's active version: paths cached for the model are read
+    // afresh.
+    state
+        .lookups
+        .forget_model(&caller.account.account_id, &model_name);
+    let deployment = deployment?;
     tracing::info!(deployment_id = %deployment.deployment_id, %model_name, "deployed");
     Ok((StatusCode::CREATED, Json(DeploymentView::from(&deployment))))
 }
@@ -131,6 +137,10 @@ async fn undeploy(
         &model_name,
         &deployment_id,
     )
-    .await?;
+    .await;
+    state
+        .lookups
+        .forget_model(&caller.account.account_id, &model_name);
+    let deployment = deployment?;
     Ok(Json(DeploymentView::from(&deployment)))
 }

@@ -5,12 +5,12 @@
 
 use crate::api::ErrorEnvelope;
 use crate::api::predictions::{InferResponse, PredictionItem};
-use crate::domain::api_keys::Scope;
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
-use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus};
+use crate::domain::models::{self, VersionRef, VersionStatus};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{Caller, reject_duplicate_keys};
+use crate::http::lookups::{ServedPath, ServedVersion};
 use crate::http::middleware::request_id::RequestId;
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
@@ -29,6 +29,7 @@ use axum::routing::post;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Batches at least this large run on the blocking pool rather than the request's thread.
 const BLOCKING_BATCH_ROWS: usize = 256;
@@ -37,24 +38,38 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
         .route(
             "/models/{model_name}/{model_version}/infer",
-            guard.scoped(Scope::Predict, post(infer)),
+            guard.predicting(post(infer)),
         )
         .route(
             "/models/{model_name}/{model_version}/predictions",
-            guard.scoped(Scope::Predict, post(predictions)),
+            guard.predicting(post(predictions)),
         )
 }
 
-/// The deployed version a prediction path names, and its loaded plan.
+/// The deployed version a prediction path names, and its loaded plan. Both come from caches
+/// when warm: the version from [`crate::http::lookups`] (at most 1 s stale), the plan from the
+/// plan cache (artifacts never change).
 async fn served_model(
     state: &AppState,
     caller: &Caller,
     model_name: &ModelName,
     model_version: &str,
-) -> Result<(ModelVersion, Arc<OnnxModel>), ApiError> {
+) -> Result<(ServedVersion, Arc<OnnxModel>), ApiError> {
     let account_id = &caller.account.account_id;
-    let store = state.store.as_ref();
     let reference = VersionRef::parse(model_version)?;
+    let path = ServedPath::new(account_id, model_name, reference);
+    if let Some(served) = state.lookups.served.get(&path) {
+        let model = match state.plans.get(&served.artifact_key) {
+            Some(model) => model,
+            None => {
+                let model = load_plan(state, &served.artifact_key).await?;
+                state.plans.insert(&served.artifact_key, model)
+            }
+        };
+        return Ok((served, model));
+    }
+    let read_at = Instant::now();
+    let store = state.store.as_ref();
     // Independent reads run together: on a cold start each is a round trip to the store.
     let (model, version) = tokio::join!(
         models::require_model(store, account_id, model_name),
@@ -92,7 +107,12 @@ async fn served_model(
         .with_details(json!({ "deploy": format!("POST /models/{model_name}/deploy") })));
     }
     let model = plan?;
-    Ok((version, state.plans.insert(&key, model)))
+    let served = ServedVersion {
+        number: version.number,
+        artifact_key: key.clone(),
+    };
+    state.lookups.served.insert(path, served.clone(), read_at);
+    Ok((served, state.plans.insert(&key, model)))
 }
 
 /// The artifact `key`'s plan: fetched from blobs, parsed and optimized off the async threads.
@@ -195,7 +215,7 @@ pub(super) async fn predict_one(
     model_name: &ModelName,
     model_version: &str,
     row: &Value,
-) -> Result<(ModelVersion, Arc<OnnxModel>, BatchOutput), ApiError> {
+) -> Result<(ServedVersion, Arc<OnnxModel>, BatchOutput), ApiError> {
     let (version, model) = served_model(state, caller, model_name, model_version).await?;
     let output = model
         .predict_json(std::slice::from_ref(row))
@@ -402,7 +422,7 @@ async fn run_batch(
     .and_then(|(model, output)| Ok((model, output.map_err(run_error)?)))
 }
 
-fn set_version_header(response: &mut Response, version: &ModelVersion) {
+fn set_version_header(response: &mut Response, version: &ServedVersion) {
     if let Ok(v) = HeaderValue::from_str(&version.label()) {
         response
             .headers_mut()

@@ -123,8 +123,11 @@ async fn revoke_key(
     caller: Caller,
     Path(key_id): Path<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let key =
-        api_keys::revoke_key(state.store.as_ref(), &caller.account.account_id, &key_id).await?;
+    let revoked =
+        api_keys::revoke_key(state.store.as_ref(), &caller.account.account_id, &key_id).await;
+    // Whatever the outcome, the next request with this key reads it afresh.
+    state.lookups.forget_key(&key_id);
+    let key = revoked?;
     tracing::info!(key_id = %key.key_id, "API key revoked");
     Ok(Json(ApiKeyView::from(&key)))
 }

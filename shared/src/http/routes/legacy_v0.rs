@@ -505,7 +505,9 @@ async fn deploy_if_needed(
         auto_scale: None,
         model_version: Some(version.label()),
     };
-    match deployments::deploy(store, account_id, model_name, request).await {
+    let deployed = deployments::deploy(store, account_id, model_name, request).await;
+    state.lookups.forget_model(account_id, model_name);
+    match deployed {
         Ok(deployment) => {
             tracing::info!(deployment_id = %deployment.deployment_id, model_name = %model_name, version = %version.label(), "deployed for a legacy infer");
             Ok(())

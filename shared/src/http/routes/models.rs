@@ -335,13 +335,17 @@ async fn delete_model(
     Path(model_name): Path<String>,
 ) -> Result<Json<DeletedModel>, ApiError> {
     let model_name = ModelName::existing(&model_name)?;
-    deletion::delete_model(
+    let deleted = deletion::delete_model(
         state.store.as_ref(),
         state.blobs.as_ref(),
         &caller.account.account_id,
         &model_name,
     )
-    .await?;
+    .await;
+    state
+        .lookups
+        .forget_model(&caller.account.account_id, &model_name);
+    deleted?;
     Ok(Json(DeletedModel {
         model_name: model_name.to_string(),
         deleted: true,
