@@ -43,11 +43,13 @@ impl SqliteStore {
             let n = self
                 .conn
                 .call(move |conn| {
-                    Ok::<_, StoreError>(conn.execute(
-                        "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items \
+                    Ok::<_, StoreError>(
+                        conn.prepare_cached(
+                            "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items \
                          WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2)",
-                        params![now, PURGE_BATCH as i64],
-                    )?)
+                        )?
+                        .execute(params![now, PURGE_BATCH as i64])?,
+                    )
                 })
                 .await?;
             purged += n as u64;
@@ -106,11 +108,10 @@ fn stored_row(
     sk: &str,
 ) -> Result<Option<(u64, Option<i64>)>, StoreError> {
     let row = conn
-        .query_row(
-            "SELECT rev, expires_at FROM items WHERE pk = ?1 AND sk = ?2",
-            params![pk, sk],
-            |r| Ok((to_rev(r.get::<_, i64>(0)?), r.get::<_, Option<i64>>(1)?)),
-        )
+        .prepare_cached("SELECT rev, expires_at FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![pk, sk], |r| {
+            Ok((to_rev(r.get::<_, i64>(0)?), r.get::<_, Option<i64>>(1)?))
+        })
         .optional()?;
     Ok(row)
 }
@@ -154,18 +155,18 @@ fn put_in(
     let rev = row.map_or(0, |(rev, _)| rev) + 1;
     let data = serde_json::to_string(&item.data)
         .map_err(|e| StoreError::other(super::super::failed("item data not serializable", e)))?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO items (pk, sk, data, rev, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, rev = excluded.rev,
              expires_at = excluded.expires_at",
-        params![
-            item.pk,
-            item.sk,
-            data,
-            i64::try_from(rev).unwrap_or(i64::MAX),
-            item.expires_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        item.pk,
+        item.sk,
+        data,
+        i64::try_from(rev).unwrap_or(i64::MAX),
+        item.expires_at
+    ])?;
     Ok(rev)
 }
 
@@ -177,10 +178,8 @@ fn delete_in(
     now: i64,
 ) -> Result<(), StoreError> {
     check_in(conn, pk, sk, condition, now)?;
-    conn.execute(
-        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-        params![pk, sk],
-    )?;
+    conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?
+        .execute(params![pk, sk])?;
     Ok(())
 }
 
@@ -194,7 +193,7 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.conn
             .call(|conn| {
-                conn.query_row("SELECT 1", [], |_| Ok(()))?;
+                conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
                 Ok(())
             })
             .await
@@ -206,18 +205,17 @@ impl Store for SqliteStore {
         self.conn
             .call(move |conn| {
                 let row = conn
-                    .query_row(
+                    .prepare_cached(
                         "SELECT data, rev, expires_at FROM items
                          WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-                        params![pk, sk, now()],
-                        |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, Option<i64>>(2)?,
-                            ))
-                        },
-                    )
+                    )?
+                    .query_row(params![pk, sk, now()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                        ))
+                    })
                     .optional()?;
                 row.map(|(data, rev, expires_at)| {
                     Ok(Item {
@@ -286,7 +284,8 @@ impl Store for SqliteStore {
                        AND (expires_at IS NULL OR expires_at > ?4)
                      ORDER BY sk {order} LIMIT ?5"
                 );
-                let mut stmt = conn.prepare(&sql)?;
+                // Four shapes of this statement exist; each stays prepared in the connection's cache.
+                let mut stmt = conn.prepare_cached(&sql)?;
                 // One extra row tells whether another page exists.
                 let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
                 let rows = stmt
@@ -334,9 +333,7 @@ impl Store for SqliteStore {
                 // One statement, so atomic across connections and processes. An expired counter
                 // restarts from `delta` with the new TTL; a live one keeps its window's TTL. The
                 // WHERE refuses to count on an item that holds something other than an integer.
-                let value: Option<String> = conn
-                    .query_row(
-                        "INSERT INTO items (pk, sk, data, rev, expires_at)
+                let value: Option<String> = conn.prepare_cached("INSERT INTO items (pk, sk, data, rev, expires_at)
                          VALUES (?1, ?2, CAST(?3 AS TEXT), 1, ?4)
                          ON CONFLICT (pk, sk) DO UPDATE SET
                            data = CASE WHEN items.expires_at IS NOT NULL AND items.expires_at <= ?5
@@ -347,8 +344,7 @@ impl Store for SqliteStore {
                            rev = items.rev + 1
                          WHERE (items.expires_at IS NOT NULL AND items.expires_at <= ?5)
                             OR json_type(items.data) = 'integer'
-                         RETURNING data",
-                        params![pk, sk, delta, expires_at, now()],
+                         RETURNING data")?.query_row(params![pk, sk, delta, expires_at, now()],
                         |r| r.get(0),
                     )
                     .optional()?;
