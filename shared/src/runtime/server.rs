@@ -28,7 +28,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower_http::timeout::TimeoutBody;
 
 /// What one client may take of the server.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +92,63 @@ pub fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, Tl
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A request body that fails when no data arrives for `idle`. Unlike tower-http's
+/// `TimeoutBody`, which arms a fresh timer before every read, the timer is armed only when a
+/// read has to wait: a body that has already arrived (nearly every prediction) registers no
+/// timer, and each timer registered can wake the runtime's parked timer thread.
+struct IdleTimeoutBody {
+    inner: axum::body::Body,
+    idle: Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleTimeoutBody {
+    fn new(idle: Duration, inner: axum::body::Body) -> Self {
+        IdleTimeoutBody {
+            inner,
+            idle,
+            timer: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no request data arrived for {0:?}")]
+struct BodyIdle(Duration);
+
+impl hyper::body::Body for IdleTimeoutBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            this.timer = None;
+            return Poll::Ready(frame);
+        }
+        let idle = this.idle;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(BodyIdle(idle)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains as the module says.
 pub async fn serve(
     listener: TcpListener,
@@ -110,7 +166,7 @@ pub async fn serve(
     let idle = limits.body_idle_timeout;
     let app = app.layer(axum::middleware::map_request(
         move |req: axum::extract::Request| async move {
-            req.map(|body| axum::body::Body::new(TimeoutBody::new(idle, body)))
+            req.map(|body| axum::body::Body::new(IdleTimeoutBody::new(idle, body)))
         },
     ));
     let service = TowerToHyperService::new(app);

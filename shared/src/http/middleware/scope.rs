@@ -7,10 +7,11 @@
 use crate::domain::api_keys::{Scope, allows};
 use crate::http::error::{ApiError, JSON_BODY_LIMIT};
 use crate::http::extract::Caller;
+use crate::http::middleware::completion::Writes;
 use crate::http::middleware::{body_limit, completion, idempotency};
 use crate::http::state::AppState;
 use axum::extract::{Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::MethodRouter;
 
@@ -47,12 +48,27 @@ impl Guard {
     /// `route` guarded by `needed`: scope check → body cap → run to completion → idempotency →
     /// handler (the last `route_layer` added runs first).
     pub fn scoped(&self, needed: Scope, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        self.layered(needed, Writes::State, route)
+    }
+
+    /// A prediction route: as [`Guard::scoped`] with the predict scope, but it writes nothing,
+    /// so it stays on the connection's task (see [`completion`]).
+    pub fn predicting(&self, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        self.layered(Scope::Predict, Writes::OnlyIdempotencyClaims, route)
+    }
+
+    fn layered(
+        &self,
+        needed: Scope,
+        writes: Writes,
+        route: MethodRouter<AppState>,
+    ) -> MethodRouter<AppState> {
         route
             .route_layer(from_fn_with_state(
                 self.state.clone(),
                 idempotency::apply_idempotency,
             ))
-            .route_layer(from_fn(completion::run_to_completion))
+            .route_layer(from_fn_with_state(writes, completion::run_to_completion))
             .route_layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
             .route_layer(from_fn_with_state(needed, require_scope))
     }
