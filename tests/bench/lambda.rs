@@ -16,6 +16,7 @@
 //! function binaries (default: beside this binary), `--starts N` the cold starts per function.
 
 use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
+use integration_tests::serve_process::{arg, datasets_dir, repo_root};
 use integration_tests::{AwsBackends, ENV_MOTO_ENDPOINT, aws_backends, http_client};
 use serde_json::{Map, Value, json};
 use shared::domain::accounts::{NewAccount, Tier, create_account_with_admin_key};
@@ -29,20 +30,6 @@ use std::time::{Duration, Instant};
 const FUNCTIONS: [&str; 5] = ["keys", "datasets", "models", "inference", "trainer"];
 const TARGET_INFERENCE_INIT_MS: f64 = 50.0;
 const TARGET_INFERENCE_RSS_MB: f64 = 64.0;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn datasets_dir() -> PathBuf {
-    std::env::var_os("PLEXE_DATASETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/datasets"))
-}
 
 /// moto's server from the test venv on a free port, stopped when dropped.
 struct Moto(Child);

@@ -24,7 +24,9 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use integration_tests::serve_process::{ServeProcess, memory_mb, plexe_binary};
+use integration_tests::serve_process::{
+    ServeProcess, arg, datasets_dir, json_call, memory_mb, plexe_binary, repo_root,
+};
 use serde_json::{Map, Value, json};
 use shared::serving::OnnxModel;
 use std::path::{Path, PathBuf};
@@ -35,20 +37,6 @@ const CONNECTIONS: [usize; 2] = [1, 64];
 const WARMUP: Duration = Duration::from_secs(2);
 const TARGET_RATIO: f64 = 2.0;
 const TARGET_OUTSIDE_MODEL_US: f64 = 100.0;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn datasets_dir() -> PathBuf {
-    std::env::var_os("PLEXE_DATASETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/datasets"))
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -352,17 +340,6 @@ fn model_us(artifact: &[u8], row: &Value) -> Result<f64, String> {
     Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(n))
 }
 
-async fn call(request: reqwest::RequestBuilder) -> Result<Value, String> {
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
-}
-
 async fn run(plexe: &Path, runs: usize, length: Duration) -> Result<Value, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let server = ServeProcess::start(plexe, work.path(), &[])?;
@@ -371,7 +348,7 @@ async fn run(plexe: &Path, runs: usize, length: Duration) -> Result<Value, Strin
     let client = reqwest::Client::new();
     let csv_path = datasets_dir().join("titanic.csv");
     let csv = std::fs::read(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
-    let dataset = call(
+    let dataset = json_call(
         client
             .post(format!("{base}/datasets?name=titanic"))
             .bearer_auth(&key)
@@ -379,7 +356,7 @@ async fn run(plexe: &Path, runs: usize, length: Duration) -> Result<Value, Strin
             .body(csv),
     )
     .await?;
-    call(
+    json_call(
         client
             .post(format!("{base}/models/titanic"))
             .bearer_auth(&key)
@@ -389,7 +366,7 @@ async fn run(plexe: &Path, runs: usize, length: Duration) -> Result<Value, Strin
     .await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let status = call(
+        let status = json_call(
             client
                 .get(format!("{base}/models/titanic/v1.0/status"))
                 .bearer_auth(&key),
@@ -402,14 +379,14 @@ async fn run(plexe: &Path, runs: usize, length: Duration) -> Result<Value, Strin
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
-    call(
+    json_call(
         client
             .post(format!("{base}/models/titanic/deploy"))
             .bearer_auth(&key)
             .json(&json!({})),
     )
     .await?;
-    let describe = call(
+    let describe = json_call(
         client
             .get(format!("{base}/models/titanic/v1.0/describe"))
             .bearer_auth(&key),

@@ -177,6 +177,36 @@ pub fn small_training_csv(rows: usize) -> String {
     out
 }
 
+/// The bench command line's value after `name` (`--out FILE`).
+pub fn arg(args: &[String], name: &str) -> Option<String> {
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}
+
+/// The repository's root (the benches' scripts and venv live under it).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared datasets: `PLEXE_DATASETS_DIR`, else `<repo>/../shared/datasets`.
+pub fn datasets_dir() -> PathBuf {
+    std::env::var_os("PLEXE_DATASETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/datasets"))
+}
+
+/// Sends `request` and reads its JSON answer; a non-2xx status is an error naming it and the
+/// body.
+pub async fn json_call(request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("{status}: {body}"))
+    }
+}
+
 /// Uploads [`small_training_csv`], builds model `name` from it (a few seconds' budget), waits
 /// for it and deploys it: what a bench needs before it can predict.
 pub async fn deploy_small_model(
@@ -185,25 +215,13 @@ pub async fn deploy_small_model(
     key: &str,
     name: &str,
 ) -> Result<(), String> {
-    use serde_json::{Value, json};
-    let call = |response: Result<reqwest::Response, reqwest::Error>| async move {
-        let response = response.map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body: Value = response.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!("{status}: {body}"))
-        }
-    };
-    let dataset = call(
+    use serde_json::json;
+    let dataset = json_call(
         client
             .post(format!("{base_url}/datasets?name={name}"))
             .bearer_auth(key)
             .header("content-type", "text/csv")
-            .body(small_training_csv(500))
-            .send()
-            .await,
+            .body(small_training_csv(500)),
     )
     .await?;
     let body = json!({
@@ -211,23 +229,19 @@ pub async fn deploy_small_model(
         "dataset_id": dataset["dataset_id"],
         "time_budget_s": 5,
     });
-    call(
+    json_call(
         client
             .post(format!("{base_url}/models/{name}"))
             .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await,
+            .json(&body),
     )
     .await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
-        let status = call(
+        let status = json_call(
             client
                 .get(format!("{base_url}/models/{name}/v1.0/status"))
-                .bearer_auth(key)
-                .send()
-                .await,
+                .bearer_auth(key),
         )
         .await?;
         match status["status"].as_str() {
@@ -239,13 +253,11 @@ pub async fn deploy_small_model(
             _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }
     }
-    call(
+    json_call(
         client
             .post(format!("{base_url}/models/{name}/deploy"))
             .bearer_auth(key)
-            .json(&json!({}))
-            .send()
-            .await,
+            .json(&json!({})),
     )
     .await?;
     Ok(())
