@@ -149,6 +149,90 @@ impl hyper::body::Body for IdleTimeoutBody {
     }
 }
 
+/// The threads connections are served on: one per core the process may use, each running a
+/// single-threaded runtime, with accepted connections dealt to them in turn. A connection,
+/// and every request on it, stays on its thread. On tokio's work-stealing runtime a request
+/// with a body woke its own connection task while it ran (hyper's body channel), and the
+/// rescheduled task woke a second, idle worker to steal it: at one connection that worker
+/// bounced through the kernel on every prediction, taking the core the client needed. Blocking
+/// work (parsing an upload, SQLite, training) still goes to a blocking pool, so it does not
+/// hold up a thread's other connections.
+struct ConnectionThreads {
+    runtimes: Vec<tokio::runtime::Handle>,
+    next: usize,
+    stop: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnectionThreads {
+    fn start() -> std::io::Result<ConnectionThreads> {
+        let count = std::thread::available_parallelism().map_or(1, usize::from);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut runtimes = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for n in 0..count {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtimes.push(runtime.handle().clone());
+            let mut stopped = stopped.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("plexe-http-{n}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    });
+                    // Whatever a dropped connection left running gets the same short grace as
+                    // the process's own runtime.
+                    runtime.shutdown_timeout(Duration::from_millis(500));
+                })?;
+            threads.push(thread);
+        }
+        Ok(ConnectionThreads {
+            runtimes,
+            next: 0,
+            stop,
+            threads,
+        })
+    }
+
+    /// Serves `stream` with `serve` on the next thread. The stream moves to that thread's
+    /// runtime (its I/O registered there).
+    fn spawn<F, Fut>(&mut self, stream: tokio::net::TcpStream, serve: F)
+    where
+        F: FnOnce(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = &self.runtimes[self.next % self.runtimes.len()];
+        self.next = self.next.wrapping_add(1);
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not hand a connection to its thread");
+                return;
+            }
+        };
+        runtime.spawn(async move {
+            match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => serve(stream).await,
+                Err(e) => tracing::debug!(error = %e, "could not take a connection on its thread"),
+            }
+        });
+    }
+
+    /// Stops every thread (connections still open on them are dropped) and waits for them.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains as the module says.
 pub async fn serve(
     listener: TcpListener,
@@ -170,6 +254,13 @@ pub async fn serve(
         },
     ));
     let service = TowerToHyperService::new(app);
+    let mut threads = match ConnectionThreads::start() {
+        Ok(threads) => threads,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the connection threads; not serving");
+            return;
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -196,10 +287,10 @@ pub async fn serve(
         let http = http.clone();
         match &tls {
             None => {
-                let connection = http.serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
+                let watcher = graceful.watcher();
+                threads.spawn(stream, move |stream| async move {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     drop(permit);
@@ -208,7 +299,7 @@ pub async fn serve(
             Some(tls) => {
                 let tls = tls.clone();
                 let watcher = graceful.watcher();
-                tokio::spawn(async move {
+                threads.spawn(stream, move |stream| async move {
                     let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
                     let stream = match handshake.await {
                         Ok(Ok(stream)) => stream,
@@ -241,4 +332,5 @@ pub async fn serve(
             "connections still open after the grace period are dropped"
         );
     }
+    threads.stop().await;
 }
