@@ -8,8 +8,8 @@
 //! the Python server on it. Then, for each of `--runs` rounds (default 3), at 1 and at 64
 //! connections, it drives each server in turn for `--seconds` (default 10, after 2 s of
 //! warm-up) with the same row, from keep-alive HTTP/1.1 connections on one client thread
-//! (hyper's connection-level client, so the client costs little of the two cores), and
-//! records requests/s, p50 and p99.
+//! (a wrk-like client: the request formatted once, each answer parsed in place with httparse,
+//! so the client costs little of the two cores), and records requests/s, p50 and p99.
 //!
 //! The CPU plexe spends per keyed request is its process's user + system time over a run at 64
 //! connections divided by its requests (at one connection the runtime's idle workers also spin
@@ -22,8 +22,6 @@
 //! test venv (`./.venv`, which `tests/run.sh` creates) when missing.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use integration_tests::serve_process::{
     ServeProcess, arg, datasets_dir, json_call, memory_mb, plexe_binary, repo_root,
 };
@@ -32,6 +30,7 @@ use shared::serving::OnnxModel;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONNECTIONS: [usize; 2] = [1, 64];
 const WARMUP: Duration = Duration::from_secs(2);
@@ -179,12 +178,33 @@ fn cpu_seconds(pid: u32) -> Result<f64, String> {
     Ok((ticks(11)? + ticks(12)?) / hz)
 }
 
-/// One POST of the row, as both servers take it.
+/// One POST of the row (or a GET when the body is empty), as both servers take it.
 struct Target {
     address: String,
     path: String,
     authorization: Option<String>,
     body: Bytes,
+}
+
+impl Target {
+    /// The request's bytes, formatted once: every request on a connection is the same.
+    fn request_bytes(&self) -> Vec<u8> {
+        let method = if self.body.is_empty() { "GET" } else { "POST" };
+        let mut head = format!(
+            "{method} {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n",
+            self.path,
+            self.address,
+            self.body.len()
+        );
+        if let Some(auth) = &self.authorization {
+            head.push_str(&format!("authorization: {auth}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
 }
 
 #[derive(Default)]
@@ -193,54 +213,84 @@ struct Sample {
     errors: u64,
 }
 
+/// Reads one answer from `stream` into `buf` (cleared first): its status and body. The answer
+/// must carry a Content-Length, as both servers' do for a JSON body.
+async fn read_answer(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, std::ops::Range<usize>), String> {
+    buf.clear();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut answer = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = answer
+            .parse(buf)
+            .map_err(|e| format!("unreadable answer: {e}"))?
+        {
+            let status = answer.code.unwrap_or(0);
+            let length = answer
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| {
+                    std::str::from_utf8(h.value)
+                        .ok()?
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
+                .ok_or("the answer has no Content-Length")?;
+            let end = head_len + length;
+            while buf.len() < end {
+                read_more(stream, buf).await?;
+            }
+            return Ok((status, head_len..end));
+        }
+        read_more(stream, buf).await?;
+    }
+}
+
+async fn read_more(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = [0u8; 8192];
+    let n = stream
+        .read(&mut chunk)
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    if n == 0 {
+        return Err("the server closed the connection".into());
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+/// One keep-alive connection sending the same request until `until`, one at a time, like wrk:
+/// the request is formatted once and each answer is parsed in place, so the client's own cost
+/// per request is a write, a read and a scan (hyper's client, with its connection task and a
+/// request built each time, cost about as much CPU per request as the server under test).
 async fn drive_connection(
     target: &Target,
     measure_from: Instant,
     until: Instant,
 ) -> Result<Sample, String> {
-    let stream = tokio::net::TcpStream::connect(&target.address)
+    let mut stream = tokio::net::TcpStream::connect(&target.address)
         .await
         .map_err(|e| format!("connect {}: {e}", target.address))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(connection);
+    let request = target.request_bytes();
+    let mut buf = Vec::with_capacity(8192);
     let mut sample = Sample::default();
     loop {
         let started = Instant::now();
         if started >= until {
             return Ok(sample);
         }
-        let method = if target.body.is_empty() {
-            hyper::Method::GET
-        } else {
-            hyper::Method::POST
-        };
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(target.path.as_str())
-            .header("host", target.address.as_str())
-            .header("content-type", "application/json");
-        if let Some(auth) = &target.authorization {
-            request = request.header("authorization", auth.as_str());
-        }
-        let request = request
-            .body(Full::new(target.body.clone()))
-            .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
+        stream
+            .write_all(&request)
             .await
-            .map_err(|e| format!("request: {e}"))?;
-        let ok = response.status() == hyper::StatusCode::OK;
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?
-            .to_bytes();
+            .map_err(|e| format!("sending the request: {e}"))?;
+        let (status, body) = read_answer(&mut stream, &mut buf).await?;
         if started >= measure_from {
-            if ok {
+            if status == 200 {
                 let us = started.elapsed().as_micros();
                 sample
                     .latencies_us
@@ -248,9 +298,9 @@ async fn drive_connection(
             } else {
                 if sample.errors == 0 {
                     eprintln!(
-                        "bench-versus-python: {} answered: {}",
+                        "bench-versus-python: {} answered {status}: {}",
                         target.address,
-                        String::from_utf8_lossy(&body)
+                        String::from_utf8_lossy(&buf[body])
                     );
                 }
                 sample.errors += 1;
