@@ -30,10 +30,3 @@ pub mod ports;
 pub mod runtime;
 pub mod serving;
 pub mod trainer;
-
-/// mimalloc instead of glibc's malloc for every binary: a prediction makes a few hundred small
-/// allocations (the request, its headers, the JSON row, the tensors, the answer), and glibc's
-/// allocator took about a tenth of the request's CPU in them, consolidating its free lists
-/// among other things.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
