@@ -154,9 +154,11 @@ impl hyper::body::Body for IdleTimeoutBody {
 /// and every request on it, stays on its thread. On tokio's work-stealing runtime a request
 /// with a body woke its own connection task while it ran (hyper's body channel), and the
 /// rescheduled task woke a second, idle worker to steal it: at one connection that worker
-/// bounced through the kernel on every prediction, taking the core the client needed. Blocking
-/// work (parsing an upload, SQLite, training) still goes to a blocking pool, so it does not
-/// hold up a thread's other connections.
+/// bounced through the kernel on every prediction, taking the core the client needed. Uploads
+/// are parsed and models trained on a blocking pool, and SQLite has its own thread, so they do
+/// not hold up a thread's other connections; what a handler computes inline does (reading and
+/// writing a batch's JSON or CSV: up to some tens of milliseconds for 10,000 rows), as on any
+/// thread-per-core server.
 struct ConnectionThreads {
     runtimes: Vec<tokio::runtime::Handle>,
     next: usize,
@@ -171,14 +173,24 @@ impl ConnectionThreads {
         let mut runtimes = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for n in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtimes.push(runtime.handle().clone());
             let mut stopped = stopped.clone();
+            let (started, runtime) = std::sync::mpsc::sync_channel(1);
+            // The runtime is built on its own thread (and only ever dropped there): a runtime
+            // dropped inside this async context would panic.
             let thread = std::thread::Builder::new()
                 .name(format!("plexe-http-{n}"))
                 .spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(runtime.handle().clone()));
                     runtime.block_on(async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     });
@@ -186,6 +198,10 @@ impl ConnectionThreads {
                     // the process's own runtime.
                     runtime.shutdown_timeout(Duration::from_millis(500));
                 })?;
+            let handle = runtime.recv().map_err(|_| {
+                std::io::Error::other("a connection thread ended before its runtime started")
+            })??;
+            runtimes.push(handle);
             threads.push(thread);
         }
         Ok(ConnectionThreads {
