@@ -16,7 +16,7 @@
 //! function binaries (default: beside this binary), `--starts N` the cold starts per function.
 
 use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
-use integration_tests::serve_process::{arg, datasets_dir, repo_root};
+use integration_tests::serve_process::{arg, datasets_dir, free_port, repo_root};
 use integration_tests::{AwsBackends, ENV_MOTO_ENDPOINT, aws_backends, http_client};
 use serde_json::{Map, Value, json};
 use shared::domain::accounts::{NewAccount, Tier, create_account_with_admin_key};
@@ -43,10 +43,7 @@ impl Drop for Moto {
 
 fn start_moto() -> Result<(Moto, String), String> {
     let server = repo_root().join(".venv/bin/moto_server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let port = free_port()?;
     let child = Command::new(&server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())

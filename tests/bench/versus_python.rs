@@ -23,7 +23,7 @@
 
 use bytes::Bytes;
 use integration_tests::serve_process::{
-    ServeProcess, arg, datasets_dir, json_call, memory_mb, plexe_binary, repo_root,
+    ServeProcess, arg, datasets_dir, free_port, json_call, memory_mb, plexe_binary, repo_root,
 };
 use serde_json::{Map, Value, json};
 use shared::serving::OnnxModel;
@@ -128,13 +128,6 @@ fn python_with_fastapi() -> Result<PathBuf, String> {
         }
     }
     Ok(python)
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
 }
 
 async fn start_python(model: &Path) -> Result<(PythonServer, String), String> {
