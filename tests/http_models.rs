@@ -513,6 +513,17 @@ async fn end_to_end(app: &TestApp) {
     let onnx = response.bytes().await.unwrap();
     let loaded = shared::serving::OnnxModel::load(&onnx).expect("artifact loads");
     assert_eq!(loaded.target(), "churned");
+    // Runs reuse their state: a row predicts alike before and after a batch of another size,
+    // and alike alone or in a batch.
+    let alone = loaded.predict_one(&features).expect("predicts a row");
+    let batch = loaded
+        .predict_json(&vec![features.clone(); 7])
+        .expect("predicts a batch");
+    assert_eq!(
+        loaded.predict_one(&features).expect("predicts again"),
+        alone
+    );
+    assert_eq!(loaded.output_fields(&batch, 6), alone);
 
     // Retrain: v2.0, built from the same dataset.
     let (status, retrained) = api.post("/models/churn/retrain", &json!({})).await;

@@ -353,14 +353,7 @@ impl TestApp {
             .await
             .expect("binding a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let state = AppState {
-            plans: std::sync::Arc::new(shared::serving::PlanCache::new(
-                shared::http::state::PLAN_CACHE_BYTES,
-            )),
-            lookups: std::sync::Arc::new(shared::http::lookups::Lookups::default()),
-            ..self.state.clone()
-        };
-        let app = shared::http::app(state);
+        let app = shared::http::app(self.state.with_own_caches());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("test server stopped: {e}");

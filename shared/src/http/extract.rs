@@ -11,6 +11,7 @@ use axum::http::{header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// A JSON body (`Content-Type: application/json` or absent) parsed into `T`; failures are 400
 /// or 422 (see [`json_error`]), 413 over the body limit, 415 for another content type.
@@ -223,8 +224,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// The caller, as established by the authentication layer.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub account: Account,
-    pub key: ApiKey,
+    /// Shared with the lookup cache: the layers and the handler each take a copy of the caller.
+    pub account: Arc<Account>,
+    pub key: Arc<ApiKey>,
     /// Derived from the presented secret: seals what the idempotency layer keeps for this key.
     pub sealing_key: SealingKey,
 }

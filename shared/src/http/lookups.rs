@@ -19,9 +19,10 @@ use crate::domain::api_keys::ApiKey;
 use crate::domain::layout::ModelName;
 use crate::domain::models::{VersionRef, version_label};
 use lru::LruCache;
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a cached read may be served: the most a revocation or undeploy made elsewhere
@@ -55,7 +56,11 @@ impl<K: Hash + Eq + Clone, V: Clone> ReadCache<K, V> {
     }
 
     /// The entry for `key`, if its read began less than the TTL ago.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut entries = self.lock();
         match entries.get(key) {
             Some((read_at, value)) if read_at.elapsed() < self.ttl => Some(value.clone()),
@@ -140,9 +145,9 @@ impl ServedVersion {
 /// The caches of one process.
 pub struct Lookups {
     /// By key id. The entry holds the secret's hash, compared on every request.
-    pub keys: ReadCache<String, ApiKey>,
+    pub keys: ReadCache<String, Arc<ApiKey>>,
     /// By account id.
-    pub accounts: ReadCache<String, Account>,
+    pub accounts: ReadCache<String, Arc<Account>>,
     pub served: ReadCache<ServedPath, ServedVersion>,
 }
 

@@ -11,8 +11,13 @@ use std::sync::Arc;
 /// Memory budget of the per-process cache of optimized model plans.
 pub const PLAN_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
+/// Shared by every request; a clone is one reference count (layers and extractors clone it
+/// several times per request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppResources>);
+
+/// What [`AppState`] holds.
+pub struct AppResources {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
@@ -30,7 +35,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(backends: Backends, config: Config) -> Self {
-        AppState {
+        AppState(Arc::new(AppResources {
             store: backends.store,
             blobs: backends.blobs,
             queue: backends.queue,
@@ -39,6 +44,30 @@ impl AppState {
             lookups: Arc::new(Lookups::default()),
             config: Arc::new(config),
             store_check: Arc::new(StoreCheck::default()),
-        }
+        }))
+    }
+
+    /// The same ports and configuration with caches of its own, as another process on the
+    /// same backend (another Lambda, another `plexe serve` on the data dir) has.
+    pub fn with_own_caches(&self) -> Self {
+        let r = &self.0;
+        AppState(Arc::new(AppResources {
+            store: r.store.clone(),
+            blobs: r.blobs.clone(),
+            queue: r.queue.clone(),
+            folder_blobs: r.folder_blobs.clone(),
+            plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
+            lookups: Arc::new(Lookups::default()),
+            config: r.config.clone(),
+            store_check: Arc::new(StoreCheck::default()),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppResources;
+
+    fn deref(&self) -> &AppResources {
+        &self.0
     }
 }

@@ -13,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::sync::Arc;
 use std::time::Instant;
 
 const API_KEY_HEADER: &str = "x-api-key";
@@ -49,15 +50,17 @@ fn invalid() -> ApiError {
 
 /// The key `secret` names, from the lookup cache or the store; the secret is checked against
 /// its hash on every request, cached or not.
-async fn caller_key(state: &AppState, secret: &str) -> Result<ApiKey, ApiError> {
+async fn caller_key(state: &AppState, secret: &str) -> Result<Arc<ApiKey>, ApiError> {
     let key_id = api_keys::key_id_of_secret(secret).ok_or_else(invalid)?;
     let key = match state.lookups.keys.get(&key_id) {
         Some(key) => key,
         None => {
             let read_at = Instant::now();
-            let key = api_keys::get_key(state.store.as_ref(), &key_id)
-                .await?
-                .ok_or_else(invalid)?;
+            let key = Arc::new(
+                api_keys::get_key(state.store.as_ref(), &key_id)
+                    .await?
+                    .ok_or_else(invalid)?,
+            );
             state.lookups.keys.insert(key_id, key.clone(), read_at);
             key
         }
@@ -68,14 +71,16 @@ async fn caller_key(state: &AppState, secret: &str) -> Result<ApiKey, ApiError> 
     Ok(key)
 }
 
-async fn caller_account(state: &AppState, account_id: &str) -> Result<Account, ApiError> {
-    if let Some(account) = state.lookups.accounts.get(&account_id.to_string()) {
+async fn caller_account(state: &AppState, account_id: &str) -> Result<Arc<Account>, ApiError> {
+    if let Some(account) = state.lookups.accounts.get(account_id) {
         return Ok(account);
     }
     let read_at = Instant::now();
-    let account = accounts::get_account(state.store.as_ref(), account_id)
-        .await?
-        .ok_or_else(invalid)?;
+    let account = Arc::new(
+        accounts::get_account(state.store.as_ref(), account_id)
+            .await?
+            .ok_or_else(invalid)?,
+    );
     state
         .lookups
         .accounts

@@ -37,11 +37,11 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
 )]
 async fn me(caller: Caller, rate: Option<Extension<RateLimitState>>) -> Json<Me> {
     Json(Me {
-        account_id: caller.account.account_id,
-        account_name: caller.account.name,
-        key_id: caller.key.key_id,
-        key_name: caller.key.name,
-        scopes: caller.key.scopes,
+        account_id: caller.account.account_id.clone(),
+        account_name: caller.account.name.clone(),
+        key_id: caller.key.key_id.clone(),
+        key_name: caller.key.name.clone(),
+        scopes: caller.key.scopes.clone(),
         tier: caller.account.tier,
         rate_limit: rate.map(|Extension(r)| RateLimit {
             limit: r.limit,
