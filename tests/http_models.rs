@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::accounts::Tier;
 use shared::trainer::worker::{self, OnFailure, WorkerOptions};
-use shared::trainer::{Processed, Trainer};
+use shared::trainer::{HANDBACK_MARGIN, Processed, Trainer, TrainerError};
 use std::time::{Duration, Instant};
 
 /// A small churn-like table, generated (deterministic) so the test owns its data: a rule over
@@ -764,6 +764,56 @@ async fn take_message(app: &TestApp) -> shared::ports::QueueMessage {
     messages.into_iter().next().expect("a job message")
 }
 
+/// A trainer invocation near its deadline: with too little time left it hands the build back
+/// without training (PENDING, the attempt counted); with some time left it cuts the time
+/// budget to fit and finishes before the deadline.
+async fn builds_fit_the_invocations_time(app: &TestApp) {
+    let api = Api::new(app, Tier::Pro).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(200)).await;
+    let mut body = build_body(&dataset_id);
+    body["time_budget_s"] = json!(60);
+    let (status, created) = api.post("/models/timed", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let job_id = created["job_id"].as_str().unwrap().to_owned();
+    let message = take_message(app).await;
+    let trainer = Trainer::new(app.state.store.clone(), app.state.blobs.clone());
+
+    let started = Instant::now();
+    let short = tokio::time::Instant::now() + Duration::from_secs(8);
+    let handed_back = trainer.process_before(&message.body, Some(short)).await;
+    assert!(
+        matches!(
+            handed_back,
+            Err(TrainerError::OutOfTime {
+                final_attempt: false
+            })
+        ),
+        "{handed_back:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it did not train"
+    );
+    let (_, s) = api.get("/models/timed/v1.0/status").await;
+    assert_eq!(s["status"], "PENDING", "{s}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(24);
+    let built = trainer.process_before(&message.body, Some(deadline)).await;
+    assert!(matches!(built, Ok(Processed::Built)), "{built:?}");
+    assert!(
+        tokio::time::Instant::now() + HANDBACK_MARGIN <= deadline,
+        "the build ended before the hand-back margin"
+    );
+    let (_, s) = api.get("/models/timed/v1.0/status").await;
+    assert_eq!(s["status"], "READY", "{s}");
+    let (_, logs) = api
+        .get(&format!("/models/build-logs?job_id={job_id}&limit=100"))
+        .await;
+    let text = logs.to_string();
+    assert!(text.contains("too little time left"), "{logs}");
+    assert!(text.contains("time budget cut from 60s to "), "{logs}");
+}
+
 /// Two deliveries of one message, the second while the first is building: one training.
 async fn redelivery_trains_once(app: &TestApp) {
     let api = Api::new(app, Tier::Pro).await;
@@ -794,7 +844,13 @@ async fn redelivery_trains_once(app: &TestApp) {
                 "Records": [{"messageId": message.id, "body": message.body}]
             }))
             .unwrap();
-            let response = shared::runtime::lambda::handle_sqs_batch(&second, event).await;
+            let response = shared::runtime::lambda::handle_sqs_batch(
+                &second,
+                app.state.queue.as_ref(),
+                event,
+                None,
+            )
+            .await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "the redelivery was reported failed"
@@ -1105,6 +1161,7 @@ async fn abandoned_builds_end_in_error(app: &TestApp) {
 
 on_both_backends!(
     abandoned_builds_end_in_error,
+    builds_fit_the_invocations_time,
     changes_made_elsewhere_are_served_within_a_second,
     a_build_cut_off_mid_request_is_queued_or_not_written,
     builds_per_minute_are_limited,

@@ -648,6 +648,46 @@ async fn queue_redelivers_after_visibility_timeout(b: &Backends) {
     );
 }
 
+async fn queue_hands_back_before_the_visibility_timeout(b: &Backends) {
+    let q = &b.queue;
+    q.send("job-h").await.unwrap();
+    let first = q
+        .receive(1, Duration::from_secs(3600), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    q.hand_back(&first[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    let again = q
+        .receive(1, Duration::from_secs(3600), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "visible again at once, not after an hour");
+    assert_eq!(
+        (again[0].id.as_str(), again[0].receive_count),
+        (first[0].id.as_str(), 2)
+    );
+    // Handed back for a while: hidden until then, then delivered.
+    q.hand_back(&again[0].receipt, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        q.receive(1, Duration::from_secs(3600), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "hidden for the delay"
+    );
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let third = q
+        .receive(1, Duration::from_secs(3600), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1, "delivered after the delay");
+    q.ack(&third[0].receipt).await.unwrap();
+}
+
 async fn queue_redrives_to_dead_letters(b: &Backends) {
     let q = &b.queue;
     q.send("poison").await.unwrap();
@@ -708,6 +748,7 @@ contract!(
     blobs_expire_by_age,
     queue_send_receive_ack,
     queue_redelivers_after_visibility_timeout,
+    queue_hands_back_before_the_visibility_timeout,
     queue_redrives_to_dead_letters,
 );
 

@@ -298,3 +298,100 @@ async fn trainer_reports_only_the_failed_message() {
         "only the unreadable message is retried"
     );
 }
+
+/// The trainer with a short timeout (the Runtime API's deadline): with too little time for the
+/// build it answers before the deadline, reports the message failed and hands it back to SQS
+/// to be delivered again at once (not after the queue's 90-minute visibility timeout); with
+/// enough time the redelivery builds.
+#[tokio::test]
+async fn trainer_hands_a_build_back_before_its_timeout() {
+    let Some(aws) = aws_backends("lambda-handback").await else {
+        return;
+    };
+    let key = admin_key(&aws).await;
+    let bearer = format!("Bearer {key}");
+    let json_auth = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
+    let mut csv = String::from("size,rooms,price\n");
+    for i in 0..80 {
+        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
+    }
+    let uploaded = datasets
+        .http(
+            "POST",
+            "/datasets?name=houses",
+            &[("authorization", &bearer), ("content-type", "text/csv")],
+            Some(csv.as_bytes()),
+        )
+        .await;
+    assert_eq!(uploaded.status, 201);
+    let dataset_id = uploaded.json()["dataset_id"].as_str().unwrap().to_owned();
+    let models = start(env!("CARGO_BIN_EXE_models"), "models", &aws).await;
+    let body = json!({"intent": "predict the price", "dataset_id": dataset_id,
+                      "time_budget_s": 60, "max_iterations": 3})
+    .to_string();
+    let accepted = models
+        .http("POST", "/models/houses", &json_auth, Some(body.as_bytes()))
+        .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.json());
+
+    let trainer = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
+    let receive = || async {
+        aws.backends
+            .queue
+            .receive(1, Duration::from_secs(900), Duration::from_secs(3))
+            .await
+            .expect("receiving from SQS on moto")
+            .into_iter()
+            .next()
+    };
+    let event = |m: &shared::ports::QueueMessage| {
+        json!({"Records": [{
+            "messageId": m.id, "receiptHandle": m.receipt, "body": m.body,
+            "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:plexe-jobs",
+            "awsRegion": "us-east-1"
+        }]})
+    };
+    let invoke = |m: shared::ports::QueueMessage, timeout: Duration| {
+        let runtime = trainer.0.runtime.clone();
+        let event = event(&m);
+        async move {
+            match runtime.invoke(&event, timeout).await {
+                Ok(Outcome::Response(bytes)) => {
+                    serde_json::from_slice::<Value>(&bytes).expect("an SQS batch response")
+                }
+                other => panic!("the trainer did not answer within {timeout:?}: {other:?}"),
+            }
+        }
+    };
+    let status = || async {
+        models
+            .http("GET", "/models/houses/v1.0/status", &json_auth, None)
+            .await
+            .json()["status"]
+            .clone()
+    };
+
+    // 8 s: less than the hand-back margin, the finish reserve and the shortest budget.
+    let first = receive().await.expect("the build's job message");
+    let id = first.id.clone();
+    let answer = invoke(first, Duration::from_secs(8)).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": id}]}),
+        "handed back"
+    );
+    assert_eq!(status().await, "PENDING");
+    let again = receive().await.expect("visible again at once");
+    assert_eq!((again.id.as_str(), again.receive_count), (id.as_str(), 2));
+
+    // 60 s: the budget is cut to fit, and the build finishes within the invocation.
+    let answer = invoke(again, Duration::from_secs(60)).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}), "built");
+    assert_eq!(status().await, "READY");
+}

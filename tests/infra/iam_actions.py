@@ -49,6 +49,7 @@ PORT_ACTIONS: dict[str, set[str]] = {
     "queue.send": {"sqs:SendMessage"},
     "queue.receive": {"sqs:ReceiveMessage"},
     "queue.ack": {"sqs:DeleteMessage"},
+    "queue.hand_back": {"sqs:ChangeMessageVisibility"},
     "queue.dead_letters": {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"},
     # Not the function's code: what an SQS event source mapping needs from the function's role
     # to poll the queue and delete the messages a batch completed (AWS Lambda's SQS docs; the
@@ -93,8 +94,9 @@ CALLS: dict[str, set[str]] = {
     "InferenceFunction": _HTTP | {"blobs.get", "blobs.put", "queue.send"},
     # Claims the job (get + conditional put), log lines, versions, the final transaction; reads
     # the dataset and its profile; writes the artifact and deletes it when the version cannot
-    # become READY.
+    # become READY; hands back a message it could not finish (shared/src/runtime/lambda.rs).
     "TrainerFunction": {
+        "queue.hand_back",
         "store.get",
         "store.put",
         "store.transact",
@@ -207,7 +209,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
         # again when the version cannot become READY.
         objects("models/"): {"s3:PutObject", "s3:DeleteObject"},
         BUCKET: {"s3:ListBucket"},
-        queue("JobQueue"): _EVENT_SOURCE,
+        queue("JobQueue"): _EVENT_SOURCE | PORT_ACTIONS["queue.hand_back"],
     },
     "TasksFunction": {
         LOG_GROUP: _LOGS,

@@ -28,6 +28,8 @@ pub enum Outcome {
 struct Pending {
     request_id: String,
     event: Vec<u8>,
+    /// The function's timeout for this invocation.
+    timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -110,7 +112,8 @@ impl RuntimeApi {
         .collect()
     }
 
-    /// Hands `event` to the function and waits up to `timeout` for its answer.
+    /// Hands `event` to the function, with `timeout` as the function's timeout (its deadline is
+    /// now + `timeout` when the function picks it up), and waits that long for its answer.
     pub async fn invoke(
         &self,
         event: &serde_json::Value,
@@ -129,6 +132,7 @@ impl RuntimeApi {
             .send(Pending {
                 request_id: request_id.clone(),
                 event,
+                timeout,
             })
             .map_err(|_| "the runtime API emulator stopped".to_owned())?;
         match tokio::time::timeout(timeout, rx).await {
@@ -150,8 +154,9 @@ async fn next_invocation(State(shared): State<Shared>) -> Response {
     let Some(pending) = next else {
         return StatusCode::GONE.into_response();
     };
+    // The function's timeout is the invocation's: its deadline is now + the invoke's timeout.
     let deadline_ms = SystemTime::now()
-        .checked_add(Duration::from_secs(900))
+        .checked_add(pending.timeout)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis())
         .unwrap_or(0);

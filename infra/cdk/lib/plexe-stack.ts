@@ -486,6 +486,9 @@ export class PlexeStack extends Stack {
         allow('Artifacts', ['s3:PutObject', 's3:DeleteObject'], [objectsArn('models/')]),
         missingKeysAre404(),
         eventSource(jobs.queue),
+        // Hands a message back to be delivered again soon (a failed attempt, or a build the
+        // invocation has no time left for) instead of after the queue's visibility timeout.
+        allow('HandBack', ['sqs:ChangeMessageVisibility'], [jobs.queue.queueArn]),
       ],
     });
     const tasksFunction = makeFunction({
@@ -509,8 +512,9 @@ export class PlexeStack extends Stack {
     });
 
     // The queue workers: one message per invocation, partial batch failures. A plain event source
-    // mapping rather than SqsEventSource, whose grant would add sqs:ChangeMessageVisibility and
-    // sqs:GetQueueUrl the mapping does not use (the role's EventSource statement has what it needs).
+    // mapping rather than SqsEventSource, whose grant would add sqs:GetQueueUrl (and, on the task
+    // queue, sqs:ChangeMessageVisibility) that nothing calls; the role's EventSource statement has
+    // what the mapping needs.
     const queueWorker = (id: string, fn: lambda.Function, queue: sqs.IQueue, maxConcurrency: CfnParameter) =>
       named(
         new lambda.EventSourceMapping(this, id, {

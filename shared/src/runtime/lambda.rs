@@ -5,9 +5,12 @@
 use super::logging;
 use crate::config::{Backends, Config};
 use crate::http::{self, AppState, Group};
+use crate::ports::Queue;
 use crate::trainer::{Trainer, TrainerError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -36,15 +39,69 @@ pub async fn serve_group(group: Group) -> Result<(), BoxError> {
     lambda_http::run(http::group_app(group, state)).await
 }
 
-/// One SQS batch: each message is processed by the [`Trainer`]; every message that is not done
-/// (its attempt failed, or another worker holds its job) is reported back, so only it is
-/// redelivered and, after the queue's maximum receives, dead-lettered.
-pub async fn handle_sqs_batch(trainer: &Trainer, event: SqsEvent) -> SqsBatchResponse {
+/// How soon a message whose attempt failed is delivered again. Without a hand-back SQS keeps
+/// it hidden for the queue's whole visibility timeout (90 minutes in the templates, six times
+/// the function's timeout as AWS advises).
+pub const RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// When a message that is not done should be delivered again; `None` leaves it to the
+/// visibility timeout (a message that is not a job: it reaches the dead-letter queue).
+fn retry_after(error: &TrainerError) -> Option<Duration> {
+    match error {
+        TrainerError::BadMessage(_) => None,
+        // A fresh invocation has its whole timeout: at once.
+        TrainerError::OutOfTime { .. } => Some(Duration::ZERO),
+        TrainerError::Busy { lease_until } => {
+            let left = lease_until.saturating_sub(crate::ids::now_epoch()).max(0) + 1;
+            Some(Duration::from_secs(left.unsigned_abs()))
+        }
+        TrainerError::Attempt { .. } | TrainerError::Domain(_) => Some(RETRY_DELAY),
+    }
+}
+
+/// Whether the message is done with although its attempt failed: the attempt was the job's
+/// last, so the version is ERROR and a redelivery would find nothing to do.
+fn is_final(error: &TrainerError) -> bool {
+    matches!(
+        error,
+        TrainerError::Attempt {
+            final_attempt: true,
+            ..
+        } | TrainerError::OutOfTime {
+            final_attempt: true
+        }
+    )
+}
+
+/// The invocation's deadline (the Runtime API's epoch milliseconds) on the monotonic clock.
+fn invocation_deadline(deadline_ms: u64) -> Option<Instant> {
+    let now_ms = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_millis(),
+    )
+    .ok()?;
+    (deadline_ms > 0)
+        .then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+}
+
+/// One SQS batch within an invocation that ends at `deadline`: each message is processed by the
+/// [`Trainer`]; every message that is not done (its attempt failed or ran out of the
+/// invocation's time, or another worker holds its job) is handed back to `queue` to be
+/// delivered again soon ([`retry_after`]) and reported back, so only it is redelivered and,
+/// after the queue's maximum receives, dead-lettered.
+pub async fn handle_sqs_batch(
+    trainer: &Trainer,
+    queue: &dyn Queue,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let outcome = match record.body.as_deref() {
-            Some(body) => trainer.process(body).await,
+            Some(body) => trainer.process_before(body, deadline).await,
             None => Err(TrainerError::BadMessage("message has no body".into())),
         };
         match &outcome {
@@ -55,9 +112,17 @@ pub async fn handle_sqs_batch(trainer: &Trainer, event: SqsEvent) -> SqsBatchRes
             }
             Err(e) => tracing::warn!(message_id = %id, error = %e, "job message not done"),
         }
-        if outcome.is_err() {
-            response.add_failure(id);
+        let Err(error) = &outcome else { continue };
+        if is_final(error) {
+            continue;
         }
+        if let (Some(after), Some(receipt)) = (retry_after(error), record.receipt_handle.as_deref())
+            && let Err(e) = queue.hand_back(receipt, after).await
+        {
+            // It still comes back, after the visibility timeout.
+            tracing::warn!(message_id = %id, error = %e, "could not hand a job message back");
+        }
+        response.add_failure(id);
     }
     response
 }
@@ -66,9 +131,10 @@ pub async fn handle_sqs_batch(trainer: &Trainer, event: SqsEvent) -> SqsBatchRes
 pub async fn run_trainer() -> Result<(), BoxError> {
     let state = state_from_env().await?;
     let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
-    let trainer = &trainer;
+    let (trainer, queue) = (&trainer, state.queue.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, BoxError>(handle_sqs_batch(trainer, event.payload).await)
+        let deadline = invocation_deadline(event.context.deadline);
+        Ok::<_, BoxError>(handle_sqs_batch(trainer, queue, event.payload, deadline).await)
     }))
     .await
 }

@@ -12,6 +12,13 @@
 //! else fails the attempt, and the job is retried until [`MAX_ATTEMPTS`] claims, after which the
 //! version is ERROR with the reason. The same [`Trainer::process`] runs in the `trainer` Lambda
 //! (SQS event, partial batch failures) and in `plexe serve`'s in-process [`worker`].
+//!
+//! In a Lambda the invocation has a hard timeout. [`Trainer::process_before`] gets its deadline:
+//! the engine's time budget is cut to what the invocation has left (less
+//! [`FINISH_RESERVE`] to store the model and [`HANDBACK_MARGIN`]), and if the build is still
+//! running [`HANDBACK_MARGIN`] before the deadline (the engine overshot, or loading took long),
+//! the attempt ends as [`TrainerError::OutOfTime`] so the caller can hand the message back
+//! instead of being killed with the job claimed and the version BUILDING.
 
 pub mod worker;
 
@@ -30,9 +37,19 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// How often a running build renews its claim.
 const HEARTBEAT: Duration = Duration::from_secs(4);
+/// How long before an invocation's deadline the trainer stops waiting for the build and
+/// records the attempt, so the answer (and the message's hand-back) gets out in time.
+pub const HANDBACK_MARGIN: Duration = Duration::from_secs(5);
+/// What an invocation keeps, after the engine's budget, for the export, storing the artifact
+/// and the final write.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(10);
+/// The shortest time budget worth starting the engine with; with less time left the message
+/// is handed back to a fresh invocation at once.
+const MIN_ENGINE_BUDGET: Duration = Duration::from_secs(2);
 
 /// What processing a message did (the message can be acknowledged).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +75,11 @@ pub enum TrainerError {
     /// This attempt failed. When `final_attempt`, the version is already ERROR.
     #[error("build attempt failed: {reason}")]
     Attempt { reason: String, final_attempt: bool },
+    /// The invocation's deadline came before the build could finish; the attempt is recorded
+    /// (the version is back to PENDING, or ERROR when `final_attempt`) and a fresh invocation
+    /// should get the message at once.
+    #[error("the invocation ran out of time before the build finished")]
+    OutOfTime { final_attempt: bool },
     #[error(transparent)]
     Domain(#[from] DomainError),
 }
@@ -94,6 +116,8 @@ struct Run {
     next_log: u64,
     /// Set when a heartbeat finds the claim gone (the model was deleted or the job taken over).
     lost: bool,
+    /// When the attempt must be over (the invocation's deadline less [`HANDBACK_MARGIN`]).
+    hand_back_at: Option<Instant>,
 }
 
 /// How an attempt ended, before it is recorded.
@@ -108,6 +132,8 @@ enum AttemptEnd {
     },
     /// Something failed that a retry may fix.
     Failed(String),
+    /// The invocation's time ran out (see [`HANDBACK_MARGIN`]).
+    OutOfTime(String),
 }
 
 impl Trainer {
@@ -119,8 +145,19 @@ impl Trainer {
         }
     }
 
-    /// Processes one delivery of a job message.
+    /// Processes one delivery of a job message, with no deadline (`plexe serve`).
     pub async fn process(&self, body: &str) -> Result<Processed, TrainerError> {
+        self.process_before(body, None).await
+    }
+
+    /// Processes one delivery of a job message within an invocation that ends at `deadline`
+    /// (see the module doc).
+    pub async fn process_before(
+        &self,
+        body: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Processed, TrainerError> {
+        let hand_back_at = deadline.map(|d| d.checked_sub(HANDBACK_MARGIN).unwrap_or(d));
         let message: JobMessage =
             serde_json::from_str(body).map_err(|e| TrainerError::BadMessage(e.to_string()))?;
         let store = self.store.as_ref();
@@ -134,7 +171,12 @@ impl Trainer {
                 Claim::Busy { lease_until } if waits < 3 => {
                     waits += 1;
                     let wait = (lease_until - now_epoch() + 1).clamp(1, LEASE_SECONDS + 1);
-                    tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+                    let wake = Instant::now() + Duration::from_secs(wait as u64);
+                    if hand_back_at.is_some_and(|at| wake > at) {
+                        // No time to wait for the claim to lapse: hand the message back.
+                        return Err(TrainerError::Busy { lease_until });
+                    }
+                    tokio::time::sleep_until(wake).await;
                 }
                 other => break other,
             }
@@ -160,6 +202,7 @@ impl Trainer {
                     rev,
                     version,
                     lost: false,
+                    hand_back_at,
                 };
                 self.finish_failed(&mut run, &reason, true).await?;
                 Err(TrainerError::Attempt {
@@ -178,6 +221,7 @@ impl Trainer {
                     rev,
                     version,
                     lost: false,
+                    hand_back_at,
                 };
                 self.run(run).await
             }
@@ -288,7 +332,31 @@ impl Trainer {
                     final_attempt,
                 })
             }
+            AttemptEnd::OutOfTime(reason) => {
+                let final_attempt = attempt >= MAX_ATTEMPTS;
+                self.finish_failed(&mut run, &reason, final_attempt).await?;
+                Err(TrainerError::OutOfTime { final_attempt })
+            }
         }
+    }
+
+    /// The engine's time budget: the requested one, cut to what the invocation has left after
+    /// the finish reserve and the hand-back margin; `Err` (a reason) when that is too short to
+    /// start.
+    fn engine_budget(run: &Run, requested_s: f64) -> Result<f64, String> {
+        let Some(at) = run.hand_back_at else {
+            return Ok(requested_s);
+        };
+        let until_hand_back = at.saturating_duration_since(Instant::now());
+        let left = until_hand_back.saturating_sub(FINISH_RESERVE);
+        if left < MIN_ENGINE_BUDGET {
+            return Err(format!(
+                "the trainer's invocation had too little time left to build ({:.1} s before its \
+                 timeout); the message goes back to the queue for a fresh invocation",
+                (until_hand_back + HANDBACK_MARGIN).as_secs_f64()
+            ));
+        }
+        Ok(requested_s.min(left.as_secs_f64()))
     }
 
     /// Loads the data, builds, exports and stores the artifact.
@@ -335,12 +403,24 @@ impl Trainer {
         self.set_progress(run, 2).await;
 
         let settings = run.version.settings.clone();
+        let time_budget_s = match Self::engine_budget(run, settings.time_budget_s) {
+            Ok(budget) => budget,
+            Err(reason) => return AttemptEnd::OutOfTime(reason),
+        };
+        if time_budget_s < settings.time_budget_s {
+            let cut = format!(
+                "time budget cut from {}s to {time_budget_s:.0}s: the trainer's invocation ends \
+                 before the full budget could run",
+                settings.time_budget_s
+            );
+            self.log(run, "warn", &cut).await;
+        }
         let request = BuildRequest {
             intent: run.version.intent.clone(),
             target: settings.target.clone(),
             output_schema: settings.output_schema.clone(),
             metric: settings.metric.as_deref().and_then(Metric::parse),
-            time_budget_s: settings.time_budget_s,
+            time_budget_s,
             max_iterations: settings.max_iterations,
             seed: settings.seed,
         };
@@ -366,6 +446,14 @@ impl Trainer {
         });
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.tick().await;
+        let hand_back_at = run.hand_back_at;
+        let out_of_time = async move {
+            match hand_back_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(out_of_time);
         let joined = loop {
             tokio::select! {
                 event = rx.recv() => match event {
@@ -373,6 +461,14 @@ impl Trainer {
                     None => break (&mut handle).await,
                 },
                 _ = tick.tick() => self.heartbeat(run).await,
+                () = &mut out_of_time => {
+                    // The engine thread stops at its own (cut) budget; what it makes is dropped.
+                    return AttemptEnd::OutOfTime(
+                        "the build was still running when the trainer's invocation was about to \
+                         time out; the message goes back to the queue for a fresh invocation"
+                            .into(),
+                    );
+                }
             }
         };
         let (output, onnx) = match joined {

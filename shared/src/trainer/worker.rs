@@ -57,7 +57,9 @@ pub async fn handle(
             true
         }
         Err(TrainerError::Busy { .. }) => false,
-        Err(TrainerError::Attempt { final_attempt, .. }) => match options.on_failure {
+        Err(
+            TrainerError::Attempt { final_attempt, .. } | TrainerError::OutOfTime { final_attempt },
+        ) => match options.on_failure {
             OnFailure::Redeliver => false,
             // The version is ERROR already: nothing left to retry.
             OnFailure::Resend if *final_attempt => true,

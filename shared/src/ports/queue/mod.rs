@@ -71,6 +71,11 @@ pub trait Queue: Send + Sync + 'static {
     /// Acknowledges (deletes) a received message.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
 
+    /// Gives a received message back unprocessed: it is visible again `after` from now instead
+    /// of at the end of its visibility timeout (SQS `ChangeMessageVisibility`). Its receive still
+    /// counts towards the dead-letter limit.
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError>;
+
     /// Messages moved to the dead-letter queue (for operators and tests), up to `max`.
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError>;
 }

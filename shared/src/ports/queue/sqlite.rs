@@ -236,6 +236,22 @@ impl Queue for SqliteQueue {
             .await
     }
 
+    #[tracing::instrument(name = "queue.hand_back", level = "debug", skip(self, receipt))]
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        self.conn
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?2 WHERE receipt = ?1",
+                    params![receipt, now_ms().saturating_add(duration_ms(after))],
+                )?;
+                Ok::<_, QueueError>(())
+            })
+            .await?;
+        self.sent.notify_waiters();
+        Ok(())
+    }
+
     #[tracing::instrument(name = "queue.dead_letters", level = "debug", skip(self))]
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);

@@ -156,6 +156,19 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    #[tracing::instrument(name = "queue.hand_back", level = "debug", skip(self, receipt))]
+    async fn hand_back(&self, receipt: &str, after: Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(to_i32(seconds_ceil(after)))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
     #[tracing::instrument(name = "queue.dead_letters", level = "debug", skip(self))]
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>, QueueError> {
         // SQS has no peek: receive with a visibility timeout (so repeated receives return new
