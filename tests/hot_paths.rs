@@ -137,6 +137,7 @@ async fn listing_and_latest_read_only_what_they_show() {
         store,
         blobs,
         queue: env.backends.queue.as_ref(),
+        tasks: None,
     };
     let spec = || BuildSpec {
         intent: Some("predict label".into()),

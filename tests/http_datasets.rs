@@ -969,17 +969,17 @@ async fn builds_load_the_table_and_resolve_upload_ids(app: &TestApp) {
     )
     .await;
     assert!(status.is_success(), "{status}");
-    let first = uploads::dataset_for_upload(store, blobs, &account_id, upload_id)
+    let first = uploads::dataset_for_upload(store, blobs, None, &account_id, upload_id)
         .await
         .expect("completes the session");
     assert_eq!(first.row_count, 50);
     assert_eq!(first.name, "by-upload");
-    let again = uploads::dataset_for_upload(store, blobs, &account_id, upload_id)
+    let again = uploads::dataset_for_upload(store, blobs, None, &account_id, upload_id)
         .await
         .expect("the completed session's dataset");
     assert_eq!(again.dataset_id, first.dataset_id);
     assert!(
-        uploads::dataset_for_upload(store, blobs, &other_account, upload_id)
+        uploads::dataset_for_upload(store, blobs, None, &other_account, upload_id)
             .await
             .is_err(),
         "another account's session"

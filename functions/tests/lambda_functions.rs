@@ -395,3 +395,128 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
     assert_eq!(answer, json!({"batchItemFailures": []}), "built");
     assert_eq!(status().await, "READY");
 }
+
+/// A large upload (over the 16 MB an API function completes in its request) is completed by the
+/// task function: `complete` answers 202 with the session queued, the task queue's event source
+/// invokes the tasks binary, and the session becomes completed with its dataset; a file that
+/// does not match its declared SHA-256 ends `failed` with the reason.
+#[tokio::test]
+async fn tasks_function_completes_a_large_upload() {
+    let Some(aws) = integration_tests::aws_backends_with_tasks("lambda-tasks").await else {
+        return;
+    };
+    let key = admin_key(&aws).await;
+    let bearer = format!("Bearer {key}");
+    let json_auth = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
+    let tasks = start(env!("CARGO_BIN_EXE_tasks"), "tasks", &aws).await;
+    let (task_queue, _) = aws.resources.task_queues.clone().expect("a task queue");
+    let _trigger = integration_tests::apigw::SqsTrigger::start(
+        aws_sdk_sqs::Client::new(&aws.sdk),
+        task_queue,
+        tasks.0.runtime.clone(),
+    );
+    // 17.5 MB of CSV.
+    let mut csv = String::from("x,y,label\n");
+    let mut rows = 0u64;
+    while csv.len() < 17_500_000 {
+        csv.push_str(&format!("{rows},{},{}\n", rows * 7 % 1000, rows % 3));
+        rows += 1;
+    }
+    let http = reqwest::Client::new();
+    let upload = |sha256: Option<&'static str>| {
+        let body = json!({"name": "big", "format": "csv", "sha256": sha256}).to_string();
+        let datasets = &datasets;
+        let json_auth = &json_auth;
+        let http = &http;
+        let csv = csv.clone();
+        async move {
+            let created = datasets
+                .http(
+                    "POST",
+                    "/datasets/uploads",
+                    json_auth,
+                    Some(body.as_bytes()),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.json());
+            let session = created.json();
+            let put = http
+                .put(session["upload_url"].as_str().unwrap())
+                .body(csv)
+                .send()
+                .await
+                .expect("PUT to the presigned URL on moto");
+            assert!(put.status().is_success(), "{}", put.status());
+            session["upload_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let wait_for = |upload_id: String| {
+        let datasets = &datasets;
+        let json_auth = &json_auth;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(180);
+            loop {
+                let status = datasets
+                    .http(
+                        "GET",
+                        &format!("/datasets/uploads/{upload_id}"),
+                        json_auth,
+                        None,
+                    )
+                    .await
+                    .json();
+                if status["status"] == "completed" || status["status"] == "failed" {
+                    return status;
+                }
+                assert!(std::time::Instant::now() < deadline, "{status}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+
+    let upload_id = upload(None).await;
+    let complete = datasets
+        .http(
+            "POST",
+            &format!("/datasets/uploads/{upload_id}/complete"),
+            &json_auth,
+            None,
+        )
+        .await;
+    assert_eq!(complete.status, 202, "{}", complete.json());
+    assert_eq!(complete.json()["status"], "queued");
+    assert_eq!(
+        complete.header("location"),
+        Some(format!("/datasets/uploads/{upload_id}").as_str())
+    );
+    let done = wait_for(upload_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let dataset_id = done["dataset_id"].as_str().expect("dataset_id");
+    let dataset = datasets
+        .http("GET", &format!("/datasets/{dataset_id}"), &json_auth, None)
+        .await;
+    assert_eq!(dataset.json()["row_count"], rows, "{}", dataset.json());
+
+    // A file that is not the one declared: the task records why.
+    let wrong = "0000000000000000000000000000000000000000000000000000000000000000";
+    let upload_id = upload(Some(wrong)).await;
+    let complete = datasets
+        .http(
+            "POST",
+            &format!("/datasets/uploads/{upload_id}/complete"),
+            &json_auth,
+            None,
+        )
+        .await;
+    assert_eq!(complete.status, 202, "{}", complete.json());
+    let failed = wait_for(upload_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap_or("").contains("SHA-256"),
+        "{failed}"
+    );
+}

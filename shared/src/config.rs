@@ -99,6 +99,13 @@ pub struct AwsSettings {
     /// Its dead-letter queue.
     #[arg(long, env = "PLEXE_DLQ_URL", help_heading = "AWS")]
     pub dlq_url: Option<String>,
+    /// SQS queue of tasks (large upload completions) for the task function; without it they
+    /// run in the request.
+    #[arg(long, env = "PLEXE_TASK_QUEUE_URL", help_heading = "AWS")]
+    pub task_queue_url: Option<String>,
+    /// Its dead-letter queue.
+    #[arg(long, env = "PLEXE_TASK_DLQ_URL", help_heading = "AWS")]
+    pub task_dlq_url: Option<String>,
 }
 
 /// Requests and builds per account (per tier).
@@ -222,6 +229,8 @@ pub struct Backends {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
+    /// The task queue, when configured (AWS).
+    pub tasks: Option<Arc<dyn Queue>>,
     /// Set on the embedded backend: the same object as `blobs`.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Set on the embedded backend: the same object as `queue`.
@@ -263,6 +272,7 @@ impl Backends {
             store: store.clone(),
             blobs: blobs.clone(),
             queue: queue.clone(),
+            tasks: None,
             folder_blobs: Some(blobs),
             embedded_queue: Some(queue),
             embedded_store: Some(store),
@@ -308,6 +318,8 @@ pub struct AwsResources {
     pub bucket: String,
     pub queue_url: String,
     pub dlq_url: String,
+    /// The task queue and its dead-letter queue, when configured.
+    pub task_queues: Option<(String, String)>,
 }
 
 fn required(value: &Option<String>, name: &'static str) -> Result<String, ConfigError> {
@@ -325,6 +337,13 @@ impl AwsSettings {
             bucket: required(&self.bucket, "PLEXE_BUCKET")?,
             queue_url: required(&self.queue_url, "PLEXE_QUEUE_URL")?,
             dlq_url: required(&self.dlq_url, "PLEXE_DLQ_URL")?,
+            task_queues: match (&self.task_queue_url, &self.task_dlq_url) {
+                (None, None) => None,
+                _ => Some((
+                    required(&self.task_queue_url, "PLEXE_TASK_QUEUE_URL")?,
+                    required(&self.task_dlq_url, "PLEXE_TASK_DLQ_URL")?,
+                )),
+            },
         })
     }
 }
@@ -352,6 +371,9 @@ impl Backends {
                 &resources.queue_url,
                 &resources.dlq_url,
             )),
+            tasks: resources.task_queues.as_ref().map(|(url, dlq)| {
+                Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url, dlq)) as Arc<dyn Queue>
+            }),
             folder_blobs: None,
             embedded_queue: None,
             embedded_store: None,

@@ -183,6 +183,8 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
         objects(): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         BUCKET: {"s3:ListBucket"},
         queue("JobQueue"): {"sqs:SendMessage"},
+        # Large upload completions (a build from an upload not completed yet).
+        queue("TaskQueue"): {"sqs:SendMessage"},
     },
     "InferenceFunction": {
         LOG_GROUP: _LOGS,

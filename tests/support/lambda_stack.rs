@@ -52,6 +52,12 @@ pub async fn start_function(binary: &str, name: &str, env: &[(String, String)]) 
 
 /// The environment every function of the stack gets: the AWS backend on moto.
 pub fn function_env(aws: &AwsBackends) -> Vec<(String, String)> {
+    let tasks = aws.resources.task_queues.iter().flat_map(|(queue, dlq)| {
+        [
+            ("PLEXE_TASK_QUEUE_URL", queue.clone()),
+            ("PLEXE_TASK_DLQ_URL", dlq.clone()),
+        ]
+    });
     [
         ("PLEXE_BACKEND", "aws".to_owned()),
         ("PLEXE_TABLE", aws.resources.table.clone()),
@@ -66,6 +72,7 @@ pub fn function_env(aws: &AwsBackends) -> Vec<(String, String)> {
         ("RUST_LOG", "warn".to_owned()),
     ]
     .into_iter()
+    .chain(tasks)
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }

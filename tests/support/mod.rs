@@ -119,6 +119,7 @@ pub async fn aws_backends(test: &str) -> Option<AwsBackends> {
         bucket: name,
         queue_url,
         dlq_url,
+        task_queues: None,
     };
     let mut backends = Backends::aws(&sdk, &resources);
     backends.store = std::sync::Arc::new(shared::ports::DynamoStore::new(dynamo, &resources.table));
@@ -128,6 +129,24 @@ pub async fn aws_backends(test: &str) -> Option<AwsBackends> {
         resources,
         endpoint,
     })
+}
+
+/// [`aws_backends`] with a task queue too (its dead-letter queue after 5 receives, as in the
+/// templates): large upload completions are queued for the task function.
+pub async fn aws_backends_with_tasks(test: &str) -> Option<AwsBackends> {
+    let mut aws = aws_backends(test).await?;
+    let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+    let queues =
+        shared::ports::SqsQueue::create_queues(&sqs, &format!("{}-tasks", aws.resources.table), 5)
+            .await
+            .expect("creating the task queues on moto");
+    aws.resources.task_queues = Some(queues);
+    aws.backends = Backends::aws(&aws.sdk, &aws.resources);
+    aws.backends.store = std::sync::Arc::new(shared::ports::DynamoStore::new(
+        moto_dynamodb_client(&aws.sdk),
+        &aws.resources.table,
+    ));
+    Some(aws)
 }
 
 /// A DynamoDB client for moto that sends one request at a time.

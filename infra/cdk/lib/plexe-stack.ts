@@ -458,6 +458,8 @@ export class PlexeStack extends Stack {
         allow('Objects', ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [objectsArn('')]),
         missingKeysAre404(),
         allow('EnqueueBuilds', ['sqs:SendMessage'], [jobs.queue.queueArn]),
+        // A build from a large upload that is not completed yet queues its completion.
+        allow('EnqueueCompletions', ['sqs:SendMessage'], [tasks.queue.queueArn]),
       ],
     });
     const inferenceFunction = makeFunction({

@@ -2,7 +2,7 @@
 
 use super::{AnyJson, PageInfo};
 use crate::domain::datasets::{Dataset, Preview};
-use crate::domain::uploads::CreatedUpload;
+use crate::domain::uploads::{CreatedUpload, UploadSession, UploadStatus};
 use crate::ingest::ColumnProfile;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -176,6 +176,44 @@ pub struct UploadSessionView {
     pub name: String,
     pub format: String,
     pub max_size_bytes: u64,
+}
+
+/// Where an upload session stands (`GET /datasets/uploads/{upload_id}`, and the 202 of a
+/// completion that runs in the background).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UploadStatusView {
+    /// `upl_…`
+    pub upload_id: String,
+    pub name: String,
+    pub format: String,
+    /// `pending` (waiting for the file or for `complete`), `queued` and `completing` (being
+    /// completed: poll again), `completed` (see `dataset_id`), `failed` (see `error`; upload
+    /// the file again and complete again).
+    pub status: String,
+    /// The dataset the session created, once `completed`.
+    pub dataset_id: Option<String>,
+    /// Why the last completion failed, when `failed`.
+    pub error: Option<String>,
+}
+
+impl From<&UploadSession> for UploadStatusView {
+    fn from(s: &UploadSession) -> Self {
+        let status = match (s.status, &s.failure) {
+            (UploadStatus::Pending, Some(_)) => "failed",
+            (UploadStatus::Pending, None) => "pending",
+            (UploadStatus::Queued, _) => "queued",
+            (UploadStatus::Completing, _) => "completing",
+            (UploadStatus::Completed, _) => "completed",
+        };
+        UploadStatusView {
+            upload_id: s.upload_id.clone(),
+            name: s.name.clone(),
+            format: s.format.as_str().to_string(),
+            status: status.into(),
+            dataset_id: s.dataset_id.clone(),
+            error: s.failure.clone(),
+        }
+    }
 }
 
 impl From<&CreatedUpload> for UploadSessionView {

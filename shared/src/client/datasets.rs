@@ -3,7 +3,7 @@
 use super::{Client, ClientError, Page, Progress, error_of};
 use crate::api::datasets::{
     CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset,
-    UploadSessionView,
+    UploadSessionView, UploadStatusView,
 };
 use crate::ingest::format::{FormatHints, detect_format};
 use futures::TryStreamExt;
@@ -13,6 +13,18 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
+
+/// How long [`Client::complete_upload`] waits for a completion running in the background
+/// (the task function's own timeout is 15 minutes).
+pub const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// What `complete` answers: the dataset (201), or the session being completed (202).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CompleteAnswer {
+    Dataset(Box<DatasetView>),
+    Queued(UploadStatusView),
+}
 
 /// A local file about to be uploaded: what the upload session is told about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,10 +163,44 @@ impl Client {
         }
     }
 
-    /// Checks the uploaded file and makes it a dataset.
+    /// Checks the uploaded file and makes it a dataset. A large file completed in the
+    /// background (202 on AWS) is waited for: its session is polled every second until it is
+    /// completed or failed, for at most [`COMPLETION_WAIT`].
     pub async fn complete_upload(&self, upload_id: &str) -> Result<DatasetView, ClientError> {
-        self.post_empty(&["datasets", "uploads", upload_id, "complete"])
-            .await
+        let answer: CompleteAnswer = self
+            .post_empty(&["datasets", "uploads", upload_id, "complete"])
+            .await?;
+        let mut status = match answer {
+            CompleteAnswer::Dataset(dataset) => return Ok(*dataset),
+            CompleteAnswer::Queued(status) => status,
+        };
+        let give_up = tokio::time::Instant::now() + COMPLETION_WAIT;
+        loop {
+            match (status.status.as_str(), &status.dataset_id) {
+                ("completed", Some(dataset_id)) => return self.get_dataset(dataset_id).await,
+                ("failed", _) => {
+                    return Err(ClientError::Content(format!(
+                        "upload {upload_id} could not be completed: {}",
+                        status.error.as_deref().unwrap_or("no reason given")
+                    )));
+                }
+                _ if tokio::time::Instant::now() >= give_up => {
+                    return Err(ClientError::Content(format!(
+                        "upload {upload_id} is still being completed after {} minutes; check \
+                         GET /datasets/uploads/{upload_id} later",
+                        COMPLETION_WAIT.as_secs() / 60
+                    )));
+                }
+                _ => {}
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            status = self.upload_status(upload_id).await?;
+        }
+    }
+
+    /// Where an upload session stands.
+    pub async fn upload_status(&self, upload_id: &str) -> Result<UploadStatusView, ClientError> {
+        self.get(&["datasets", "uploads", upload_id], &[]).await
     }
 
     /// The whole upload: inspect the file, open a session that checks its size and SHA-256,

@@ -3,6 +3,12 @@
 //! locally), then completes the session, which checks size and SHA-256 when they were declared,
 //! parses and profiles the file streaming from the blob store, and creates the dataset.
 //!
+//! On AWS an API function has 29 s, so a staged file over [`INLINE_COMPLETION_MAX_BYTES`] is
+//! not completed inside the request: [`complete_or_queue`] marks the session `queued` and sends a
+//! [`TaskMessage`](super::tasks::TaskMessage) to the task queue, whose function (900 s, 3 GB)
+//! completes it; the client polls `GET /datasets/uploads/{upload_id}`. Without a task queue
+//! (`plexe serve`, which has no request time limit) every completion runs in the request.
+//!
 //! Store layout: `ACCT#<account_id>` / `UPLOAD#<upload_id>` holds the [`UploadSession`], with a
 //! TTL of [`SESSION_TTL_SECONDS`]. Blob layout: the client's bytes land at
 //! `uploads/<account_id>/<upload_id>/data` (staging), which is deleted once the session completes
@@ -12,10 +18,11 @@ use super::datasets::{self, DataSource, Dataset, DatasetError};
 use super::layout::{
     UPLOAD_PREFIX, account_pk, parse_upload_staging_key, upload_sk, upload_staging_key,
 };
+use super::tasks::TaskMessage;
 use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
 use crate::ingest::{DataFormat, IngestError};
-use crate::ports::{Blobs, Condition, Item, Store, StoreError, WriteOp};
+use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -27,6 +34,10 @@ pub const MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
 pub const UPLOAD_URL_TTL_SECONDS: u64 = 3600;
 /// How long a session can be completed (and an upload id resolved to its dataset).
 pub const SESSION_TTL_SECONDS: i64 = 24 * 3600;
+/// Largest staged file completed inside the request when a task queue is configured; larger
+/// ones go to the task function (reading, parsing and profiling 16 MB takes a few seconds of
+/// an API function's 29, 500 MB takes minutes).
+pub const INLINE_COMPLETION_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// Sessions an account may have open (not completed) at once: each can stage up to
 /// [`MAX_UPLOAD_BYTES`], so this bounds an account's staged bytes (20 × 500 MB).
 pub const MAX_OPEN_SESSIONS: usize = 20;
@@ -35,6 +46,8 @@ pub const MAX_OPEN_SESSIONS: usize = 20;
 #[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
     Pending,
+    /// Waiting in the task queue to be completed (since `completing_since`).
+    Queued,
     /// One request is checking and parsing the file (since `completing_since`); others get 409.
     Completing,
     Completed,
@@ -61,6 +74,10 @@ pub struct UploadSession {
     pub completing_since: Option<i64>,
     #[serde(default)]
     pub dataset_id: Option<String>,
+    /// Why the last completion failed (the file is unusable or does not match); cleared when
+    /// the session is completed or queued again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     pub created_at: String,
     /// When the upload URL stops accepting the file (RFC 3339).
     pub url_expires_at: String,
@@ -84,7 +101,7 @@ pub async fn check_accepts_file(store: &dyn Store, key: &str) -> Result<(), Doma
     let (session, _) = get_upload(store, account_id, upload_id).await?;
     match session.status {
         UploadStatus::Pending => Ok(()),
-        UploadStatus::Completing => Err(DomainError::Conflict {
+        UploadStatus::Queued | UploadStatus::Completing => Err(DomainError::Conflict {
             message: format!(
                 "upload session {upload_id} is being completed: wait for the completion to \
                  answer before uploading again"
@@ -188,6 +205,7 @@ pub async fn create_upload(
         status: UploadStatus::Pending,
         completing_since: None,
         dataset_id: None,
+        failure: None,
         created_at: now_rfc3339(),
         url_expires_at: rfc3339(now + UPLOAD_URL_TTL_SECONDS as i64),
     };
@@ -263,6 +281,27 @@ pub enum CompleteError {
     TooLarge { message: String },
 }
 
+impl CompleteError {
+    /// What the user may read: the file's problem, or a plain phrase for a failure of our own
+    /// (whose details stay in the logs).
+    pub fn public_reason(&self) -> String {
+        match self {
+            CompleteError::Dataset(DatasetError::Domain(e)) => e.public_reason(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether a retry may succeed with the same file (the store or blobs were unavailable).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CompleteError::Dataset(DatasetError::Domain(
+                DomainError::Store(_) | DomainError::Blobs(_) | DomainError::Queue(_)
+            ))
+        )
+    }
+}
+
 impl From<DomainError> for CompleteError {
     fn from(e: DomainError) -> Self {
         CompleteError::Dataset(DatasetError::Domain(e))
@@ -329,6 +368,7 @@ pub async fn complete_upload(
     let mut claimed = session.clone();
     claimed.status = UploadStatus::Completing;
     claimed.completing_since = Some(now_epoch());
+    claimed.failure = None;
     let claim = Item {
         data: encode(&claimed)?,
         ..item.clone()
@@ -339,12 +379,14 @@ pub async fn complete_upload(
         Err(e) => return Err(DomainError::from(e).into()),
     };
     let result = check_and_store(store, blobs, &claimed, &item, claimed_rev, size).await;
-    if result.is_err() {
+    if let Err(e) = &result {
         // Back to pending, so the session can be completed again (after a new PUT if the file
-        // was bad). Best effort: an unreleased claim lapses after COMPLETION_CLAIM_SECONDS.
+        // was bad), with the reason for `GET /datasets/uploads/{id}`. Best effort: an
+        // unreleased claim lapses after COMPLETION_CLAIM_SECONDS.
         let mut released = session.clone();
         released.status = UploadStatus::Pending;
         released.completing_since = None;
+        released.failure = Some(e.public_reason());
         if let Ok(data) = encode(&released)
             && let Err(e) = store
                 .put(
@@ -434,6 +476,7 @@ async fn check_and_store(
     let mut completed = session.clone();
     completed.status = UploadStatus::Completed;
     completed.completing_since = None;
+    completed.failure = None;
     completed.dataset_id = Some(dataset_id.clone());
     // Marked completed in the same transaction as the dataset record, on the revision of our
     // claim: a completion whose claim was taken over cannot create a second dataset.
@@ -471,6 +514,91 @@ async fn check_and_store(
     Ok(dataset)
 }
 
+/// How a `complete` request ended: the dataset, or the session queued for the task function.
+pub enum Completion {
+    Done(Box<Dataset>),
+    Queued(Box<UploadSession>),
+}
+
+/// Completes a session in the request, or, when `tasks` is set and the staged file is over
+/// [`INLINE_COMPLETION_MAX_BYTES`], queues its completion (see the module doc). Completing a
+/// session that is already queued answers its state again.
+pub async fn complete_or_queue(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    tasks: Option<&dyn Queue>,
+    account_id: &str,
+    upload_id: &str,
+) -> Result<Completion, CompleteError> {
+    let inline = || async {
+        complete_upload(store, blobs, account_id, upload_id)
+            .await
+            .map(|d| Completion::Done(Box::new(d)))
+    };
+    let Some(tasks) = tasks else {
+        return inline().await;
+    };
+    let (session, item) = get_upload(store, account_id, upload_id).await?;
+    let fresh = session
+        .completing_since
+        .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS);
+    match session.status {
+        UploadStatus::Queued if fresh => return Ok(Completion::Queued(Box::new(session))),
+        // A queued completion whose message was lost is queued again.
+        UploadStatus::Pending | UploadStatus::Queued => {}
+        // Completed or being completed: the inline path gives the right answer.
+        UploadStatus::Completing | UploadStatus::Completed => return inline().await,
+    }
+    let size = blobs
+        .size(&session.staging_key())
+        .await
+        .map_err(DomainError::from)?;
+    if size.is_none_or(|size| size <= INLINE_COMPLETION_MAX_BYTES) {
+        return inline().await;
+    }
+    let mut queued = session.clone();
+    queued.status = UploadStatus::Queued;
+    queued.completing_since = Some(now_epoch());
+    queued.failure = None;
+    let rev = match store
+        .put(
+            Item {
+                data: encode(&queued)?,
+                ..item.clone()
+            },
+            Condition::Revision(item.rev),
+        )
+        .await
+    {
+        Ok(rev) => rev,
+        Err(StoreError::ConditionFailed) => {
+            return Err(DomainError::Conflict {
+                message: format!(
+                    "upload session {upload_id} is being completed by another request: poll GET                      /datasets/uploads/{upload_id}"
+                ),
+            }
+            .into());
+        }
+        Err(e) => return Err(DomainError::from(e).into()),
+    };
+    let message = TaskMessage::CompleteUpload {
+        account_id: account_id.to_owned(),
+        upload_id: upload_id.to_owned(),
+    };
+    if let Err(e) = tasks.send(&message.to_body()).await {
+        // Not queued after all: back to pending so a retry can queue it.
+        let reverted = Item {
+            data: encode(&session)?,
+            ..item
+        };
+        if let Err(revert) = store.put(reverted, Condition::Revision(rev)).await {
+            tracing::warn!(%upload_id, error = %revert, "could not un-queue an upload completion");
+        }
+        return Err(DomainError::from(e).into());
+    }
+    Ok(Completion::Queued(Box::new(queued)))
+}
+
 /// The dataset an upload session created, if it has been completed.
 pub async fn dataset_of_upload(
     store: &dyn Store,
@@ -483,16 +611,28 @@ pub async fn dataset_of_upload(
 
 /// The dataset behind an upload session, completing the session first if the file was uploaded
 /// but the session not yet completed (`POST /models` accepts an `upload_id` in place of a
-/// `dataset_id`). Another account's session is "not found".
+/// `dataset_id`). A completion that goes to the task queue ([`complete_or_queue`]) is a
+/// conflict that says to build once it is done. Another account's session is "not found".
 pub async fn dataset_for_upload(
     store: &dyn Store,
     blobs: &dyn Blobs,
+    tasks: Option<&dyn Queue>,
     account_id: &str,
     upload_id: &str,
 ) -> Result<Dataset, CompleteError> {
     let (session, _) = get_upload(store, account_id, upload_id).await?;
-    match session.dataset_id {
-        Some(dataset_id) => Ok(datasets::get_dataset(store, blobs, account_id, &dataset_id).await?),
-        None => complete_upload(store, blobs, account_id, upload_id).await,
+    if let Some(dataset_id) = session.dataset_id {
+        return Ok(datasets::get_dataset(store, blobs, account_id, &dataset_id).await?);
+    }
+    match complete_or_queue(store, blobs, tasks, account_id, upload_id).await? {
+        Completion::Done(dataset) => Ok(*dataset),
+        Completion::Queued(_) => Err(DomainError::Conflict {
+            message: format!(
+                "upload session {upload_id} is large, so it is being completed in the \
+                 background: poll GET /datasets/uploads/{upload_id} until its status is \
+                 completed, then start the build again"
+            ),
+        }
+        .into()),
     }
 }

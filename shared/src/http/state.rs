@@ -21,6 +21,8 @@ pub struct AppResources {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
+    /// The task queue (AWS, when configured): long work handed to the task function.
+    pub tasks: Option<Arc<dyn Queue>>,
     /// Set on the embedded backend only.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Optimized tract plans of the versions served by this process, keyed by artifact.
@@ -39,6 +41,7 @@ impl AppState {
             store: backends.store,
             blobs: backends.blobs,
             queue: backends.queue,
+            tasks: backends.tasks,
             folder_blobs: backends.folder_blobs,
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
             lookups: Arc::new(Lookups::default()),
@@ -55,6 +58,7 @@ impl AppState {
             store: r.store.clone(),
             blobs: r.blobs.clone(),
             queue: r.queue.clone(),
+            tasks: r.tasks.clone(),
             folder_blobs: r.folder_blobs.clone(),
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
             lookups: Arc::new(Lookups::default()),

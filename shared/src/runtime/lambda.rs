@@ -1,9 +1,10 @@
 //! The Lambda entry points: an HTTP endpoint group (API Gateway HTTP API → the group's router,
-//! unchanged) and the SQS-triggered trainer (partial batch failures, so one bad message is
-//! retried and eventually dead-lettered without failing the others).
+//! unchanged), the SQS-triggered trainer and task function (partial batch failures, so one bad
+//! message is retried and eventually dead-lettered without failing the others).
 
 use super::logging;
 use crate::config::{Backends, Config};
+use crate::domain::tasks::{self, TaskError};
 use crate::http::{self, AppState, Group};
 use crate::ports::Queue;
 use crate::trainer::{Trainer, TrainerError};
@@ -125,6 +126,41 @@ pub async fn handle_sqs_batch(
         response.add_failure(id);
     }
     response
+}
+
+/// One SQS batch of the task queue: each message is run by
+/// [`process_task`](crate::domain::tasks::process_task); a message whose task failed for now
+/// (the store or blobs unavailable) or cannot be read is reported back, so only it is
+/// redelivered and, after the queue's maximum receives, dead-lettered.
+pub async fn handle_task_batch(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = match record.body.as_deref() {
+            Some(body) => {
+                tasks::process_task(state.store.as_ref(), state.blobs.as_ref(), body).await
+            }
+            None => Err(TaskError::BadMessage("message has no body".into())),
+        };
+        match outcome {
+            Ok(()) => tracing::info!(message_id = %id, "task message processed"),
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "task message not done");
+                response.add_failure(id);
+            }
+        }
+    }
+    response
+}
+
+/// Runs the task function (large upload completions) as an SQS-triggered Lambda function.
+pub async fn run_tasks() -> Result<(), BoxError> {
+    let state = state_from_env().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, BoxError>(handle_task_batch(state, event.payload).await)
+    }))
+    .await
 }
 
 /// Runs the trainer as an SQS-triggered Lambda function.

@@ -102,6 +102,8 @@ pub struct Ports<'a> {
     pub store: &'a dyn Store,
     pub blobs: &'a dyn Blobs,
     pub queue: &'a dyn Queue,
+    /// The task queue, where one is configured (large upload completions).
+    pub tasks: Option<&'a dyn Queue>,
 }
 
 /// `POST /models/{model_name}`: a new model and its first version.
@@ -265,12 +267,14 @@ async fn resolve_dataset(
             Ok(datasets::get_dataset(ports.store, ports.blobs, account_id, dataset_id).await?)
         }
         // An uploaded file whose session is not completed yet is completed now.
-        (None, Some(upload_id)) => {
-            Ok(
-                uploads::dataset_for_upload(ports.store, ports.blobs, account_id, upload_id)
-                    .await?,
-            )
-        }
+        (None, Some(upload_id)) => Ok(uploads::dataset_for_upload(
+            ports.store,
+            ports.blobs,
+            ports.tasks,
+            account_id,
+            upload_id,
+        )
+        .await?),
         (None, None) => Err(DomainError::validation(
             "dataset_id (or upload_id) is required: upload data with POST /datasets first",
             "dataset_id",

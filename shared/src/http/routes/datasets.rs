@@ -4,12 +4,12 @@
 
 use crate::api::datasets::{
     CreateUploadRequest, DatasetList, DatasetPreview, DatasetView, DeletedDataset, UploadReceived,
-    UploadSessionView,
+    UploadSessionView, UploadStatusView,
 };
 use crate::api::{ErrorEnvelope, FileBytes};
 use crate::domain::api_keys::Scope;
 use crate::domain::datasets::{self, DatasetError, DirectUpload};
-use crate::domain::uploads::{self, CompleteError, MAX_UPLOAD_BYTES, NewUpload};
+use crate::domain::uploads::{self, CompleteError, Completion, MAX_UPLOAD_BYTES, NewUpload};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
@@ -18,6 +18,7 @@ use crate::http::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use futures::StreamExt;
@@ -36,6 +37,10 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
         .route(
             "/datasets/uploads",
             guard.scoped(Scope::Write, post(create_upload)),
+        )
+        .route(
+            "/datasets/uploads/{upload_id}",
+            guard.scoped(Scope::Read, get(upload_status)),
         )
         .route(
             "/datasets/uploads/{upload_id}/complete",
@@ -64,6 +69,7 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
     preview,
     delete_dataset,
     create_upload,
+    upload_status,
     complete_upload,
     receive_upload
 ))]
@@ -403,8 +409,32 @@ async fn create_upload(
     Ok((StatusCode::CREATED, Json(UploadSessionView::from(&created))))
 }
 
+/// `GET /datasets/uploads/{upload_id}`: where a session stands (poll it after a 202 from
+/// `complete`).
+#[utoipa::path(
+    get,
+    path = "/datasets/uploads/{upload_id}",
+    tag = "datasets",
+    summary = "An upload session's status",
+    params(("upload_id" = String, Path, description = "upl_…")),
+    responses(
+        (status = 200, description = "The session's status", body = UploadStatusView),
+        (status = 404, description = "No such session (they last 24 hours)", body = ErrorEnvelope)
+    )
+)]
+async fn upload_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+) -> Result<Json<UploadStatusView>, ApiError> {
+    let (session, _) =
+        uploads::get_upload(state.store.as_ref(), &caller.account.account_id, &upload_id).await?;
+    Ok(Json(UploadStatusView::from(&session)))
+}
+
 /// `POST /datasets/uploads/{upload_id}/complete`: checks the uploaded file and creates the
-/// dataset.
+/// dataset; on AWS a file over 16 MB is completed by the task function instead (202: poll
+/// `GET /datasets/uploads/{upload_id}`).
 #[utoipa::path(
     post,
     path = "/datasets/uploads/{upload_id}/complete",
@@ -413,6 +443,7 @@ async fn create_upload(
     params(("upload_id" = String, Path, description = "upl_…")),
     responses(
         (status = 201, description = "The dataset", body = DatasetView),
+        (status = 202, description = "Being completed in the background (AWS, files over 16 MB): poll GET /datasets/uploads/{upload_id}", body = UploadStatusView),
         (status = 404, description = "No such session (they last 24 hours)", body = ErrorEnvelope),
         (status = 409, description = "Nothing uploaded yet, or already completed", body = ErrorEnvelope),
         (status = 413, description = "The file is over 500 MB", body = ErrorEnvelope),
@@ -424,16 +455,34 @@ async fn complete_upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(upload_id): Path<String>,
-) -> Result<(StatusCode, Json<DatasetView>), ApiError> {
-    let dataset = uploads::complete_upload(
+) -> Result<Response, ApiError> {
+    let completion = uploads::complete_or_queue(
         state.store.as_ref(),
         state.blobs.as_ref(),
+        state.tasks.as_deref(),
         &caller.account.account_id,
         &upload_id,
     )
     .await?;
-    tracing::info!(dataset_id = %dataset.dataset_id, %upload_id, rows = dataset.row_count, "upload completed");
-    Ok((StatusCode::CREATED, Json(DatasetView::from(&dataset))))
+    Ok(match completion {
+        Completion::Done(dataset) => {
+            tracing::info!(dataset_id = %dataset.dataset_id, %upload_id, rows = dataset.row_count, "upload completed");
+            (StatusCode::CREATED, Json(DatasetView::from(&*dataset))).into_response()
+        }
+        Completion::Queued(session) => {
+            tracing::info!(%upload_id, "upload completion queued");
+            let status = format!("/datasets/uploads/{upload_id}");
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(UploadStatusView::from(&*session)),
+            )
+                .into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&status) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+    })
 }
 
 /// `PUT /uploads/{token}` (embedded backend): receives an upload session's file at the signed
