@@ -513,8 +513,8 @@ async fn end_to_end(app: &TestApp) {
     let onnx = response.bytes().await.unwrap();
     let loaded = shared::serving::OnnxModel::load(&onnx).expect("artifact loads");
     assert_eq!(loaded.target(), "churned");
-    // Runs reuse their state: a row predicts alike before and after a batch of another size,
-    // and alike alone or in a batch.
+    // A row predicts alike before and after a batch of another size, and alike alone or in a
+    // batch.
     let alone = loaded.predict_one(&features).expect("predicts a row");
     let batch = loaded
         .predict_json(&vec![features.clone(); 7])

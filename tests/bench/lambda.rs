@@ -1,6 +1,6 @@
-//! Bench: the five Lambda functions as Lambda runs them.
+//! Bench: the six Lambda functions as Lambda runs them.
 //!
-//! For each function binary (`keys`, `datasets`, `models`, `inference`, `trainer`): its size on
+//! For each function binary (`keys`, `datasets`, `models`, `inference`, `trainer`, `tasks`): its size on
 //! disk, and the time from process start to its first response, driven through an emulator of
 //! the Lambda Runtime API (tests/support/runtime_api.rs) with the event already waiting, exactly
 //! as a cold start on Lambda (minus the sandbox). Storage is DynamoDB/S3/SQS on moto. For
@@ -14,6 +14,12 @@
 //! with `PLEXE_TEST_MOTO_ENDPOINT` set, or without it when `./.venv/bin/moto_server` exists
 //! (`tests/run.sh` creates it): the bench then starts moto itself. `--bin-dir DIR` picks the
 //! function binaries (default: beside this binary), `--starts N` the cold starts per function.
+//!
+//! `--upload-mb N` adds a large upload: an N MB CSV (8 numeric columns) through an upload
+//! session on moto with a task queue, completed by the `tasks` binary (the templates' 3 GB,
+//! 900 s function) after the `datasets` function queued it: the PUT's time, the `complete`
+//! answer's (202) time, the time until the session is completed, and the tasks process's peak
+//! RSS.
 
 use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
 use integration_tests::serve_process::{arg, datasets_dir, free_port, repo_root};
@@ -27,7 +33,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 5] = ["keys", "datasets", "models", "inference", "trainer"];
+const FUNCTIONS: [&str; 6] = [
+    "keys",
+    "datasets",
+    "models",
+    "inference",
+    "trainer",
+    "tasks",
+];
 const TARGET_INFERENCE_INIT_MS: f64 = 50.0;
 const TARGET_INFERENCE_RSS_MB: f64 = 64.0;
 
@@ -144,13 +157,17 @@ impl Drop for Function {
 }
 
 impl Function {
-    /// Peak resident memory so far, from `/proc/<pid>/status` (`VmHWM`), in MB.
     fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
+        peak_rss_mb(self.child.id())
     }
+}
+
+/// Peak resident memory of process `pid` so far, from `/proc/<pid>/status` (`VmHWM`), in MB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Starts `binary` with `event` already waiting; returns the process, its first answer and the
@@ -368,6 +385,15 @@ async fn run(args: &[String]) -> Result<Value, String> {
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:plexe-jobs", "awsRegion": "us-east-1"
     }]});
 
+    // A task for an upload session that does not exist: read, looked up, done.
+    let task_event = json!({"Records": [{
+        "messageId": "t-1", "receiptHandle": "h-1", "md5OfBody": "", "eventSource": "aws:sqs",
+        "body": json!({"task": "complete_upload", "account_id": "acct_none",
+                       "upload_id": "upl_none"}).to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:plexe-tasks", "awsRegion": "us-east-1"
+    }]});
+
     let mut functions = Map::new();
     for name in FUNCTIONS {
         let binary = bin_dir.join(name);
@@ -390,6 +416,7 @@ async fn run(args: &[String]) -> Result<Value, String> {
                 ),
                 200,
             ),
+            "tasks" => (task_event.clone(), 0),
             _ => (sqs_event.clone(), 0),
         };
         let mut init_ms = Vec::new();
@@ -401,7 +428,7 @@ async fn run(args: &[String]) -> Result<Value, String> {
             } else {
                 let reply: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
                 if reply.get("batchItemFailures").is_none() {
-                    return Err(format!("trainer: not an SQS batch response: {reply}"));
+                    return Err(format!("{name}: not an SQS batch response: {reply}"));
                 }
             }
             init_ms.push(ms);
@@ -447,11 +474,163 @@ async fn run(args: &[String]) -> Result<Value, String> {
         }
         functions.insert(name.to_owned(), Value::Object(entry));
     }
+    let upload_mb: u64 = arg(args, "--upload-mb")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let large_upload = if upload_mb > 0 {
+        large_upload(&bin_dir, upload_mb).await?
+    } else {
+        Value::Null
+    };
     Ok(json!({
         "bench": "lambda",
         "storage": "DynamoDB/S3/SQS on moto (loopback)",
         "model": "titanic, default build, loaded from S3 on the inference cold start",
         "bin_dir": bin_dir.display().to_string(),
         "functions": functions,
+        "large_upload": large_upload,
+    }))
+}
+
+async fn bearer_of_new_account(aws: &AwsBackends) -> Result<String, String> {
+    let (_, issued) = create_account_with_admin_key(
+        aws.backends.store.as_ref(),
+        NewAccount {
+            name: "bench-upload".to_owned(),
+            tier: Tier::Enterprise,
+            rate_limit_per_minute: None,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(format!("Bearer {}", issued.secret))
+}
+
+/// A CSV of about `bytes` bytes: 8 columns of 14-character numbers (under the 40 million cell
+/// bound up to 500 MB), and its row count.
+fn synthetic_csv(bytes: u64) -> (Vec<u8>, u64) {
+    let mut out = Vec::with_capacity(bytes as usize + 256);
+    out.extend_from_slice(b"a,b,c,d,e,f,g,h\n");
+    let mut rows = 0u64;
+    while (out.len() as u64) < bytes {
+        use std::io::Write as _;
+        let base = rows.wrapping_mul(2_654_435_761) % 1_000_000;
+        let _ = writeln!(
+            out,
+            "{0}.1234567,{1}.2345678,{2}.3456789,{3}.4567890,{0}.5678901,{1}.6789012,{2}.7890123,{3}.8901234",
+            100_000 + base,
+            100_000 + (base * 7) % 900_000,
+            100_000 + (base * 13) % 900_000,
+            100_000 + rows % 900_000
+        );
+        rows += 1;
+    }
+    (out, rows)
+}
+
+/// The `--upload-mb` phase (see the module doc): the datasets and tasks functions on their own
+/// moto resources with a task queue, its event source feeding the tasks function.
+async fn large_upload(bin_dir: &Path, mb: u64) -> Result<Value, String> {
+    let aws = integration_tests::aws_backends_with_tasks("bench-large-upload")
+        .await
+        .ok_or("moto is not configured")?;
+    let bearer = bearer_of_new_account(&aws).await?;
+    let env = integration_tests::lambda_stack::function_env(&aws);
+    let path = |name: &str| bin_dir.join(name).display().to_string();
+    let datasets =
+        integration_tests::lambda_stack::start_function(&path("datasets"), "datasets", &env).await;
+    let tasks =
+        integration_tests::lambda_stack::start_function(&path("tasks"), "tasks", &env).await;
+    let (task_queue, _) = aws.resources.task_queues.clone().ok_or("no task queue")?;
+    let _trigger = integration_tests::apigw::SqsTrigger::start(
+        aws_sdk_sqs::Client::new(&aws.sdk),
+        task_queue,
+        tasks.runtime.clone(),
+    );
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let call = |method: &str, path: &str, body: Option<Vec<u8>>| {
+        let event = http_api_event(method, path, &headers, body.as_deref());
+        let runtime = datasets.runtime.clone();
+        async move {
+            match runtime.invoke(&event, Duration::from_secs(30)).await? {
+                Outcome::Response(bytes) => HttpApiResponse::parse(&bytes),
+                Outcome::Error(bytes) => Err(String::from_utf8_lossy(&bytes).into_owned()),
+            }
+        }
+    };
+    let (csv, rows) = synthetic_csv(mb * 1_000_000);
+    let size = csv.len();
+    let body = json!({"name": "large", "format": "csv", "size_bytes": size}).to_string();
+    let session = call("POST", "/datasets/uploads", Some(body.into_bytes())).await?;
+    if session.status != 201 {
+        return Err(format!("creating the session: {}", session.json()));
+    }
+    let session = session.json();
+    let upload_id = session["upload_id"]
+        .as_str()
+        .ok_or("no upload_id")?
+        .to_owned();
+    let upload_url = session["upload_url"]
+        .as_str()
+        .ok_or("no upload_url")?
+        .to_owned();
+    let started = Instant::now();
+    let put = reqwest::Client::new()
+        .put(&upload_url)
+        .body(csv)
+        .send()
+        .await
+        .map_err(|e| format!("PUT to moto: {e}"))?;
+    if !put.status().is_success() {
+        return Err(format!("PUT to moto: {}", put.status()));
+    }
+    let put_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let complete = call(
+        "POST",
+        &format!("/datasets/uploads/{upload_id}/complete"),
+        None,
+    )
+    .await?;
+    let complete_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if complete.status != 202 {
+        return Err(format!("complete: {} {}", complete.status, complete.json()));
+    }
+    let status = loop {
+        let status = call("GET", &format!("/datasets/uploads/{upload_id}"), None)
+            .await?
+            .json();
+        match status["status"].as_str() {
+            Some("completed") => break status,
+            Some("failed") => return Err(format!("completion failed: {status}")),
+            _ if started.elapsed() > Duration::from_secs(900) => {
+                return Err(format!("not completed in 15 minutes: {status}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    let completion_s = started.elapsed().as_secs_f64();
+    let dataset_id = status["dataset_id"].as_str().ok_or("no dataset_id")?;
+    let dataset = call("GET", &format!("/datasets/{dataset_id}"), None)
+        .await?
+        .json();
+    if dataset["row_count"] != json!(rows) {
+        return Err(format!(
+            "the dataset has {} rows, not {rows}",
+            dataset["row_count"]
+        ));
+    }
+    Ok(json!({
+        "csv_bytes": size,
+        "rows": rows,
+        "put_to_s3_seconds": put_s,
+        "complete_answer_ms": complete_ms,
+        "complete_status": complete.status,
+        "queued_to_completed_seconds": completion_s,
+        "tasks_peak_rss_mb": peak_rss_mb(tasks.pid()),
+        "tasks_memory_mb": 3008,
     }))
 }

@@ -34,6 +34,13 @@ impl Drop for Function {
     }
 }
 
+impl Function {
+    /// The function process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 /// Starts `binary` as the Lambda function `name` with `env` (and the Runtime API's own).
 pub async fn start_function(binary: &str, name: &str, env: &[(String, String)]) -> Function {
     let runtime = Arc::new(RuntimeApi::start().await);

@@ -2,7 +2,7 @@
 
 use super::{AnyJson, PageInfo};
 use crate::domain::datasets::{Dataset, Preview};
-use crate::domain::uploads::{CreatedUpload, UploadSession, UploadStatus};
+use crate::domain::uploads::{self, CreatedUpload, UploadSession, UploadStatus};
 use crate::ingest::ColumnProfile;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -198,12 +198,19 @@ pub struct UploadStatusView {
 
 impl From<&UploadSession> for UploadStatusView {
     fn from(s: &UploadSession) -> Self {
+        let lapsed = uploads::claim_lapsed(s);
         let status = match (s.status, &s.failure) {
+            _ if lapsed => "failed",
             (UploadStatus::Pending, Some(_)) => "failed",
             (UploadStatus::Pending, None) => "pending",
             (UploadStatus::Queued, _) => "queued",
             (UploadStatus::Completing, _) => "completing",
             (UploadStatus::Completed, _) => "completed",
+        };
+        let error = if lapsed {
+            Some("the completion stopped before it finished; complete the session again".into())
+        } else {
+            s.failure.clone()
         };
         UploadStatusView {
             upload_id: s.upload_id.clone(),
@@ -211,7 +218,7 @@ impl From<&UploadSession> for UploadStatusView {
             format: s.format.as_str().to_string(),
             status: status.into(),
             dataset_id: s.dataset_id.clone(),
-            error: s.failure.clone(),
+            error,
         }
     }
 }

@@ -6,6 +6,7 @@
 use super::uploads::{self, CompleteError};
 use crate::ports::{Blobs, Store};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// The body of a task queue message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +35,14 @@ pub enum TaskError {
     Transient(#[source] CompleteError),
 }
 
+/// Waits before each retry of a completion that failed for a reason of our own (the store or
+/// blobs unavailable); after the last the session records the failure.
+const RETRY_WAITS: [Duration; 2] = [Duration::from_secs(5), Duration::from_secs(30)];
+
 /// Runs one task message. A completion that fails because of the file (a mismatch, bad data)
-/// is done: the session records why, for the client polling it.
+/// is done: the session records why, for the client polling it. One that fails for a reason
+/// of our own is retried here ([`RETRY_WAITS`]), then recorded as failed too (the client can
+/// complete again); only when even that cannot be written is the message redelivered.
 pub async fn process_task(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -47,16 +54,32 @@ pub async fn process_task(
         TaskMessage::CompleteUpload {
             account_id,
             upload_id,
-        } => match uploads::complete_upload(store, blobs, &account_id, &upload_id).await {
-            Ok(dataset) => {
-                tracing::info!(%upload_id, dataset_id = %dataset.dataset_id, rows = dataset.row_count, "queued upload completed");
-                Ok(())
+        } => {
+            let mut waits = RETRY_WAITS.iter();
+            loop {
+                match uploads::complete_upload(store, blobs, &account_id, &upload_id).await {
+                    Ok(dataset) => {
+                        tracing::info!(%upload_id, dataset_id = %dataset.dataset_id, rows = dataset.row_count, "queued upload completed");
+                        return Ok(());
+                    }
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(%upload_id, error = %e, "queued upload completion failed for now");
+                        if let Some(wait) = waits.next() {
+                            tokio::time::sleep(*wait).await;
+                            continue;
+                        }
+                        let reason = "storage was unavailable while completing the upload; \
+                                      complete the session again";
+                        return uploads::record_failure(store, &account_id, &upload_id, reason)
+                            .await
+                            .map_err(|_| TaskError::Transient(e));
+                    }
+                    Err(e) => {
+                        tracing::info!(%upload_id, reason = %e.public_reason(), "queued upload refused");
+                        return Ok(());
+                    }
+                }
             }
-            Err(e) if e.is_transient() => Err(TaskError::Transient(e)),
-            Err(e) => {
-                tracing::info!(%upload_id, reason = %e.public_reason(), "queued upload refused");
-                Ok(())
-            }
-        },
+        }
     }
 }

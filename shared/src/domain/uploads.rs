@@ -386,7 +386,9 @@ pub async fn complete_upload(
         let mut released = session.clone();
         released.status = UploadStatus::Pending;
         released.completing_since = None;
-        released.failure = Some(e.public_reason());
+        // A failure of our own (store or blobs unavailable) is not the file's: the task
+        // function retries it, so the session does not read as failed meanwhile.
+        released.failure = (!e.is_transient()).then(|| e.public_reason());
         if let Ok(data) = encode(&released)
             && let Err(e) = store
                 .put(
@@ -514,6 +516,40 @@ async fn check_and_store(
     Ok(dataset)
 }
 
+/// Records why a completion failed on a pending session (the task function gave up retrying
+/// a failure of our own); the client polling the session then sees `failed`.
+pub async fn record_failure(
+    store: &dyn Store,
+    account_id: &str,
+    upload_id: &str,
+    reason: &str,
+) -> Result<(), DomainError> {
+    let (mut session, item) = get_upload(store, account_id, upload_id).await?;
+    if session.status != UploadStatus::Pending {
+        return Ok(());
+    }
+    session.failure = Some(reason.to_owned());
+    let item = Item {
+        data: encode(&session)?,
+        ..item.clone()
+    };
+    match store.put(item.clone(), Condition::Revision(item.rev)).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a session's completion claim (or queueing) is older than
+/// [`COMPLETION_CLAIM_SECONDS`]: its worker died, and the session can be completed again.
+pub fn claim_lapsed(session: &UploadSession) -> bool {
+    matches!(
+        session.status,
+        UploadStatus::Queued | UploadStatus::Completing
+    ) && session
+        .completing_since
+        .is_none_or(|since| now_epoch() - since >= COMPLETION_CLAIM_SECONDS)
+}
+
 /// How a `complete` request ended: the dataset, or the session queued for the task function.
 pub enum Completion {
     Done(Box<Dataset>),
@@ -544,16 +580,20 @@ pub async fn complete_or_queue(
         .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS);
     match session.status {
         UploadStatus::Queued if fresh => return Ok(Completion::Queued(Box::new(session))),
-        // A queued completion whose message was lost is queued again.
-        UploadStatus::Pending | UploadStatus::Queued => {}
-        // Completed or being completed: the inline path gives the right answer.
-        UploadStatus::Completing | UploadStatus::Completed => return inline().await,
+        // Completed, or being completed now: the inline path answers the 409.
+        UploadStatus::Completed => return inline().await,
+        UploadStatus::Completing if fresh => return inline().await,
+        // Pending, or a queued or started completion whose worker died (its claim lapsed):
+        // queued (again) if large, so a dead task is never retried inside an API function.
+        UploadStatus::Pending | UploadStatus::Queued | UploadStatus::Completing => {}
     }
     let size = blobs
         .size(&session.staging_key())
         .await
         .map_err(DomainError::from)?;
-    if size.is_none_or(|size| size <= INLINE_COMPLETION_MAX_BYTES) {
+    // Nothing staged (409), small enough, or over the limit (413 before anything is read):
+    // answered in the request.
+    if size.is_none_or(|size| size <= INLINE_COMPLETION_MAX_BYTES || size > MAX_UPLOAD_BYTES) {
         return inline().await;
     }
     let mut queued = session.clone();
@@ -574,7 +614,8 @@ pub async fn complete_or_queue(
         Err(StoreError::ConditionFailed) => {
             return Err(DomainError::Conflict {
                 message: format!(
-                    "upload session {upload_id} is being completed by another request: poll GET                      /datasets/uploads/{upload_id}"
+                    "upload session {upload_id} is being completed by another request: poll \
+                     GET /datasets/uploads/{upload_id}"
                 ),
             }
             .into());

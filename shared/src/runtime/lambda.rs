@@ -44,19 +44,28 @@ pub async fn serve_group(group: Group) -> Result<(), BoxError> {
 /// it hidden for the queue's whole visibility timeout (90 minutes in the templates, six times
 /// the function's timeout as AWS advises).
 pub const RETRY_DELAY: Duration = Duration::from_secs(30);
+/// The longest hand-back delay of a message that failed for a reason of our own.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15 * 60);
 
-/// When a message that is not done should be delivered again; `None` leaves it to the
-/// visibility timeout (a message that is not a job: it reaches the dead-letter queue).
-fn retry_after(error: &TrainerError) -> Option<Duration> {
+/// When a message that is not done should be delivered again (`receive_count` is how many
+/// times SQS has delivered it); `None` leaves it to the visibility timeout.
+fn retry_after(error: &TrainerError, receive_count: u32) -> Option<Duration> {
     match error {
+        // Not a job: redelivering cannot help; it reaches the dead-letter queue.
         TrainerError::BadMessage(_) => None,
+        // Another worker is building it: that worker acknowledges the message when done, and
+        // a quick return would only use up this copy's receives.
+        TrainerError::Busy { .. } => None,
         // A fresh invocation has its whole timeout: at once.
         TrainerError::OutOfTime { .. } => Some(Duration::ZERO),
-        TrainerError::Busy { lease_until } => {
-            let left = lease_until.saturating_sub(crate::ids::now_epoch()).max(0) + 1;
-            Some(Duration::from_secs(left.unsigned_abs()))
+        // The job counts its own attempts (at most MAX_ATTEMPTS).
+        TrainerError::Attempt { .. } => Some(RETRY_DELAY),
+        // The store failed before an attempt was counted: back off (30 s, 1, 2, 4 minutes...)
+        // so a short outage does not use up the queue's maximum receives.
+        TrainerError::Domain(_) => {
+            let doublings = receive_count.saturating_sub(1).min(5);
+            Some((RETRY_DELAY * 2u32.pow(doublings)).min(MAX_RETRY_DELAY))
         }
-        TrainerError::Attempt { .. } | TrainerError::Domain(_) => Some(RETRY_DELAY),
     }
 }
 
@@ -117,8 +126,15 @@ pub async fn handle_sqs_batch(
         if is_final(error) {
             continue;
         }
-        if let (Some(after), Some(receipt)) = (retry_after(error), record.receipt_handle.as_deref())
-            && let Err(e) = queue.hand_back(receipt, after).await
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        if let (Some(after), Some(receipt)) = (
+            retry_after(error, receive_count),
+            record.receipt_handle.as_deref(),
+        ) && let Err(e) = queue.hand_back(receipt, after).await
         {
             // It still comes back, after the visibility timeout.
             tracing::warn!(message_id = %id, error = %e, "could not hand a job message back");
@@ -163,6 +179,10 @@ pub async fn run_tasks() -> Result<(), BoxError> {
     .await
 }
 
+/// How long the trainer waits, after answering an invocation that left a build running, before
+/// it ends its process (the runtime client posts the answer in well under this).
+const EXIT_AFTER_ANSWER: Duration = Duration::from_millis(500);
+
 /// Runs the trainer as an SQS-triggered Lambda function.
 pub async fn run_trainer() -> Result<(), BoxError> {
     let state = state_from_env().await?;
@@ -170,7 +190,16 @@ pub async fn run_trainer() -> Result<(), BoxError> {
     let (trainer, queue) = (&trainer, state.queue.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = invocation_deadline(event.context.deadline);
-        Ok::<_, BoxError>(handle_sqs_batch(trainer, queue, event.payload, deadline).await)
+        let response = handle_sqs_batch(trainer, queue, event.payload, deadline).await;
+        if trainer.left_a_build_running() {
+            // Its engine thread cannot be stopped: end this environment once the answer is
+            // out, so the next invocation starts clean rather than beside it.
+            std::thread::spawn(|| {
+                std::thread::sleep(EXIT_AFTER_ANSWER);
+                std::process::exit(0);
+            });
+        }
+        Ok::<_, BoxError>(response)
     }))
     .await
 }
@@ -178,6 +207,32 @@ pub async fn run_trainer() -> Result<(), BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_messages_come_back_soon_and_store_failures_back_off() {
+        let store_failed = TrainerError::Domain(crate::domain::DomainError::Corrupt("x".into()));
+        let waits: Vec<u64> = (1..=7)
+            .filter_map(|n| retry_after(&store_failed, n))
+            .map(|d| d.as_secs())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900]);
+        let out_of_time = TrainerError::OutOfTime {
+            final_attempt: false,
+        };
+        assert_eq!(retry_after(&out_of_time, 3), Some(Duration::ZERO));
+        let attempt = TrainerError::Attempt {
+            reason: "x".into(),
+            final_attempt: false,
+        };
+        assert_eq!(retry_after(&attempt, 4), Some(RETRY_DELAY));
+        assert_eq!(retry_after(&TrainerError::Busy { lease_until: 0 }, 1), None);
+        assert_eq!(retry_after(&TrainerError::BadMessage("x".into()), 1), None);
+        assert!(is_final(&TrainerError::Attempt {
+            reason: "x".into(),
+            final_attempt: true
+        }));
+        assert!(!is_final(&attempt));
+    }
 
     #[test]
     fn sqs_batches_decode_from_the_lambda_event_shape() {

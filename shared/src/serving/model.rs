@@ -7,7 +7,7 @@ use prost::Message;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -103,9 +103,6 @@ impl BatchOutput {
 #[derive(Debug)]
 pub struct OnnxModel {
     plan: Plan,
-    /// Run states kept between runs: making one allocates and initializes a slot per node,
-    /// a measurable part of a single-row prediction. At most [`IDLE_STATES`] wait here.
-    idle_states: Mutex<Vec<TypedSimpleState>>,
     schema: Vec<InputField>,
     target: String,
     task: ServedTask,
@@ -125,9 +122,6 @@ const SPLIT_MIN_ROWS: usize = 4096;
 /// 1.65M). With heavy forests the tree operator's own spreading did better (diamonds, 21,700
 /// steps: 65k → 45k rows/s cut in two; breast_cancer, 3,500 steps: 316k → 269k).
 const SPLIT_MAX_TREE_STEPS: usize = 2000;
-/// Run states an idle model keeps for reuse: one per thread that may run it at once (the
-/// connection threads, batch parts), more are made when needed and dropped after their run.
-const IDLE_STATES: usize = 16;
 
 impl OnnxModel {
     /// Parses, type-checks and optimizes an ONNX file exported by [`crate::onnx::export`].
@@ -215,7 +209,6 @@ impl OnnxModel {
             .sum();
         Ok(OnnxModel {
             plan,
-            idle_states: Mutex::new(Vec::new()),
             schema,
             target,
             task,
@@ -290,8 +283,12 @@ impl OnnxModel {
             .map(|c| c.to_tensor(rows.clone()).map(TValue::from))
             .collect::<TractResult<_>>()
             .map_err(|e| RunError::Tract(format!("{e:?}")))?;
+        // A fresh state per run, made and dropped on this thread: tract keeps matmul scratch
+        // space per thread and session, freed when the state is dropped on that thread, so a
+        // state reused across threads would leave scratch behind on the others.
         let outputs = self
-            .run_plan(inputs)
+            .plan
+            .run(inputs)
             .map_err(|e| RunError::Tract(format!("{e:?}")))?;
         let tract = |e: TractError| RunError::Tract(format!("{e:?}"));
         match &self.task {
@@ -305,22 +302,6 @@ impl OnnxModel {
             ServedTask::Binary { labels } => self.classification(&outputs, labels.as_slice()),
             ServedTask::Multiclass { labels } => self.classification(&outputs, labels),
         }
-    }
-
-    /// One run of the plan on a reused state (a state whose run failed is dropped, not kept).
-    fn run_plan(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let idle = self.idle_states.lock().ok().and_then(|mut idle| idle.pop());
-        let mut state = match idle {
-            Some(state) => state,
-            None => self.plan.spawn()?,
-        };
-        let outputs = state.run(inputs)?;
-        if let Ok(mut idle) = self.idle_states.lock()
-            && idle.len() < IDLE_STATES
-        {
-            idle.push(state);
-        }
-        Ok(outputs)
     }
 
     fn classification(

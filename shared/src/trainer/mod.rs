@@ -35,6 +35,7 @@ use crate::ports::{Blobs, Store, StoreError};
 use bytes::Bytes;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -89,6 +90,9 @@ pub struct Trainer {
     store: Arc<dyn Store>,
     blobs: Arc<dyn Blobs>,
     worker_id: String,
+    /// Set once an attempt was given up while its engine thread still ran (see
+    /// [`Trainer::left_a_build_running`]).
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Build events, sent from the blocking build thread to the async writer.
@@ -142,7 +146,16 @@ impl Trainer {
             store,
             blobs,
             worker_id: new_id("wrk"),
+            abandoned: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether an attempt was given up at the deadline while its engine thread still ran. The
+    /// engine cannot be stopped from outside; it ends at its own (cut) budget, but holds its
+    /// data and a core until then. The Lambda ends the process after answering instead of
+    /// letting that thread share the next invocation.
+    pub fn left_a_build_running(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
     }
 
     /// Processes one delivery of a job message, with no deadline (`plexe serve`).
@@ -463,6 +476,7 @@ impl Trainer {
                 _ = tick.tick() => self.heartbeat(run).await,
                 () = &mut out_of_time => {
                     // The engine thread stops at its own (cut) budget; what it makes is dropped.
+                    self.abandoned.store(true, Ordering::Relaxed);
                     return AttemptEnd::OutOfTime(
                         "the build was still running when the trainer's invocation was about to \
                          time out; the message goes back to the queue for a fresh invocation"
@@ -500,9 +514,22 @@ impl Trainer {
             artifact_bytes,
             metadata_key,
         );
-        if let Err(e) =
-            models::store_artifacts(self.blobs.as_ref(), &trained, Bytes::from(onnx)).await
-        {
+        let store = models::store_artifacts(self.blobs.as_ref(), &trained, Bytes::from(onnx));
+        let stored = match run.hand_back_at {
+            Some(at) => match tokio::time::timeout_at(at, store).await {
+                Ok(stored) => stored,
+                Err(_) => {
+                    self.discard(&trained).await;
+                    return AttemptEnd::OutOfTime(
+                        "storing the model did not finish before the trainer's invocation was \
+                         about to time out; the message goes back to the queue"
+                            .into(),
+                    );
+                }
+            },
+            None => store.await,
+        };
+        if let Err(e) = stored {
             // The cause (the store's own words) goes to the log, not to the user's record.
             tracing::warn!(error = %e, cause = %e.source, "storing the build's files failed");
             return AttemptEnd::Failed(format!(
