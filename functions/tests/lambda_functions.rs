@@ -53,6 +53,30 @@ async fn admin_key(aws: &AwsBackends) -> String {
     issued.secret
 }
 
+/// A direct CSV upload of `rows` houses (size, rooms, price) to `path` through the datasets
+/// function; returns the dataset.
+async fn upload_houses(datasets: &Function, bearer: &str, path: &str, rows: u32) -> Value {
+    let mut csv = String::from("size,rooms,price\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
+    }
+    let uploaded = datasets
+        .http(
+            "POST",
+            path,
+            &[("authorization", bearer), ("content-type", "text/csv")],
+            Some(csv.as_bytes()),
+        )
+        .await;
+    assert_eq!(
+        uploaded.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&uploaded.body)
+    );
+    uploaded.json()
+}
+
 fn assert_envelope(response: &HttpApiResponse, status: u16, code: &str) {
     assert_eq!(
         response.status,
@@ -156,25 +180,7 @@ async fn datasets_models_and_inference_functions_serve_their_groups() {
 
     // datasets: a direct CSV upload is profiled and listed.
     let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
-    let mut csv = String::from("size,rooms,price\n");
-    for i in 0..60 {
-        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
-    }
-    let uploaded = datasets
-        .http(
-            "POST",
-            "/v1/datasets?name=houses",
-            &[("authorization", &bearer), ("content-type", "text/csv")],
-            Some(csv.as_bytes()),
-        )
-        .await;
-    assert_eq!(
-        uploaded.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&uploaded.body)
-    );
-    let dataset = uploaded.json();
+    let dataset = upload_houses(&datasets, &bearer, "/v1/datasets?name=houses", 60).await;
     assert_eq!(dataset["row_count"], 60, "{dataset}");
     let dataset_id = dataset["dataset_id"]
         .as_str()
@@ -315,20 +321,8 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
         ("content-type", "application/json"),
     ];
     let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
-    let mut csv = String::from("size,rooms,price\n");
-    for i in 0..80 {
-        csv.push_str(&format!("{},{},{}\n", 40 + i, 1 + i % 4, 1000 + 25 * i));
-    }
-    let uploaded = datasets
-        .http(
-            "POST",
-            "/datasets?name=houses",
-            &[("authorization", &bearer), ("content-type", "text/csv")],
-            Some(csv.as_bytes()),
-        )
-        .await;
-    assert_eq!(uploaded.status, 201);
-    let dataset_id = uploaded.json()["dataset_id"].as_str().unwrap().to_owned();
+    let dataset = upload_houses(&datasets, &bearer, "/datasets?name=houses", 80).await;
+    let dataset_id = dataset["dataset_id"].as_str().unwrap().to_owned();
     let models = start(env!("CARGO_BIN_EXE_models"), "models", &aws).await;
     let body = json!({"intent": "predict the price", "dataset_id": dataset_id,
                       "time_budget_s": 60, "max_iterations": 3})
