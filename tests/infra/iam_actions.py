@@ -90,8 +90,9 @@ CALLS: dict[str, set[str]] = {
         "blobs.delete",
         "queue.send",
     },
-    # Predictions (artifact read), prediction jobs (input stored, job queued), idempotency.
-    "InferenceFunction": _HTTP | {"blobs.get", "blobs.put", "queue.send"},
+    # Predictions (artifact read), idempotency (answers too large for an item, under
+    # idempotency/).
+    "InferenceFunction": _HTTP | {"blobs.get", "blobs.put"},
     # Claims the job (get + conditional put), log lines, versions, the final transaction; reads
     # the dataset and its profile; writes the artifact and deletes it when the version cannot
     # become READY; hands back a message it could not finish (shared/src/runtime/lambda.rs).
@@ -194,9 +195,9 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         },
-        objects(): {"s3:GetObject", "s3:PutObject"},
+        objects("models/"): {"s3:GetObject"},
+        objects("idempotency/"): {"s3:GetObject", "s3:PutObject"},
         BUCKET: {"s3:ListBucket"},
-        queue("TaskQueue"): {"sqs:SendMessage"},
     },
     "TrainerFunction": {
         LOG_GROUP: _LOGS,

@@ -470,9 +470,9 @@ export class PlexeStack extends Stack {
       timeout: 29,
       statements: [
         tableStatement(['GetItem', 'UpdateItem', 'DeleteItem', 'Query']),
-        allow('Objects', ['s3:GetObject', 's3:PutObject'], [objectsArn('')]),
+        allow('ReadArtifacts', ['s3:GetObject'], [objectsArn('models/')]),
+        allow('IdempotentAnswers', ['s3:GetObject', 's3:PutObject'], [objectsArn('idempotency/')]),
         missingKeysAre404(),
-        allow('EnqueueTasks', ['sqs:SendMessage'], [tasks.queue.queueArn]),
       ],
     });
     const trainerFunction = makeFunction({
