@@ -107,14 +107,13 @@ CALLS: dict[str, set[str]] = {
         "blobs.delete",
         "event_source.sqs",
     },
-    # Upload completions (as DatasetsFunction's, without the HTTP layer) and batch prediction
-    # jobs (version lookup by query, input read, result written).
+    # Upload completions (shared/src/domain/tasks.rs: as DatasetsFunction's, without the HTTP
+    # layer): the session's claim and result, the staged file read and deleted, the dataset
+    # written in a transaction with the session.
     "TasksFunction": {
         "store.get",
         "store.put",
-        "store.query",
         "store.transact",
-        "blobs.get",
         "blobs.get_to_file",
         "blobs.size",
         "blobs.put",
@@ -221,12 +220,9 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
-            "dynamodb:Query",
         },
         objects("uploads/"): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         objects("datasets/"): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
-        objects("predictions/"): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
-        objects("models/"): {"s3:GetObject"},
         BUCKET: {"s3:ListBucket"},
         queue("TaskQueue"): _EVENT_SOURCE,
     },

@@ -501,13 +501,12 @@ export class PlexeStack extends Stack {
       timeout: 900,
       ephemeralStorage: 10240,
       statements: [
-        tableStatement(['GetItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'Query']),
+        tableStatement(['GetItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem']),
         allow(
           'Objects',
           ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-          [objectsArn('uploads/'), objectsArn('datasets/'), objectsArn('predictions/')],
+          [objectsArn('uploads/'), objectsArn('datasets/')],
         ),
-        allow('ReadArtifacts', ['s3:GetObject'], [objectsArn('models/')]),
         missingKeysAre404(),
         eventSource(tasks.queue),
       ],
