@@ -344,11 +344,7 @@ pub async fn complete_upload(
             }
             .into());
         }
-        UploadStatus::Completing
-            if session
-                .completing_since
-                .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS) =>
-        {
+        UploadStatus::Completing if claim_is_live(&session) => {
             return Err(in_progress());
         }
         _ => {}
@@ -529,25 +525,32 @@ pub async fn record_failure(
         return Ok(());
     }
     session.failure = Some(reason.to_owned());
+    let rev = item.rev;
     let item = Item {
         data: encode(&session)?,
-        ..item.clone()
+        ..item
     };
-    match store.put(item.clone(), Condition::Revision(item.rev)).await {
+    match store.put(item, Condition::Revision(rev)).await {
         Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Whether a session's completion claim (or queueing) is older than
-/// [`COMPLETION_CLAIM_SECONDS`]: its worker died, and the session can be completed again.
+/// Whether the session's completion claim (or queueing) was taken less than
+/// [`COMPLETION_CLAIM_SECONDS`] ago, so its worker is taken to be alive.
+fn claim_is_live(session: &UploadSession) -> bool {
+    session
+        .completing_since
+        .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS)
+}
+
+/// Whether a queued or started completion's claim has lapsed: its worker died, and the
+/// session can be completed again.
 pub fn claim_lapsed(session: &UploadSession) -> bool {
     matches!(
         session.status,
         UploadStatus::Queued | UploadStatus::Completing
-    ) && session
-        .completing_since
-        .is_none_or(|since| now_epoch() - since >= COMPLETION_CLAIM_SECONDS)
+    ) && !claim_is_live(session)
 }
 
 /// How a `complete` request ended: the dataset, or the session queued for the task function.
@@ -575,9 +578,7 @@ pub async fn complete_or_queue(
         return inline().await;
     };
     let (session, item) = get_upload(store, account_id, upload_id).await?;
-    let fresh = session
-        .completing_since
-        .is_some_and(|since| now_epoch() - since < COMPLETION_CLAIM_SECONDS);
+    let fresh = claim_is_live(&session);
     match session.status {
         UploadStatus::Queued if fresh => return Ok(Completion::Queued(Box::new(session))),
         // Completed, or being completed now: the inline path answers the 409.

@@ -186,7 +186,8 @@ impl Trainer {
                     let wait = (lease_until - now_epoch() + 1).clamp(1, LEASE_SECONDS + 1);
                     let wake = Instant::now() + Duration::from_secs(wait as u64);
                     if hand_back_at.is_some_and(|at| wake > at) {
-                        // No time to wait for the claim to lapse: hand the message back.
+                        // No time to wait for the claim to lapse: give up on this delivery (the
+                        // live worker acknowledges the message when its build ends).
                         return Err(TrainerError::Busy { lease_until });
                     }
                     tokio::time::sleep_until(wake).await;
