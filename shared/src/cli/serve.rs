@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Connections open at once; more wait to be accepted.
     #[arg(long, env = "PLEXE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Microseconds a connection thread keeps polling its sockets after they were last active
+    /// before it sleeps, so a client's next request is picked up without a wake-up (0: never).
+    #[arg(long, env = "PLEXE_BUSY_POLL_US", default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub busy_poll_us: u64,
     #[command(flatten)]
     pub config: Config,
 }
@@ -128,6 +132,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         max_connections: args.max_connections as usize,
         header_timeout: std::time::Duration::from_secs(args.header_timeout_s),
         body_idle_timeout: std::time::Duration::from_secs(args.body_timeout_s),
+        busy_poll: std::time::Duration::from_micros(args.busy_poll_us),
         ..ServerLimits::default()
     };
     server::serve(listener, http::app(state), tls, limits, shutdown_signal()).await;

@@ -15,6 +15,7 @@
 //!
 //! On AWS, API Gateway plays this part (and terminates TLS).
 
+use super::busy_poll;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -36,6 +37,9 @@ pub struct ServerLimits {
     pub body_idle_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// How long a connection thread polls without sleeping after its sockets were last active
+    /// ([`busy_poll`]; zero: never).
+    pub busy_poll: Duration,
 }
 
 impl Default for ServerLimits {
@@ -45,6 +49,7 @@ impl Default for ServerLimits {
             body_idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
+            busy_poll: busy_poll::SPIN_WINDOW,
         }
     }
 }
@@ -167,7 +172,7 @@ struct ConnectionThreads {
 }
 
 impl ConnectionThreads {
-    fn start() -> std::io::Result<ConnectionThreads> {
+    fn start(busy_poll: Duration) -> std::io::Result<ConnectionThreads> {
         let count = std::thread::available_parallelism().map_or(1, usize::from);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut runtimes = Vec::with_capacity(count);
@@ -191,9 +196,9 @@ impl ConnectionThreads {
                         }
                     };
                     let _ = started.send(Ok(runtime.handle().clone()));
-                    runtime.block_on(async move {
+                    runtime.block_on(busy_poll::spin_while_active(busy_poll, async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
-                    });
+                    }));
                     // Whatever a dropped connection left running gets the same short grace as
                     // the process's own runtime.
                     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -270,7 +275,7 @@ pub async fn serve(
         },
     ));
     let service = TowerToHyperService::new(app);
-    let mut threads = match ConnectionThreads::start() {
+    let mut threads = match ConnectionThreads::start(limits.busy_poll) {
         Ok(threads) => threads,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the connection threads; not serving");
@@ -305,7 +310,8 @@ pub async fn serve(
             None => {
                 let watcher = graceful.watcher();
                 threads.spawn(stream, move |stream| async move {
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let stream = TokioIo::new(busy_poll::Active::new(stream));
+                    let connection = http.serve_connection(stream, service);
                     if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
@@ -316,7 +322,10 @@ pub async fn serve(
                 let tls = tls.clone();
                 let watcher = graceful.watcher();
                 threads.spawn(stream, move |stream| async move {
-                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    let handshake = tokio::time::timeout(
+                        limits.header_timeout,
+                        tls.accept(busy_poll::Active::new(stream)),
+                    );
                     let stream = match handshake.await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => {
