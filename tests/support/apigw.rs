@@ -15,13 +15,14 @@
 //!   content type is text (JSON, `text/*`, XML, form-urlencoded), as API Gateway does;
 //! - the function's response document (`statusCode`, `headers`, `cookies`, `body`,
 //!   `isBase64Encoded`) turned back into the HTTP response; an invocation error or no answer
-//!   within 30 s is API Gateway's 500 / 503 `{"message": …}`; a body over 10 MB its 413.
+//!   within 30 s is API Gateway's 500 / 503 `{"message": …}`; a body over 10 MB, or one whose
+//!   event is over Lambda's 6 MB invoke limit, its 413; a response over Lambda's limit its 500.
 //!
 //! [`SqsTrigger`] is the event source mapping of a queue-triggered function: it receives from
 //! SQS (moto) and invokes the function with the batch, deleting what succeeded and leaving the
 //! `batchItemFailures` for redelivery.
 
-use crate::runtime_api::{HttpApiResponse, Outcome, RuntimeApi};
+use crate::runtime_api::{HttpApiResponse, INVOKE_REQUEST_LIMIT, Outcome, RuntimeApi};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -317,6 +318,11 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
     };
     let integration = &routes.routes[index];
     let event = event(&parts, &body, &integration.route_key, params);
+    // A body API Gateway took but whose event (base64-encoded unless text) is over Lambda's
+    // invoke limit never reaches the function: API Gateway answers itself.
+    if serde_json::to_vec(&event).map_or(0, |e| e.len()) > INVOKE_REQUEST_LIMIT {
+        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
     let outcome = integration
         .function
         .invoke(&event, INTEGRATION_TIMEOUT)

@@ -16,6 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+/// Lambda's limit on a synchronous invocation's event (the function never runs beyond it).
+pub const INVOKE_REQUEST_LIMIT: usize = shared::http::error::LAMBDA_INVOKE_LIMIT;
+/// Lambda's limit on a synchronous invocation's response (100 bytes above the request's).
+pub const INVOKE_RESPONSE_LIMIT: usize = INVOKE_REQUEST_LIMIT + 100;
+
 /// What a function answered for one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -128,6 +133,15 @@ impl RuntimeApi {
             .await
             .insert(request_id.clone(), tx);
         let event = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        if event.len() > INVOKE_REQUEST_LIMIT {
+            self.shared.replies.lock().await.remove(&request_id);
+            return Err(format!(
+                "RequestEntityTooLargeException: the event has {} bytes, over Lambda's {} \
+                 for a synchronous invocation",
+                event.len(),
+                INVOKE_REQUEST_LIMIT
+            ));
+        }
         self.sender
             .send(Pending {
                 request_id: request_id.clone(),
@@ -197,6 +211,17 @@ async fn invocation_response(
     Path(request_id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
+    if body.len() > INVOKE_RESPONSE_LIMIT {
+        // Lambda refuses the response and the invocation fails.
+        let error = format!(
+            "{{\"errorType\":\"Function.ResponseSizeTooLarge\",\"errorMessage\":\"Response \
+             payload size ({} bytes) exceeded maximum allowed payload size ({} bytes).\"}}",
+            body.len(),
+            INVOKE_RESPONSE_LIMIT
+        );
+        reply(&shared, &request_id, Outcome::Error(error.into_bytes())).await;
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    }
     reply(&shared, &request_id, Outcome::Response(body.to_vec())).await
 }
 

@@ -7,6 +7,7 @@ use crate::config::{Backends, Config};
 use crate::domain::{accounts, housekeeping};
 use crate::http::{self, AppState};
 use crate::ports::SqliteStore;
+use crate::runtime::busy_poll;
 use crate::runtime::logging;
 use crate::runtime::server::{self, ServerLimits};
 use crate::trainer::Trainer;
@@ -43,9 +44,9 @@ pub struct ServeArgs {
     /// Connections open at once; more wait to be accepted.
     #[arg(long, env = "PLEXE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Microseconds a connection thread keeps polling its sockets after they were last active
-    /// before it sleeps, so a client's next request is picked up without a wake-up (0: never).
-    #[arg(long, env = "PLEXE_BUSY_POLL_US", default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    /// Microseconds a connection thread keeps polling its sockets after it last wrote before
+    /// it sleeps, so a client's next request is picked up without a wake-up (0: never).
+    #[arg(long, env = "PLEXE_BUSY_POLL_US", default_value_t = busy_poll::DEFAULT_WINDOW_US, value_parser = clap::value_parser!(u64).range(0..=busy_poll::MAX_WINDOW_US))]
     pub busy_poll_us: u64,
     #[command(flatten)]
     pub config: Config,

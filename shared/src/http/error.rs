@@ -14,8 +14,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// The JSON body limit of every route that takes JSON or a direct upload (Lambda's payload limit).
+/// The body limit of every route that takes JSON or a direct upload on `plexe serve`.
 pub const JSON_BODY_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Lambda's limit on a synchronous invocation's request: the whole event API Gateway sends.
+pub const LAMBDA_INVOKE_LIMIT: usize = 6 * 1024 * 1024;
+/// What an event takes besides the body: headers (API Gateway caps them at 10 KB), the request
+/// context, path and query.
+const LAMBDA_EVENT_ALLOWANCE: usize = 64 * 1024;
+/// The body limit of the same routes on Lambda. API Gateway base64-encodes a body that is not
+/// text into the event, so a body over about 4.7 MB never reaches the function (API Gateway
+/// answers with an error of its own); the limit sits below that, so a body a little too large
+/// gets the envelope's 413 pointing to upload sessions. A text body is passed as a JSON string,
+/// escaped: under the limit that stays below the invoke limit too unless most of its bytes
+/// need escaping.
+pub const LAMBDA_BODY_LIMIT: usize = 4 * 1024 * 1024;
+const _: () =
+    assert!(LAMBDA_BODY_LIMIT.div_ceil(3) * 4 + LAMBDA_EVENT_ALLOWANCE <= LAMBDA_INVOKE_LIMIT);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

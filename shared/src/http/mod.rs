@@ -24,7 +24,7 @@ pub use state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use error::JSON_BODY_LIMIT;
+use error::{JSON_BODY_LIMIT, LAMBDA_BODY_LIMIT};
 use middleware::scope::Guard;
 use middleware::{auth, header_limit, rate_limit, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -38,15 +38,15 @@ fn versioned(routes: Router<AppState>) -> Router<AppState> {
 /// rate limit; each route then checks its scope, caps its body and applies idempotency
 /// ([`middleware::scope::Guard`]). A panicking handler is turned into a 500 below idempotency
 /// too, so its claim on an `Idempotency-Key` is released for a retry.
-fn protected(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    keyed(versioned(routes), state)
+fn protected(routes: Router<AppState>, state: &AppState, body_limit: usize) -> Router<AppState> {
+    keyed(versioned(routes), state, body_limit)
 }
 
 /// The layers of [`protected`], around routes already at their final paths.
-fn keyed(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+fn keyed(routes: Router<AppState>, state: &AppState, body_limit: usize) -> Router<AppState> {
     routes
         .layer(CatchPanicLayer::new())
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(
             state.clone(),
             rate_limit::enforce_rate_limit,
@@ -55,13 +55,13 @@ fn keyed(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
 }
 
 /// A group's routes: public and keyed ones at their bare paths and under `/v1`, its legacy
-/// routes under `/v0` only (behind the same layers).
-fn group_routes(group: Group, state: &AppState) -> Router<AppState> {
-    let guard = Guard::new(state);
+/// routes under `/v0` only (behind the same layers). `body_limit` caps every request body.
+fn group_routes(group: Group, state: &AppState, body_limit: usize) -> Router<AppState> {
+    let guard = Guard::new(state, body_limit);
     Router::new()
         .merge(versioned(group.public_routes()))
-        .merge(protected(group.protected_routes(&guard), state))
-        .merge(keyed(group.legacy_routes(&guard), state))
+        .merge(protected(group.protected_routes(&guard), state, body_limit))
+        .merge(keyed(group.legacy_routes(&guard), state, body_limit))
 }
 
 /// The outer shell every app gets: the 404 fallback, panic catching, and the request-id layer
@@ -75,16 +75,17 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// One group alone, as its Lambda function serves it.
+/// One group alone, as its Lambda function serves it: bodies are capped at
+/// [`LAMBDA_BODY_LIMIT`], the most API Gateway can hand to a function.
 pub fn group_app(group: Group, state: AppState) -> Router {
-    finish(group_routes(group, &state), state)
+    finish(group_routes(group, &state, LAMBDA_BODY_LIMIT), state)
 }
 
 /// Every group merged, as `plexe serve` serves it.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for group in Group::ALL {
-        router = router.merge(group_routes(group, &state));
+        router = router.merge(group_routes(group, &state, JSON_BODY_LIMIT));
     }
     finish(router, state)
 }

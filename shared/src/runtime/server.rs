@@ -49,7 +49,7 @@ impl Default for ServerLimits {
             body_idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
-            busy_poll: busy_poll::SPIN_WINDOW,
+            busy_poll: Duration::from_micros(busy_poll::DEFAULT_WINDOW_US),
         }
     }
 }

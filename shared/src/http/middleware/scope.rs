@@ -5,7 +5,7 @@
 //! after the scope check, so such a key is refused at once, whatever it sends.
 
 use crate::domain::api_keys::{Scope, allows};
-use crate::http::error::{ApiError, JSON_BODY_LIMIT};
+use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::middleware::completion::Writes;
 use crate::http::middleware::{body_limit, completion, idempotency};
@@ -32,16 +32,18 @@ async fn require_scope(
 }
 
 /// Wraps the routes of a group that need a key (it holds the state the idempotency layer
-/// stores through).
+/// stores through, and the body limit of the runtime the group is served on).
 #[derive(Clone)]
 pub struct Guard {
     state: AppState,
+    body_limit: usize,
 }
 
 impl Guard {
-    pub fn new(state: &AppState) -> Self {
+    pub fn new(state: &AppState, body_limit: usize) -> Self {
         Guard {
             state: state.clone(),
+            body_limit,
         }
     }
 
@@ -69,7 +71,7 @@ impl Guard {
                 idempotency::apply_idempotency,
             ))
             .route_layer(from_fn_with_state(writes, completion::run_to_completion))
-            .route_layer(from_fn_with_state(JSON_BODY_LIMIT, body_limit::limit_body))
+            .route_layer(from_fn_with_state(self.body_limit, body_limit::limit_body))
             .route_layer(from_fn_with_state(needed, require_scope))
     }
 }
