@@ -525,6 +525,62 @@ async fn end_to_end(app: &TestApp) {
     );
     assert_eq!(loaded.output_fields(&batch, 6), alone);
 
+    // An artifact larger than an API function can answer on Lambda: on S3 a redirect to a
+    // presigned URL that serves the file itself; the embedded folder still answers in place.
+    let artifact_key = app_artifact_keys(app, &api, "churn").await.remove(0);
+    let big: bytes::Bytes = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    app.state
+        .blobs
+        .put(&artifact_key, big.clone())
+        .await
+        .expect("replacing the artifact");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .get(app.at("/models/churn/v1.0/artifact"))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    let downloaded = match app.backend {
+        Backend::Aws => {
+            assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            // Signed, and asking S3 to name the file (moto ignores that part; S3 honours it).
+            assert!(
+                location.contains("X-Amz-Signature=")
+                    && location.contains(
+                        "response-content-disposition=attachment%3B%20filename%3D%22churn-v1.0.onnx%22"
+                    )
+                    && !location.starts_with(&app.url),
+                "{location}"
+            );
+            let from_s3 = reqwest::get(&location).await.unwrap();
+            assert_eq!(from_s3.status(), StatusCode::OK);
+            from_s3.bytes().await.unwrap()
+        }
+        Backend::Embedded => {
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.unwrap()
+        }
+    };
+    assert!(downloaded == big, "the download is the stored file");
+    // A client that follows redirects (reqwest does, dropping the key for the other host)
+    // gets the file either way.
+    let followed = api
+        .request(reqwest::Method::GET, "/models/churn/v1.0/artifact")
+        .send()
+        .await
+        .unwrap();
+    assert!(followed.bytes().await.unwrap() == big);
+    app.state
+        .blobs
+        .put(&artifact_key, onnx.clone())
+        .await
+        .expect("putting the artifact back");
+
     // Retrain: v2.0, built from the same dataset.
     let (status, retrained) = api.post("/models/churn/retrain", &json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{retrained}");

@@ -43,6 +43,8 @@ PORT_ACTIONS: dict[str, set[str]] = {
     "blobs.put_file": {"s3:PutObject"},
     "blobs.delete": {"s3:DeleteObject"},
     "blobs.presign_put": {"s3:PutObject"},
+    # A presigned GET URL likewise needs s3:GetObject on the key from the signing role.
+    "blobs.presign_get": {"s3:GetObject"},
     "blobs.delete_older_than": {"s3:ListBucket", "s3:DeleteObject"},
     # shared/src/ports/queue/sqs.rs (`dead_letters` receives from the DLQ and changes the
     # visibility back; only operators call it, through `plexe admin`).
@@ -77,14 +79,16 @@ CALLS: dict[str, set[str]] = {
         "blobs.presign_put",
         "queue.send",
     },
-    # Builds (transaction + job message), versions, deployments, artifact download, model
-    # deletion (deletes artifacts), builds from an upload that was PUT but not completed.
+    # Builds (transaction + job message), versions, deployments, artifact download (in place,
+    # or a presigned URL when too large), model deletion (deletes artifacts), builds from an
+    # upload that was PUT but not completed.
     "ModelsFunction": _HTTP
     | {
         "store.transact",
         "blobs.get",
         "blobs.get_to_file",
         "blobs.size",
+        "blobs.presign_get",
         "blobs.put",
         "blobs.put_file",
         "blobs.delete",

@@ -12,7 +12,7 @@ use crate::domain::deployments;
 use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{self, BuildSpec};
 use crate::domain::models::{self, ModelVersion, VersionRef, VersionStatus, jobs};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, LAMBDA_BODY_LIMIT};
 use crate::http::extract::Caller;
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{PageQuery, Pagination};
@@ -22,6 +22,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+
+/// The largest artifact an API function answers with itself: base64-encoded, it still fits
+/// Lambda's 6 MB response. A larger one on S3 is a redirect to a presigned URL.
+const INLINE_ARTIFACT_MAX: usize = LAMBDA_BODY_LIMIT;
+/// How long the presigned URL of an artifact download works.
+const ARTIFACT_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
@@ -308,6 +314,7 @@ async fn describe(
     params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
     responses(
         (status = 200, description = "The ONNX model, runnable in any ONNX runtime", content_type = "application/octet-stream", body = inline(FileBytes)),
+        (status = 307, description = "On AWS, an artifact over 4 MiB (more than an API function can answer): `Location` is a presigned S3 URL of the file, valid 15 minutes", headers(("Location" = String, description = "The presigned URL"))),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
         (status = 409, description = "Not READY", body = ErrorEnvelope)
     )
@@ -323,11 +330,24 @@ async fn artifact(
         (VersionStatus::Ready, Some(t)) => t,
         _ => return Err(not_ready(&version, "artifact")),
     };
+    let file_name = format!("{model_name}-{}.onnx", version.label());
+    let size = state.blobs.size(&trained.artifact_key).await?;
+    if size.is_some_and(|size| size > INLINE_ARTIFACT_MAX as u64)
+        && let Some(url) = state
+            .blobs
+            .presign_get(&trained.artifact_key, ARTIFACT_LINK_TTL, &file_name)
+            .await?
+    {
+        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+        let headers = response.headers_mut();
+        if let Ok(location) = HeaderValue::from_str(&url) {
+            headers.insert(header::LOCATION, location);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
     let bytes = state.blobs.get(&trained.artifact_key).await?;
-    let disposition = format!(
-        "attachment; filename=\"{model_name}-{}.onnx\"",
-        version.label()
-    );
+    let disposition = format!("attachment; filename=\"{file_name}\"");
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(

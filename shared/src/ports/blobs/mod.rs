@@ -61,6 +61,19 @@ pub trait Blobs: Send + Sync + 'static {
         size: Option<u64>,
     ) -> Result<String, BlobError>;
 
+    /// A URL that answers `GET`s of the blob until `expires_in` has passed, as an attachment
+    /// named `file_name`, for blobs too large to pass through an API function's answer. S3: a
+    /// presigned URL. `None` where the API serves every blob itself (the embedded folder: its
+    /// server has no answer size limit).
+    async fn presign_get(
+        &self,
+        _key: &str,
+        _expires_in: Duration,
+        _file_name: &str,
+    ) -> Result<Option<String>, BlobError> {
+        Ok(None)
+    }
+
     /// Deletes the blobs under `prefix` written more than `age` ago; returns how many went. For
     /// prefixes whose blobs must not outlive what points at them
     /// ([`crate::domain::layout::EXPIRING_PREFIXES`]):

@@ -249,4 +249,27 @@ impl Blobs for S3Blobs {
         let request = put.presigned(config).await.map_err(sdk_err)?;
         Ok(request.uri().to_owned())
     }
+
+    #[tracing::instrument(name = "blobs.presign_get", level = "debug", skip(self))]
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        file_name: &str,
+    ) -> Result<Option<String>, BlobError> {
+        validate_key(key)?;
+        let config =
+            PresigningConfig::expires_in(expires_in).map_err(|e| io_err("presigning", e))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_type("application/octet-stream")
+            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .presigned(config)
+            .await
+            .map_err(sdk_err)?;
+        Ok(Some(request.uri().to_owned()))
+    }
 }
