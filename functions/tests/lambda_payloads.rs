@@ -26,7 +26,7 @@ fn multipart_csv(total: usize) -> Vec<u8> {
             "{},{},{}\n",
             40 + i % 500,
             1 + i % 4,
-            if i % 2 == 0 { "a" } else { "b" }
+            if i.is_multiple_of(2) { "a" } else { "b" }
         )
     };
     let mut i = 0;
