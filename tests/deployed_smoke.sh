@@ -5,8 +5,8 @@
 #   tests/deployed_smoke.sh https://abc123.execute-api.eu-west-1.amazonaws.com "$PLEXE_API_KEY"
 #
 # The key needs the read, write and predict scopes. It uploads a small table it makes itself,
-# builds a model from an intent, waits for READY, deploys it, predicts one row and a batch,
-# then deletes what it made (also when a step fails). Each step prints one line; the first
+# builds a model from an intent, waits for READY, deploys it, predicts one row, a batch and the
+# whole table as a batch prediction job, then deletes what it made (also when a step fails). Each step prints one line; the first
 # failure prints the answer and exits 1. Needs curl and python3 (for reading JSON).
 #
 # Environment: PLEXE_SMOKE_BUILD_TIMEOUT_S (default 900) bounds the wait for the build;
@@ -135,6 +135,32 @@ expect 200 "POST /models/$model/$version/predictions"
 count=$(field 'len(d)')
 [ "$count" = 2 ] || fail "a batch of 2 rows answered $count predictions"
 say "batch: $count predictions"
+
+# The whole table as a batch prediction job (what a file over the request limit takes): queued,
+# polled until it has finished, its result downloaded (on AWS a redirect to S3).
+call POST "/models/$model/$version/prediction-jobs" --header 'Content-Type: application/json' \
+  --data-binary "{\"dataset_id\": \"$dataset_id\"}"
+expect 202 "POST /models/$model/$version/prediction-jobs"
+job=$(field 'd["job_id"]')
+while :; do
+  call GET "/models/$model/$version/prediction-jobs/$job"
+  expect 200 "GET /models/$model/$version/prediction-jobs/$job"
+  state=$(field 'd["status"]')
+  case $state in
+    SUCCEEDED) break ;;
+    FAILED) fail "the prediction job failed: $(field 'd.get("error")')" ;;
+  esac
+  [ "$(date +%s)" -lt "$deadline" ] || fail "the prediction job is still $state"
+  sleep 1
+done
+result_url=$(field 'd["result_url"]')
+status=$(curl --silent --show-error --max-time 120 --location --output "$work/result.csv" \
+  --write-out '%{http_code}' --header "Authorization: Bearer $key" "$base$result_url") \
+  || fail "GET $result_url: no answer"
+expect 200 "GET $result_url"
+lines=$(wc -l < "$work/result.csv")
+[ "$lines" = 401 ] || fail "the job's result has $lines lines, not 401"
+say "batch job: $job, $((lines - 1)) rows predicted"
 
 call DELETE "/models/$model/deployments/$deployment_id"
 expect 200 "DELETE /models/$model/deployments/$deployment_id"

@@ -1229,7 +1229,167 @@ on_both_backends!(
     failing_job_ends_in_error,
     every_field_is_bounded,
     builds_on_many_long_columns_stay_within_item_limits,
+    prediction_jobs_predict_a_whole_csv,
 );
+
+/// A CSV PUT to an upload session (not completed), as a client sends a file over the body limit.
+async fn stage_csv(api: &Api<'_>, csv: &str) -> String {
+    let (status, session) = api
+        .post(
+            "/datasets/uploads",
+            &json!({"name": "inputs", "format": "csv", "size_bytes": csv.len()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let put = http_client()
+        .put(session["upload_url"].as_str().unwrap())
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    session["upload_id"].as_str().unwrap().to_owned()
+}
+
+/// Polls a prediction job until it has finished.
+async fn wait_job(api: &Api<'_>, location: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, job) = api.get(location).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if job["status"] == "SUCCEEDED" || job["status"] == "FAILED" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job still {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A CSV over the batch limit (25,000 rows) is predicted by a job on the task worker: created
+/// for the deployed version from an upload session, polled, its result the same CSV with the
+/// prediction columns that `POST .../predictions` appends, row for row. A row that does not
+/// fit fails the job naming its rows; wrong inputs are refused at once.
+async fn prediction_jobs_predict_a_whole_csv(app: &TestApp) {
+    let _workers = Workers(start_trainer(app));
+    let _tasks = Workers(shared::domain::tasks::spawn_workers(
+        app.state
+            .tasks
+            .clone()
+            .expect("a task queue on both backends"),
+        app.state.store.clone(),
+        app.state.blobs.clone(),
+        1,
+    ));
+    let api = Api::new(app, Tier::Enterprise).await;
+    let dataset_id = api.upload_csv("churn", &churn_csv(300)).await;
+    let (status, created) = api.post("/models/churn", &build_body(&dataset_id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let (done, _) = api.wait_built("churn", "v1.0").await;
+    assert_eq!(done["status"], "READY", "{done}");
+
+    let inputs = churn_csv(25_000);
+    let upload_id = stage_csv(&api, &inputs).await;
+    let jobs = "/models/churn/v1.0/prediction-jobs";
+    let (status, refused) = api.post(jobs, &json!({"upload_id": upload_id})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "not deployed: {refused}");
+    let (status, deployment) = api.post("/models/churn/deploy", &json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployment}");
+
+    for (body, expected) in [
+        (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"upload_id": upload_id, "dataset_id": dataset_id}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"upload_id": "upl_nope"}), StatusCode::NOT_FOUND),
+        (
+            json!({"upload": upload_id}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, refused) = api.post(jobs, &body).await;
+        assert_eq!(status, expected, "{body}: {refused}");
+        assert!(refused["error"]["message"].is_string(), "{refused}");
+    }
+
+    let response = api
+        .request(reqwest::Method::POST, jobs)
+        .json(&json!({"upload_id": upload_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(queued["status"], "QUEUED", "{queued}");
+    assert!(queued["job_id"].as_str().unwrap().starts_with("job_"));
+    assert_eq!(
+        location,
+        format!("{jobs}/{}", queued["job_id"].as_str().unwrap())
+    );
+
+    let job = wait_job(&api, &location).await;
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["rows"], 25_000);
+    assert_eq!(job["upload_id"], upload_id.as_str());
+    let result_url = job["result_url"].as_str().unwrap().to_owned();
+    assert_eq!(result_url, format!("{location}/result"));
+    let result = api
+        .request(reqwest::Method::GET, &result_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), StatusCode::OK);
+    let result = result.text().await.unwrap();
+    assert_eq!(job["result_bytes"], result.len());
+    let lines: Vec<&str> = result.lines().collect();
+    assert_eq!(lines.len(), 25_001);
+    // The first rows as the synchronous route predicts them.
+    let head: Vec<&str> = inputs.lines().take(6).collect();
+    let sync = api
+        .request(reqwest::Method::POST, "/models/churn/v1.0/predictions")
+        .header("content-type", "text/csv")
+        .body(head.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), StatusCode::OK);
+    let sync = sync.text().await.unwrap();
+    assert_eq!(sync.lines().collect::<Vec<_>>(), lines[..6].to_vec());
+    // And the last row is the input's last row, predicted.
+    assert!(lines[25_000].starts_with(inputs.lines().last().unwrap()));
+
+    // Another account sees no such job.
+    let other = Api::new(app, Tier::Enterprise).await;
+    let (status, _) = other.get(&location).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A row that does not fit (a text where a number belongs, past the first batch) fails the
+    // job, naming its rows; no result is served.
+    let mut bad = churn_csv(12_000);
+    bad.push_str("99999,not-a-number,50.0,basic,no\n");
+    let upload_id = stage_csv(&api, &bad).await;
+    let (status, queued) = api.post(jobs, &json!({"upload_id": upload_id})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let failed = wait_job(
+        &api,
+        &format!("{jobs}/{}", queued["job_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("10001") && error.contains("tenure_months"),
+        "{error}"
+    );
+    let (status, refused) = api
+        .get(&format!(
+            "{jobs}/{}/result",
+            failed["job_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+}
 
 /// Every string and list a user writes into a record has a bound, refused with a 422 naming
 /// the field, on both backends (DynamoDB items stop at 400 KB).

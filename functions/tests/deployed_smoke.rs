@@ -41,6 +41,7 @@ fn passed(output: &Output) -> String {
         "smoke: deployed: dep_",
         "smoke: infer: {",
         "smoke: batch: 2 predictions",
+        "smoke: batch job: job_",
         "smoke: cleaned up: ok",
     ] {
         assert!(stdout.contains(step), "no {step:?} in:\n{stdout}");
@@ -101,7 +102,7 @@ async fn the_smoke_test_passes_against_the_lambda_stack_on_moto() {
     let Ok(python) = std::env::var("PLEXE_TEST_PYTHON") else {
         panic!("PLEXE_TEST_PYTHON is not set: run tests/run.sh (the routes come from tests/infra)");
     };
-    let Some(aws) = integration_tests::aws_backends("deployed-smoke").await else {
+    let Some(aws) = integration_tests::aws_backends_with_tasks("deployed-smoke").await else {
         return;
     };
     let (_, issued) = shared::domain::accounts::create_account_with_admin_key(

@@ -229,12 +229,15 @@ pub struct Backends {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
-    /// The task queue, when configured (AWS).
+    /// The task queue: on AWS when configured; on the embedded backend its own SQLite file,
+    /// worked by `plexe serve`.
     pub tasks: Option<Arc<dyn Queue>>,
     /// Set on the embedded backend: the same object as `blobs`.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Set on the embedded backend: the same object as `queue`.
     pub embedded_queue: Option<Arc<SqliteQueue>>,
+    /// Set on the embedded backend: the same object as `tasks`.
+    pub embedded_tasks: Option<Arc<SqliteQueue>>,
     /// Set on the embedded backend: the same object as `store` (expired items are purged by
     /// `plexe serve`'s sweep; DynamoDB's TTL does that on AWS).
     pub embedded_store: Option<Arc<SqliteStore>>,
@@ -250,10 +253,13 @@ impl std::fmt::Debug for Backends {
 
 /// The SQLite file inside a data directory.
 pub const SQLITE_FILE: &str = "plexe.db";
+/// The task queue's SQLite file inside a data directory (the queue's table holds one queue per
+/// file).
+pub const TASKS_SQLITE_FILE: &str = "tasks.db";
 
 impl Backends {
-    /// The local backend under `data_dir` (created if absent): `plexe.db` (items and queue),
-    /// `blobs/`, `upload.secret`. `public_base_url` is where clients reach `plexe serve`; upload
+    /// The local backend under `data_dir` (created if absent): `plexe.db` (items and the build
+    /// queue), `tasks.db` (the task queue), `blobs/`, `upload.secret`. `public_base_url` is where clients reach `plexe serve`; upload
     /// URLs start with it.
     pub fn embedded(data_dir: &Path, public_base_url: &str) -> Result<Backends, ConfigError> {
         private_dir(data_dir).map_err(|e| embedded_error(data_dir, e))?;
@@ -264,6 +270,12 @@ impl Backends {
             SqliteQueue::open(&db, SqliteQueue::DEFAULT_MAX_RECEIVES)
                 .map_err(|e| embedded_error(data_dir, e))?,
         );
+        let tasks_db = data_dir.join(TASKS_SQLITE_FILE);
+        private_file(&tasks_db).map_err(|e| embedded_error(data_dir, e))?;
+        let tasks = Arc::new(
+            SqliteQueue::open(&tasks_db, SqliteQueue::DEFAULT_MAX_RECEIVES)
+                .map_err(|e| embedded_error(data_dir, e))?,
+        );
         let blobs = Arc::new(
             FolderBlobs::open(data_dir, public_base_url)
                 .map_err(|e| embedded_error(data_dir, e))?,
@@ -272,9 +284,10 @@ impl Backends {
             store: store.clone(),
             blobs: blobs.clone(),
             queue: queue.clone(),
-            tasks: None,
+            tasks: Some(tasks.clone()),
             folder_blobs: Some(blobs),
             embedded_queue: Some(queue),
+            embedded_tasks: Some(tasks),
             embedded_store: Some(store),
         })
     }
@@ -376,6 +389,7 @@ impl Backends {
             }),
             folder_blobs: None,
             embedded_queue: None,
+            embedded_tasks: None,
             embedded_store: None,
         }
     }

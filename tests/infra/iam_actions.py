@@ -95,8 +95,10 @@ CALLS: dict[str, set[str]] = {
         "queue.send",
     },
     # Predictions (artifact read), idempotency (answers too large for an item, under
-    # idempotency/).
-    "InferenceFunction": _HTTP | {"blobs.get", "blobs.put"},
+    # idempotency/), batch prediction jobs (the input's size, the job queued to the task
+    # function, the result's size and presigned URL).
+    "InferenceFunction": _HTTP
+    | {"blobs.get", "blobs.put", "blobs.size", "blobs.presign_get", "queue.send"},
     # Claims the job (get + conditional put), log lines, versions, the final transaction; reads
     # the dataset and its profile; writes the artifact and deletes it when the version cannot
     # become READY; hands back a message it could not finish (shared/src/runtime/lambda.rs).
@@ -113,11 +115,14 @@ CALLS: dict[str, set[str]] = {
     },
     # Upload completions (shared/src/domain/tasks.rs: as DatasetsFunction's, without the HTTP
     # layer): the session's claim and result, the staged file read and deleted, the dataset
-    # written in a transaction with the session.
+    # written in a transaction with the session. Batch prediction jobs
+    # (shared/src/domain/prediction_jobs.rs): the job's claim and outcome, the input read, the
+    # artifact read, the result written.
     "TasksFunction": {
         "store.get",
         "store.put",
         "store.transact",
+        "blobs.get",
         "blobs.get_to_file",
         "blobs.size",
         "blobs.put",
@@ -200,7 +205,11 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
         },
         objects("models/"): {"s3:GetObject"},
         objects("idempotency/"): {"s3:GetObject", "s3:PutObject"},
+        objects("uploads/"): {"s3:GetObject"},
+        objects("datasets/"): {"s3:GetObject"},
+        objects("predictions/"): {"s3:GetObject"},
         BUCKET: {"s3:ListBucket"},
+        queue("TaskQueue"): {"sqs:SendMessage"},
     },
     "TrainerFunction": {
         LOG_GROUP: _LOGS,
@@ -227,6 +236,8 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
         },
         objects("uploads/"): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         objects("datasets/"): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        objects("models/"): {"s3:GetObject"},
+        objects("predictions/"): {"s3:PutObject"},
         BUCKET: {"s3:ListBucket"},
         queue("TaskQueue"): _EVENT_SOURCE,
     },

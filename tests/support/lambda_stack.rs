@@ -19,6 +19,7 @@ pub struct FunctionBinaries {
     pub models: String,
     pub inference: String,
     pub trainer: String,
+    pub tasks: String,
 }
 
 /// One function process on its own Runtime API emulator; killed when dropped.
@@ -113,12 +114,15 @@ pub struct LambdaStack {
     pub ca: PathBuf,
     _gateway: ApiGateway,
     _jobs: SqsTrigger,
+    /// The task function's trigger, when the backends have a task queue.
+    _tasks: Option<SqsTrigger>,
     _functions: Vec<Function>,
     _certs: tempfile::TempDir,
 }
 
 impl LambdaStack {
-    /// Starts every function on `aws`, the trainer's queue trigger and the gateway, with the
+    /// Starts every function on `aws`, the trainer's queue trigger (and the task function's,
+    /// when `aws` has a task queue) and the gateway, with the
     /// routes `tests/infra/expected.py` gives (read with `python`).
     pub async fn start(aws: &AwsBackends, binaries: &FunctionBinaries, python: &str) -> Self {
         let env = function_env(aws);
@@ -141,6 +145,16 @@ impl LambdaStack {
             trainer.runtime.clone(),
         );
         functions.push(trainer);
+        let mut task_trigger = None;
+        if let Some((task_queue_url, _)) = &aws.resources.task_queues {
+            let tasks = start_function(&binaries.tasks, "tasks", &env).await;
+            task_trigger = Some(SqsTrigger::start(
+                aws_sdk_sqs::Client::new(&aws.sdk),
+                task_queue_url.clone(),
+                tasks.runtime.clone(),
+            ));
+            functions.push(tasks);
+        }
         let routes: Vec<Integration> = expected_routes(python)
             .into_iter()
             .filter_map(|(route_key, target)| {
@@ -160,6 +174,7 @@ impl LambdaStack {
             ca,
             _gateway: gateway,
             _jobs: jobs,
+            _tasks: task_trigger,
             _functions: functions,
             _certs: certs,
         }

@@ -270,7 +270,7 @@ pub async fn start_app(backend: Backend, test: &str) -> Option<TestApp> {
             (e.backends, Some(e.dir), None)
         }
         Backend::Aws => {
-            let a = aws_backends(test).await?;
+            let a = aws_backends_with_tasks(test).await?;
             (a.backends, None, Some((a.sdk, a.resources)))
         }
     };

@@ -120,5 +120,6 @@ pub fn function_binaries() -> integration_tests::lambda_stack::FunctionBinaries 
         models: env!("CARGO_BIN_EXE_models").to_owned(),
         inference: env!("CARGO_BIN_EXE_inference").to_owned(),
         trainer: env!("CARGO_BIN_EXE_trainer").to_owned(),
+        tasks: env!("CARGO_BIN_EXE_tasks").to_owned(),
     }
 }

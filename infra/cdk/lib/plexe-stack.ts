@@ -470,9 +470,17 @@ export class PlexeStack extends Stack {
       timeout: 29,
       statements: [
         tableStatement(['GetItem', 'UpdateItem', 'DeleteItem', 'Query']),
-        allow('ReadArtifacts', ['s3:GetObject'], [objectsArn('models/')]),
+        // The artifacts it serves; a prediction job's input (its size) and result (a presigned
+        // URL to download it).
+        allow(
+          'ReadArtifacts',
+          ['s3:GetObject'],
+          [objectsArn('models/'), objectsArn('uploads/'), objectsArn('datasets/'), objectsArn('predictions/')],
+        ),
         allow('IdempotentAnswers', ['s3:GetObject', 's3:PutObject'], [objectsArn('idempotency/')]),
         missingKeysAre404(),
+        // Batch prediction jobs are run by TasksFunction.
+        allow('QueueTasks', ['sqs:SendMessage'], [tasks.queue.queueArn]),
       ],
     });
     const trainerFunction = makeFunction({
@@ -507,6 +515,9 @@ export class PlexeStack extends Stack {
           ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
           [objectsArn('uploads/'), objectsArn('datasets/')],
         ),
+        // Batch prediction jobs: the version's artifact is read, the result written.
+        allow('PredictionJobs', ['s3:GetObject'], [objectsArn('models/')]),
+        allow('PredictionResults', ['s3:PutObject'], [objectsArn('predictions/')]),
         missingKeysAre404(),
         eventSource(tasks.queue),
       ],

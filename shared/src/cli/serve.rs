@@ -4,7 +4,7 @@
 
 use super::CliError;
 use crate::config::{Backends, Config};
-use crate::domain::{accounts, housekeeping};
+use crate::domain::{accounts, housekeeping, tasks};
 use crate::http::{self, AppState};
 use crate::ports::SqliteStore;
 use crate::runtime::busy_poll;
@@ -82,11 +82,17 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             Err(e) => tracing::warn!(error = %e, "could not recover builds in flight"),
         }
     }
+    // And so are tasks (batch prediction jobs).
+    if let Some(tasks) = &backends.embedded_tasks
+        && let Err(e) = tasks.recover_in_flight().await
+    {
+        tracing::warn!(error = %e, "could not recover tasks in flight");
+    }
     let embedded = backends.embedded_queue.is_some();
     let embedded_store = backends.embedded_store.clone();
     let state = AppState::new(backends, config);
-    // On AWS the trainer Lambda consumes the queue; locally this process does.
-    let workers = if embedded {
+    // On AWS the trainer and task Lambdas consume the queues; locally this process does.
+    let mut workers = if embedded {
         let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
         worker::spawn(
             trainer,
@@ -97,6 +103,14 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     } else {
         Vec::new()
     };
+    if let (true, Some(tasks)) = (embedded, state.tasks.clone()) {
+        workers.extend(tasks::spawn_workers(
+            tasks,
+            state.store.clone(),
+            state.blobs.clone(),
+            tasks::EMBEDDED_TASK_WORKERS,
+        ));
+    }
 
     let sweeper = embedded.then(|| tokio::spawn(sweep_periodically(state.clone(), embedded_store)));
 

@@ -20,6 +20,7 @@
 //! | build log line | `ACCT#<account>` | `LOG#<job_id>#<seq:010>` | [`logs`](super::models::logs) |
 //! | deployment | `ACCT#<account>` | `DEP#<model_name>#<deployment_id>` | [`deployments`](super::deployments) |
 //! | active deployment of an environment | `ACCT#<account>` | `DEPENV#<model_name>#<environment>` | [`deployments`](super::deployments) |
+//! | batch prediction job (TTL) | `ACCT#<account>` | `PREDJOB#<job_id>` | [`prediction_jobs`](super::prediction_jobs) |
 //! | idempotency record (TTL) | `ACCT#<account>` | `IDEM#<sha256 of the key>` | [`idempotency`](crate::http::middleware::idempotency) |
 //! | request-rate window (TTL) | `RATE#<account>` | `<window start>` | [`rate_limit`](crate::http::middleware::rate_limit) |
 //! | build-rate window (TTL) | `BUILDRATE#<account>` | `<window start>` | [`builds`](super::models::builds) |
@@ -36,6 +37,7 @@
 //! | its preview rows and full profile | `datasets/<account>/<dataset_id>/{preview,profile}.json` |
 //! | an upload session's staged file | `uploads/<account>/<upload_id>/data` (expires: [`EXPIRING_PREFIXES`]) |
 //! | a version's ONNX file and metadata | `models/<account>/<model_name>/<version_id>/{model.onnx,metadata.json}` |
+//! | a batch prediction job's result | `predictions/<account>/<job_id>/result.csv` (expires) |
 //! | an idempotent answer too large for its item | `idempotency/<account>/<sha256 of the key>` (expires) |
 
 use super::DomainError;
@@ -375,6 +377,19 @@ pub fn artifact_metadata_key(account_id: &str, model: &ModelName, version_id: &s
     )
 }
 
+pub const PREDICTION_JOB_PREFIX: &str = "PREDJOB#";
+
+pub fn prediction_job_sk(job_id: &str) -> String {
+    format!("{PREDICTION_JOB_PREFIX}{job_id}")
+}
+
+/// Where batch prediction jobs write their results.
+pub const PREDICTIONS_PREFIX: &str = "predictions/";
+
+pub fn prediction_result_key(account_id: &str, job_id: &str) -> String {
+    format!("{PREDICTIONS_PREFIX}{account_id}/{job_id}/result.csv")
+}
+
 /// Where the idempotency layer keeps answers too large for a table item.
 pub const IDEMPOTENCY_PREFIX: &str = "idempotency/";
 
@@ -392,6 +407,9 @@ pub const EXPIRING_PREFIXES: &[(&str, u32)] = &[
     // Staged upload-session files: deleted when the session completes, which it can for 24 h;
     // anything older was abandoned.
     (UPLOADS_PREFIX, 2),
+    // Results of batch prediction jobs, downloadable for a week (the job's item lives a day
+    // longer, so a job never points at a result that is gone without saying so).
+    (PREDICTIONS_PREFIX, 7),
 ];
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod deployments;
 pub mod housekeeping;
 pub mod layout;
 pub mod models;
+pub mod prediction_jobs;
 pub mod tasks;
 pub mod uploads;
 

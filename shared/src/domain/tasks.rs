@@ -1,11 +1,15 @@
-//! Long work an API function hands to the task function (on AWS: its own queue, 900 s, 3 GB)
-//! instead of doing it within its 29 s: today, completing a large upload session
-//! ([`super::uploads::complete_or_queue`]). A message names the account and the work; the
-//! work's own record (the upload session) says how it went, so the client polls that.
+//! Long work an API function hands to the task worker (on AWS the task function: its own
+//! queue, 900 s, 3 GB; locally a worker inside `plexe serve`) instead of doing it within a
+//! request: completing a large upload session on AWS ([`super::uploads::complete_or_queue`])
+//! and batch prediction jobs ([`super::prediction_jobs`]). A message names the account and the
+//! work; the work's own record (the upload session, the job) says how it went, so the client
+//! polls that.
 
+use super::prediction_jobs::{self, JobRun};
 use super::uploads::{self, CompleteError};
-use crate::ports::{Blobs, Store};
+use crate::ports::{Blobs, Queue, Store};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The body of a task queue message.
@@ -15,6 +19,10 @@ pub enum TaskMessage {
     CompleteUpload {
         account_id: String,
         upload_id: String,
+    },
+    PredictBatch {
+        account_id: String,
+        job_id: String,
     },
 }
 
@@ -33,6 +41,9 @@ pub enum TaskError {
     /// The store or blobs failed: a redelivery may succeed.
     #[error("task failed for now: {0}")]
     Transient(#[source] CompleteError),
+    /// A prediction job's storage failed: a redelivery may succeed (the job counts attempts).
+    #[error(transparent)]
+    Job(#[from] prediction_jobs::JobRunError),
 }
 
 /// Waits before each retry of a completion that failed for a reason of our own (the store or
@@ -81,5 +92,72 @@ pub async fn process_task(
                 }
             }
         }
+        TaskMessage::PredictBatch { account_id, job_id } => {
+            match prediction_jobs::run_job(store, blobs, &account_id, &job_id).await? {
+                JobRun::Finished(status) => {
+                    tracing::info!(%job_id, status = status.as_str(), "prediction job finished");
+                }
+                JobRun::Busy => tracing::info!(%job_id, "prediction job already running elsewhere"),
+                JobRun::Nothing => tracing::info!(%job_id, "prediction job already finished"),
+            }
+            Ok(())
+        }
     }
+}
+
+/// How long a received task message stays hidden from other workers: the longest a task runs
+/// (the task function's timeout on AWS).
+pub const TASK_VISIBILITY: Duration = Duration::from_secs(15 * 60);
+/// How soon a task that failed for a reason of our own is delivered again.
+const TASK_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Tasks `plexe serve` runs at once (each may use a core and a file's worth of disk).
+pub const EMBEDDED_TASK_WORKERS: usize = 1;
+
+/// Works the task queue until the process stops: what the task function does on AWS, inside
+/// `plexe serve`. A message that is done is acknowledged; one that failed for a reason of our
+/// own comes back after [`TASK_RETRY_AFTER`]; an unreadable one at once, until the queue's
+/// receive limit moves it to the dead letters.
+pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>) {
+    loop {
+        let messages = match queue
+            .receive(1, TASK_VISIBILITY, Duration::from_secs(20))
+            .await
+        {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving tasks failed; retrying shortly");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let outcome = process_task(store.as_ref(), blobs.as_ref(), &message.body).await;
+            let settled = match &outcome {
+                Ok(()) => queue.ack(&message.receipt).await,
+                Err(e) => {
+                    tracing::warn!(message_id = %message.id, error = %e, "task not done");
+                    let after = match e {
+                        TaskError::BadMessage(_) => Duration::ZERO,
+                        _ => TASK_RETRY_AFTER,
+                    };
+                    queue.hand_back(&message.receipt, after).await
+                }
+            };
+            if let Err(e) = settled {
+                tracing::warn!(message_id = %message.id, error = %e, "settling a task message failed");
+            }
+        }
+    }
+}
+
+/// Starts `count` [`work_queue`] loops.
+pub fn spawn_workers(
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn Blobs>,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count.max(1))
+        .map(|_| tokio::spawn(work_queue(queue.clone(), store.clone(), blobs.clone())))
+        .collect()
 }

@@ -21,7 +21,8 @@ pub struct AppResources {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn Blobs>,
     pub queue: Arc<dyn Queue>,
-    /// The task queue (AWS, when configured): long work handed to the task function.
+    /// The task queue: long work handed to the task worker (on AWS the task function, when
+    /// configured; on `plexe serve` its own worker).
     pub tasks: Option<Arc<dyn Queue>>,
     /// Set on the embedded backend only.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
@@ -48,6 +49,17 @@ impl AppState {
             config: Arc::new(config),
             store_check: Arc::new(StoreCheck::default()),
         }))
+    }
+
+    /// Where large upload completions are queued: the task queue on AWS, where an API function
+    /// has 29 s; none on `plexe serve` (the embedded folder), which has no request time limit
+    /// and completes them in the request.
+    pub fn completion_queue(&self) -> Option<&dyn crate::ports::Queue> {
+        if self.folder_blobs.is_some() {
+            None
+        } else {
+            self.tasks.as_deref()
+        }
     }
 
     /// The same ports and configuration with caches of its own, as another process on the

@@ -111,6 +111,20 @@ impl CsvBatch {
         model: &OnnxModel,
         output: &BatchOutput,
     ) -> Result<Vec<u8>, csv::Error> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        self.write_predictions(model, output, &mut writer, true)?;
+        writer.into_inner().map_err(|e| e.into_error().into())
+    }
+
+    /// Writes the rows with `output`'s prediction columns appended to `writer`, after the
+    /// header row when `with_header` (a large CSV is predicted chunk by chunk into one file).
+    pub fn write_predictions<W: std::io::Write>(
+        &self,
+        model: &OnnxModel,
+        output: &BatchOutput,
+        writer: &mut csv::Writer<W>,
+        with_header: bool,
+    ) -> Result<(), csv::Error> {
         let (prediction_name, _) = model.output_field_names();
         let free = |name: String| {
             if self.headers.iter().any(|h| h == name) {
@@ -132,10 +146,11 @@ impl CsvBatch {
                 extra.push(free(format!("{prediction_name}_probability_{label}")));
             }
         }
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let mut header_row: Vec<&str> = self.headers.iter().collect();
-        header_row.extend(extra.iter().map(String::as_str));
-        writer.write_record(&header_row)?;
+        if with_header {
+            let mut header_row: Vec<&str> = self.headers.iter().collect();
+            header_row.extend(extra.iter().map(String::as_str));
+            writer.write_record(&header_row)?;
+        }
         for (r, record) in self.records.iter().enumerate() {
             let mut row: Vec<String> = record.iter().map(str::to_string).collect();
             match output {
@@ -159,6 +174,56 @@ impl CsvBatch {
             }
             writer.write_record(&row)?;
         }
-        writer.into_inner().map_err(|e| e.into_error().into())
+        Ok(())
+    }
+}
+
+/// A CSV read in batches of at most [`MAX_BATCH_ROWS`] rows, for files too large to hold at
+/// once (batch prediction jobs): each batch shares the file's header.
+pub struct CsvChunks<R: std::io::Read> {
+    reader: csv::Reader<R>,
+    headers: csv::StringRecord,
+    /// Rows read so far (so an error names the file's line, not the batch's).
+    rows_read: u64,
+}
+
+impl<R: std::io::Read> CsvChunks<R> {
+    /// Reads the header row of `input`.
+    pub fn new(input: R) -> Result<CsvChunks<R>, CsvBatchError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(input);
+        let headers = reader.headers().map_err(unreadable)?.clone();
+        Ok(CsvChunks {
+            reader,
+            headers,
+            rows_read: 0,
+        })
+    }
+
+    /// Rows read so far, header excluded.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+
+    /// The next batch of up to [`MAX_BATCH_ROWS`] rows; `None` at the end of the file.
+    pub fn next_batch(&mut self) -> Result<Option<CsvBatch>, CsvBatchError> {
+        let mut records = Vec::new();
+        let mut record = csv::StringRecord::new();
+        while records.len() < MAX_BATCH_ROWS {
+            if !self.reader.read_record(&mut record).map_err(unreadable)? {
+                break;
+            }
+            records.push(record.clone());
+        }
+        self.rows_read += records.len() as u64;
+        if records.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(CsvBatch {
+            headers: self.headers.clone(),
+            records,
+        }))
     }
 }

@@ -16,7 +16,7 @@ pub mod timing;
 pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
-pub use csv_batch::{CsvBatch, CsvBatchError};
+pub use csv_batch::{CsvBatch, CsvBatchError, CsvChunks};
 pub use input::{
     Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows, MAX_BATCH_ROWS,
     MAX_LISTED_ERRORS, RowsError,

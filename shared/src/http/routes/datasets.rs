@@ -459,7 +459,7 @@ async fn complete_upload(
     let completion = uploads::complete_or_queue(
         state.store.as_ref(),
         state.blobs.as_ref(),
-        state.tasks.as_deref(),
+        state.completion_queue(),
         &caller.account.account_id,
         &upload_id,
     )

@@ -49,7 +49,7 @@ pub fn routes(guard: &Guard) -> Router<AppState> {
 /// The deployed version a prediction path names, and its loaded plan. Both come from caches
 /// when warm: the version from [`crate::http::lookups`] (at most 1 s stale), the plan from the
 /// plan cache (artifacts never change).
-async fn served_model(
+pub(super) async fn served_model(
     state: &AppState,
     caller: &Caller,
     model_name: &ModelName,

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod legacy_v0;
 pub mod models;
 pub mod openapi;
+pub mod prediction_jobs;
 pub mod versions;
 
 use crate::http::middleware::scope::Guard;
@@ -44,7 +45,7 @@ impl Group {
             Group::Models => models::routes(guard)
                 .merge(versions::routes(guard))
                 .merge(deployments::routes(guard)),
-            Group::Inference => inference::routes(guard),
+            Group::Inference => inference::routes(guard).merge(prediction_jobs::routes(guard)),
         }
     }
 

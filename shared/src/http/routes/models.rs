@@ -101,7 +101,7 @@ pub(super) fn ports(state: &AppState) -> Ports<'_> {
         store: state.store.as_ref(),
         blobs: state.blobs.as_ref(),
         queue: state.queue.as_ref(),
-        tasks: state.tasks.as_deref(),
+        tasks: state.completion_queue(),
     }
 }
 

@@ -2,7 +2,10 @@
 //! annotations of every endpoint group, so it cannot drift from the handlers (a test also checks
 //! that every routed path is in it).
 
-use super::{console, datasets, deployments, health, inference, keys, legacy_v0, models, versions};
+use super::{
+    console, datasets, deployments, health, inference, keys, legacy_v0, models, prediction_jobs,
+    versions,
+};
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::domain::models::bounds;
 use crate::http::state::AppState;
@@ -94,6 +97,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(versions::VersionsApi::openapi());
     doc.merge(deployments::DeploymentsApi::openapi());
     doc.merge(inference::InferenceApi::openapi());
+    doc.merge(prediction_jobs::PredictionJobsApi::openapi());
     doc.merge(console::ConsoleApi::openapi());
     doc.merge(legacy_openapi());
     let components = doc.components.get_or_insert_with(Default::default);
