@@ -1389,6 +1389,89 @@ async fn prediction_jobs_predict_a_whole_csv(app: &TestApp) {
         ))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+
+    // A key that may only predict cannot have a dataset read back through a job's result.
+    let (status, issued) = api
+        .post(
+            "/api-keys",
+            &json!({"name": "predictor", "scopes": ["predict"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let predictor = Api {
+        app,
+        client: http_client(),
+        key: issued["api_key"].as_str().unwrap().to_owned(),
+    };
+    let (status, refused) = predictor
+        .post(jobs, &json!({"dataset_id": dataset_id}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'read'"),
+        "{refused}"
+    );
+
+    // A delivery that finds the job held by a live worker comes back after the lease instead
+    // of being dropped; a job whose workers kept dying fails saying so.
+    use shared::domain::prediction_jobs::{self, JobRunError, PredictionJob, PredictionJobStatus};
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    let store = app.state.store.as_ref();
+    let job_id = failed["job_id"].as_str().unwrap();
+    let item = store
+        .get(
+            &shared::domain::account_pk(account_id),
+            &shared::domain::layout::prediction_job_sk(job_id),
+        )
+        .await
+        .unwrap()
+        .expect("the job's item");
+    let mut held: PredictionJob = serde_json::from_value(item.data.clone()).unwrap();
+    held.status = PredictionJobStatus::Running;
+    held.running_since = Some(shared::ids::now_epoch());
+    held.attempts = 1;
+    held.error = None;
+    let put = |job: &PredictionJob, rev: u64| {
+        let mut item = shared::ports::Item::new(
+            item.pk.clone(),
+            item.sk.clone(),
+            serde_json::to_value(job).unwrap(),
+        );
+        item.expires_at = Some(shared::ids::now_epoch() + 3600);
+        store.put(item, shared::ports::Condition::Revision(rev))
+    };
+    let rev = put(&held, item.rev).await.unwrap();
+    let run = prediction_jobs::run_job(store, app.state.blobs.as_ref(), account_id, job_id).await;
+    let Err(JobRunError::Busy { retry_after }) = run else {
+        panic!("a held job was run or dropped: {run:?}");
+    };
+    assert!(
+        retry_after <= Duration::from_secs(15 * 60 + 1),
+        "{retry_after:?}"
+    );
+    held.running_since = Some(shared::ids::now_epoch() - 16 * 60);
+    held.attempts = prediction_jobs::MAX_JOB_ATTEMPTS;
+    put(&held, rev).await.unwrap();
+    let run = prediction_jobs::run_job(store, app.state.blobs.as_ref(), account_id, job_id).await;
+    assert!(
+        matches!(
+            run,
+            Ok(prediction_jobs::JobRun::Finished(
+                PredictionJobStatus::Failed
+            ))
+        ),
+        "{run:?}"
+    );
+    let (_, ended) = api.get(&format!("{jobs}/{job_id}")).await;
+    assert_eq!(ended["status"], "FAILED", "{ended}");
+    assert!(
+        ended["error"].as_str().unwrap().contains("split the input"),
+        "{ended}"
+    );
 }
 
 /// Every string and list a user writes into a record has a bound, refused with a 422 naming

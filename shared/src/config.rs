@@ -273,7 +273,7 @@ impl Backends {
         let tasks_db = data_dir.join(TASKS_SQLITE_FILE);
         private_file(&tasks_db).map_err(|e| embedded_error(data_dir, e))?;
         let tasks = Arc::new(
-            SqliteQueue::open(&tasks_db, SqliteQueue::DEFAULT_MAX_RECEIVES)
+            SqliteQueue::open(&tasks_db, crate::domain::tasks::EMBEDDED_TASK_MAX_RECEIVES)
                 .map_err(|e| embedded_error(data_dir, e))?,
         );
         let blobs = Arc::new(

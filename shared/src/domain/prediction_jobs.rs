@@ -1,11 +1,11 @@
 //! Batch prediction jobs: predictions over a CSV too large for one request (over the body
-//! limit, or over [`MAX_BATCH_ROWS`] rows). The client PUTs the file to an upload session (or
+//! limit, or over [`crate::serving::MAX_BATCH_ROWS`] rows). The client PUTs the file to an upload session (or
 //! names a dataset it uploaded), creates a job for a deployed version, polls it, and downloads
 //! the CSV with the prediction columns appended (as `POST .../predictions` answers a CSV).
 //!
 //! The job runs on the task worker ([`super::tasks`]): the task function on AWS (900 s, 3 GB),
 //! a worker inside `plexe serve` locally. It reads the input in batches of
-//! [`MAX_BATCH_ROWS`] rows, so memory does not grow with the file, and writes the result to
+//! [`crate::serving::MAX_BATCH_ROWS`] rows, so memory does not grow with the file, and writes the result to
 //! [`prediction_result_key`], kept [`RESULT_DAYS`] days. A job whose worker died is taken
 //! over when its message comes back (the queue's visibility timeout); one that can no longer
 //! come back reads `FAILED` once its lease has lapsed, so a job is never stuck.
@@ -17,7 +17,7 @@ use super::{DomainError, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
 use crate::ingest::DataFormat;
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError};
-use crate::serving::{CsvBatchError, CsvChunks, MAX_BATCH_ROWS, OnnxModel};
+use crate::serving::{CsvBatchError, CsvChunks, OnnxModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -33,8 +33,10 @@ const JOB_TTL_SECONDS: i64 = (RESULT_DAYS as i64 + 1) * 24 * 3600;
 pub const JOB_LEASE_SECONDS: i64 = 15 * 60;
 /// A job not finished this long after its creation is failed (see [`PredictionJob::as_seen`]).
 const ABANDONED_AFTER_SECONDS: i64 = 24 * 3600;
-/// Attempts a job gets before it is failed for good.
-pub const MAX_JOB_ATTEMPTS: u32 = 3;
+/// Attempts a job gets before it is failed for good (below the task queues' receive limits,
+/// 5 on AWS and [`super::tasks::EMBEDDED_TASK_MAX_RECEIVES`] locally, so the queue never drops
+/// a job's message before the job records its end).
+pub const MAX_JOB_ATTEMPTS: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -187,10 +189,20 @@ pub async fn create_job(
     let (format, input_key) = match (&new.input.upload_id, &new.input.dataset_id) {
         (Some(upload_id), None) => {
             let (session, _) = uploads::get_upload(store, account_id, upload_id).await?;
-            match session.dataset_id {
+            match (session.status, session.dataset_id.clone()) {
                 // Completed: its file is the dataset's now.
-                Some(dataset_id) => dataset_input(store, account_id, &dataset_id).await?,
-                None => (session.format, session.staging_key()),
+                (_, Some(dataset_id)) => dataset_input(store, account_id, &dataset_id).await?,
+                // Being completed: its file is about to move into a dataset.
+                (uploads::UploadStatus::Queued | uploads::UploadStatus::Completing, None) => {
+                    return Err(DomainError::Conflict {
+                        message: format!(
+                            "upload session {upload_id} is being completed: poll GET \
+                             /datasets/uploads/{upload_id} and create the job with its \
+                             dataset_id once it is completed"
+                        ),
+                    });
+                }
+                (_, None) => (session.format, session.staging_key()),
             }
         }
         (None, Some(dataset_id)) => dataset_input(store, account_id, dataset_id).await?,
@@ -206,19 +218,34 @@ pub async fn create_job(
         return Err(DomainError::validation(
             "Batch prediction jobs read CSV files; this input is Parquet. Upload the rows as a \
              CSV.",
-            "upload_id",
+            if new.input.upload_id.is_some() {
+                "upload_id"
+            } else {
+                "dataset_id"
+            },
         ));
     }
+    let field = if new.input.upload_id.is_some() {
+        "upload_id"
+    } else {
+        "dataset_id"
+    };
     let Some(input_bytes) = blobs.size(&input_key).await? else {
         return Err(DomainError::Conflict {
-            message: "The upload session has no file yet: PUT the CSV to its upload_url first."
-                .to_owned(),
+            message: if field == "upload_id" {
+                "The upload session has no file yet: PUT the CSV to its upload_url first.".into()
+            } else {
+                "The dataset's file is gone; upload it again.".into()
+            },
         });
     };
     if input_bytes > MAX_UPLOAD_BYTES {
         return Err(DomainError::validation(
-            format!("The input has {input_bytes} bytes, over the limit of {MAX_UPLOAD_BYTES}."),
-            "upload_id",
+            format!(
+                "The input has {input_bytes} bytes, over the limit of {MAX_UPLOAD_BYTES}: split \
+                 it into smaller files and create a job for each."
+            ),
+            field,
         ));
     }
     let job = PredictionJob {
@@ -332,12 +359,27 @@ async fn read_job(
     Ok((decode(&item)?, item))
 }
 
-/// Why a job run is not done.
+/// Why a delivery of a job's message is not done: it must come back (never be deleted), or
+/// the job could be left unfinished with nothing to run it.
 #[derive(Debug, thiserror::Error)]
 pub enum JobRunError {
     /// The store or blobs failed: the message should come back.
     #[error("prediction job failed for now: {0}")]
     Transient(#[from] DomainError),
+    /// Another worker holds the job's lease: come back once it may have lapsed (the holder
+    /// finishes the job, or has died and the job is taken over then).
+    #[error("prediction job is held by another worker for {retry_after:?}")]
+    Busy { retry_after: Duration },
+}
+
+impl JobRunError {
+    /// When the message should be delivered again.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            JobRunError::Transient(_) => Duration::from_secs(30),
+            JobRunError::Busy { retry_after } => *retry_after,
+        }
+    }
 }
 
 /// What became of one delivery of a job's message.
@@ -345,8 +387,6 @@ pub enum JobRunError {
 pub enum JobRun {
     /// Predicted and stored, or failed for good (the job says why).
     Finished(PredictionJobStatus),
-    /// Another worker holds it; this delivery is a duplicate.
-    Busy,
     /// Already finished (a redelivery after the end), or gone.
     Nothing,
 }
@@ -354,7 +394,7 @@ pub enum JobRun {
 /// Runs a job's delivery: claims it, predicts the whole input in batches into a temporary
 /// file, stores the result and records the outcome. A failure of the input (a bad row, a
 /// missing column) fails the job with the reason; a failure of our own is an error, so the
-/// message comes back, until the job's attempts are used up.
+/// message comes back, until the job's attempts are used up; then the job fails saying so.
 pub async fn run_job(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -366,25 +406,39 @@ pub async fn run_job(
         Err(DomainError::NotFound { .. }) => return Ok(JobRun::Nothing),
         Err(e) => return Err(e.into()),
     };
-    match job.status {
-        PredictionJobStatus::Succeeded | PredictionJobStatus::Failed => return Ok(JobRun::Nothing),
-        PredictionJobStatus::Running
-            if job
-                .running_since
-                .is_some_and(|since| now_epoch() - since <= JOB_LEASE_SECONDS) =>
-        {
-            return Ok(JobRun::Busy);
+    if matches!(
+        job.status,
+        PredictionJobStatus::Succeeded | PredictionJobStatus::Failed
+    ) {
+        return Ok(JobRun::Nothing);
+    }
+    // What the client was told (as_seen) is what happens: an abandoned job is not run late.
+    if job.clone().as_seen().status == PredictionJobStatus::Failed {
+        let reason = job.clone().as_seen().error.unwrap_or_default();
+        let status = finish(store, job, item.rev, Err(reason)).await?;
+        return Ok(JobRun::Finished(status));
+    }
+    if job.status == PredictionJobStatus::Running
+        && let Some(since) = job.running_since
+    {
+        let left = JOB_LEASE_SECONDS - (now_epoch() - since);
+        if left >= 0 {
+            return Err(JobRunError::Busy {
+                retry_after: Duration::from_secs(left.unsigned_abs() + 1),
+            });
         }
-        _ => {}
     }
     if job.attempts >= MAX_JOB_ATTEMPTS {
+        // Every earlier attempt was claimed and never finished: its worker ran out of time
+        // or memory, or died.
         let attempts = job.attempts;
         let failed = finish(
             store,
             job,
             item.rev,
             Err(format!(
-                "the job failed {attempts} times for reasons of our own; create it again"
+                "the job stopped {attempts} times before it finished (out of time or memory): \
+                 split the input into smaller files and create a job for each"
             )),
         )
         .await?;
@@ -397,19 +451,31 @@ pub async fn run_job(
     claimed.started_at = Some(now_rfc3339());
     let rev = match put_job(store, &claimed, item.rev, item.expires_at).await {
         Ok(rev) => rev,
-        Err(DomainError::Store(StoreError::ConditionFailed)) => return Ok(JobRun::Busy),
+        Err(DomainError::Store(StoreError::ConditionFailed)) => {
+            return Err(JobRunError::Busy {
+                retry_after: Duration::from_secs(JOB_LEASE_SECONDS.unsigned_abs()),
+            });
+        }
         Err(e) => return Err(e.into()),
     };
-    let outcome = predict_file(blobs, &claimed).await;
-    let outcome = match outcome {
+    let outcome = match predict_file(blobs, &claimed).await {
         Ok(done) => Ok(done),
         Err(PredictError::Input(reason)) => Err(reason),
+        Err(PredictError::Ours(e)) if claimed.attempts >= MAX_JOB_ATTEMPTS => {
+            tracing::warn!(%job_id, error = %e, "prediction job failed for a reason of ours, finally");
+            Err(
+                "storage failed while the job ran, on every attempt; create the job again"
+                    .to_owned(),
+            )
+        }
         Err(PredictError::Ours(e)) => {
-            // Give the job back for the next delivery (kept RUNNING would hold it for the lease).
+            // Given back for the next delivery (kept RUNNING it would wait out the lease).
             let mut again = claimed.clone();
             again.status = PredictionJobStatus::Queued;
             again.running_since = None;
-            let _ = put_job(store, &again, rev, item.expires_at).await;
+            if let Err(put) = put_job(store, &again, rev, item.expires_at).await {
+                tracing::warn!(%job_id, error = %put, "could not give a prediction job back");
+            }
             return Err(e.into());
         }
     };
@@ -460,7 +526,7 @@ async fn put_job(
 enum PredictError {
     /// The input cannot be predicted (the job fails with this reason).
     Input(String),
-    /// Storage failed (the delivery is retried).
+    /// Storage or the machine failed (the delivery is retried).
     Ours(DomainError),
 }
 
@@ -470,10 +536,15 @@ impl From<crate::ports::BlobError> for PredictError {
     }
 }
 
+impl From<std::io::Error> for PredictError {
+    fn from(e: std::io::Error) -> Self {
+        PredictError::Ours(DomainError::Corrupt(format!("local file: {e}")))
+    }
+}
+
 /// Predicts the job's input into its result blob; returns (rows, result bytes).
 async fn predict_file(blobs: &dyn Blobs, job: &PredictionJob) -> Result<(u64, u64), PredictError> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| PredictError::Ours(DomainError::Corrupt(format!("temp dir: {e}"))))?;
+    let dir = tempfile::tempdir()?;
     let input_path = dir.path().join("input.csv");
     let output_path = dir.path().join("result.csv");
     match blobs.get_to_file(&job.input_key, &input_path).await {
@@ -481,8 +552,8 @@ async fn predict_file(blobs: &dyn Blobs, job: &PredictionJob) -> Result<(u64, u6
         Err(crate::ports::BlobError::NotFound(_)) => {
             return Err(PredictError::Input(
                 "the input file is gone (an upload session's file lasts 2 days, and completing \
-                 the session moves it into its dataset); create the job again naming the \
-                 dataset"
+                 the session moves it into its dataset; a deleted dataset takes its file): \
+                 create the job again naming a dataset that exists"
                     .to_owned(),
             ));
         }
@@ -492,37 +563,41 @@ async fn predict_file(blobs: &dyn Blobs, job: &PredictionJob) -> Result<(u64, u6
         Ok(bytes) => bytes,
         Err(crate::ports::BlobError::NotFound(_)) => {
             return Err(PredictError::Input(
-                "the model version was deleted before the job ran".to_owned(),
+                "the model version was deleted before the job ran: deploy a version and create \
+                 the job again"
+                    .to_owned(),
             ));
         }
         Err(e) => return Err(e.into()),
     };
     let (input, output) = (input_path.clone(), output_path.clone());
-    let predicted = tokio::task::spawn_blocking(move || -> Result<u64, String> {
-        let model =
-            OnnxModel::load(&artifact).map_err(|e| format!("the model cannot be loaded: {e}"))?;
+    let rows = tokio::task::spawn_blocking(move || -> Result<u64, PredictError> {
+        let model = OnnxModel::load(&artifact).map_err(|e| {
+            PredictError::Ours(DomainError::Corrupt(format!("loading the artifact: {e}")))
+        })?;
         predict_csv(&model, &input, &output)
     })
     .await
-    .map_err(|e| PredictError::Ours(DomainError::Corrupt(format!("prediction thread: {e}"))))?;
-    let rows = predicted.map_err(PredictError::Input)?;
-    let result_bytes = std::fs::metadata(&output_path)
-        .map(|m| m.len())
-        .map_err(|e| PredictError::Ours(DomainError::Corrupt(format!("result file: {e}"))))?;
+    .map_err(|e| PredictError::Ours(DomainError::Corrupt(format!("prediction thread: {e}"))))??;
+    let result_bytes = std::fs::metadata(&output_path)?.len();
     blobs.put_file(&job.result_key(), &output_path).await?;
     Ok((rows, result_bytes))
 }
 
+/// The largest result a job writes (S3 takes at most 5 GB in one PUT).
+pub const MAX_RESULT_BYTES: u64 = 4 << 30;
+
 /// Predicts the CSV at `input` batch by batch into `output`; returns the rows predicted. An
-/// error is the input's problem, worded for the client.
+/// input error is worded for the client; a local file's error is ours.
 fn predict_csv(
     model: &OnnxModel,
     input: &std::path::Path,
     output: &std::path::Path,
-) -> Result<u64, String> {
-    let file = std::fs::File::open(input).map_err(|e| format!("the input cannot be read: {e}"))?;
-    let mut chunks = CsvChunks::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
-    let out = std::fs::File::create(output).map_err(|e| format!("writing the result: {e}"))?;
+) -> Result<u64, PredictError> {
+    let file = std::fs::File::open(input)?;
+    let mut chunks = CsvChunks::new(std::io::BufReader::new(file))
+        .map_err(|e| PredictError::Input(e.to_string()))?;
+    let out = std::fs::File::create(output)?;
     let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(out));
     let mut first = true;
     loop {
@@ -530,40 +605,59 @@ fn predict_csv(
         let batch = match chunks.next_batch() {
             Ok(Some(batch)) => batch,
             Ok(None) => break,
-            Err(e) => return Err(in_rows(start, &e)),
+            Err(e) => return Err(PredictError::Input(in_rows(start, start, &e))),
         };
-        if chunks.rows_read() > MAX_JOB_ROWS {
-            return Err(format!(
-                "the input has more than {MAX_JOB_ROWS} rows; split it into several jobs"
-            ));
+        let end = chunks.rows_read();
+        if end > MAX_JOB_ROWS {
+            return Err(PredictError::Input(format!(
+                "the input has more than {MAX_JOB_ROWS} rows: split it into smaller files and \
+                 create a job for each"
+            )));
         }
-        let input = batch.to_batch(model).map_err(|e| in_rows(start, &e))?;
+        let input = batch
+            .to_batch(model)
+            .map_err(|e| PredictError::Input(in_rows(start, end, &e)))?;
         let predicted = model
             .run(&input)
-            .map_err(|e| format!("rows {}–{}: {e}", start + 1, chunks.rows_read()))?;
+            .map_err(|e| PredictError::Input(format!("rows {}–{end}: {e}", start + 1)))?;
         batch
             .write_predictions(model, &predicted, &mut writer, first)
-            .map_err(|e| format!("writing the result: {e}"))?;
+            .map_err(csv_write_error)?;
         first = false;
+        writer.flush()?;
+        if writer.get_ref().get_ref().metadata()?.len() > MAX_RESULT_BYTES {
+            return Err(PredictError::Input(format!(
+                "the result would be over {} GB: split the input into smaller files and create \
+                 a job for each",
+                MAX_RESULT_BYTES >> 30
+            )));
+        }
     }
     if first {
-        return Err("the input has no rows; send at least one".to_owned());
+        return Err(PredictError::Input(
+            "the input has no rows: send a CSV with a header and at least one row".to_owned(),
+        ));
     }
-    writer
-        .flush()
-        .map_err(|e| format!("writing the result: {e}"))?;
+    writer.flush()?;
     Ok(chunks.rows_read())
 }
 
-/// An error of the batch starting after `start` rows, naming where in the file it is.
-fn in_rows(start: u64, e: &CsvBatchError) -> String {
-    let end = start + MAX_BATCH_ROWS as u64;
+/// Writing the result failed: the local disk's fault (ours), never the input's.
+fn csv_write_error(e: csv::Error) -> PredictError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e.into(),
+        other => PredictError::Ours(DomainError::Corrupt(format!(
+            "writing the result: {other:?}"
+        ))),
+    }
+}
+
+/// An error of the batch of rows `start + 1 ..= end` of the file, naming where it is.
+fn in_rows(start: u64, end: u64, e: &CsvBatchError) -> String {
     match e {
         CsvBatchError::Unreadable {
             line: Some(line), ..
-        } => {
-            format!("{e} (line {line} of the file)")
-        }
+        } => format!("{e} (line {line} of the file)"),
         CsvBatchError::Input(_) => format!("in rows {}–{end}: {e}", start + 1),
         _ => e.to_string(),
     }

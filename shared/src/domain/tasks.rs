@@ -97,7 +97,6 @@ pub async fn process_task(
                 JobRun::Finished(status) => {
                     tracing::info!(%job_id, status = status.as_str(), "prediction job finished");
                 }
-                JobRun::Busy => tracing::info!(%job_id, "prediction job already running elsewhere"),
                 JobRun::Nothing => tracing::info!(%job_id, "prediction job already finished"),
             }
             Ok(())
@@ -112,6 +111,10 @@ pub const TASK_VISIBILITY: Duration = Duration::from_secs(15 * 60);
 const TASK_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Tasks `plexe serve` runs at once (each may use a core and a file's worth of disk).
 pub const EMBEDDED_TASK_WORKERS: usize = 1;
+/// Receives of a message on `plexe serve`'s task queue before it is dead-lettered: above a
+/// prediction job's attempts, with room for the deliveries that find the job held by a worker
+/// that died (a restart makes its message visible at once).
+pub const EMBEDDED_TASK_MAX_RECEIVES: u32 = 10;
 
 /// Works the task queue until the process stops: what the task function does on AWS, inside
 /// `plexe serve`. A message that is done is acknowledged; one that failed for a reason of our
@@ -138,7 +141,8 @@ pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc
                     tracing::warn!(message_id = %message.id, error = %e, "task not done");
                     let after = match e {
                         TaskError::BadMessage(_) => Duration::ZERO,
-                        _ => TASK_RETRY_AFTER,
+                        TaskError::Job(e) => e.retry_after(),
+                        TaskError::Transient(_) => TASK_RETRY_AFTER,
                     };
                     queue.hand_back(&message.receipt, after).await
                 }

@@ -178,8 +178,16 @@ impl CsvBatch {
     }
 }
 
-/// A CSV read in batches of at most [`MAX_BATCH_ROWS`] rows, for files too large to hold at
-/// once (batch prediction jobs): each batch shares the file's header.
+/// The most bytes of rows one [`CsvChunks`] batch holds (a batch also ends at
+/// [`MAX_BATCH_ROWS`] rows), so a file of very wide rows is read in pieces too.
+pub const MAX_CHUNK_BYTES: usize = 32 << 20;
+/// The longest row (and header) a [`CsvChunks`] file may have.
+pub const MAX_ROW_BYTES: usize = crate::ingest::MAX_FIELD_BYTES;
+
+/// A CSV read in batches of at most [`MAX_BATCH_ROWS`] rows and [`MAX_CHUNK_BYTES`] bytes, for
+/// files too large to hold at once (batch prediction jobs): each batch shares the file's
+/// header. The header has at most [`crate::ingest::MAX_COLUMNS`] columns and every row at most
+/// [`MAX_ROW_BYTES`] bytes, as ingested files.
 pub struct CsvChunks<R: std::io::Read> {
     reader: csv::Reader<R>,
     headers: csv::StringRecord,
@@ -187,14 +195,42 @@ pub struct CsvChunks<R: std::io::Read> {
     rows_read: u64,
 }
 
+fn too_long(line: u64) -> CsvBatchError {
+    CsvBatchError::Unreadable {
+        message: format!(
+            "a row is longer than {MAX_ROW_BYTES} bytes; split long text fields or drop them"
+        ),
+        line: Some(line),
+    }
+}
+
 impl<R: std::io::Read> CsvChunks<R> {
-    /// Reads the header row of `input`.
+    /// Reads the header row of `input`, which must hold a row no longer than
+    /// [`MAX_ROW_BYTES`] within its first bytes.
     pub fn new(input: R) -> Result<CsvChunks<R>, CsvBatchError> {
         let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
+            .has_headers(false)
+            // Checked here, with a message naming both counts.
+            .flexible(true)
+            .buffer_capacity(64 * 1024)
             .from_reader(input);
-        let headers = reader.headers().map_err(unreadable)?.clone();
+        let mut headers = csv::StringRecord::new();
+        if !read_bounded(&mut reader, &mut headers, 1)? {
+            return Err(CsvBatchError::Unreadable {
+                message: "the file is empty; it needs a header row".to_owned(),
+                line: Some(1),
+            });
+        }
+        if headers.len() > crate::ingest::MAX_COLUMNS {
+            return Err(CsvBatchError::Unreadable {
+                message: format!(
+                    "the header has {} columns, over the limit of {}",
+                    headers.len(),
+                    crate::ingest::MAX_COLUMNS
+                ),
+                line: Some(1),
+            });
+        }
         Ok(CsvChunks {
             reader,
             headers,
@@ -207,14 +243,27 @@ impl<R: std::io::Read> CsvChunks<R> {
         self.rows_read
     }
 
-    /// The next batch of up to [`MAX_BATCH_ROWS`] rows; `None` at the end of the file.
+    /// The next batch; `None` at the end of the file.
     pub fn next_batch(&mut self) -> Result<Option<CsvBatch>, CsvBatchError> {
         let mut records = Vec::new();
+        let mut bytes = 0usize;
         let mut record = csv::StringRecord::new();
-        while records.len() < MAX_BATCH_ROWS {
-            if !self.reader.read_record(&mut record).map_err(unreadable)? {
+        while records.len() < MAX_BATCH_ROWS && bytes < MAX_CHUNK_BYTES {
+            let line = self.rows_read + records.len() as u64 + 2;
+            if !read_bounded(&mut self.reader, &mut record, line)? {
                 break;
             }
+            if record.len() != self.headers.len() {
+                return Err(CsvBatchError::Unreadable {
+                    message: format!(
+                        "the row has {} fields where the header has {}",
+                        record.len(),
+                        self.headers.len()
+                    ),
+                    line: Some(line),
+                });
+            }
+            bytes += record.as_slice().len();
             records.push(record.clone());
         }
         self.rows_read += records.len() as u64;
@@ -225,5 +274,79 @@ impl<R: std::io::Read> CsvChunks<R> {
             headers: self.headers.clone(),
             records,
         }))
+    }
+}
+
+/// Reads one record, refusing one over [`MAX_ROW_BYTES`]. The csv reader grows its record to
+/// the row's length before the check can see it, so a pathological row takes its own length
+/// in memory once (at most the file's, 500 MB); rows kept for a batch are each within the
+/// limit, and a batch within [`MAX_CHUNK_BYTES`].
+fn read_bounded<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::StringRecord,
+    line: u64,
+) -> Result<bool, CsvBatchError> {
+    let more = reader.read_record(record).map_err(unreadable)?;
+    if record.as_slice().len() > MAX_ROW_BYTES {
+        return Err(too_long(line));
+    }
+    Ok(more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_at_the_row_or_byte_limit_and_keep_every_row() {
+        let mut csv = String::from("a,b\n");
+        for i in 0..(MAX_BATCH_ROWS + 5) {
+            csv.push_str(&format!("{i},x\n"));
+        }
+        let mut chunks = CsvChunks::new(csv.as_bytes()).expect("a header");
+        let sizes: Vec<usize> = std::iter::from_fn(|| chunks.next_batch().expect("rows"))
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(sizes, vec![MAX_BATCH_ROWS, 5]);
+        assert_eq!(chunks.rows_read(), (MAX_BATCH_ROWS + 5) as u64);
+
+        // Wide rows: a batch stops once it holds MAX_CHUNK_BYTES.
+        let wide = "w".repeat(500_000);
+        let mut csv = String::from("a,b\n");
+        for i in 0..100 {
+            csv.push_str(&format!("{i},{wide}\n"));
+        }
+        let mut chunks = CsvChunks::new(csv.as_bytes()).expect("a header");
+        let first = chunks.next_batch().expect("rows").expect("a batch");
+        assert!(first.len() < 100 && first.len() * 500_000 >= MAX_CHUNK_BYTES);
+    }
+
+    #[test]
+    fn files_without_bounds_are_refused_with_their_line() {
+        let header = (0..=crate::ingest::MAX_COLUMNS)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let Err(e) = CsvChunks::new(format!("{header}\n").as_bytes()) else {
+            panic!("a header over the column limit was read");
+        };
+        assert!(e.to_string().contains("columns"), "{e}");
+
+        let csv = format!("a,b\n1,2\n3,{}\n", "x".repeat(MAX_ROW_BYTES + 1));
+        let mut chunks = CsvChunks::new(csv.as_bytes()).expect("a header");
+        let Err(CsvBatchError::Unreadable { line, .. }) = chunks.next_batch() else {
+            panic!("a row over the limit was read");
+        };
+        assert_eq!(line, Some(3));
+
+        let mut chunks = CsvChunks::new("a,b\n1,2\n3\n".as_bytes()).expect("a header");
+        let Err(CsvBatchError::Unreadable { line, message }) = chunks.next_batch() else {
+            panic!("a short row was read");
+        };
+        assert_eq!(line, Some(3), "{message}");
+        assert!(
+            CsvChunks::new("".as_bytes()).is_err(),
+            "an empty file has no header"
+        );
     }
 }

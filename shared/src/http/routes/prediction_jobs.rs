@@ -5,7 +5,7 @@
 use super::inference::served_model;
 use crate::api::ErrorEnvelope;
 use crate::api::predictions::{CreatePredictionJob, PredictionJobView};
-use crate::domain::api_keys::Scope;
+use crate::domain::api_keys::{Scope, allows};
 use crate::domain::layout::ModelName;
 use crate::domain::prediction_jobs::{
     self, JobInput, NewPredictionJob, PredictionJobStatus, RESULT_LINK_TTL,
@@ -61,7 +61,8 @@ fn job_location(view: &PredictionJobView) -> Option<HeaderValue> {
     responses(
         (status = 202, description = "Queued; poll Location", body = PredictionJobView, headers(("Location" = String, description = "The job"))),
         (status = 404, description = "No such model, version, upload session or dataset in this account", body = ErrorEnvelope),
-        (status = 409, description = "The version is not deployed, or the session has no file yet", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the predict or the read scope", body = ErrorEnvelope),
+        (status = 409, description = "The version is not deployed, or the session has no file yet or is being completed", body = ErrorEnvelope),
         (status = 422, description = "Not exactly one input, or the input is not a CSV", body = ErrorEnvelope),
         (status = 503, description = "This deployment has no task queue", body = ErrorEnvelope)
     )
@@ -72,6 +73,15 @@ async fn create_job(
     Path((model_name, model_version)): Path<(String, String)>,
     ApiJson(body): ApiJson<CreatePredictionJob>,
 ) -> Result<Response, ApiError> {
+    // The result passes every input column through, so naming a dataset reads it: that takes
+    // the read scope as well.
+    if !allows(&caller.key.scopes, Scope::Read) {
+        return Err(ApiError::forbidden(
+            "A prediction job reads the named upload or dataset back in its result, so its key \
+             needs the 'read' scope as well as 'predict'. Ask an admin of the account for such \
+             a key (POST /api-keys).",
+        ));
+    }
     let model_name = ModelName::existing(&model_name)?;
     let (served, _) = served_model(&state, &caller, &model_name, &model_version).await?;
     let Some(tasks) = state.tasks.as_deref() else {
@@ -137,7 +147,7 @@ async fn get_job(
     summary = "A finished job's result: the input CSV with the prediction columns appended",
     params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "The version the job was created for"), ("job_id" = String, Path, description = "job_…")),
     responses(
-        (status = 200, description = "The CSV", content_type = "text/csv"),
+        (status = 200, description = "The CSV", content_type = "text/csv", body = String),
         (status = 307, description = "On AWS: Location is a presigned S3 URL of the CSV, valid 15 minutes", headers(("Location" = String, description = "The presigned URL"))),
         (status = 404, description = "No such job, or its result has expired (7 days)", body = ErrorEnvelope),
         (status = 409, description = "The job has not succeeded", body = ErrorEnvelope)
