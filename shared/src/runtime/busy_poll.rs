@@ -95,6 +95,9 @@ pub async fn spin_while_active(window: Duration, stop: impl Future<Output = ()>)
     loop {
         let turn = async {
             if recently_active(window) {
+                // Gives the CPU to any other runnable thread first (on a machine with fewer
+                // free cores than busy threads, the client itself may be waiting for this one).
+                std::thread::yield_now();
                 tokio::task::yield_now().await;
             } else {
                 next_activity().await;
