@@ -18,6 +18,20 @@ pub mod versions;
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// A 307 to a presigned blob URL (a download too large for an API function's answer), never
+/// cached: the URL expires.
+pub(crate) fn redirect_to_presigned(url: &str) -> Response {
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(url) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 /// The endpoint groups, as deployed (one Lambda each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

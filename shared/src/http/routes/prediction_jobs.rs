@@ -193,14 +193,7 @@ async fn job_result(
         if state.blobs.size(&key).await?.is_none() {
             return Err(gone());
         }
-        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
-        if let Ok(location) = HeaderValue::from_str(&url) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(response);
+        return Ok(super::redirect_to_presigned(&url));
     }
     // The embedded folder: streamed from its file, so memory does not grow with it.
     let body = match state.blobs.local_path(&key) {

@@ -338,13 +338,7 @@ async fn artifact(
             .presign_get(&trained.artifact_key, ARTIFACT_LINK_TTL, &file_name)
             .await?
     {
-        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
-        let headers = response.headers_mut();
-        if let Ok(location) = HeaderValue::from_str(&url) {
-            headers.insert(header::LOCATION, location);
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(response);
+        return Ok(super::redirect_to_presigned(&url));
     }
     let bytes = state.blobs.get(&trained.artifact_key).await?;
     let disposition = format!("attachment; filename=\"{file_name}\"");
