@@ -42,6 +42,8 @@ struct Shared {
     events: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>,
     replies: Arc<Mutex<HashMap<String, oneshot::Sender<Outcome>>>>,
     init_error: Arc<Mutex<Option<String>>>,
+    /// When the function first asked for an event: the end of its init phase.
+    first_poll: Arc<std::sync::OnceLock<std::time::Instant>>,
 }
 
 /// A running Runtime API on `127.0.0.1:<free port>`; stops when dropped.
@@ -67,6 +69,7 @@ impl RuntimeApi {
             events: Arc::new(Mutex::new(receiver)),
             replies: Arc::new(Mutex::new(HashMap::new())),
             init_error: Arc::new(Mutex::new(None)),
+            first_poll: Arc::new(std::sync::OnceLock::new()),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -117,6 +120,11 @@ impl RuntimeApi {
         .collect()
     }
 
+    /// When the function first polled for an event (Lambda's end of init), if it has.
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.shared.first_poll.get().copied()
+    }
+
     /// Hands `event` to the function, with `timeout` as the function's timeout (its deadline is
     /// now + `timeout` when the function picks it up), and waits that long for its answer.
     pub async fn invoke(
@@ -164,6 +172,7 @@ impl RuntimeApi {
 }
 
 async fn next_invocation(State(shared): State<Shared>) -> Response {
+    shared.first_poll.get_or_init(std::time::Instant::now);
     let next = shared.events.lock().await.recv().await;
     let Some(pending) = next else {
         return StatusCode::GONE.into_response();

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    shared::runtime::lambda::serve_group(shared::http::Group::Keys).await
+    shared::runtime::lambda::serve_group::<shared::http::KeysGroup>().await
 }

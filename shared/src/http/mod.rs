@@ -18,7 +18,7 @@ pub mod routes;
 pub mod state;
 
 pub use error::{ApiError, ErrorCode};
-pub use routes::Group;
+pub use routes::{DatasetsGroup, EndpointGroup, InferenceGroup, KeysGroup, ModelsGroup};
 pub use state::AppState;
 
 use axum::Router;
@@ -56,12 +56,12 @@ fn keyed(routes: Router<AppState>, state: &AppState, body_limit: usize) -> Route
 
 /// A group's routes: public and keyed ones at their bare paths and under `/v1`, its legacy
 /// routes under `/v0` only (behind the same layers). `body_limit` caps every request body.
-fn group_routes(group: Group, state: &AppState, body_limit: usize) -> Router<AppState> {
+fn group_routes<G: EndpointGroup>(state: &AppState, body_limit: usize) -> Router<AppState> {
     let guard = Guard::new(state, body_limit);
     Router::new()
-        .merge(versioned(group.public_routes()))
-        .merge(protected(group.protected_routes(&guard), state, body_limit))
-        .merge(keyed(group.legacy_routes(&guard), state, body_limit))
+        .merge(versioned(G::public_routes()))
+        .merge(protected(G::protected_routes(&guard), state, body_limit))
+        .merge(keyed(G::legacy_routes(&guard), state, body_limit))
 }
 
 /// The outer shell every app gets: the 404 fallback, panic catching, and the request-id layer
@@ -77,15 +77,16 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 
 /// One group alone, as its Lambda function serves it: bodies are capped at
 /// [`LAMBDA_BODY_LIMIT`], the most API Gateway can hand to a function.
-pub fn group_app(group: Group, state: AppState) -> Router {
-    finish(group_routes(group, &state, LAMBDA_BODY_LIMIT), state)
+pub fn group_app<G: EndpointGroup>(state: AppState) -> Router {
+    finish(group_routes::<G>(&state, LAMBDA_BODY_LIMIT), state)
 }
 
 /// Every group merged, as `plexe serve` serves it.
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new();
-    for group in Group::ALL {
-        router = router.merge(group_routes(group, &state, JSON_BODY_LIMIT));
-    }
+    let router = Router::new()
+        .merge(group_routes::<KeysGroup>(&state, JSON_BODY_LIMIT))
+        .merge(group_routes::<DatasetsGroup>(&state, JSON_BODY_LIMIT))
+        .merge(group_routes::<ModelsGroup>(&state, JSON_BODY_LIMIT))
+        .merge(group_routes::<InferenceGroup>(&state, JSON_BODY_LIMIT));
     finish(router, state)
 }

@@ -5,7 +5,7 @@
 use super::logging;
 use crate::config::{Backends, Config};
 use crate::domain::tasks::{self, TaskError};
-use crate::http::{self, AppState, Group};
+use crate::http::{self, AppState, EndpointGroup};
 use crate::ports::Queue;
 use crate::trainer::{Trainer, TrainerError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -35,9 +35,9 @@ async fn state_from_env() -> Result<AppState, BoxError> {
 }
 
 /// Serves one endpoint group as a Lambda function.
-pub async fn serve_group(group: Group) -> Result<(), BoxError> {
+pub async fn serve_group<G: EndpointGroup>() -> Result<(), BoxError> {
     let state = state_from_env().await?;
-    lambda_http::run(http::group_app(group, state)).await
+    lambda_http::run(http::group_app::<G>(state)).await
 }
 
 /// How soon a message whose attempt failed is delivered again. Without a hand-back SQS keeps

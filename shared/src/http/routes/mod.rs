@@ -33,54 +33,77 @@ pub(crate) fn redirect_to_presigned(url: &str) -> Response {
     response
 }
 
-/// The endpoint groups, as deployed (one Lambda each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    /// `/me`, `/api-keys` (and `/health`, which needs no key).
-    Keys,
-    Datasets,
-    Models,
-    Inference,
-}
-
-impl Group {
-    pub const ALL: [Group; 4] = [
-        Group::Keys,
-        Group::Datasets,
-        Group::Models,
-        Group::Inference,
-    ];
-
+/// An endpoint group, as deployed (one Lambda each). A type rather than a value so that each
+/// function's binary names its group at compile time and links only that group's handlers and
+/// what they reach (tract for inference, parquet for datasets), not every group's.
+pub trait EndpointGroup {
     /// The group's routes that need an API key.
-    pub fn protected_routes(self, guard: &Guard) -> Router<AppState> {
-        match self {
-            Group::Keys => keys::routes(guard),
-            Group::Datasets => datasets::routes(guard),
-            Group::Models => models::routes(guard)
-                .merge(versions::routes(guard))
-                .merge(deployments::routes(guard)),
-            Group::Inference => inference::routes(guard).merge(prediction_jobs::routes(guard)),
-        }
-    }
+    fn protected_routes(guard: &Guard) -> Router<AppState>;
 
     /// The group's legacy `/v0` routes (SPEC §8), which need an API key.
-    pub fn legacy_routes(self, guard: &Guard) -> Router<AppState> {
-        match self {
-            Group::Keys => Router::new(),
-            Group::Datasets => legacy_v0::datasets_routes(guard),
-            Group::Models => legacy_v0::models_routes(guard),
-            Group::Inference => legacy_v0::inference_routes(guard),
-        }
+    fn legacy_routes(_guard: &Guard) -> Router<AppState> {
+        Router::new()
     }
 
     /// The group's routes that need no API key.
-    pub fn public_routes(self) -> Router<AppState> {
-        match self {
-            Group::Keys => health::routes()
-                .merge(openapi::routes())
-                .merge(console::routes()),
-            Group::Datasets => datasets::public_routes(),
-            Group::Models | Group::Inference => Router::new(),
-        }
+    fn public_routes() -> Router<AppState> {
+        Router::new()
+    }
+}
+
+/// `/me`, `/api-keys`, and the public `/health`, `/openapi.json` and console.
+pub struct KeysGroup;
+/// `/datasets` (and the upload sessions' public PUT).
+pub struct DatasetsGroup;
+/// `/models`, their versions and deployments.
+pub struct ModelsGroup;
+/// Predictions and batch prediction jobs.
+pub struct InferenceGroup;
+
+impl EndpointGroup for KeysGroup {
+    fn protected_routes(guard: &Guard) -> Router<AppState> {
+        keys::routes(guard)
+    }
+
+    fn public_routes() -> Router<AppState> {
+        health::routes()
+            .merge(openapi::routes())
+            .merge(console::routes())
+    }
+}
+
+impl EndpointGroup for DatasetsGroup {
+    fn protected_routes(guard: &Guard) -> Router<AppState> {
+        datasets::routes(guard)
+    }
+
+    fn legacy_routes(guard: &Guard) -> Router<AppState> {
+        legacy_v0::datasets_routes(guard)
+    }
+
+    fn public_routes() -> Router<AppState> {
+        datasets::public_routes()
+    }
+}
+
+impl EndpointGroup for ModelsGroup {
+    fn protected_routes(guard: &Guard) -> Router<AppState> {
+        models::routes(guard)
+            .merge(versions::routes(guard))
+            .merge(deployments::routes(guard))
+    }
+
+    fn legacy_routes(guard: &Guard) -> Router<AppState> {
+        legacy_v0::models_routes(guard)
+    }
+}
+
+impl EndpointGroup for InferenceGroup {
+    fn protected_routes(guard: &Guard) -> Router<AppState> {
+        inference::routes(guard).merge(prediction_jobs::routes(guard))
+    }
+
+    fn legacy_routes(guard: &Guard) -> Router<AppState> {
+        legacy_v0::inference_routes(guard)
     }
 }
