@@ -12,7 +12,7 @@ use super::features::{self, DroppedColumn, FeatureError, FeaturePlan};
 use super::importance::input_importance;
 use super::metrics::{self, Evaluation};
 use super::output::{BuildOutput, FeatureImportance, HoldoutEvaluation, schemas};
-use super::pipeline::Pipeline;
+use super::pipeline::{Model, Pipeline};
 use super::plan::{PlanError, TablePlan};
 use super::refit::{self, FittedModel};
 use super::request::BuildRequest;
@@ -81,9 +81,10 @@ pub fn build(
     let prepared = run.prepare_features(&plan, &rows)?;
     let searched = run.search_candidates(&plan, &rows, &prepared)?;
     let choice = run.select_model(&plan, &rows, &prepared, &searched)?;
+    let kept = Kept::of(&searched, &choice);
     let (holdout_metrics, evaluation) =
-        run.evaluate_on_holdout(&plan, &rows, &prepared, &choice)?;
-    let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice)?;
+        run.evaluate_on_holdout(&plan, &rows, &prepared, &choice, kept.as_ref())?;
+    let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice, kept)?;
     let importance = run.weigh_inputs(&prepared, &delivered);
     Ok(run.describe(Built {
         plan,
@@ -168,9 +169,16 @@ impl<'a> Run<'a> {
         self.started + self.budget.mul_f64(0.6)
     }
 
-    /// Training stops (keeping what it has) at 95% of the budget.
+    /// The search's training stops (keeping what it has) at 85% of the budget: scoring the
+    /// holdout (a fifth of the rows, with every round of the chosen models) and describing the
+    /// model take the rest.
     fn hard_deadline(&self) -> Instant {
-        self.started + self.budget.mul_f64(0.95)
+        self.started + self.budget.mul_f64(0.85)
+    }
+
+    /// The delivered model is fit by 97% of the budget.
+    fn refit_deadline(&self) -> Instant {
+        self.started + self.budget.mul_f64(0.97)
     }
 
     /// Phase 1: the target, the task and the selection metric; refused when too few rows have a
@@ -303,21 +311,30 @@ impl<'a> Run<'a> {
         Ok(choice)
     }
 
-    /// Phase 6: honest metrics, from the winner refit on the training part and scored on the
-    /// held-out rows.
+    /// Phase 6: honest metrics, from the winner as the search fit it (`kept`, on one validation
+    /// split of a larger table) or refit on the training part (k folds), scored on the held-out
+    /// rows.
     fn evaluate_on_holdout(
         &self,
         plan: &TablePlan,
         rows: &Rows,
         prepared: &Prepared,
         choice: &Choice,
+        kept: Option<&Kept>,
     ) -> Result<(BTreeMap<String, f64>, HoldoutEvaluation), BuildError> {
-        let train = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
-        let fitted = refit::refit(&train, choice, self.request.seed, self.hard_deadline())?;
+        let refit;
+        let fitted = match kept {
+            Some(kept) => &kept.models[..],
+            None => {
+                let train = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
+                refit = refit::refit(&train, choice, self.request.seed, self.hard_deadline())?;
+                &refit[..]
+            }
+        };
         let holdout_columns =
             self.feature_columns(&prepared.plan, &table_rows(plan, &rows.holdout))?;
         let holdout = search_data(plan, prepared, &holdout_columns, &rows.y_holdout);
-        let margins = refit::blended_margins(&fitted, &holdout);
+        let margins = refit::blended_margins(fitted, &holdout);
         let evaluation = Evaluation::from_margins(&plan.task, rows.y_holdout.clone(), &margins);
         let holdout_metrics = metrics::report(&plan.task, evaluation.outcome());
         let summary: Vec<String> = holdout_metrics
@@ -334,24 +351,63 @@ impl<'a> Run<'a> {
     }
 
     /// Phase 7: the delivered model learns from every labelled row, with the configuration
-    /// that won (boosting rounds scaled to the larger training set).
+    /// that won (boosting rounds scaled to the larger training set), when that fits in the
+    /// budget; otherwise the search's own fit of it (`kept`) is delivered.
     fn refit_on_every_row(
         &self,
         plan: &TablePlan,
         rows: &Rows,
         prepared: &Prepared,
         choice: &Choice,
+        kept: Option<Kept>,
     ) -> Result<Delivered, BuildError> {
-        let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
-        let full = search_data(plan, prepared, &all_columns, &plan.y);
-        let scale = plan.labelled.len() as f64 / rows.train.len().max(1) as f64;
+        let n_all = plan.labelled.len();
+        let scale = n_all as f64 / rows.train.len().max(1) as f64;
         let final_choice = refit::scale_rounds(choice, scale);
-        // The final fit gets at least a quarter of the budget, even when the search used more
-        // than its share.
-        let deadline = self
-            .hard_deadline()
-            .max(Instant::now() + self.budget.mul_f64(0.25));
-        let fitted = refit::refit(&full, &final_choice, self.request.seed, deadline)?;
+        let fitted = match kept {
+            Some(kept) => {
+                let kept_rows = kept.rows;
+                let estimate = kept.refit_estimate(n_all, scale);
+                let left = self
+                    .refit_deadline()
+                    .saturating_duration_since(Instant::now());
+                if estimate > left {
+                    self.info(&format!(
+                        "delivering the model as the search fit it on {kept_rows} rows: refitting \
+                         on all {n_all} would take about {:.0}s, {:.0}s of the time budget are left",
+                        estimate.as_secs_f64(),
+                        left.as_secs_f64()
+                    ));
+                    kept.models
+                } else {
+                    let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
+                    let full = search_data(plan, prepared, &all_columns, &plan.y);
+                    let refit =
+                        refit::refit(&full, &final_choice, self.request.seed, self.refit_deadline())?;
+                    if refit.iter().any(|f| f.truncated) {
+                        self.info(&format!(
+                            "delivering the model as the search fit it on {kept_rows} rows: the \
+                             refit on all {n_all} ran out of time"
+                        ));
+                        kept.models
+                    } else {
+                        refit
+                    }
+                }
+            }
+            None => {
+                // Small tables (k folds): the refit is as fast as one fold, so it gets at least
+                // a tenth of the budget even when the search took more than its share, and
+                // stops at the budget.
+                let deadline = self
+                    .refit_deadline()
+                    .max(Instant::now() + self.budget.mul_f64(0.1))
+                    .min(self.started + self.budget);
+                let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
+                let full = search_data(plan, prepared, &all_columns, &plan.y);
+                refit::refit(&full, &final_choice, self.request.seed, deadline)?
+            }
+        };
         self.observer.progress(95);
         let per_model_importance = fitted
             .iter()
@@ -452,6 +508,59 @@ impl<'a> Run<'a> {
         table_rows: &[usize],
     ) -> Result<Vec<Vec<f32>>, FeatureError> {
         features::feature_columns(&plan.inputs, &plan.features, self.table, table_rows)
+    }
+}
+
+/// The chosen members as the search fit them on the training part of its one validation split:
+/// what scores the holdout, and what is delivered when refitting on every row would not fit in
+/// the budget.
+struct Kept {
+    models: Vec<FittedModel>,
+    /// The rows they were fit on.
+    rows: usize,
+    /// How long the search took to fit each, and whether it is trees.
+    fit_seconds: Vec<(f64, bool)>,
+}
+
+impl Kept {
+    /// The chosen members' search fits, when the search kept every one (one validation split).
+    fn of(searched: &Searched, choice: &Choice) -> Option<Kept> {
+        let mut models = Vec::new();
+        let mut fit_seconds = Vec::new();
+        let mut rows = 0;
+        for member in &choice.members {
+            let fit = searched
+                .evaluated
+                .iter()
+                .find(|e| e.spec == member.spec)?
+                .fit
+                .as_ref()?;
+            rows = fit.rows;
+            fit_seconds.push((fit.seconds, matches!(fit.model, Model::Trees(_))));
+            models.push(FittedModel {
+                model: fit.model.clone(),
+                weight: member.weight,
+                feature_importance: fit.feature_importance.clone(),
+                truncated: false,
+            });
+        }
+        Some(Kept {
+            models,
+            rows,
+            fit_seconds,
+        })
+    }
+
+    /// How long refitting on `n_rows` rows should take: time grows with the rows and, for
+    /// trees, with the rounds (the refit's are 1.1 × the best round, times `round_scale`).
+    fn refit_estimate(&self, n_rows: usize, round_scale: f64) -> Duration {
+        let rows = n_rows as f64 / self.rows.max(1) as f64;
+        let seconds: f64 = self
+            .fit_seconds
+            .iter()
+            .map(|&(s, trees)| s * rows * if trees { 1.1 * round_scale } else { 1.0 })
+            .sum();
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
     }
 }
 

@@ -15,6 +15,8 @@ pub struct FittedModel {
     pub weight: f64,
     /// Per feature: split gain (trees) or |standardized coefficient| (linear).
     pub feature_importance: Vec<f64>,
+    /// The deadline stopped boosting before the planned rounds.
+    pub truncated: bool,
 }
 
 /// Refits the chosen configuration on every row of `data`.
@@ -37,6 +39,7 @@ pub fn refit(
                         model: Model::Linear(model),
                         weight: member.weight,
                         feature_importance: importance,
+                        truncated: false,
                     }
                 }
                 CandidateSpec::Trees { params, .. } => {
@@ -47,6 +50,7 @@ pub fn refit(
                     };
                     let fit = data.fit_trees(&params, &rows, None, deadline)?;
                     FittedModel {
+                        truncated: fit.best_iteration < params.n_estimators,
                         model: Model::Trees(fit.ensemble),
                         weight: member.weight,
                         feature_importance: fit.feature_gain,

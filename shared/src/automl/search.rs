@@ -7,7 +7,8 @@
 use super::gbm::{self, FeatureColumn, FeatureMatrix, GbmError, GbmFit, GbmParams, Objective};
 use super::linear::{self, LinearKind};
 use super::metrics::Metric;
-use super::pipeline::{Feature, LinearModel, Task};
+use super::pipeline::{Feature, LinearModel, Model, Task};
+use super::refit::linear_importance;
 use super::select::selection_key;
 use super::split;
 use serde::Serialize;
@@ -294,6 +295,18 @@ fn validation_splits(data: &SearchData, seed: u64) -> Vec<(Vec<usize>, Vec<usize
         .collect()
 }
 
+/// A candidate as the search fit it on the training part of a single validation split: a model
+/// that never saw the holdout, kept so that a large table is not fit twice more (see
+/// [`super::build`]).
+pub struct SearchFit {
+    pub model: Model,
+    /// Per feature: split gain (trees) or |standardized coefficient| (linear).
+    pub feature_importance: Vec<f64>,
+    /// The rows it was fit on, and how long fitting (and scoring the validation rows) took.
+    pub rows: usize,
+    pub seconds: f64,
+}
+
 /// A candidate's out-of-fold margins and what they score.
 pub struct Evaluated {
     pub spec: CandidateSpec,
@@ -303,6 +316,8 @@ pub struct Evaluated {
     pub key: (f64, f64),
     /// Boosting rounds for a refit (trees only).
     pub rounds: Option<usize>,
+    /// The fitted model, when the candidate was validated on one split (not k folds).
+    pub fit: Option<SearchFit>,
 }
 
 /// Every candidate scored: out-of-fold margins over the same validation rows, and the
@@ -353,11 +368,17 @@ pub fn evaluate_candidates(
         let mut margins = vec![0.0; eval_rows.len() * k];
         let mut rounds = Vec::new();
         let mut at = 0;
+        let mut fits = Vec::new();
         for (train, valid) in &splits {
             let m = match &spec {
                 CandidateSpec::Linear(kind) => {
                     let model = data.fit_linear(*kind, train, seed);
-                    linear::linear_margins(&model, data.cols, valid)
+                    let margins = linear::linear_margins(&model, data.cols, valid);
+                    if splits.len() == 1 {
+                        let importance = linear_importance(&model, data.features, data.cols);
+                        fits.push((Model::Linear(model), importance, train.len()));
+                    }
+                    margins
                 }
                 CandidateSpec::Trees { params, .. } => {
                     let y_valid: Vec<f64> = valid.iter().map(|&r| data.y[r]).collect();
@@ -365,7 +386,11 @@ pub fn evaluate_candidates(
                     let fit =
                         data.fit_trees(params, train, Some((&x_valid, &y_valid)), hard_deadline)?;
                     rounds.push(fit.best_iteration.max(1));
-                    gbm::predict_margins(&fit.ensemble, &x_valid).concat()
+                    let margins = gbm::predict_margins(&fit.ensemble, &x_valid).concat();
+                    if splits.len() == 1 {
+                        fits.push((Model::Trees(fit.ensemble), fit.feature_gain, train.len()));
+                    }
+                    margins
                 }
             };
             margins[at * k..(at + valid.len()) * k].copy_from_slice(&m);
@@ -377,13 +402,22 @@ pub fn evaluate_candidates(
             // The refit sees all the training rows, more than each validation fit: a few more rounds.
             ((mean * 1.1).round() as usize).max(1)
         });
+        let seconds = started.elapsed().as_secs_f64();
         let entry = LeaderboardEntry {
             family: spec.family(data.task).to_string(),
             parameters: spec.describe(),
             validation_score: key.0,
-            fit_seconds: started.elapsed().as_secs_f64(),
+            fit_seconds: seconds,
             rounds,
         };
+        let fit = fits
+            .pop()
+            .map(|(model, feature_importance, rows)| SearchFit {
+                model,
+                feature_importance,
+                rows,
+                seconds,
+            });
         on_candidate(&entry, i, total);
         leaderboard.push(entry);
         evaluated.push(Evaluated {
@@ -391,6 +425,7 @@ pub fn evaluate_candidates(
             margins,
             key,
             rounds,
+            fit,
         });
     }
     Ok(Searched {

@@ -274,6 +274,7 @@ mod tests {
             margins: y.iter().map(|v| v + shift).collect(),
             key: (0.5, 0.5),
             rounds: None,
+            fit: None,
         };
         let evaluated = [
             candidate(1.0, 0.5),

@@ -22,7 +22,9 @@
 //! is what comparing two versions of the engine byte for byte needs.
 
 use serde_json::{Value, json};
-use shared::automl::{BuildRequest, SilentObserver, build, label_of, metrics, sort_labels};
+use shared::automl::{
+    BuildObserver, BuildRequest, LogLevel, SilentObserver, build, label_of, metrics, sort_labels,
+};
 use shared::ingest::{Column, read_csv_path, read_parquet_path};
 use shared::serving::{Batch, BatchOutput, OnnxModel, measure};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -182,6 +184,19 @@ fn summary_line(value: &Value) -> String {
     v.to_string()
 }
 
+/// The build's log on stderr with the seconds since the build started (`PLEXE_BENCH_LOG=1`):
+/// where a build's time goes.
+struct StderrObserver {
+    started: Instant,
+}
+
+impl BuildObserver for StderrObserver {
+    fn progress(&self, _percent: u8) {}
+    fn log(&self, _level: LogLevel, message: &str) {
+        eprintln!("[{:7.2}s] {message}", self.started.elapsed().as_secs_f64());
+    }
+}
+
 fn run_one(
     dir: &Path,
     name: &str,
@@ -231,7 +246,13 @@ fn run_one(
         request.time_budget_s = budget;
     }
     let started = Instant::now();
-    let output = build(&train_table, &request, &SilentObserver)
+    let logged = StderrObserver { started };
+    let observer: &dyn BuildObserver = if std::env::var_os("PLEXE_BENCH_LOG").is_some() {
+        &logged
+    } else {
+        &SilentObserver
+    };
+    let output = build(&train_table, &request, observer)
         .map_err(|e| format!("{name}: build failed: {e}"))?;
     let build_seconds = started.elapsed().as_secs_f64();
 
@@ -263,6 +284,9 @@ fn run_one(
     Ok(json!({
         "metrics": metrics,
         "build_seconds": round3(build_seconds),
+        "time_budget_s": request.budget_s(),
+        // #19: a build ends within its budget + 5%.
+        "budget_held": build_seconds <= request.budget_s() * 1.05,
         "peak_rss_mb": peak_rss_mb(),
         "algorithm": output.algorithm,
         "tract_batch1_us": round3(timing.batch1_us),
@@ -272,6 +296,7 @@ fn run_one(
         "train_rows": train.len(),
         "test_rows": test.len(),
         "validation_score": output.validation_score,
+        "build_holdout_metrics": output.holdout_metrics,
         "selection_metric": output.metric,
         "leaderboard": output.leaderboard,
     }))

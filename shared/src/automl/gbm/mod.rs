@@ -236,14 +236,23 @@ pub fn train(
 /// Raw margins `[row][output]` of an ensemble: `base[k] +` the leaf values of the trees of output
 /// `k`, comparing `f32` features with `f32` thresholds as the ONNX export does.
 pub fn predict_margins(ensemble: &TreeEnsemble, x: &FeatureMatrix) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    // Blocks of rows on every core; within a block the trees are added in order, so each row's
+    // sum is the same, bit for bit, as one thread's.
+    const BLOCK: usize = 1024;
     let mut out: Vec<Vec<f64>> = (0..x.n_rows).map(|_| ensemble.base.clone()).collect();
-    for tree in &ensemble.trees {
-        for (row, margins) in out.iter_mut().enumerate() {
-            if let Some(m) = margins.get_mut(tree.output) {
-                *m += leaf_value(&tree.nodes, |f| x.value(f, row));
+    out.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(block, rows)| {
+            let first = block * BLOCK;
+            for tree in &ensemble.trees {
+                for (i, margins) in rows.iter_mut().enumerate() {
+                    if let Some(m) = margins.get_mut(tree.output) {
+                        *m += leaf_value(&tree.nodes, |f| x.value(f, first + i));
+                    }
+                }
             }
-        }
-    }
+        });
     out
 }
 

