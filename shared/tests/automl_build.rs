@@ -353,9 +353,10 @@ fn a_build_short_of_time_delivers_what_the_search_fit() {
     let out = build(&table, &request, &observer).unwrap_or_else(|e| panic!("{e}"));
     let lines = observer.lines.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(
-        lines.iter().any(|l| l
-            .contains("delivering the model as the search fit it on")
-            && l.contains("all 60000")),
+        lines.iter().any(
+            |l| l.contains("delivering the model as the search fit it on")
+                && l.contains("all 60000")
+        ),
         "{lines:#?}"
     );
     // What was delivered is what the holdout scored: its accuracy is the validation's kind,
@@ -364,5 +365,91 @@ fn a_build_short_of_time_delivers_what_the_search_fit() {
         out.holdout_metrics["accuracy"] > 0.75,
         "{:?}",
         out.holdout_metrics
+    );
+}
+
+/// A price that grows multiplicatively (log-normal around its level) is fit on the log scale as
+/// well, and the log-target trees win; a target with a zero or a negative value gets no
+/// log-target candidate.
+#[test]
+fn positive_skewed_targets_are_also_fit_on_the_log_scale() {
+    let n = 1200;
+    let mut rng = Rng(9);
+    let mut area = Vec::new();
+    let mut grade = Vec::new();
+    let mut rooms = Vec::new();
+    let mut price = Vec::new();
+    for _ in 0..n {
+        let a = 30.0 + rng.next() * 270.0;
+        let g = (rng.next() * 5.0) as usize;
+        let r = (1.0 + rng.next() * 6.0).floor();
+        let noise = (rng.next() - 0.5) * 0.04;
+        area.push(a);
+        grade.push(Some(["e", "d", "c", "b", "a"][g].to_string()));
+        rooms.push(r);
+        // Effects that multiply: additive on the log scale, interactions on the raw one.
+        price.push((9.0 + a / 60.0 + 0.4 * g as f64 + 0.3 * r + noise).exp());
+    }
+    let table = |price: Vec<f64>| Table {
+        columns: vec![
+            numbers("area", ColumnType::Float, area.clone()),
+            text("grade", grade.clone()),
+            numbers("rooms", ColumnType::Integer, rooms.clone()),
+            numbers("price", ColumnType::Float, price),
+        ],
+        n_rows: n,
+    };
+    let request = BuildRequest {
+        max_iterations: Some(5),
+        ..BuildRequest::new("predict price")
+    };
+    let out = build(
+        &table(price.clone()),
+        &request,
+        &shared::automl::SilentObserver,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let log_entries: Vec<_> = out
+        .leaderboard
+        .iter()
+        .filter(|e| e.parameters.starts_with("log target"))
+        .collect();
+    assert_eq!(log_entries.len(), 2, "{:#?}", out.leaderboard);
+    let best_raw = out
+        .leaderboard
+        .iter()
+        .filter(|e| !e.parameters.starts_with("log target"))
+        .map(|e| e.validation_score)
+        .fold(f64::INFINITY, f64::min);
+    let best_log = log_entries
+        .iter()
+        .map(|e| e.validation_score)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        best_log < 0.7 * best_raw,
+        "log {best_log} vs raw {best_raw}"
+    );
+    assert!(
+        out.pipeline
+            .models
+            .iter()
+            .any(|m| matches!(m, Model::LogTarget(_))),
+        "{}",
+        out.algorithm
+    );
+    // Every answer of a log-target model is positive; the delivered pipeline predicts prices
+    // of the right size.
+    assert!(out.holdout_metrics["r2"] > 0.9, "{:?}", out.holdout_metrics);
+
+    let mut shifted = price;
+    shifted[0] = 0.0;
+    let out = build(&table(shifted), &request, &shared::automl::SilentObserver)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.leaderboard
+            .iter()
+            .all(|e| !e.parameters.starts_with("log target")),
+        "{:#?}",
+        out.leaderboard
     );
 }

@@ -208,6 +208,14 @@ fn regression() -> Pipeline {
     p
 }
 
+/// A regression blend whose trees were fit to the log of the target: they answer `exp` of
+/// their margin, blended with a linear model on the raw scale.
+fn log_target_regression() -> Pipeline {
+    let mut p = regression();
+    p.models[0] = Model::LogTarget(Box::new(p.models[0].clone()));
+    p
+}
+
 /// Deterministic rows covering missing values, unseen and empty categories, ISO and numeric
 /// datetimes, negative epochs and values on split thresholds.
 fn rows(n: usize) -> Vec<Value> {
@@ -379,6 +387,19 @@ fn regression_blend_matches_native() {
 }
 
 #[test]
+fn log_target_regression_matches_native() {
+    let (_, _, out) = assert_tract_matches_native(&log_target_regression());
+    // exp keeps the trees' part positive and changes the answers.
+    let (_, _, raw) = assert_tract_matches_native(&regression());
+    match (out, raw) {
+        (BatchOutput::Regression { values }, BatchOutput::Regression { values: raw }) => {
+            assert!(values.iter().zip(&raw).any(|(a, b)| a != b));
+        }
+        _ => panic!("a regression pipeline answers values"),
+    }
+}
+
+#[test]
 fn trees_only_and_linear_only_pipelines_match_native() {
     for mut p in [binary(), multiclass(), regression()] {
         let (trees, linear) = (p.models[0].clone(), p.models[1].clone());
@@ -539,6 +560,7 @@ fn onnxruntime_agrees_with_tract() {
         ("binary", binary()),
         ("multiclass", multiclass()),
         ("regression", regression()),
+        ("log_target", log_target_regression()),
     ] {
         let (bytes, batch, out) = assert_tract_matches_native(&p);
         let model = OnnxModel::load(&bytes).expect("load");

@@ -382,8 +382,12 @@ impl<'a> Run<'a> {
                 } else {
                     let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
                     let full = search_data(plan, prepared, &all_columns, &plan.y);
-                    let refit =
-                        refit::refit(&full, &final_choice, self.request.seed, self.refit_deadline())?;
+                    let refit = refit::refit(
+                        &full,
+                        &final_choice,
+                        self.request.seed,
+                        self.refit_deadline(),
+                    )?;
                     if refit.iter().any(|f| f.truncated) {
                         self.info(&format!(
                             "delivering the model as the search fit it on {kept_rows} rows: the \
@@ -536,7 +540,7 @@ impl Kept {
                 .fit
                 .as_ref()?;
             rows = fit.rows;
-            fit_seconds.push((fit.seconds, matches!(fit.model, Model::Trees(_))));
+            fit_seconds.push((fit.seconds, matches!(fit.model.inner(), Model::Trees(_))));
             models.push(FittedModel {
                 model: fit.model.clone(),
                 weight: member.weight,

@@ -48,6 +48,7 @@ fn model_phrase(model: &Model) -> String {
             "a linear model with {} terms",
             m.numeric.len() + m.categorical.len()
         ),
+        Model::LogTarget(inner) => format!("{} fit to the log of the target", model_phrase(inner)),
     }
 }
 

@@ -203,14 +203,7 @@ impl Pipeline {
                     let value_of = |f: usize| x.get(f).copied().unwrap_or(f32::NAN);
                     for (model, weight) in self.models.iter().zip(&self.weights) {
                         model_margin.iter_mut().for_each(|m| *m = 0.0);
-                        match model {
-                            Model::Trees(ensemble) => {
-                                ensemble_margin(ensemble, value_of, &mut model_margin)
-                            }
-                            Model::Linear(linear) => {
-                                linear.add_margins(value_of, &mut model_margin)
-                            }
-                        }
+                        add_model_margin(model, value_of, &mut model_margin);
                         for (o, m) in out.iter_mut().zip(&model_margin) {
                             *o += weight * m;
                         }
@@ -221,6 +214,19 @@ impl Pipeline {
                 }
             });
         margins
+    }
+}
+
+/// Adds one model's margins of a row (`out` starts at zero); a log-target model's is `exp` of
+/// its inner model's, as the ONNX graph computes it.
+fn add_model_margin(model: &Model, value_of: impl Fn(usize) -> f32 + Copy, out: &mut [f64]) {
+    match model {
+        Model::Trees(ensemble) => ensemble_margin(ensemble, value_of, out),
+        Model::Linear(linear) => linear.add_margins(value_of, out),
+        Model::LogTarget(inner) => {
+            add_model_margin(inner, value_of, out);
+            out.iter_mut().for_each(|m| *m = m.exp());
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::gbm::{self, GbmParams};
 use super::linear;
 use super::pipeline::{Feature, LinearModel, Model};
 use super::search::{CandidateSpec, SearchData, SearchError};
-use super::select::Choice;
+use super::select::{Choice, ChosenModel};
 use std::time::Instant;
 
 /// A fitted member of the final pipeline, with what importance needs.
@@ -30,35 +30,53 @@ pub fn refit(
     choice
         .members
         .iter()
-        .map(|member| {
-            Ok(match &member.spec {
-                CandidateSpec::Linear(kind) => {
-                    let model = data.fit_linear(*kind, &rows, seed);
-                    let importance = linear_importance(&model, data.features, data.cols);
-                    FittedModel {
-                        model: Model::Linear(model),
-                        weight: member.weight,
-                        feature_importance: importance,
-                        truncated: false,
-                    }
-                }
-                CandidateSpec::Trees { params, .. } => {
-                    let params = GbmParams {
-                        n_estimators: member.rounds.unwrap_or(params.n_estimators),
-                        early_stopping_rounds: 0,
-                        ..params.clone()
-                    };
-                    let fit = data.fit_trees(&params, &rows, None, deadline)?;
-                    FittedModel {
-                        truncated: fit.best_iteration < params.n_estimators,
-                        model: Model::Trees(fit.ensemble),
-                        weight: member.weight,
-                        feature_importance: fit.feature_gain,
-                    }
-                }
-            })
-        })
+        .map(|member| fit_member(data, &member.spec, member, &rows, seed, deadline))
         .collect()
+}
+
+fn fit_member(
+    data: &SearchData,
+    spec: &CandidateSpec,
+    member: &ChosenModel,
+    rows: &[usize],
+    seed: u64,
+    deadline: Instant,
+) -> Result<FittedModel, SearchError> {
+    Ok(match spec {
+        CandidateSpec::Linear(kind) => {
+            let model = data.fit_linear(*kind, rows, seed);
+            let importance = linear_importance(&model, data.features, data.cols);
+            FittedModel {
+                model: Model::Linear(model),
+                weight: member.weight,
+                feature_importance: importance,
+                truncated: false,
+            }
+        }
+        CandidateSpec::Trees { params, .. } => {
+            let params = GbmParams {
+                n_estimators: member.rounds.unwrap_or(params.n_estimators),
+                early_stopping_rounds: 0,
+                ..params.clone()
+            };
+            let fit = data.fit_trees(&params, rows, None, deadline)?;
+            FittedModel {
+                truncated: fit.best_iteration < params.n_estimators,
+                model: Model::Trees(fit.ensemble),
+                weight: member.weight,
+                feature_importance: fit.feature_gain,
+            }
+        }
+        CandidateSpec::LogTarget(inner) => {
+            let log_y: Vec<f64> = data.y.iter().map(|v| v.ln()).collect();
+            let log_data = SearchData { y: &log_y, ..*data };
+            let fitted = fit_member(&log_data, inner, member, rows, seed, deadline)?;
+            FittedModel {
+                model: Model::LogTarget(Box::new(fitted.model)),
+                ..fitted
+            }
+        }
+    })
 }
 
 /// |standardized coefficient| per feature, summed over outputs (and over levels, each one-hot
@@ -111,13 +129,24 @@ pub fn blended_margins(fitted: &[FittedModel], data: &SearchData) -> Vec<f64> {
     let rows: Vec<usize> = (0..data.n_rows()).collect();
     let mut out = vec![0.0; rows.len() * data.task.n_outputs()];
     for f in fitted {
-        let margins = match &f.model {
-            Model::Linear(m) => linear::linear_margins(m, data.cols, &rows),
-            Model::Trees(ensemble) => gbm::predict_margins(ensemble, &data.matrix(&rows)).concat(),
-        };
+        let margins = model_margins(&f.model, data, &rows);
         for (o, m) in out.iter_mut().zip(&margins) {
             *o += f.weight * m;
         }
     }
     out
+}
+
+/// One model's raw margins on `rows` (row-major); a log-target model's are `exp` of its inner
+/// model's.
+fn model_margins(model: &Model, data: &SearchData, rows: &[usize]) -> Vec<f64> {
+    match model {
+        Model::Linear(m) => linear::linear_margins(m, data.cols, rows),
+        Model::Trees(ensemble) => gbm::predict_margins(ensemble, &data.matrix(rows)).concat(),
+        Model::LogTarget(inner) => {
+            let mut margins = model_margins(inner, data, rows);
+            margins.iter_mut().for_each(|m| *m = m.exp());
+            margins
+        }
+    }
 }

@@ -63,7 +63,7 @@ pub fn select(
     let best_of = |linear: bool| {
         let family: Vec<&Evaluated> = evaluated
             .iter()
-            .filter(|e| matches!(e.spec, CandidateSpec::Linear(_)) == linear)
+            .filter(|e| e.spec.is_linear() == linear)
             .collect();
         let keys: Vec<(f64, f64)> = family.iter().map(|e| e.key).collect();
         pick_best(&keys, metric, n_eval).map(|i| family[i])

@@ -54,10 +54,7 @@ pub fn export_model(
     let weight_sum: f64 = pipeline.weights.iter().sum();
     let mut blended: Option<String> = None;
     for (model, weight) in pipeline.models.iter().zip(&pipeline.weights) {
-        let margin = match model {
-            Model::Trees(ensemble) => tree_margins(&mut g, ensemble, &x, pipeline.task.n_outputs()),
-            Model::Linear(linear) => linear_margins(&mut g, linear, &x, pipeline),
-        };
+        let margin = model_margins(&mut g, model, &x, pipeline);
         // Same order of operations as the native blend: Σ wᵢ·mᵢ, then ÷ Σ w.
         let w = g.f64_scalar(*weight);
         let weighted = g.op("Mul", &[&margin, &w], vec![]);
@@ -101,6 +98,19 @@ pub fn export_model(
         metadata_props: metadata_props(pipeline, &fields, metadata)?,
         ..Default::default()
     })
+}
+
+/// One model's margins (batch × outputs, f64); a log-target model's are `Exp` of its inner
+/// model's, as native prediction computes them.
+fn model_margins(g: &mut GraphBuilder, model: &Model, x: &str, pipeline: &Pipeline) -> String {
+    match model {
+        Model::Trees(ensemble) => tree_margins(g, ensemble, x, pipeline.task.n_outputs()),
+        Model::Linear(linear) => linear_margins(g, linear, x, pipeline),
+        Model::LogTarget(inner) => {
+            let margin = model_margins(g, inner, x, pipeline);
+            g.op("Exp", &[&margin], vec![])
+        }
+    }
 }
 
 /// Column → ONNX input name. Columns keep their names unless one would collide with an output

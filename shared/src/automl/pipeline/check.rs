@@ -51,7 +51,15 @@ impl Pipeline {
         }
         let n_features = p.features.len();
         for model in &p.models {
-            match model {
+            if let Model::LogTarget(inner) = model
+                && (!matches!(p.task, Task::Regression) || matches!(**inner, Model::LogTarget(_)))
+            {
+                return bad(
+                    "a log-target model needs a regression task and one model inside".into(),
+                );
+            }
+            match model.inner() {
+                Model::LogTarget(_) => unreachable!("inner() looks through log-target models"),
                 Model::Trees(ensemble) => {
                     if ensemble.base.len() != n_out {
                         return bad(format!(

