@@ -343,7 +343,9 @@ fn unresolvable_targets_and_wrong_metrics_are_user_errors() {
 /// table those gave an RMSE five times the validation's and ran 13 s over the budget).
 #[test]
 fn a_build_short_of_time_delivers_what_the_search_fit() {
-    let table = churn_table(60_000, 5);
+    // Large enough that even the first (linear) candidate's refit outlasts what is left of
+    // the second: whichever wins, refitting cannot fit in the budget.
+    let table = churn_table(200_000, 5);
     let observer = Recorder::default();
     let request = BuildRequest {
         time_budget_s: 1.0,
@@ -355,9 +357,15 @@ fn a_build_short_of_time_delivers_what_the_search_fit() {
     assert!(
         lines.iter().any(
             |l| l.contains("delivering the model as the search fit it on")
-                && l.contains("all 60000")
+                && l.contains("all 200000")
         ),
         "{lines:#?}"
+    );
+    assert!(
+        out.description
+            .contains("would not have ended within the time budget"),
+        "{}",
+        out.description
     );
     // What was delivered is what the holdout scored: its accuracy is the validation's kind,
     // not a truncated refit's.

@@ -4,8 +4,9 @@
 //!
 //! Determinism: every random choice is seeded from the request's seed, and candidates are tried
 //! in a fixed order, so the same table and request give the same pipeline, bit for bit, as long
-//! as the time budget does not cut the search short (the budget is a wall clock, so a build that
-//! runs out of time may stop at a different candidate on a slower machine).
+//! as the time budget cuts nothing short (the budget is a wall clock, so a build that runs out
+//! of time may stop at a different candidate on a slower machine, and a large table may deliver
+//! the search's fit of the winner where a faster machine refits it on every row).
 
 use super::describe::{self, Summary, task_phrase};
 use super::features::{self, DroppedColumn, FeatureError, FeaturePlan};
@@ -82,6 +83,13 @@ pub fn build(
     let searched = run.search_candidates(&plan, &rows, &prepared)?;
     let choice = run.select_model(&plan, &rows, &prepared, &searched)?;
     let kept = Kept::of(&searched, &choice);
+    // The rows the holdout-scored model learned from: the search's split, or the training part.
+    let scored_rows = kept.as_ref().map_or(rows.train.len(), |k| k.rows);
+    // Every candidate's fit is kept in the search; only the chosen ones are needed now.
+    let mut searched = searched;
+    for e in &mut searched.evaluated {
+        e.fit = None;
+    }
     let (holdout_metrics, evaluation) =
         run.evaluate_on_holdout(&plan, &rows, &prepared, &choice, kept.as_ref())?;
     let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice, kept)?;
@@ -96,6 +104,7 @@ pub fn build(
         evaluation,
         delivered,
         importance,
+        scored_rows,
     }))
 }
 
@@ -127,6 +136,8 @@ struct Prepared {
 struct Delivered {
     pipeline: Pipeline,
     per_model_importance: Vec<(f64, Vec<f64>)>,
+    /// Refit on every labelled row (else the search's fit of the winner is delivered).
+    refit_on_every_row: bool,
 }
 
 /// What the last phase describes.
@@ -140,6 +151,8 @@ struct Built<'t> {
     evaluation: HoldoutEvaluation,
     delivered: Delivered,
     importance: Vec<FeatureImportance>,
+    /// The rows the model scored on the holdout learned from.
+    scored_rows: usize,
 }
 
 impl<'a> Run<'a> {
@@ -327,7 +340,13 @@ impl<'a> Run<'a> {
             Some(kept) => &kept.models[..],
             None => {
                 let train = search_data(plan, prepared, &prepared.train_columns, &rows.y_train);
-                refit = refit::refit(&train, choice, self.request.seed, self.hard_deadline())?;
+                // The search may have trained up to its own deadline: this refit (as fast as
+                // a fold) gets at least 5% of the budget, and leaves the last 8%.
+                let deadline = self
+                    .hard_deadline()
+                    .max(Instant::now() + self.budget.mul_f64(0.05))
+                    .min(self.started + self.budget.mul_f64(0.92));
+                refit = refit::refit(&train, choice, self.request.seed, deadline)?;
                 &refit[..]
             }
         };
@@ -364,7 +383,7 @@ impl<'a> Run<'a> {
         let n_all = plan.labelled.len();
         let scale = n_all as f64 / rows.train.len().max(1) as f64;
         let final_choice = refit::scale_rounds(choice, scale);
-        let fitted = match kept {
+        let (fitted, refit_on_every_row) = match kept {
             Some(kept) => {
                 let kept_rows = kept.rows;
                 let estimate = kept.refit_estimate(n_all, scale);
@@ -378,7 +397,7 @@ impl<'a> Run<'a> {
                         estimate.as_secs_f64(),
                         left.as_secs_f64()
                     ));
-                    kept.models
+                    (kept.models, false)
                 } else {
                     let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
                     let full = search_data(plan, prepared, &all_columns, &plan.y);
@@ -393,9 +412,9 @@ impl<'a> Run<'a> {
                             "delivering the model as the search fit it on {kept_rows} rows: the \
                              refit on all {n_all} ran out of time"
                         ));
-                        kept.models
+                        (kept.models, false)
                     } else {
-                        refit
+                        (refit, true)
                     }
                 }
             }
@@ -409,7 +428,10 @@ impl<'a> Run<'a> {
                     .min(self.started + self.budget);
                 let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
                 let full = search_data(plan, prepared, &all_columns, &plan.y);
-                refit::refit(&full, &final_choice, self.request.seed, deadline)?
+                (
+                    refit::refit(&full, &final_choice, self.request.seed, deadline)?,
+                    true,
+                )
             }
         };
         self.observer.progress(95);
@@ -431,6 +453,7 @@ impl<'a> Run<'a> {
         Ok(Delivered {
             pipeline,
             per_model_importance,
+            refit_on_every_row,
         })
     }
 
@@ -461,6 +484,7 @@ impl<'a> Run<'a> {
             evaluation,
             delivered,
             importance,
+            scored_rows,
         } = built;
         let algorithm = choice.algorithm(&plan.task);
         let (input_schema, output_schema) =
@@ -472,8 +496,9 @@ impl<'a> Run<'a> {
             pipeline: &delivered.pipeline,
             importance: &importance,
             holdout_metrics: &holdout_metrics,
-            train_rows: rows.train.len(),
+            train_rows: scored_rows,
             holdout_rows: rows.holdout.len(),
+            refit_on_every_row: delivered.refit_on_every_row,
             dropped: &prepared.plan.dropped,
         });
         let output = BuildOutput {

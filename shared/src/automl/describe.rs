@@ -14,8 +14,11 @@ pub struct Summary<'a> {
     pub pipeline: &'a Pipeline,
     pub importance: &'a [FeatureImportance],
     pub holdout_metrics: &'a BTreeMap<String, f64>,
+    /// The rows the model scored on the holdout learned from.
     pub train_rows: usize,
     pub holdout_rows: usize,
+    /// Whether the delivered model was then refit on every labelled row.
+    pub refit_on_every_row: bool,
     pub dropped: &'a [DroppedColumn],
 }
 
@@ -121,6 +124,11 @@ pub fn describe(s: &Summary) -> String {
             s.holdout_rows,
             scores.join(", ")
         ));
+        out.push_str(if s.refit_on_every_row {
+            " The delivered model was then refit on every labelled row."
+        } else {
+            " Refitting it on every row would not have ended within the time budget, so it is delivered as scored."
+        });
     }
     if !s.dropped.is_empty() {
         let names: Vec<String> = s

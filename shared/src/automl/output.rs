@@ -75,7 +75,8 @@ pub struct BuildOutput {
     pub metric: &'static str,
     /// The winner's validation score on that metric.
     pub validation_score: f64,
-    /// Metrics of the winner (refit on the training part) on the holdout rows.
+    /// Metrics of the winner on the holdout rows (as the search fit it on a large table,
+    /// refit on the training part on a small one).
     pub holdout_metrics: BTreeMap<String, f64>,
     /// The same holdout, to look at.
     pub evaluation: HoldoutEvaluation,

@@ -61,16 +61,24 @@ fn fit_member(
             };
             let fit = data.fit_trees(&params, rows, None, deadline)?;
             FittedModel {
-                truncated: fit.best_iteration < params.n_estimators,
+                truncated: fit.out_of_time,
                 model: Model::Trees(fit.ensemble),
                 weight: member.weight,
                 feature_importance: fit.feature_gain,
             }
         }
         CandidateSpec::LogTarget(inner) => {
-            let log_y: Vec<f64> = data.y.iter().map(|v| v.ln()).collect();
+            // The search saw positive targets only, in the training part; a held-out row
+            // refit now may have a zero or a negative one, which has no log: it is left out
+            // of this member's fit.
+            let positive: Vec<usize> = rows.iter().copied().filter(|&r| data.y[r] > 0.0).collect();
+            let log_y: Vec<f64> = data
+                .y
+                .iter()
+                .map(|&v| if v > 0.0 { v.ln() } else { 0.0 })
+                .collect();
             let log_data = SearchData { y: &log_y, ..*data };
-            let fitted = fit_member(&log_data, inner, member, rows, seed, deadline)?;
+            let fitted = fit_member(&log_data, inner, member, &positive, seed, deadline)?;
             FittedModel {
                 model: Model::LogTarget(Box::new(fitted.model)),
                 ..fitted
@@ -148,5 +156,58 @@ fn model_margins(model: &Model, data: &SearchData, rows: &[usize]) -> Vec<f64> {
             margins.iter_mut().for_each(|m| *m = m.exp());
             margins
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automl::pipeline::Task;
+    use crate::automl::select::ChosenModel;
+
+    /// The search gates log-target candidates on its training part; the refit on every row
+    /// also sees the held-out rows, whose target may be zero or negative (no log): those rows
+    /// are left out of the log-target member's fit instead of failing the build.
+    #[test]
+    fn a_log_target_refit_leaves_out_targets_without_a_log() {
+        let n = 400;
+        let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let mut y: Vec<f64> = (0..n).map(|i| (1.0 + i as f64 / 100.0).exp()).collect();
+        y[7] = 0.0;
+        y[300] = -5.0;
+        let features = [Feature::Numeric { input: 0 }];
+        let cols = [x];
+        let data = SearchData {
+            task: &Task::Regression,
+            features: &features,
+            cols: &cols,
+            y: &y,
+        };
+        let trees = CandidateSpec::Trees {
+            name: "test",
+            params: GbmParams {
+                n_estimators: 20,
+                ..GbmParams::default()
+            },
+        };
+        let choice = Choice {
+            members: vec![ChosenModel {
+                spec: CandidateSpec::LogTarget(Box::new(trees)),
+                rounds: Some(20),
+                weight: 1.0,
+            }],
+            validation_score: 0.0,
+        };
+        let far = Instant::now() + std::time::Duration::from_secs(600);
+        let fitted = match refit(&data, &choice, 1, far) {
+            Ok(fitted) => fitted,
+            Err(e) => panic!("the refit failed: {e}"),
+        };
+        assert!(matches!(fitted[0].model, Model::LogTarget(_)));
+        let margins = blended_margins(&fitted, &data);
+        assert!(
+            margins.iter().all(|m| m.is_finite() && *m > 0.0),
+            "{margins:?}"
+        );
     }
 }

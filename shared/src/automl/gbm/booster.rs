@@ -92,9 +92,11 @@ pub(crate) fn boost(
     let mut valid_scores = Vec::new();
     let mut best_loss = f64::INFINITY;
     let mut best_rounds = 0usize;
+    let mut out_of_time = false;
 
     for round in 0..params.n_estimators {
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            out_of_time = true;
             break;
         }
         if bagging && round % params.bagging_freq == 0 {
@@ -196,5 +198,6 @@ pub(crate) fn boost(
         best_iteration: kept,
         valid_scores,
         feature_gain,
+        out_of_time,
     }
 }

@@ -163,6 +163,8 @@ pub struct GbmFit {
     pub valid_scores: Vec<f64>,
     /// Per feature, the total split gain in the kept trees.
     pub feature_gain: Vec<f64>,
+    /// The deadline stopped boosting (not the rounds, early stopping or a lack of splits).
+    pub out_of_time: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
