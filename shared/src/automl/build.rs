@@ -17,7 +17,7 @@ use super::pipeline::{Model, Pipeline};
 use super::plan::{PlanError, TablePlan};
 use super::refit::{self, FittedModel};
 use super::request::BuildRequest;
-use super::search::{self, LeaderboardEntry, SearchData, SearchError, Searched};
+use super::search::{self, LeaderboardEntry, SearchData, SearchError, SearchFit, Searched};
 use super::select::{self, Choice};
 use super::split;
 use crate::ingest::Table;
@@ -82,14 +82,10 @@ pub fn build(
     let prepared = run.prepare_features(&plan, &rows)?;
     let searched = run.search_candidates(&plan, &rows, &prepared)?;
     let choice = run.select_model(&plan, &rows, &prepared, &searched)?;
-    let kept = Kept::of(&searched, &choice);
+    let mut searched = searched;
+    let kept = Kept::take(&mut searched, &choice);
     // The rows the holdout-scored model learned from: the search's split, or the training part.
     let scored_rows = kept.as_ref().map_or(rows.train.len(), |k| k.rows);
-    // Every candidate's fit is kept in the search; only the chosen ones are needed now.
-    let mut searched = searched;
-    for e in &mut searched.evaluated {
-        e.fit = None;
-    }
     let (holdout_metrics, evaluation) =
         run.evaluate_on_holdout(&plan, &rows, &prepared, &choice, kept.as_ref())?;
     let delivered = run.refit_on_every_row(&plan, &rows, &prepared, &choice, kept)?;
@@ -383,6 +379,16 @@ impl<'a> Run<'a> {
         let n_all = plan.labelled.len();
         let scale = n_all as f64 / rows.train.len().max(1) as f64;
         let final_choice = refit::scale_rounds(choice, scale);
+        let refit_by = |deadline: Instant| -> Result<Vec<FittedModel>, BuildError> {
+            let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
+            let full = search_data(plan, prepared, &all_columns, &plan.y);
+            Ok(refit::refit(
+                &full,
+                &final_choice,
+                self.request.seed,
+                deadline,
+            )?)
+        };
         let (fitted, refit_on_every_row) = match kept {
             Some(kept) => {
                 let kept_rows = kept.rows;
@@ -399,14 +405,7 @@ impl<'a> Run<'a> {
                     ));
                     (kept.models, false)
                 } else {
-                    let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
-                    let full = search_data(plan, prepared, &all_columns, &plan.y);
-                    let refit = refit::refit(
-                        &full,
-                        &final_choice,
-                        self.request.seed,
-                        self.refit_deadline(),
-                    )?;
+                    let refit = refit_by(self.refit_deadline())?;
                     if refit.iter().any(|f| f.truncated) {
                         self.info(&format!(
                             "delivering the model as the search fit it on {kept_rows} rows: the \
@@ -426,12 +425,7 @@ impl<'a> Run<'a> {
                     .refit_deadline()
                     .max(Instant::now() + self.budget.mul_f64(0.1))
                     .min(self.started + self.budget);
-                let all_columns = self.feature_columns(&prepared.plan, &plan.labelled)?;
-                let full = search_data(plan, prepared, &all_columns, &plan.y);
-                (
-                    refit::refit(&full, &final_choice, self.request.seed, deadline)?,
-                    true,
-                )
+                (refit_by(deadline)?, true)
             }
         };
         self.observer.progress(95);
@@ -552,24 +546,30 @@ struct Kept {
 }
 
 impl Kept {
-    /// The chosen members' search fits, when the search kept every one (one validation split).
-    fn of(searched: &Searched, choice: &Choice) -> Option<Kept> {
+    /// Takes the chosen members' search fits out of `searched`, when the search kept every one
+    /// (one validation split); the other candidates' fits are dropped either way. Members are
+    /// distinct candidates, so each fit is taken once.
+    fn take(searched: &mut Searched, choice: &Choice) -> Option<Kept> {
+        let mut fits: Vec<Option<SearchFit>> = searched
+            .evaluated
+            .iter_mut()
+            .map(|e| e.fit.take())
+            .collect();
         let mut models = Vec::new();
         let mut fit_seconds = Vec::new();
         let mut rows = 0;
         for member in &choice.members {
-            let fit = searched
+            let at = searched
                 .evaluated
                 .iter()
-                .find(|e| e.spec == member.spec)?
-                .fit
-                .as_ref()?;
+                .position(|e| e.spec == member.spec)?;
+            let fit = fits[at].take()?;
             rows = fit.rows;
             fit_seconds.push((fit.seconds, matches!(fit.model.inner(), Model::Trees(_))));
             models.push(FittedModel {
-                model: fit.model.clone(),
+                model: fit.model,
                 weight: member.weight,
-                feature_importance: fit.feature_importance.clone(),
+                feature_importance: fit.feature_importance,
                 truncated: false,
             });
         }

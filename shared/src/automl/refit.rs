@@ -5,7 +5,7 @@
 use super::gbm::{self, GbmParams};
 use super::linear;
 use super::pipeline::{Feature, LinearModel, Model};
-use super::search::{CandidateSpec, SearchData, SearchError};
+use super::search::{CandidateSpec, SearchData, SearchError, log_targets};
 use super::select::{Choice, ChosenModel};
 use std::time::Instant;
 
@@ -72,11 +72,7 @@ fn fit_member(
             // refit now may have a zero or a negative one, which has no log: it is left out
             // of this member's fit.
             let positive: Vec<usize> = rows.iter().copied().filter(|&r| data.y[r] > 0.0).collect();
-            let log_y: Vec<f64> = data
-                .y
-                .iter()
-                .map(|&v| if v > 0.0 { v.ln() } else { 0.0 })
-                .collect();
+            let log_y = log_targets(data.y);
             let log_data = SearchData { y: &log_y, ..*data };
             let fitted = fit_member(&log_data, inner, member, &positive, seed, deadline)?;
             FittedModel {
@@ -163,7 +159,6 @@ fn model_margins(model: &Model, data: &SearchData, rows: &[usize]) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::automl::pipeline::Task;
-    use crate::automl::select::ChosenModel;
 
     /// The search gates log-target candidates on its training part; the refit on every row
     /// also sees the held-out rows, whose target may be zero or negative (no log): those rows

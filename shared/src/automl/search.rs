@@ -313,6 +313,14 @@ fn validation_splits(data: &SearchData, seed: u64) -> Vec<(Vec<usize>, Vec<usize
         .collect()
 }
 
+/// The targets' natural logs, for log-target fits: a row without a log (zero or negative, which
+/// only a held-out row refit later can have) gets 0 and must be left out of the fit.
+pub(crate) fn log_targets(y: &[f64]) -> Vec<f64> {
+    y.iter()
+        .map(|&v| if v > 0.0 { v.ln() } else { 0.0 })
+        .collect()
+}
+
 /// A candidate as the search fit it on the training part of a single validation split: a model
 /// that never saw the holdout, kept so that a large table is not fit twice more (see
 /// [`super::build`]).
@@ -384,7 +392,7 @@ pub fn evaluate_candidates(
             && low > 0.0
             && high.is_finite()
             && high >= 4.0 * low)
-            .then(|| data.y.iter().map(|v| v.ln()).collect())
+            .then(|| log_targets(data.y))
     };
     let log_data = log_y.as_deref().map(|y| SearchData { y, ..*data });
     let mut specs = candidates(data.task, data.n_rows(), seed, log_data.is_some());
