@@ -503,6 +503,8 @@ async fn end_to_end(app: &TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), out);
 
+    explanations(&api, &features, &inferred, &csv_rows).await;
+
     // The artifact is the ONNX file tract serves.
     let response = api
         .request(reqwest::Method::GET, "/models/churn/v1.0/artifact")
@@ -648,8 +650,11 @@ async fn end_to_end(app: &TestApp) {
 
     // Delete: the model, its versions, deployments, logs and artifacts are gone.
     let (_, v1) = api.get("/models/churn/v1.0").await;
-    let artifact_keys = app_artifact_keys(app, &api, "churn").await;
-    assert_eq!(artifact_keys.len(), 2);
+    let artifact_keys = app_version_blobs(app, &api, "churn").await;
+    assert_eq!(artifact_keys.len(), 6, "{artifact_keys:?}");
+    for key in &artifact_keys {
+        assert!(app.state.blobs.size(key).await.unwrap().is_some(), "{key}");
+    }
     assert!(v1["status"] == "READY");
     let (status, _) = api.delete("/models/churn").await;
     assert_eq!(status, StatusCode::OK);
@@ -699,6 +704,140 @@ async fn end_to_end(app: &TestApp) {
         from_upload.starts_with("ds_") && from_upload != dataset_id,
         "{model}"
     );
+}
+
+/// `?explain=true`: per row, a base value and each input field's contribution that add up to
+/// the raw score (here the log-odds of `yes`, whose sigmoid is the probability served), in
+/// `infer`, JSON and CSV batches alike; a loyal customer's tenure lowers the churn score; at
+/// most 1,000 rows; a bad flag is a 400.
+async fn explanations(api: &Api<'_>, features: &Value, inferred: &Value, csv_rows: &[&str]) {
+    let check = |e: &Value, probability: f64| {
+        assert_eq!(e["score"], "log_odds", "{e}");
+        let scores = e["scores"].as_array().unwrap();
+        assert_eq!(scores.len(), 1, "{e}");
+        let s = &scores[0];
+        assert_eq!(s["label"], "yes");
+        let fields: Vec<&str> = s["contributions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, ["monthly_charges", "plan", "tenure_months"], "{e}");
+        let raw = s["raw_score"].as_f64().unwrap();
+        let sum = s["base_value"].as_f64().unwrap()
+            + s["contributions"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_f64().unwrap())
+                .sum::<f64>();
+        assert!((sum - raw).abs() < 1e-9, "{sum} vs {raw}");
+        let p = 1.0 / (1.0 + (-raw).exp());
+        assert!(
+            (p - probability).abs() < 1e-5,
+            "{p} vs served {probability}"
+        );
+    };
+    let (status, explained) = api
+        .post("/models/churn/v1.0/infer?explain=true", features)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{explained}");
+    assert_eq!(explained["result"], inferred["result"]);
+    let p = inferred["result"]["churned_probability"].as_f64().unwrap();
+    check(&explained["explanation"], p);
+    // Without the flag there is no explanation.
+    assert!(inferred.get("explanation").is_none(), "{inferred}");
+
+    let loyal = row(json!(70), json!(21), "premium");
+    let batch = json!([features, loyal]);
+    let (status, items) = api
+        .post("/models/churn/v1.0/predictions?explain=true", &batch)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{items}");
+    let items = items.as_array().unwrap();
+    assert_eq!(items[0]["prediction"], inferred["result"]);
+    let (_, plain) = api.post("/models/churn/v1.0/predictions", &batch).await;
+    for (item, plain) in items.iter().zip(plain.as_array().unwrap()) {
+        assert_eq!(item["prediction"], plain["prediction"]);
+        assert!(plain.get("explanation").is_none());
+        let p = item["prediction"]["churned_probability"].as_f64().unwrap();
+        check(&item["explanation"], p);
+    }
+    // Churn falls with tenure (the rule the table was made from): 70 months count against it.
+    let loyal_tenure = items[1]["explanation"]["scores"][0]["contributions"]["tenure_months"]
+        .as_f64()
+        .unwrap();
+    assert!(loyal_tenure < 0.0, "{}", items[1]);
+
+    // CSV: a base value column and one contribution column per input field.
+    let response = api
+        .request(
+            reqwest::Method::POST,
+            "/models/churn/v1.0/predictions?explain=true",
+        )
+        .header("content-type", "text/csv")
+        .body(csv_rows.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let out = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (p_at, base_at) = (at("churned_probability"), at("churned_base_value"));
+    let parts: Vec<usize> = ["tenure_months", "monthly_charges", "plan"]
+        .iter()
+        .map(|f| at(&format!("{f}_contribution")))
+        .collect();
+    let mut n = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let number = |i: usize| record[i].parse::<f64>().unwrap();
+        let raw = number(base_at) + parts.iter().map(|&i| number(i)).sum::<f64>();
+        let p = 1.0 / (1.0 + (-raw).exp());
+        assert!((p - number(p_at)).abs() < 1e-5, "{record:?}");
+        n += 1;
+    }
+    assert_eq!(n, csv_rows.len() - 1);
+
+    // Bounds and a bad flag.
+    let too_many = Value::Array(vec![features.clone(); 1001]);
+    let (status, body) = api
+        .post("/models/churn/v1.0/predictions?explain=true", &too_many)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"]["limit"], 1000);
+    let (status, body) = api
+        .post(
+            "/models/churn/v1.0/predictions?explain=true",
+            &Value::Array(vec![features.clone(); 1000]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api
+        .post("/models/churn/v1.0/infer?explain=maybe", features)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+/// Every blob of a model's versions (ONNX file, pipeline, metadata), from the store.
+async fn app_version_blobs(app: &TestApp, api: &Api<'_>, model: &str) -> Vec<String> {
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    shared::domain::models::list_versions(
+        app.state.store.as_ref(),
+        account_id,
+        &shared::domain::layout::ModelName::new(model).expect("model name"),
+    )
+    .await
+    .unwrap()
+    .iter()
+    .filter_map(|v| v.trained.as_ref())
+    .flat_map(|t| t.blob_keys().cloned().collect::<Vec<_>>())
+    .collect()
 }
 
 /// The artifact keys of a model's versions, read from the store as the server wrote them.

@@ -3,6 +3,8 @@
 //!
 //! - every exported model agrees between tract and onnxruntime on the manifest's holdout rows
 //!   (probabilities within 1e-5, regression values within 1e-4 relative);
+//! - every holdout row's explanation adds up to its raw score (within 1e-5), which is what
+//!   tract answered;
 //! - two builds of the same dataset and request give byte-identical ONNX files.
 //!
 //! Debug builds are slow, so the builds here use the default candidate order cut to its first
@@ -16,7 +18,7 @@ use serde_json::Value;
 use shared::automl::{BuildRequest, SilentObserver, build};
 use shared::ingest::{Table, read_csv_path};
 use shared::onnx::export;
-use shared::serving::{Batch, BatchOutput, OnnxModel};
+use shared::serving::{Batch, BatchOutput, Explainer, OnnxModel};
 use std::path::PathBuf;
 
 const MAX_TRAIN_ROWS: usize = 2500;
@@ -91,11 +93,82 @@ fn request(target: &str) -> BuildRequest {
     }
 }
 
-fn build_onnx(name: &str, target: &str, train: &Table) -> (Vec<u8>, String) {
+/// The ONNX file, the pipeline as stored for explanations (JSON) and the algorithm's name.
+fn build_onnx(name: &str, target: &str, train: &Table) -> (Vec<u8>, Vec<u8>, String) {
     let out = build(train, &request(target), &SilentObserver)
         .unwrap_or_else(|e| panic!("{name}: build failed: {e}"));
     let bytes = export(&out.pipeline, &[]).unwrap_or_else(|e| panic!("{name}: export: {e}"));
-    (bytes, out.algorithm)
+    let pipeline = serde_json::to_vec(&out.pipeline).expect("pipeline as JSON");
+    (bytes, pipeline, out.algorithm)
+}
+
+/// Every holdout row's explanation adds up to its raw score within 1e-5 (relative above 1),
+/// and the raw score is what tract answered: the value (regression, 1e-4 relative to the
+/// target's scale, as the f32 graph sums), the probability through the sigmoid or softmax (1e-5).
+fn assert_explanations_add_up(
+    name: &str,
+    explainer: &Explainer,
+    batch: &Batch,
+    tract: &BatchOutput,
+) {
+    let explanations = explainer.explain(batch);
+    assert_eq!(explanations.len(), batch.n_rows, "{name}");
+    // The graph sums f32 leaf weights in f32: its error grows with the scale of the target, not
+    // of one row's value.
+    let scale = match tract {
+        BatchOutput::Regression { values } => {
+            values.iter().map(|v| f64::from(v.abs())).sum::<f64>() / values.len().max(1) as f64
+        }
+        BatchOutput::Classification { .. } => 1.0,
+    };
+    for (row, e) in explanations.iter().enumerate() {
+        for s in &e.scores {
+            let sum = s.base_value + s.contributions.values().sum::<f64>();
+            assert!(
+                (sum - s.raw_score).abs() <= 1e-5 * s.raw_score.abs().max(1.0),
+                "{name} row {row}: base + contributions = {sum}, raw score {}",
+                s.raw_score
+            );
+        }
+        match tract {
+            BatchOutput::Regression { values } => {
+                let (raw, t) = (e.scores[0].raw_score, f64::from(values[row]));
+                assert!(
+                    (raw - t).abs() <= 1e-4 * t.abs().max(scale).max(1.0),
+                    "{name} row {row}: explained {raw}, tract {t}"
+                );
+            }
+            BatchOutput::Classification {
+                labels,
+                probabilities,
+                ..
+            } => {
+                let k = labels.len();
+                let p: Vec<f64> = if k == 2 {
+                    let p1 = 1.0 / (1.0 + (-e.scores[0].raw_score).exp());
+                    vec![1.0 - p1, p1]
+                } else {
+                    let max = e
+                        .scores
+                        .iter()
+                        .map(|s| s.raw_score)
+                        .fold(f64::MIN, f64::max);
+                    let exp: Vec<f64> =
+                        e.scores.iter().map(|s| (s.raw_score - max).exp()).collect();
+                    let total: f64 = exp.iter().sum();
+                    exp.iter().map(|x| x / total).collect()
+                };
+                for c in 0..k {
+                    let t = f64::from(probabilities[row * k + c]);
+                    assert!(
+                        (p[c] - t).abs() <= 1e-5,
+                        "{name} row {row} class {c}: explained {}, tract {t}",
+                        p[c]
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -106,7 +179,7 @@ fn onnxruntime_agrees_with_tract_on_every_dataset_holdout() {
     for dataset in manifest() {
         let (name, train, test) = split(&dataset);
         let target = dataset["target"].as_str().expect("target");
-        let (bytes, algorithm) = build_onnx(&name, target, &train);
+        let (bytes, pipeline, algorithm) = build_onnx(&name, target, &train);
         algorithms.push(format!("{name}: {algorithm}"));
         let model = OnnxModel::load(&bytes).unwrap_or_else(|e| panic!("{name}: load: {e}"));
         let batch = Batch::from_table(model.input_schema(), &test)
@@ -115,6 +188,9 @@ fn onnxruntime_agrees_with_tract_on_every_dataset_holdout() {
             .run(&batch)
             .unwrap_or_else(|e| panic!("{name}: tract: {e}"));
         assert_eq!(tract.len(), test.n_rows, "{name}");
+        let explainer =
+            Explainer::load(&pipeline, &model).unwrap_or_else(|e| panic!("{name}: explainer: {e}"));
+        assert_explanations_add_up(&name, &explainer, &batch, &tract);
         let Some(python) = &python else { continue };
 
         let model_path = dir.path().join(format!("{name}.onnx"));
@@ -193,13 +269,13 @@ fn two_builds_of_a_dataset_give_byte_identical_onnx() {
     {
         let (name, train, _) = split(dataset);
         let target = dataset["target"].as_str().expect("target");
-        let (a, _) = build_onnx(&name, target, &train);
-        let (b, _) = build_onnx(&name, target, &train);
+        let (a, _, _) = build_onnx(&name, target, &train);
+        let (b, _, _) = build_onnx(&name, target, &train);
         assert!(!a.is_empty());
         assert!(a == b, "{name}: two builds gave different ONNX files");
         // And the file depends on the data: one training row fewer gives another model.
         let fewer: Vec<usize> = (1..train.n_rows).collect();
-        let (c, _) = build_onnx(&name, target, &train.take_rows(&fewer));
+        let (c, _, _) = build_onnx(&name, target, &train.take_rows(&fewer));
         assert!(a != c, "{name}: the ONNX file ignores its training data");
     }
 }

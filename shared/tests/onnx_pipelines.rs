@@ -103,6 +103,7 @@ fn trees(output: usize, scale: f64) -> Vec<Tree> {
                 leaf(0.25 * scale),
                 leaf(-1.25 * scale),
             ],
+            covers: Vec::new(),
         },
         Tree {
             output,
@@ -117,6 +118,7 @@ fn trees(output: usize, scale: f64) -> Vec<Tree> {
                 leaf(-0.25 * scale),
                 leaf(0.5 * scale),
             ],
+            covers: Vec::new(),
         },
         Tree {
             output,
@@ -129,6 +131,7 @@ fn trees(output: usize, scale: f64) -> Vec<Tree> {
                 leaf(0.3125 * scale),
                 leaf(-0.4375 * scale),
             ],
+            covers: Vec::new(),
         },
     ]
 }
@@ -146,16 +149,19 @@ fn linear(n_out: usize) -> LinearModel {
                 feature: 0,
                 fill: 0.3,
                 weights: w(0, 0.8),
+                mean: 0.0,
             },
             NumericTerm {
                 feature: 8,
                 fill: 2.0,
                 weights: w(1, -0.05),
+                mean: 0.0,
             },
             NumericTerm {
                 feature: 3,
                 fill: 6.0,
                 weights: w(2, 0.02),
+                mean: 0.0,
             },
         ],
         categorical: vec![CategoricalTerm {
@@ -163,6 +169,7 @@ fn linear(n_out: usize) -> LinearModel {
             weights: (0..CITIES.len())
                 .map(|l| w(l, 0.15 - 0.1 * l as f64))
                 .collect(),
+            mean: Vec::new(),
         }],
     }
 }

@@ -5,7 +5,35 @@
 
 use super::AnyJson;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
+
+/// Why the model scored a row as it did (`?explain=true`): per score, a base value (the
+/// average score over the training rows) plus each input field's contribution add up to the
+/// raw score. Trees are explained by TreeSHAP, linear terms as weight × (value − training
+/// mean), a blend as the weighted average of its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Explanation {
+    /// What the scores are: `value` (regression: the prediction itself), `log_odds` (binary:
+    /// of the positive class; its sigmoid is the probability) or `class_score` (multiclass: one
+    /// per class; their softmax gives the probabilities).
+    pub score: String,
+    /// One per score: one for regression and binary, one per class for multiclass.
+    pub scores: Vec<ExplainedScore>,
+}
+
+/// One score and what made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExplainedScore {
+    /// The class the score is of (binary: the positive class); absent for regression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub raw_score: f64,
+    pub base_value: f64,
+    /// Per input field, what it added to the score (negative: what it took away).
+    /// `base_value` + their sum = `raw_score`.
+    pub contributions: BTreeMap<String, f64>,
+}
 
 /// One row's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -18,6 +46,9 @@ pub struct InferResponse {
     pub model_name: String,
     pub model_version: String,
     pub created_at: String,
+    /// With `?explain=true`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 /// One row's answer in a batch, in the order of the request's rows.
@@ -25,6 +56,9 @@ pub struct InferResponse {
 pub struct PredictionItem {
     #[schema(value_type = Object)]
     pub prediction: AnyJson,
+    /// With `?explain=true`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
 }
 
 /// `POST /models/{model_name}/{model_version}/prediction-jobs`: predictions over a CSV too

@@ -45,6 +45,8 @@ struct CategoricalPrep {
     n_levels: usize,
     n_cols: usize,
     offset: usize,
+    /// Per one-hot column, the share of the training rows at that level.
+    shares: Vec<f64>,
 }
 
 impl Design {
@@ -57,11 +59,21 @@ impl Design {
                 Feature::CategoryIndex { levels, .. } => {
                     let n_cols = levels.len().min(MAX_ONE_HOT);
                     if n_cols > 0 {
+                        let mut shares = vec![0.0; n_cols];
+                        for &r in rows {
+                            let v = cols[f][r];
+                            if v.is_finite() && v >= 0.0 && (v as usize) < n_cols {
+                                shares[v as usize] += 1.0;
+                            }
+                        }
+                        let n = rows.len().max(1) as f64;
+                        shares.iter_mut().for_each(|s| *s /= n);
                         categorical.push(CategoricalPrep {
                             feature: f,
                             n_levels: levels.len(),
                             n_cols,
                             offset: width,
+                            shares,
                         });
                         width += n_cols;
                     }
@@ -148,6 +160,7 @@ impl Design {
                 feature: p.feature,
                 fill: p.median,
                 weights: w.iter().map(|wk| wk / p.std).collect(),
+                mean: p.mean,
             });
         }
         let categorical = self
@@ -155,6 +168,15 @@ impl Design {
             .iter()
             .map(|c| CategoricalTerm {
                 feature: c.feature,
+                mean: (0..k)
+                    .map(|o| {
+                        c.shares
+                            .iter()
+                            .enumerate()
+                            .map(|(l, share)| share * weights[(c.offset + l) * k + o])
+                            .sum()
+                    })
+                    .collect(),
                 weights: (0..c.n_levels)
                     .map(|l| {
                         if l < c.n_cols {

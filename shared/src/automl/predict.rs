@@ -219,7 +219,11 @@ impl Pipeline {
 
 /// Adds one model's margins of a row (`out` starts at zero); a log-target model's is `exp` of
 /// its inner model's, as the ONNX graph computes it.
-fn add_model_margin(model: &Model, value_of: impl Fn(usize) -> f32 + Copy, out: &mut [f64]) {
+pub(crate) fn add_model_margin(
+    model: &Model,
+    value_of: impl Fn(usize) -> f32 + Copy,
+    out: &mut [f64],
+) {
     match model {
         Model::Trees(ensemble) => ensemble_margin(ensemble, value_of, out),
         Model::Linear(linear) => linear.add_margins(value_of, out),

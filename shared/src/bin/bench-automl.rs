@@ -26,7 +26,7 @@ use shared::automl::{
     BuildObserver, BuildRequest, LogLevel, SilentObserver, build, label_of, metrics, sort_labels,
 };
 use shared::ingest::{Column, read_csv_path, read_parquet_path};
-use shared::serving::{Batch, BatchOutput, OnnxModel, measure};
+use shared::serving::{Batch, BatchOutput, Explainer, OnnxModel, measure};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -280,6 +280,8 @@ fn run_one(
     let metrics = score_holdout(target_column, &served);
     let timing = measure(&model, &batch, SINGLE_RUNS, BATCH_ROWS)
         .map_err(|e| format!("{name}: tract timing: {e}"))?;
+    let explained = explanation_cost(&output.pipeline, &model, &batch)
+        .map_err(|e| format!("{name}: explanations: {e}"))?;
 
     Ok(json!({
         "metrics": metrics,
@@ -291,6 +293,7 @@ fn run_one(
         "algorithm": output.algorithm,
         "tract_batch1_us": round3(timing.batch1_us),
         "tract_rows_per_s": timing.rows_per_s.round(),
+        "explain": explained,
         "onnx_file": onnx_path.display().to_string(),
         "onnx_bytes": bytes.len(),
         "train_rows": train.len(),
@@ -299,6 +302,41 @@ fn run_one(
         "build_holdout_metrics": output.holdout_metrics,
         "selection_metric": output.metric,
         "leaderboard": output.leaderboard,
+    }))
+}
+
+/// What `?explain=true` costs on this model: the stored pipeline's size, reading it, one row
+/// explained alone (single thread, as `infer` does) and the whole holdout on every core; and
+/// the largest gap between a row's base value plus contributions and its raw score.
+fn explanation_cost(
+    pipeline: &shared::automl::pipeline::Pipeline,
+    model: &OnnxModel,
+    batch: &Batch,
+) -> Result<Value, String> {
+    let json = serde_json::to_vec(pipeline).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let explainer = Explainer::load(&json, model).map_err(|e| e.to_string())?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let singles = batch.n_rows.min(200);
+    let started = Instant::now();
+    for row in 0..singles {
+        std::hint::black_box(explainer.explain(&batch.rows(row..row + 1)));
+    }
+    let row_us = started.elapsed().as_secs_f64() * 1e6 / singles.max(1) as f64;
+    let started = Instant::now();
+    let all = explainer.explain(batch);
+    let rows_per_s = batch.n_rows as f64 / started.elapsed().as_secs_f64();
+    let gap = all
+        .iter()
+        .flat_map(|e| &e.scores)
+        .map(|s| (s.base_value + s.contributions.values().sum::<f64>() - s.raw_score).abs())
+        .fold(0.0, f64::max);
+    Ok(json!({
+        "pipeline_json_bytes": json.len(),
+        "load_ms": round3(load_ms),
+        "row_us": round3(row_us),
+        "rows_per_s": rows_per_s.round(),
+        "max_sum_gap": gap,
     }))
 }
 

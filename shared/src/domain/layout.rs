@@ -370,6 +370,15 @@ pub fn artifact_key(account_id: &str, model: &ModelName, version_id: &str) -> St
     )
 }
 
+/// The fitted pipeline as JSON, beside the ONNX file: what explanations read (the ONNX graph
+/// does not keep how many training rows reached each tree node).
+pub fn pipeline_key(account_id: &str, model: &ModelName, version_id: &str) -> String {
+    format!(
+        "{}/pipeline.json",
+        version_blob_prefix(account_id, model, version_id)
+    )
+}
+
 pub fn artifact_metadata_key(account_id: &str, model: &ModelName, version_id: &str) -> String {
     format!(
         "{}/metadata.json",

@@ -621,7 +621,7 @@ fn predict_csv(
             .run(&input)
             .map_err(|e| PredictError::Input(format!("rows {}–{end}: {e}", start + 1)))?;
         batch
-            .write_predictions(model, &predicted, &mut writer, first)
+            .write_predictions(model, &predicted, None, &mut writer, first)
             .map_err(csv_write_error)?;
         first = false;
         writer.flush()?;

@@ -134,6 +134,8 @@ pub struct ServedVersion {
     pub number: u32,
     /// The blob key of its ONNX artifact (the plan cache's key).
     pub artifact_key: String,
+    /// The blob key of its pipeline (explanations), if it has one.
+    pub pipeline_key: Option<String>,
 }
 
 impl ServedVersion {
@@ -223,6 +225,7 @@ mod tests {
         let served = ServedVersion {
             number: 1,
             artifact_key: "k".into(),
+            pipeline_key: None,
         };
         for (acct, name, r) in [
             ("a", &churn, VersionRef::Latest),

@@ -7,6 +7,7 @@
 
 use super::input::{Batch, BatchBuilder, Cell, InputError, MAX_BATCH_ROWS};
 use super::model::{BatchOutput, OnnxModel};
+use crate::api::predictions::Explanation;
 use std::borrow::Cow;
 
 /// Why a CSV body cannot become a batch.
@@ -105,23 +106,29 @@ impl CsvBatch {
         Ok(builder.finish()?)
     }
 
-    /// The CSV as sent with `output`'s prediction columns appended.
+    /// The CSV as sent with `output`'s prediction columns appended, then the explanation's
+    /// columns when given (see [`CsvBatch::write_predictions`]).
     pub fn with_predictions(
         &self,
         model: &OnnxModel,
         output: &BatchOutput,
+        explanations: Option<&[Explanation]>,
     ) -> Result<Vec<u8>, csv::Error> {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        self.write_predictions(model, output, &mut writer, true)?;
+        self.write_predictions(model, output, explanations, &mut writer, true)?;
         writer.into_inner().map_err(|e| e.into_error().into())
     }
 
     /// Writes the rows with `output`'s prediction columns appended to `writer`, after the
     /// header row when `with_header` (a large CSV is predicted chunk by chunk into one file).
+    /// With `explanations` (one per row), `<target>_base_value` and one `<field>_contribution`
+    /// per input field follow: of the raw score (regression: the value, binary: the positive
+    /// class's log-odds) or, multiclass, of the predicted class's score.
     pub fn write_predictions<W: std::io::Write>(
         &self,
         model: &OnnxModel,
         output: &BatchOutput,
+        explanations: Option<&[Explanation]>,
         writer: &mut csv::Writer<W>,
         with_header: bool,
     ) -> Result<(), csv::Error> {
@@ -144,6 +151,12 @@ impl CsvBatch {
         } else {
             for label in labels {
                 extra.push(free(format!("{prediction_name}_probability_{label}")));
+            }
+        }
+        if explanations.is_some() {
+            extra.push(free(format!("{prediction_name}_base_value")));
+            for field in model.input_schema() {
+                extra.push(free(format!("{}_contribution", field.name)));
             }
         }
         if with_header {
@@ -170,6 +183,22 @@ impl CsvBatch {
                     } else {
                         row.extend(p.iter().map(|v| v.to_string()));
                     }
+                }
+            }
+            if let Some(explanations) = explanations {
+                let predicted = match output {
+                    BatchOutput::Classification { predicted, .. } => predicted.get(r),
+                    BatchOutput::Regression { .. } => None,
+                };
+                let score = explanations.get(r).and_then(|e| {
+                    e.scores
+                        .iter()
+                        .find(|s| e.scores.len() == 1 || s.label.as_ref() == predicted)
+                });
+                row.push(score.map(|s| s.base_value.to_string()).unwrap_or_default());
+                for field in model.input_schema() {
+                    let c = score.and_then(|s| s.contributions.get(&field.name));
+                    row.push(c.map(|c| c.to_string()).unwrap_or_default());
                 }
             }
             writer.write_record(&row)?;

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod category_mapper;
 pub mod csv_batch;
+pub mod explainer;
 pub mod input;
 pub mod model;
 pub mod parts;
@@ -17,6 +18,7 @@ pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
 pub use csv_batch::{CsvBatch, CsvBatchError, CsvChunks};
+pub use explainer::{Explainer, ExplainerError, MAX_EXPLAINED_ROWS};
 pub use input::{
     Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows, MAX_BATCH_ROWS,
     MAX_LISTED_ERRORS, RowsError,

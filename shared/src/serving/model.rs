@@ -110,6 +110,9 @@ pub struct OnnxModel {
     artifact_bytes: usize,
     /// Whether large batches are cut into parts (see SPLIT_MAX_TREE_STEPS).
     split_batches: bool,
+    /// The version's explainer, loaded on the first request for an explanation and then kept
+    /// as long as the plan.
+    explainer: std::sync::OnceLock<Arc<super::Explainer>>,
 }
 
 /// Rows from which a batch may be cut into parts, each run through the whole plan
@@ -214,6 +217,7 @@ impl OnnxModel {
             task,
             artifact_bytes: bytes.len(),
             split_batches: tree_steps <= SPLIT_MAX_TREE_STEPS,
+            explainer: std::sync::OnceLock::new(),
         })
     }
 
@@ -231,6 +235,16 @@ impl OnnxModel {
 
     pub fn artifact_bytes(&self) -> usize {
         self.artifact_bytes
+    }
+
+    /// The explainer, once one was attached.
+    pub fn explainer(&self) -> Option<Arc<super::Explainer>> {
+        self.explainer.get().cloned()
+    }
+
+    /// Attaches the explainer (the first one attached stays) and returns it.
+    pub fn attach_explainer(&self, explainer: super::Explainer) -> Arc<super::Explainer> {
+        self.explainer.get_or_init(|| Arc::new(explainer)).clone()
     }
 
     /// Validates JSON rows (objects) against the input schema and predicts them; every invalid

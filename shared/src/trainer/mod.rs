@@ -456,7 +456,8 @@ impl Trainer {
             let output = automl::build(&table, &request, &observer)?;
             drop(table);
             let onnx = crate::onnx::export(&output.pipeline, &metadata);
-            Ok::<_, automl::BuildError>((output, onnx))
+            let pipeline = serde_json::to_vec(&output.pipeline);
+            Ok::<_, automl::BuildError>((output, onnx, pipeline))
         });
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.tick().await;
@@ -486,7 +487,7 @@ impl Trainer {
                 }
             }
         };
-        let (output, onnx) = match joined {
+        let (output, onnx, pipeline) = match joined {
             Ok(Ok(done)) => done,
             Ok(Err(e)) if e.is_user_error() => {
                 return AttemptEnd::Refused {
@@ -503,19 +504,22 @@ impl Trainer {
             Ok(bytes) => bytes,
             Err(e) => return AttemptEnd::Failed(format!("ONNX export failed: {e}")),
         };
+        let pipeline = match pipeline {
+            Ok(bytes) => bytes,
+            Err(e) => return AttemptEnd::Failed(format!("writing the pipeline failed: {e}")),
+        };
         if run.lost {
             return AttemptEnd::Failed("cancelled".into());
         }
-        let (artifact_key, metadata_key) = models::artifact_keys(&account_id, &run.version);
+        let keys = models::artifact_keys(&account_id, &run.version);
         let artifact_bytes = onnx.len() as u64;
-        let trained = trained_model(
-            &output,
-            dataset_size,
-            artifact_key,
-            artifact_bytes,
-            metadata_key,
+        let trained = trained_model(&output, dataset_size, keys, artifact_bytes);
+        let store = models::store_artifacts(
+            self.blobs.as_ref(),
+            &trained,
+            Bytes::from(onnx),
+            Bytes::from(pipeline),
         );
-        let store = models::store_artifacts(self.blobs.as_ref(), &trained, Bytes::from(onnx));
         let stored = match run.hand_back_at {
             Some(at) => match tokio::time::timeout_at(at, store).await {
                 Ok(stored) => stored,
@@ -670,9 +674,8 @@ impl Trainer {
 fn trained_model(
     output: &automl::BuildOutput,
     dataset_size: usize,
-    artifact_key: String,
+    keys: models::ArtifactKeys,
     artifact_bytes: u64,
-    metadata_key: String,
 ) -> TrainedModel {
     let metric_name = match output.metric {
         "f1" => "f1_score",
@@ -715,9 +718,10 @@ fn trained_model(
         train_rows: output.train_rows,
         holdout_rows: output.holdout_rows,
         training_seconds: output.build_seconds,
-        artifact_key,
+        artifact_key: keys.onnx,
         artifact_bytes,
-        metadata_key,
+        metadata_key: keys.metadata,
+        pipeline_key: Some(keys.pipeline),
         detail_in_blob: false,
     }
 }

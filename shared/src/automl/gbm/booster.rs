@@ -15,6 +15,7 @@ fn single_leaf(output: usize) -> Tree {
     Tree {
         output,
         nodes: vec![Node::Leaf { value: 0.0 }],
+        covers: Vec::new(),
     }
 }
 
@@ -148,7 +149,11 @@ pub(crate) fn boost(
                 }
             }
             round_gains.extend(grown.split_gains);
-            round_trees.push(Tree { output: c, nodes });
+            round_trees.push(Tree {
+                output: c,
+                nodes,
+                covers: grown.covers,
+            });
         }
         if !any_split {
             break;

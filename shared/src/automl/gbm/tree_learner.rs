@@ -22,6 +22,8 @@ pub(crate) struct GrowthParams {
 /// A grown tree: pipeline nodes (leaf values unshrunk), and where each leaf's rows are.
 pub(crate) struct GrownTree {
     pub nodes: Vec<Node>,
+    /// Per node, the rows of the bag that reached it (see [`crate::automl::pipeline::Tree`]).
+    pub covers: Vec<f64>,
     /// Per leaf: its node index, output, and `start..end` in [`TreeLearner::rows`].
     pub leaves: Vec<GrownLeaf>,
     /// `(original feature, gain)` of every split.
@@ -181,6 +183,7 @@ impl<'a> TreeLearner<'a> {
         self.find_best(&mut root);
         let mut leaves = vec![root];
         let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut covers = vec![bag.len() as f64];
         let mut split_gains = Vec::new();
 
         while leaves.len() < p.num_leaves {
@@ -213,6 +216,8 @@ impl<'a> TreeLearner<'a> {
             nodes[leaves[li].node] = self.split_node(&best, left_node, right_node);
             nodes.push(Node::Leaf { value: 0.0 });
             nodes.push(Node::Leaf { value: 0.0 });
+            covers.push((mid - start) as f64);
+            covers.push((end - mid) as f64);
 
             let parent_slot = leaves[li].hist;
             let usable = leaves[li].usable.clone();
@@ -283,6 +288,7 @@ impl<'a> TreeLearner<'a> {
             .collect();
         GrownTree {
             nodes,
+            covers,
             leaves: grown_leaves,
             split_gains,
         }

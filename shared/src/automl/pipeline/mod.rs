@@ -11,10 +11,12 @@
 
 mod calendar;
 mod check;
+mod contributions;
 mod margins;
 
 pub use calendar::{Calendar, datetime_part};
 pub use check::InvalidPipeline;
+pub use contributions::{Contributions, NotExplainable};
 pub use margins::{category_index, leaf_value};
 
 use crate::ingest::ColumnType;
@@ -140,6 +142,11 @@ pub struct Tree {
     pub output: usize,
     /// `nodes[0]` is the root.
     pub nodes: Vec<Node>,
+    /// Per node, how many training rows reached it (a split's is the sum of its children's).
+    /// Explanations weigh the branches a row did not take by these ([`Pipeline::contributions`]);
+    /// empty in pipelines made before they were recorded, which then cannot be explained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covers: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +188,10 @@ pub struct NumericTerm {
     pub feature: usize,
     pub fill: f64,
     pub weights: Vec<f64>,
+    /// The training mean of the filled value: an explanation credits the term with
+    /// `weights[k] * (x - mean)`, so its base value is the average training margin.
+    #[serde(default)]
+    pub mean: f64,
 }
 
 /// `weights[level][k]` for the feature's category index; unseen and missing add nothing.
@@ -189,6 +200,10 @@ pub struct NumericTerm {
 pub struct CategoricalTerm {
     pub feature: usize,
     pub weights: Vec<Vec<f64>>,
+    /// Per output, the term's average over the training rows (`Σ share(level) · weights[level]`),
+    /// what an explanation measures a row's level against. Empty = 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mean: Vec<f64>,
 }
 
 /// The whole fitted pipeline. It is read two ways that must agree: natively (holdout scores,

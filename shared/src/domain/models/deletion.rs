@@ -25,8 +25,9 @@ pub async fn delete_model(
     deployments::delete_all(store, account_id, model_name).await?;
     for version in &versions {
         if let Some(trained) = &version.trained {
-            blobs.delete(&trained.artifact_key).await?;
-            blobs.delete(&trained.metadata_key).await?;
+            for key in trained.blob_keys() {
+                blobs.delete(key).await?;
+            }
         }
         store
             .delete(

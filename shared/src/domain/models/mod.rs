@@ -11,7 +11,7 @@ pub mod version_ref;
 
 use super::layout::{
     MODEL_PREFIX, ModelName, account_pk, artifact_key, artifact_metadata_key, model_sk,
-    version_prefix, version_sk,
+    pipeline_key, version_prefix, version_sk,
 };
 use super::{DomainError, decode, encode};
 use crate::ports::{Condition, Item, Store};
@@ -149,6 +149,10 @@ pub struct TrainedModel {
     pub artifact_key: String,
     pub artifact_bytes: u64,
     pub metadata_key: String,
+    /// The fitted pipeline as JSON, which explanations (`?explain=true`) read; versions built
+    /// before it was stored have none and cannot be explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_key: Option<String>,
     /// The bulky parts above (schemas, importance, leaderboard, dropped columns, evaluation)
     /// are only in the metadata blob: the version's item would otherwise be too large for the
     /// store (a build on thousands of long-named columns). [`with_build_detail`] restores them.
@@ -157,6 +161,13 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
+    /// Every blob the version owns.
+    pub fn blob_keys(&self) -> impl Iterator<Item = &String> {
+        [&self.artifact_key, &self.metadata_key]
+            .into_iter()
+            .chain(self.pipeline_key.as_ref())
+    }
+
     /// The record without its bulky parts, for a version item that must stay small.
     pub fn without_detail(&self) -> TrainedModel {
         TrainedModel {
@@ -441,12 +452,20 @@ pub async fn put_version(
     Ok(())
 }
 
-/// Where a version's ONNX file and its metadata go: `(artifact, metadata)` keys.
-pub fn artifact_keys(account_id: &str, version: &ModelVersion) -> (String, String) {
-    (
-        artifact_key(account_id, &version.model_name, &version.version_id),
-        artifact_metadata_key(account_id, &version.model_name, &version.version_id),
-    )
+/// Where a version's files go.
+pub struct ArtifactKeys {
+    pub onnx: String,
+    pub pipeline: String,
+    pub metadata: String,
+}
+
+pub fn artifact_keys(account_id: &str, version: &ModelVersion) -> ArtifactKeys {
+    let (model, id) = (&version.model_name, &version.version_id);
+    ArtifactKeys {
+        onnx: artifact_key(account_id, model, id),
+        pipeline: pipeline_key(account_id, model, id),
+        metadata: artifact_metadata_key(account_id, model, id),
+    }
 }
 
 /// Why a finished build's files could not be stored (already logged with the cause; the
@@ -459,13 +478,14 @@ pub struct ArtifactError {
     pub source: crate::ports::BlobError,
 }
 
-/// Stores a finished build's ONNX file, then its metadata (the [`TrainedModel`] as JSON) under
-/// the keys it names; if the metadata fails the file is deleted again, so nothing half-written
-/// stays behind.
+/// Stores a finished build's ONNX file, its pipeline (when `trained` names a key for it), then
+/// its metadata (the [`TrainedModel`] as JSON) under the keys it names; if a later one fails
+/// the earlier are deleted again, so nothing half-written stays behind.
 pub async fn store_artifacts(
     blobs: &dyn crate::ports::Blobs,
     trained: &TrainedModel,
     onnx: bytes::Bytes,
+    pipeline: bytes::Bytes,
 ) -> Result<(), ArtifactError> {
     let metadata = serde_json::to_vec_pretty(trained).map_err(|e| ArtifactError {
         what: "the metadata",
@@ -478,6 +498,15 @@ pub async fn store_artifacts(
             what: "the ONNX file",
             source,
         })?;
+    if let Some(key) = &trained.pipeline_key
+        && let Err(source) = blobs.put(key, pipeline).await
+    {
+        discard_artifacts(blobs, trained).await;
+        return Err(ArtifactError {
+            what: "the pipeline",
+            source,
+        });
+    }
     if let Err(source) = blobs
         .put(&trained.metadata_key, bytes::Bytes::from(metadata))
         .await
@@ -494,7 +523,7 @@ pub async fn store_artifacts(
 /// Deletes a build's files (a build whose result is not kept); failures are only logged, the
 /// deletion of the model or a later sweep removes what remains.
 pub async fn discard_artifacts(blobs: &dyn crate::ports::Blobs, trained: &TrainedModel) {
-    for key in [&trained.artifact_key, &trained.metadata_key] {
+    for key in trained.blob_keys() {
         if let Err(e) = blobs.delete(key).await {
             tracing::warn!(key = %key, error = %e, "could not delete a discarded build file");
         }

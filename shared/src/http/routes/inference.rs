@@ -4,21 +4,21 @@
 //! version's ONNX plan is loaded from blobs on first use and cached in the process.
 
 use crate::api::ErrorEnvelope;
-use crate::api::predictions::{InferResponse, PredictionItem};
+use crate::api::predictions::{Explanation, InferResponse, PredictionItem};
 use crate::domain::deployments;
 use crate::domain::layout::ModelName;
 use crate::domain::models::{self, VersionRef, VersionStatus};
 use crate::http::error::{ApiError, ErrorCode};
-use crate::http::extract::{Caller, reject_duplicate_keys};
+use crate::http::extract::{ApiQuery, Caller, reject_duplicate_keys};
 use crate::http::lookups::{ServedPath, ServedVersion};
 use crate::http::middleware::request_id::RequestId;
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
-use crate::serving::input::JsonRows;
+use crate::serving::input::{JsonRows, rows_to_batch};
 use crate::serving::{
-    Batch, BatchOutput, CsvBatch, CsvBatchError, InputError, MAX_BATCH_ROWS, MAX_LISTED_ERRORS,
-    OnnxModel, RowsError, RunError,
+    Batch, BatchOutput, CsvBatch, CsvBatchError, Explainer, InputError, MAX_BATCH_ROWS,
+    MAX_EXPLAINED_ROWS, MAX_LISTED_ERRORS, OnnxModel, RowsError, RunError,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -33,6 +33,16 @@ use std::time::Instant;
 
 /// Batches at least this large run on the blocking pool rather than the request's thread.
 const BLOCKING_BATCH_ROWS: usize = 256;
+
+/// `?explain=true` on `infer` and `predictions`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PredictQuery {
+    /// Also say why: per row, each input field's contribution to the model's raw score and
+    /// the base value they start from (`predictions`: at most 1,000 rows per request).
+    #[serde(default)]
+    explain: bool,
+}
 
 pub fn routes(guard: &Guard) -> Router<AppState> {
     Router::new()
@@ -110,6 +120,7 @@ pub(super) async fn served_model(
     let served = ServedVersion {
         number: version.number,
         artifact_key: key.clone(),
+        pipeline_key: trained.pipeline_key.clone(),
     };
     state.lookups.served.insert(path, served.clone(), read_at);
     Ok((served, state.plans.insert(&key, model)))
@@ -123,6 +134,44 @@ async fn load_plan(state: &AppState, key: &str) -> Result<Arc<OnnxModel>, ApiErr
         .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?
         .map_err(|e| ApiError::internal(format!("loading plan: {e}")))?;
     Ok(Arc::new(model))
+}
+
+/// The explainer of a served version: attached to its cached plan once its pipeline has been
+/// fetched and read.
+async fn explainer_of(
+    state: &AppState,
+    served: &ServedVersion,
+    model: &Arc<OnnxModel>,
+) -> Result<Arc<Explainer>, ApiError> {
+    if let Some(explainer) = model.explainer() {
+        return Ok(explainer);
+    }
+    let Some(key) = &served.pipeline_key else {
+        return Err(ApiError::conflict(format!(
+            "Version {} was built before explanations were recorded, so it cannot explain its \
+             predictions; build a new version of the model to get them (or leave out \
+             explain=true).",
+            served.label()
+        )));
+    };
+    let bytes = state.blobs.get(key).await?;
+    let for_load = model.clone();
+    let explainer = tokio::task::spawn_blocking(move || Explainer::load(&bytes, &for_load))
+        .await
+        .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?
+        .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?;
+    Ok(model.attach_explainer(explainer))
+}
+
+fn too_many_to_explain(n: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::ValidationError,
+        format!(
+            "The batch has {n} rows; explain=true takes at most {MAX_EXPLAINED_ROWS} per request. \
+             Split it, or leave out explain=true for up to {MAX_BATCH_ROWS} rows."
+        ),
+    )
+    .with_details(json!({ "field": "explain", "limit": MAX_EXPLAINED_ROWS }))
 }
 
 fn run_error(e: RunError) -> ApiError {
@@ -167,13 +216,13 @@ fn input_error(e: &InputError) -> ApiError {
     path = "/models/{model_name}/{model_version}/infer",
     tag = "inference",
     summary = "Predict one row",
-    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)"), PredictQuery),
     request_body(content = Object, description = "One object of input fields (null = missing); the version's input_schema lists them"),
     responses(
         (status = 200, description = "The prediction", body = InferResponse),
         (status = 400, description = "Not JSON", body = ErrorEnvelope),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
-        (status = 409, description = "Not READY or not deployed", body = ErrorEnvelope),
+        (status = 409, description = "Not READY or not deployed, or (explain=true) built before explanations were recorded", body = ErrorEnvelope),
         (status = 422, description = "Invalid fields (details.errors name each)", body = ErrorEnvelope)
     )
 )]
@@ -182,6 +231,7 @@ async fn infer(
     caller: Caller,
     Extension(request_id): Extension<RequestId>,
     Path((model_name, model_version)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<PredictQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let row: Value = parse_json(&body)?;
@@ -193,8 +243,19 @@ async fn infer(
         ));
     }
     let model_name = ModelName::existing(&model_name)?;
-    let (version, model, output) =
-        predict_one(&state, &caller, &model_name, &model_version, &row).await?;
+    let (version, model, output, explanation) = if query.explain {
+        let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
+        let batch = rows_to_batch(model.input_schema(), std::slice::from_ref(&row))
+            .map_err(|e| input_error(&e))?;
+        let explainer = explainer_of(&state, &version, &model).await?;
+        let output = model.run(&batch).map_err(run_error)?;
+        let explanation = explainer.explain(&batch).pop();
+        (version, model, output, explanation)
+    } else {
+        let (version, model, output) =
+            predict_one(&state, &caller, &model_name, &model_version, &row).await?;
+        (version, model, output, None)
+    };
     let outputs = model.outputs(&output);
     let created_at = now_rfc3339();
     Ok(Json(InferAnswer {
@@ -203,6 +264,7 @@ async fn infer(
         model_name: model_name.as_str(),
         model_version: version.label(),
         created_at: &created_at,
+        explanation,
     })
     .into_response())
 }
@@ -232,6 +294,8 @@ struct InferAnswer<'a, R> {
     model_name: &'a str,
     model_version: String,
     created_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<Explanation>,
 }
 
 pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -297,7 +361,7 @@ fn content_type(req: &Request) -> String {
     path = "/models/{model_name}/{model_version}/predictions",
     tag = "inference",
     summary = "Predict a batch",
-    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)")),
+    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest (the newest READY version)"), PredictQuery),
     request_body(
         description = "Up to 10,000 rows: a JSON array of input objects, or a CSV with a header row (also as the `file` part of a multipart body)",
         content(
@@ -312,18 +376,20 @@ fn content_type(req: &Request) -> String {
         )),
         (status = 400, description = "Not JSON or not CSV", body = ErrorEnvelope),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
-        (status = 409, description = "Not READY or not deployed", body = ErrorEnvelope),
+        (status = 409, description = "Not READY or not deployed, or (explain=true) built before explanations were recorded", body = ErrorEnvelope),
         (status = 415, description = "Another content type", body = ErrorEnvelope),
-        (status = 422, description = "Invalid rows (details.errors name row and field), or over 10,000 rows", body = ErrorEnvelope)
+        (status = 422, description = "Invalid rows (details.errors name row and field), or over 10,000 rows (1,000 with explain=true)", body = ErrorEnvelope)
     )
 )]
 async fn predictions(
     State(state): State<AppState>,
     caller: Caller,
     Path((model_name, model_version)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<PredictQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let model_name = ModelName::existing(&model_name)?;
+    let explain = query.explain;
     let kind = content_type(&req);
     match kind.as_str() {
         "application/json" | "" => {
@@ -331,16 +397,30 @@ async fn predictions(
                 .await
                 .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
             let rows = parse_rows(&body)?;
-            check_row_count(rows.len())?;
+            check_row_count(rows.len(), explain)?;
             let (version, model) =
                 served_model(&state, &caller, &model_name, &model_version).await?;
             let batch = rows
                 .to_batch(model.input_schema())
                 .map_err(|e| input_error(&e))?;
             drop(rows);
-            let (model, output) = run_batch(model, batch).await?;
-            let body = serde_json::to_vec(&model.outputs(&output).items())
-                .map_err(|e| ApiError::internal(format!("writing predictions: {e}")))?;
+            let body = if explain {
+                let explainer = explainer_of(&state, &version, &model).await?;
+                let (model, output, explanations) = run_explained(model, explainer, batch).await?;
+                let items: Vec<PredictionItem> = explanations
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, explanation)| PredictionItem {
+                        prediction: Value::Object(model.output_fields(&output, row)),
+                        explanation: Some(explanation),
+                    })
+                    .collect();
+                serde_json::to_vec(&items)
+            } else {
+                let (model, output) = run_batch(model, batch).await?;
+                serde_json::to_vec(&model.outputs(&output).items())
+            }
+            .map_err(|e| ApiError::internal(format!("writing predictions: {e}")))?;
             let mut response = (
                 [(
                     header::CONTENT_TYPE,
@@ -356,7 +436,7 @@ async fn predictions(
             let body = Bytes::from_request(req, &state)
                 .await
                 .map_err(|r| ApiError::unreadable_body(r.status(), r.body_text()))?;
-            csv_predictions(&state, &caller, &model_name, &model_version, &body).await
+            csv_predictions(&state, &caller, &model_name, &model_version, &body, explain).await
         }
         "multipart/form-data" => {
             let mut multipart = axum::extract::Multipart::from_request(req, &state)
@@ -372,8 +452,15 @@ async fn predictions(
                         .bytes()
                         .await
                         .map_err(|e| ApiError::unreadable_body(e.status(), e.body_text()))?;
-                    return csv_predictions(&state, &caller, &model_name, &model_version, &body)
-                        .await;
+                    return csv_predictions(
+                        &state,
+                        &caller,
+                        &model_name,
+                        &model_version,
+                        &body,
+                        explain,
+                    )
+                    .await;
                 }
             }
             Err(ApiError::invalid_request(
@@ -390,8 +477,12 @@ async fn predictions(
     }
 }
 
-/// A batch has at least one row (the readers stop at [`MAX_BATCH_ROWS`] themselves).
-fn check_row_count(n: usize) -> Result<(), ApiError> {
+/// A batch has at least one row (the readers stop at [`MAX_BATCH_ROWS`] themselves), and at
+/// most [`MAX_EXPLAINED_ROWS`] when explained.
+fn check_row_count(n: usize, explain: bool) -> Result<(), ApiError> {
+    if explain && n > MAX_EXPLAINED_ROWS {
+        return Err(too_many_to_explain(n));
+    }
     if n == 0 {
         return Err(ApiError::new(
             ErrorCode::ValidationError,
@@ -420,6 +511,22 @@ async fn run_batch(
     .await
     .map_err(|e| ApiError::internal(format!("batch prediction: {e}")))
     .and_then(|(model, output)| Ok((model, output.map_err(run_error)?)))
+}
+
+/// Predicts and explains a validated batch on the blocking pool.
+async fn run_explained(
+    model: Arc<OnnxModel>,
+    explainer: Arc<Explainer>,
+    batch: Batch,
+) -> Result<(Arc<OnnxModel>, BatchOutput, Vec<Explanation>), ApiError> {
+    let (model, output, explanations) = tokio::task::spawn_blocking(move || {
+        let output = model.run(&batch);
+        let explanations = explainer.explain(&batch);
+        (model, output, explanations)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("batch prediction: {e}")))?;
+    Ok((model, output.map_err(run_error)?, explanations))
 }
 
 fn set_version_header(response: &mut Response, version: &ServedVersion) {
@@ -453,14 +560,22 @@ async fn csv_predictions(
     model_name: &ModelName,
     model_version: &str,
     body: &[u8],
+    explain: bool,
 ) -> Result<Response, ApiError> {
     let csv = CsvBatch::parse(body).map_err(csv_error)?;
-    check_row_count(csv.len())?;
+    check_row_count(csv.len(), explain)?;
     let (version, model) = served_model(state, caller, model_name, model_version).await?;
     let batch = csv.to_batch(&model).map_err(csv_error)?;
-    let (model, output) = run_batch(model, batch).await?;
+    let (model, output, explanations) = if explain {
+        let explainer = explainer_of(state, &version, &model).await?;
+        let (model, output, explanations) = run_explained(model, explainer, batch).await?;
+        (model, output, Some(explanations))
+    } else {
+        let (model, output) = run_batch(model, batch).await?;
+        (model, output, None)
+    };
     let bytes = csv
-        .with_predictions(&model, &output)
+        .with_predictions(&model, &output, explanations.as_deref())
         .map_err(|e| ApiError::internal(format!("writing CSV: {e}")))?;
     let mut response = bytes.into_response();
     response.headers_mut().insert(
@@ -488,6 +603,7 @@ mod tests {
             model_name: "titanic",
             model_version: "v1.0".into(),
             created_at: "2026-01-01T00:00:00Z",
+            explanation: None,
         };
         let text = serde_json::to_string(&answer).expect("serializes");
         let typed: InferResponse = serde_json::from_str(&text).expect("reads as InferResponse");
@@ -495,6 +611,7 @@ mod tests {
         assert_eq!(typed.result["survived"], "1");
         let _ = PredictionItem {
             prediction: Value::Null,
+            explanation: None,
         };
     }
 }

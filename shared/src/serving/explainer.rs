@@ -1,0 +1,162 @@
+//! Explanations of served predictions (`?explain=true`). The ONNX graph answers the prediction;
+//! the explanation reads the version's fitted pipeline, stored beside it as JSON
+//! ([`crate::domain::layout::pipeline_key`]), because contributions need what the graph does not
+//! keep (how many training rows reached each tree node, the training means of linear terms).
+//! The pipeline computes the same raw scores as the graph (the tests hold native prediction
+//! to tract); its contributions add up to them exactly ([`Pipeline::contributions`]).
+//!
+//! Contributions are per input field: the features made from one field (a datetime's calendar
+//! parts, say) are summed.
+
+use super::input::{Batch, InputColumn};
+use super::model::OnnxModel;
+use crate::api::predictions::{ExplainedScore, Explanation};
+use crate::automl::pipeline::{
+    Feature, InvalidPipeline, NotExplainable, Pipeline, Task, datetime_part, level_index,
+};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// The most rows one request may ask to explain: TreeSHAP visits every node of every tree for
+/// each row, on a large forest about a millisecond of CPU per row (see `bench-explain`).
+pub const MAX_EXPLAINED_ROWS: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainerError {
+    #[error("the stored pipeline is not readable: {0}")]
+    Unreadable(#[from] serde_json::Error),
+    #[error("the stored pipeline is invalid: {0}")]
+    Invalid(#[from] InvalidPipeline),
+    #[error("the model cannot be explained: {0}")]
+    NotExplainable(#[from] NotExplainable),
+    #[error("the stored pipeline does not match the model's inputs: {0}")]
+    Mismatch(String),
+}
+
+/// A version's pipeline, ready to explain rows of the model's input batches.
+#[derive(Debug)]
+pub struct Explainer {
+    pipeline: Pipeline,
+    /// Per feature: the level → index map of a categorical feature.
+    levels: Vec<Option<HashMap<String, usize>>>,
+    /// Per pipeline input (= the model's input field at the same position): the field's name.
+    fields: Vec<String>,
+}
+
+impl Explainer {
+    /// Reads a pipeline stored as JSON and checks it against the model it explains: the same
+    /// inputs in the same order.
+    pub fn load(json: &[u8], model: &OnnxModel) -> Result<Explainer, ExplainerError> {
+        let pipeline: Pipeline = serde_json::from_slice(json)?;
+        pipeline.check()?;
+        pipeline.check_explainable()?;
+        let schema = model.input_schema();
+        if schema.len() != pipeline.inputs.len()
+            || schema
+                .iter()
+                .zip(&pipeline.inputs)
+                .any(|(field, input)| field.name != input.name || field.kind != input.kind)
+        {
+            return Err(ExplainerError::Mismatch(
+                "its inputs are not the model's input fields".into(),
+            ));
+        }
+        let levels = pipeline
+            .features
+            .iter()
+            .map(|f| match f {
+                Feature::CategoryIndex { levels, .. } => Some(
+                    level_index(levels)
+                        .into_iter()
+                        .map(|(level, i)| (level.to_string(), i))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Ok(Explainer {
+            fields: pipeline.inputs.iter().map(|i| i.name.clone()).collect(),
+            levels,
+            pipeline,
+        })
+    }
+
+    /// Row `row`'s feature vector, computed as the ONNX graph computes it from the inputs.
+    fn features(&self, batch: &Batch, row: usize) -> Vec<f32> {
+        let float = |input: usize| match batch.columns.get(input) {
+            Some(InputColumn::Float(v)) => v.get(row).copied().unwrap_or(f32::NAN),
+            _ => f32::NAN,
+        };
+        self.pipeline
+            .features
+            .iter()
+            .enumerate()
+            .map(|(j, feature)| match feature {
+                Feature::Numeric { input } => float(*input),
+                Feature::CategoryIndex { input, .. } => match batch.columns.get(*input) {
+                    Some(InputColumn::Text(v)) => v
+                        .get(row)
+                        .and_then(|s| self.levels[j].as_ref()?.get(s.as_str()))
+                        .map_or(f32::NAN, |&i| i as f32),
+                    _ => f32::NAN,
+                },
+                Feature::DatetimePart { input, part } => {
+                    datetime_part(f64::from(float(*input)), *part) as f32
+                }
+            })
+            .collect()
+    }
+
+    /// Every row of `batch` explained (rows in parallel).
+    pub fn explain(&self, batch: &Batch) -> Vec<Explanation> {
+        (0..batch.n_rows)
+            .into_par_iter()
+            .map(|row| self.explain_row(batch, row))
+            .collect()
+    }
+
+    fn explain_row(&self, batch: &Batch, row: usize) -> Explanation {
+        let x = self.features(batch, row);
+        let c = self.pipeline.contributions(&x);
+        let n_out = c.base.len();
+        let mut per_field = vec![vec![0.0; n_out]; self.fields.len()];
+        for (feature, values) in self.pipeline.features.iter().zip(&c.per_feature) {
+            let input = match feature {
+                Feature::Numeric { input }
+                | Feature::CategoryIndex { input, .. }
+                | Feature::DatetimePart { input, .. } => *input,
+            };
+            if let Some(field) = per_field.get_mut(input) {
+                for (a, v) in field.iter_mut().zip(values) {
+                    *a += v;
+                }
+            }
+        }
+        let (score, labels): (&str, Vec<Option<String>>) = match &self.pipeline.task {
+            Task::Regression => ("value", vec![None]),
+            Task::Binary { labels } => ("log_odds", vec![Some(labels[1].clone())]),
+            Task::Multiclass { labels } => {
+                ("class_score", labels.iter().cloned().map(Some).collect())
+            }
+        };
+        let scores = labels
+            .into_iter()
+            .enumerate()
+            .map(|(k, label)| ExplainedScore {
+                label,
+                raw_score: c.margins[k],
+                base_value: c.base[k],
+                contributions: self
+                    .fields
+                    .iter()
+                    .zip(&per_field)
+                    .map(|(name, v)| (name.clone(), v[k]))
+                    .collect::<BTreeMap<_, _>>(),
+            })
+            .collect();
+        Explanation {
+            score: score.into(),
+            scores,
+        }
+    }
+}
