@@ -2,7 +2,31 @@
 // and a CSV file in, a CSV file with the predictions appended out.
 
 import { get, post, request, seg } from './api.js';
+import { bars } from './charts.js';
 import { append, clear, facts, h, id, num, table } from './dom.js';
+
+const SCORE_NAMES = { value: 'the prediction', log_odds: 'the log-odds', class_score: 'the class score' };
+const SHOWN_FIELDS = 12;
+
+/**
+ * Why: the fields that moved the score most, as bars from the base value (the average over the
+ * training rows). Multiclass models explain the predicted class's score.
+ */
+function why(explanation, predicted) {
+  if (!explanation || !explanation.scores || !explanation.scores.length) return null;
+  const score = explanation.scores.find((sc) => sc.label !== undefined && String(sc.label) === String(predicted)) || explanation.scores[0];
+  const entries = Object.entries(score.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  const shown = entries.slice(0, SHOWN_FIELDS);
+  const rest = entries.slice(SHOWN_FIELDS).reduce((sum, [, v]) => sum + v, 0);
+  const items = shown.map(([label, value]) => ({ label, value, best: value > 0 }));
+  if (entries.length > SHOWN_FIELDS) items.push({ label: `${entries.length - SHOWN_FIELDS} other fields`, value: rest });
+  const of = SCORE_NAMES[explanation.score] || 'the score';
+  const subject = score.label !== undefined ? `${of} of “${score.label}”` : of;
+  return h('section', { class: 'card', id: 'prediction-why', 'aria-labelledby': 'why-h' },
+    h('h3', { id: 'why-h' }, 'Why'),
+    h('p', null, `Starting from ${num(score.base_value, 4)}, the average over the training rows, each field moved ${subject} by its bar, to ${num(score.raw_score, 4)}.`),
+    bars({ title: `What each field added to ${subject}`, items, axis: `contribution to ${subject}`, note: 'Dark bars raise it, light bars lower it.', format: (v) => num(v, 4) }));
+}
 
 export async function pick(ctx) {
   const { main } = ctx;
@@ -114,11 +138,21 @@ function singleForm(ctx, d, sample) {
     const body = {};
     for (const [name, { input, field }] of controls) body[name] = valueOf(field, input.value);
     try {
-      const answer = await post(`/models/${seg(d.model_name)}/${seg(d.model_version)}/infer`, body);
+      const path = `/models/${seg(d.model_name)}/${seg(d.model_version)}/infer`;
+      let answer;
+      try {
+        answer = await post(`${path}?explain=true`, body);
+      } catch (e) {
+        // A version built before explanations were recorded still predicts.
+        if (e.status !== 409 || !/explanations/.test(e.message)) throw e;
+        answer = await post(path, body);
+      }
       const pairs = Object.entries(answer.result).map(([k, v]) => [k, typeof v === 'object' && v !== null
         ? h('ul', null, Object.entries(v).map(([label, p]) => h('li', null, `${label}: ${num(p, 4)}`)))
         : (typeof v === 'number' ? num(v, 4) : String(v))]);
       result.append(h('section', { class: 'card result', 'aria-labelledby': 'result-h' }, h('h3', { id: 'result-h' }, 'Prediction'), facts(pairs), h('p', { class: 'small' }, `request ${answer.request_id}`)));
+      const predicted = Object.values(answer.result)[0];
+      append(result, [why(answer.explanation, predicted)]);
     } catch (e) {
       status.append(ctx.error(e));
       let first = null;

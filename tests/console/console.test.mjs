@@ -417,6 +417,14 @@ test('the console', { timeout: 240_000 }, async (t) => {
     await page.waitForSelector('#prediction-result .result');
     assert.match(await page.textContent('#prediction-result'), /survived_probability/);
     assert.equal(await age.getAttribute('aria-invalid'), null);
+    // Why: the base value, the fields' bars, and what they add up to.
+    const why = await page.textContent('#prediction-why');
+    assert.match(why, /Starting from -?[\d.]+, the average over the training rows/);
+    assert.match(why, /log-odds of “/);
+    const bars = await page.locator('#prediction-why svg rect.bar').count();
+    assert.ok(bars >= 3, `a bar per field (got ${bars})`);
+    await shot('predict-why');
+    await axe('predict-why');
   });
 
   await t.test('predicts a CSV file and offers the answer as a file', async () => {

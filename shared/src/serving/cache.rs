@@ -78,6 +78,26 @@ impl PlanCache {
         model
     }
 
+    /// Counts `extra` more bytes against `key`'s entry (an explainer attached to its model,
+    /// say), then evicts as [`PlanCache::insert`] does; nothing when the entry is gone.
+    pub fn grow(&self, key: &str, extra: usize) {
+        let mut entries = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some((_, size)) = entries.lru.get_mut(key) else {
+            return;
+        };
+        *size += extra;
+        entries.used_bytes += extra;
+        while entries.used_bytes > self.capacity_bytes && entries.lru.len() > 1 {
+            match entries.lru.pop_lru() {
+                Some((_, (_, evicted))) => entries.used_bytes -= evicted,
+                None => break,
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -105,4 +125,62 @@ pub enum CacheError<E> {
     Fetch(E),
     #[error(transparent)]
     Load(LoadError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automl::pipeline::{
+        Feature, InputSpec, LinearModel, Model, NumericTerm, Pipeline, Task,
+    };
+    use crate::ingest::ColumnType;
+
+    /// A tiny regression model (its estimated size is the 64 KiB floor).
+    fn model() -> Arc<OnnxModel> {
+        let pipeline = Pipeline {
+            target: "y".into(),
+            task: Task::Regression,
+            inputs: vec![InputSpec {
+                name: "x".into(),
+                kind: ColumnType::Float,
+            }],
+            features: vec![Feature::Numeric { input: 0 }],
+            models: vec![Model::Linear(LinearModel {
+                intercept: vec![1.0],
+                numeric: vec![NumericTerm {
+                    feature: 0,
+                    fill: 0.0,
+                    weights: vec![2.0],
+                    mean: 0.0,
+                }],
+                categorical: Vec::new(),
+            })],
+            weights: vec![1.0],
+        };
+        let bytes = crate::onnx::export(&pipeline, &[]).expect("exports");
+        Arc::new(OnnxModel::load(&bytes).expect("loads"))
+    }
+
+    #[test]
+    fn the_budget_evicts_the_least_recently_used_and_counts_what_grows() {
+        const KIB: usize = 1024;
+        let cache = PlanCache::new(200 * KIB);
+        for key in ["a", "b", "c"] {
+            cache.insert(key, model());
+        }
+        assert_eq!((cache.len(), cache.used_bytes()), (3, 192 * KIB));
+        cache.insert("d", model());
+        assert!(
+            cache.get("a").is_none(),
+            "the least recently used goes first"
+        );
+        assert_eq!(cache.len(), 3);
+        // An explainer attached to `b` counts against it: the others go, `b` stays.
+        cache.grow("b", 100 * KIB);
+        assert!(cache.get("b").is_some());
+        assert_eq!((cache.len(), cache.used_bytes()), (1, 164 * KIB));
+        // A key no longer cached is not counted.
+        cache.grow("a", 100 * KIB);
+        assert_eq!(cache.used_bytes(), 164 * KIB);
+    }
 }

@@ -242,9 +242,15 @@ impl OnnxModel {
         self.explainer.get().cloned()
     }
 
-    /// Attaches the explainer (the first one attached stays) and returns it.
-    pub fn attach_explainer(&self, explainer: super::Explainer) -> Arc<super::Explainer> {
-        self.explainer.get_or_init(|| Arc::new(explainer)).clone()
+    /// Attaches the explainer and returns the one attached, and whether it is this one (two
+    /// first requests may both load one; the first attached stays).
+    pub fn attach_explainer(&self, explainer: super::Explainer) -> (Arc<super::Explainer>, bool) {
+        let mut attached = false;
+        let kept = self.explainer.get_or_init(|| {
+            attached = true;
+            Arc::new(explainer)
+        });
+        (kept.clone(), attached)
     }
 
     /// Validates JSON rows (objects) against the input schema and predicts them; every invalid

@@ -12,6 +12,7 @@
 //! base value is `exp(b)`.
 
 use super::{Model, Node, Pipeline, Tree, TreeEnsemble, category_index};
+use rayon::prelude::*;
 
 /// One row's explanation on the margin scale: `base[k] + Σ_f per_feature[f][k] = margins[k]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +156,7 @@ fn model_contributions(model: &Model, x: &[f32], n_features: usize, n_out: usize
 
 fn ensemble_contributions(
     ensemble: &TreeEnsemble,
-    value_of: impl Fn(usize) -> f32 + Copy,
+    value_of: impl Fn(usize) -> f32 + Copy + Sync,
     c: &mut Contributions,
 ) {
     for (k, b) in ensemble.base.iter().enumerate() {
@@ -164,49 +165,48 @@ fn ensemble_contributions(
             c.margins[k] += b;
         }
     }
-    let mut phi = vec![0.0; c.per_feature.len()];
-    let mut path = Vec::new();
-    for tree in &ensemble.trees {
-        let Some(k) = (tree.output < c.base.len()).then_some(tree.output) else {
-            continue;
-        };
-        if tree.nodes.len() <= 1 {
-            if let Some(Node::Leaf { value }) = tree.nodes.first() {
-                c.base[k] += value;
-                c.margins[k] += value;
+    // Blocks of trees in parallel (one row of a large forest is milliseconds of work), summed
+    // in block order so that the result does not depend on the scheduling.
+    let n_out = c.base.len();
+    let n_features = c.per_feature.len();
+    let partials: Vec<Contributions> = ensemble
+        .trees
+        .par_chunks(TREES_PER_TASK)
+        .map(|trees| {
+            let mut part = Contributions::zero(n_features, n_out);
+            let mut walk = TreeWalk {
+                phi: vec![0.0; n_features],
+                buf: Vec::new(),
+                expected: 0.0,
+            };
+            for tree in trees {
+                let Some(k) = (tree.output < n_out).then_some(tree.output) else {
+                    continue;
+                };
+                if tree.nodes.len() <= 1 {
+                    if let Some(Node::Leaf { value }) = tree.nodes.first() {
+                        part.base[k] += value;
+                        part.margins[k] += value;
+                    }
+                    continue;
+                }
+                walk.run(tree, value_of);
+                part.base[k] += walk.expected;
+                part.margins[k] += super::leaf_value(&tree.nodes, value_of);
+                for (f, p) in walk.phi.iter().enumerate() {
+                    part.per_feature[f][k] += p;
+                }
             }
-            continue;
-        }
-        c.base[k] += expected_value(tree, 0, 0);
-        c.margins[k] += super::leaf_value(&tree.nodes, value_of);
-        phi.iter_mut().for_each(|p| *p = 0.0);
-        tree_shap(tree, value_of, &mut phi, &mut path);
-        for (f, p) in phi.iter().enumerate() {
-            c.per_feature[f][k] += p;
-        }
+            part
+        })
+        .collect();
+    for part in &partials {
+        c.add_scaled(part, 1.0);
     }
 }
 
-/// The cover-weighted average leaf value below `node`: the tree's score of a row it knows
-/// nothing about.
-fn expected_value(tree: &Tree, node: usize, depth: usize) -> f64 {
-    match tree.nodes.get(node) {
-        Some(Node::Leaf { value }) => *value,
-        // The depth bound only stops a cyclic tree (which `check` refuses).
-        Some(Node::Split { left, right, .. }) if depth < tree.nodes.len() => {
-            let (l, r) = (*left as usize, *right as usize);
-            let cover = |n: usize| tree.covers.get(n).copied().unwrap_or(0.0);
-            let total = cover(l) + cover(r);
-            if total <= 0.0 {
-                return 0.0;
-            }
-            (cover(l) * expected_value(tree, l, depth + 1)
-                + cover(r) * expected_value(tree, r, depth + 1))
-                / total
-        }
-        _ => 0.0,
-    }
-}
+/// Trees one parallel task explains.
+const TREES_PER_TASK: usize = 32;
 
 /// One element of TreeSHAP's path of unique features.
 #[derive(Debug, Clone, Copy, Default)]
@@ -221,124 +221,143 @@ struct PathElement {
     weight: f64,
 }
 
-fn tree_depth(tree: &Tree) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(0usize, 0usize)];
-    while let Some((node, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        if let Some(Node::Split { left, right, .. }) = tree.nodes.get(node)
-            && depth < tree.nodes.len()
-        {
-            stack.push((*left as usize, depth + 1));
-            stack.push((*right as usize, depth + 1));
+/// One tree's TreeSHAP walk for one row, with its scratch kept between trees.
+struct TreeWalk {
+    /// Per feature, this tree's contributions.
+    phi: Vec<f64>,
+    /// The paths of every level of the recursion, one after the other.
+    buf: Vec<PathElement>,
+    /// The tree's cover-weighted average leaf value: its score of a row it knows nothing about.
+    expected: f64,
+}
+
+impl TreeWalk {
+    fn run(&mut self, tree: &Tree, value_of: impl Fn(usize) -> f32 + Copy) {
+        self.phi.iter_mut().for_each(|p| *p = 0.0);
+        self.expected = 0.0;
+        let root = tree.covers.first().copied().unwrap_or(0.0);
+        if root <= 0.0 {
+            return;
         }
+        self.recurse(tree, value_of, root, 0, 0, 0, 1.0, 1.0, usize::MAX, 0);
     }
-    deepest
-}
 
-/// Adds one tree's contributions for the row to `phi` (per feature); `path` is scratch.
-fn tree_shap(
-    tree: &Tree,
-    value_of: impl Fn(usize) -> f32 + Copy,
-    phi: &mut [f64],
-    path: &mut Vec<PathElement>,
-) {
-    // Each level of the recursion keeps its own copy of the path, at most depth + 2 long.
-    let max = tree_depth(tree) + 2;
-    path.clear();
-    path.resize(max * (max + 1) / 2 + max, PathElement::default());
-    recurse(tree, value_of, phi, path, 0, 0, 0, 1.0, 1.0, usize::MAX);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn recurse(
-    tree: &Tree,
-    value_of: impl Fn(usize) -> f32 + Copy,
-    phi: &mut [f64],
-    buf: &mut [PathElement],
-    node: usize,
-    parent_start: usize,
-    depth: usize,
-    parent_zero: f64,
-    parent_one: f64,
-    parent_feature: usize,
-) {
-    let start = parent_start + depth + 1;
-    if start + depth + 1 > buf.len() {
-        return;
-    }
-    buf.copy_within(parent_start..parent_start + depth + 1, start);
-    let path = &mut buf[start..];
-    extend(path, depth, parent_zero, parent_one, parent_feature);
-    match tree.nodes.get(node) {
-        Some(Node::Leaf { value }) => {
-            for i in 1..=depth {
-                let w = unwound_sum(path, depth, i);
-                let el = path[i];
-                if let Some(p) = phi.get_mut(el.feature) {
-                    *p += w * (el.one - el.zero) * value;
+    #[allow(clippy::too_many_arguments)]
+    fn recurse(
+        &mut self,
+        tree: &Tree,
+        value_of: impl Fn(usize) -> f32 + Copy,
+        root_cover: f64,
+        node: usize,
+        parent_start: usize,
+        depth: usize,
+        parent_zero: f64,
+        parent_one: f64,
+        parent_feature: usize,
+        level: usize,
+    ) {
+        // The level bound only stops a cyclic tree (which `check` refuses).
+        if level > tree.nodes.len() {
+            return;
+        }
+        let start = parent_start + depth + 1;
+        if self.buf.len() < start + depth + 1 {
+            self.buf
+                .resize(start + depth + 1 + 16, PathElement::default());
+        }
+        self.buf
+            .copy_within(parent_start..parent_start + depth + 1, start);
+        let cover = |n: usize| tree.covers.get(n).copied().unwrap_or(0.0);
+        match tree.nodes.get(node) {
+            Some(Node::Leaf { value }) => {
+                let path = &mut self.buf[start..];
+                extend(path, depth, parent_zero, parent_one, parent_feature);
+                self.expected += cover(node) / root_cover * value;
+                for i in 1..=depth {
+                    let w = unwound_sum(path, depth, i);
+                    let el = path[i];
+                    if let Some(p) = self.phi.get_mut(el.feature) {
+                        *p += w * (el.one - el.zero) * value;
+                    }
                 }
             }
-        }
-        Some(Node::Split {
-            feature,
-            rule,
-            missing_left,
-            left,
-            right,
-        }) => {
-            let v = value_of(*feature);
-            let go_left = if v.is_nan() {
-                *missing_left
-            } else {
-                rule.goes_left(v)
-            };
-            let (hot, cold) = if go_left {
-                (*left as usize, *right as usize)
-            } else {
-                (*right as usize, *left as usize)
-            };
-            let cover = |n: usize| tree.covers.get(n).copied().unwrap_or(0.0);
-            let here = cover(node);
-            if here <= 0.0 {
-                return;
+            Some(Node::Split {
+                feature,
+                rule,
+                missing_left,
+                left,
+                right,
+            }) => {
+                let path = &mut self.buf[start..];
+                extend(path, depth, parent_zero, parent_one, parent_feature);
+                let v = value_of(*feature);
+                let go_left = if v.is_nan() {
+                    *missing_left
+                } else {
+                    rule.goes_left(v)
+                };
+                let (hot, cold) = if go_left {
+                    (*left as usize, *right as usize)
+                } else {
+                    (*right as usize, *left as usize)
+                };
+                let here = cover(node);
+                if here <= 0.0 {
+                    return;
+                }
+                let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
+                let mut depth = depth;
+                // A feature already on the path is taken off and put back with this split's
+                // shares.
+                if let Some(i) = (0..=depth).find(|&i| path[i].feature == *feature) {
+                    incoming_zero = path[i].zero;
+                    incoming_one = path[i].one;
+                    unwind(path, depth, i);
+                    depth -= 1;
+                }
+                let hot_zero = cover(hot) / here * incoming_zero;
+                let cold_zero = cover(cold) / here * incoming_zero;
+                let f = *feature;
+                self.recurse(
+                    tree,
+                    value_of,
+                    root_cover,
+                    hot,
+                    start,
+                    depth + 1,
+                    hot_zero,
+                    incoming_one,
+                    f,
+                    level + 1,
+                );
+                self.recurse(
+                    tree,
+                    value_of,
+                    root_cover,
+                    cold,
+                    start,
+                    depth + 1,
+                    cold_zero,
+                    0.0,
+                    f,
+                    level + 1,
+                );
             }
-            let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
-            let mut depth = depth;
-            // A feature already on the path is taken off and put back with this split's shares.
-            if let Some(i) = (0..=depth).find(|&i| path[i].feature == *feature) {
-                incoming_zero = path[i].zero;
-                incoming_one = path[i].one;
-                unwind(path, depth, i);
-                depth -= 1;
-            }
-            recurse(
-                tree,
-                value_of,
-                phi,
-                buf,
-                hot,
-                start,
-                depth + 1,
-                cover(hot) / here * incoming_zero,
-                incoming_one,
-                *feature,
-            );
-            recurse(
-                tree,
-                value_of,
-                phi,
-                buf,
-                cold,
-                start,
-                depth + 1,
-                cover(cold) / here * incoming_zero,
-                0.0,
-                *feature,
-            );
+            None => {}
         }
-        None => {}
     }
+}
+
+/// `1 / k` for the small whole numbers the path arithmetic divides by (no division in the
+/// innermost loops).
+static RECIPROCALS: std::sync::LazyLock<Vec<f64>> =
+    std::sync::LazyLock::new(|| (0..=256).map(|k| 1.0 / k as f64).collect());
+
+fn recip(k: usize) -> f64 {
+    RECIPROCALS
+        .get(k)
+        .copied()
+        .unwrap_or_else(|| 1.0 / k as f64)
 }
 
 fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: usize) {
@@ -348,24 +367,25 @@ fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: 
         one,
         weight: if depth == 0 { 1.0 } else { 0.0 },
     };
-    let d1 = (depth + 1) as f64;
+    let inv_d1 = recip(depth + 1);
     for i in (0..depth).rev() {
-        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / d1;
-        path[i].weight = zero * path[i].weight * (depth - i) as f64 / d1;
+        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 * inv_d1;
+        path[i].weight = zero * path[i].weight * (depth - i) as f64 * inv_d1;
     }
 }
 
 fn unwind(path: &mut [PathElement], depth: usize, index: usize) {
     let (one, zero) = (path[index].one, path[index].zero);
     let d1 = (depth + 1) as f64;
+    let inv_d1 = recip(depth + 1);
     let mut next = path[depth].weight;
     for i in (0..depth).rev() {
         if one != 0.0 {
             let kept = path[i].weight;
-            path[i].weight = next * d1 / ((i + 1) as f64 * one);
-            next = kept - path[i].weight * zero * (depth - i) as f64 / d1;
+            path[i].weight = next * d1 * recip(i + 1) / one;
+            next = kept - path[i].weight * zero * (depth - i) as f64 * inv_d1;
         } else if zero != 0.0 {
-            path[i].weight = path[i].weight * d1 / (zero * (depth - i) as f64);
+            path[i].weight = path[i].weight * d1 * recip(depth - i) / zero;
         }
     }
     for i in index..depth {
@@ -378,15 +398,20 @@ fn unwind(path: &mut [PathElement], depth: usize, index: usize) {
 fn unwound_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
     let (one, zero) = (path[index].one, path[index].zero);
     let d1 = (depth + 1) as f64;
+    let inv_d1 = recip(depth + 1);
     let mut next = path[depth].weight;
     let mut total = 0.0;
-    for i in (0..depth).rev() {
-        if one != 0.0 {
-            let share = next * d1 / ((i + 1) as f64 * one);
+    if one != 0.0 {
+        let scale = d1 / one;
+        for i in (0..depth).rev() {
+            let share = next * scale * recip(i + 1);
             total += share;
-            next = path[i].weight - share * zero * (depth - i) as f64 / d1;
-        } else if zero != 0.0 {
-            total += path[i].weight / zero * d1 / (depth - i) as f64;
+            next = path[i].weight - share * zero * (depth - i) as f64 * inv_d1;
+        }
+    } else if zero != 0.0 {
+        let scale = d1 / zero;
+        for i in (0..depth).rev() {
+            total += path[i].weight * scale * recip(depth - i);
         }
     }
     total
@@ -507,8 +532,13 @@ mod tests {
                     }
                 })
                 .collect();
-            let mut phi = vec![0.0; n];
-            tree_shap(&tree, |f| x[f], &mut phi, &mut Vec::new());
+            let mut walk = TreeWalk {
+                phi: vec![0.0; n],
+                buf: Vec::new(),
+                expected: 0.0,
+            };
+            walk.run(&tree, |f| x[f]);
+            let phi = &walk.phi;
             let want = brute_force(&tree, &x, n);
             for f in 0..n {
                 assert!(
@@ -518,7 +548,7 @@ mod tests {
                     want[f]
                 );
             }
-            let total: f64 = phi.iter().sum::<f64>() + expected_value(&tree, 0, 0);
+            let total: f64 = phi.iter().sum::<f64>() + walk.expected;
             let score = crate::automl::pipeline::leaf_value(&tree.nodes, |f| x[f]);
             assert!(
                 (total - score).abs() < 1e-9,

@@ -155,12 +155,18 @@ async fn explainer_of(
         )));
     };
     let bytes = state.blobs.get(key).await?;
+    // The parsed pipeline takes about as much memory as its JSON.
+    let size = bytes.len();
     let for_load = model.clone();
     let explainer = tokio::task::spawn_blocking(move || Explainer::load(&bytes, &for_load))
         .await
         .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?
         .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?;
-    Ok(model.attach_explainer(explainer))
+    let (explainer, attached) = model.attach_explainer(explainer);
+    if attached {
+        state.plans.grow(&served.artifact_key, size);
+    }
+    Ok(explainer)
 }
 
 fn too_many_to_explain(n: usize) -> ApiError {
