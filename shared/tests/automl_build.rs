@@ -461,3 +461,102 @@ fn positive_skewed_targets_are_also_fit_on_the_log_scale() {
         out.leaderboard
     );
 }
+
+/// A review table shaped like the published Plexe client's own example (`text,sentiment`),
+/// large enough to learn from: the text column becomes word counts inside the pipeline, the
+/// build learns which words carry the sentiment, and new sentences (words in other case forms,
+/// punctuation) are predicted sensibly by the exported graph; the explanation puts it on the
+/// text.
+#[test]
+fn a_text_column_becomes_word_counts_and_predicts_sentiment() {
+    let positive = ["amazing", "love", "great", "good", "excellent", "wonderful"];
+    let negative = ["terrible", "awful", "bad", "worst", "waste", "horrible"];
+    let filler = [
+        "this",
+        "product",
+        "is",
+        "the",
+        "service",
+        "was",
+        "really",
+        "experience",
+        "money",
+        "overall",
+        "quite",
+        "my",
+        "order",
+        "it",
+    ];
+    let mut rng = Rng(41);
+    let mut pick = |words: &[&'static str]| -> &'static str {
+        words[(rng.next() * words.len() as f64) as usize % words.len()]
+    };
+    let (mut texts, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..400 {
+        let good = i % 2 == 0;
+        let mut sentence: Vec<String> = (0..5).map(|_| pick(&filler).to_string()).collect();
+        let word = if good {
+            pick(&positive)
+        } else {
+            pick(&negative)
+        };
+        let at = i % 5;
+        sentence.insert(
+            at,
+            if i % 7 == 0 {
+                word.to_uppercase()
+            } else {
+                word.to_string()
+            },
+        );
+        let mut text = sentence.join(" ");
+        text.push_str(if i % 3 == 0 { "!" } else { "." });
+        texts.push(Some(text));
+        labels.push(Some(if good { "positive" } else { "negative" }.to_string()));
+    }
+    let table = Table {
+        n_rows: texts.len(),
+        columns: vec![text("text", texts), text("sentiment", labels)],
+    };
+    let out = build(
+        &table,
+        &fast("predict the sentiment from the text"),
+        &Recorder::default(),
+    )
+    .expect("builds");
+    assert_eq!(out.target, "sentiment");
+    assert!(
+        out.pipeline
+            .features
+            .iter()
+            .any(|f| matches!(f, shared::automl::pipeline::Feature::WordCount { word, .. } if word == "terrible")),
+        "{:?}",
+        out.pipeline.features.len()
+    );
+    assert!(out.dropped_columns.is_empty(), "{:?}", out.dropped_columns);
+    let accuracy = out.holdout_metrics["accuracy"];
+    assert!(accuracy >= 0.9, "holdout accuracy {accuracy}");
+
+    let bytes = shared::onnx::export(&out.pipeline, &[]).expect("exports");
+    let model = shared::serving::OnnxModel::load(&bytes).expect("tract loads it");
+    for (sentence, want) in [
+        ("This is a GREAT product!", "positive"),
+        ("I love this service", "positive"),
+        ("Terrible experience, a waste of money.", "negative"),
+        ("AWFUL. Worst order ever", "negative"),
+    ] {
+        let fields = model
+            .predict_one(&serde_json::json!({ "text": sentence }))
+            .expect("predicts");
+        assert_eq!(fields["sentiment"], want, "{sentence}: {fields:?}");
+    }
+    let json = serde_json::to_vec(&out.pipeline).expect("pipeline as JSON");
+    let explainer = shared::serving::Explainer::load(&json, &model).expect("explainer");
+    let batch = shared::serving::input::rows_to_batch(
+        model.input_schema(),
+        &[serde_json::json!({ "text": "terrible" })],
+    )
+    .expect("a row");
+    let e = &explainer.explain(&batch)[0].scores[0];
+    assert!(e.contributions["text"] < 0.0, "{e:?}");
+}

@@ -51,8 +51,15 @@ fn inputs() -> Vec<InputSpec> {
             name: "count".into(),
             kind: ColumnType::Integer,
         },
+        InputSpec {
+            name: "review".into(),
+            kind: ColumnType::String,
+        },
     ]
 }
+
+/// The review's vocabulary: features 9, 10, 11.
+const WORDS: [&str; 3] = ["good", "bad", "movie"];
 
 const CITIES: [&str; 4] = ["paris", "lyon", "nice", "lille"];
 
@@ -85,6 +92,18 @@ fn features() -> Vec<Feature> {
             part: DatetimePart::Day,
         },
         Feature::Numeric { input: 4 },
+        Feature::WordCount {
+            input: 5,
+            word: WORDS[0].into(),
+        },
+        Feature::WordCount {
+            input: 5,
+            word: WORDS[1].into(),
+        },
+        Feature::WordCount {
+            input: 5,
+            word: WORDS[2].into(),
+        },
     ]
 }
 
@@ -133,6 +152,19 @@ fn trees(output: usize, scale: f64) -> Vec<Tree> {
             ],
             covers: Vec::new(),
         },
+        Tree {
+            output,
+            nodes: vec![
+                split(9, SplitRule::LessOrEqual(0.5), true, 1, 2),
+                split(10, SplitRule::LessOrEqual(1.5), true, 3, 4),
+                split(11, SplitRule::LessOrEqual(0.5), true, 5, 6),
+                leaf(0.5 * scale),
+                leaf(-0.75 * scale),
+                leaf(0.125 * scale),
+                leaf(0.625 * scale),
+            ],
+            covers: Vec::new(),
+        },
     ]
 }
 
@@ -161,6 +193,12 @@ fn linear(n_out: usize) -> LinearModel {
                 feature: 3,
                 fill: 6.0,
                 weights: w(2, 0.02),
+                mean: 0.0,
+            },
+            NumericTerm {
+                feature: 10,
+                fill: 0.0,
+                weights: w(1, -0.25),
                 mean: 0.0,
             },
         ],
@@ -269,7 +307,21 @@ fn rows(n: usize) -> Vec<Value> {
             } else {
                 json!(((r >> 50) % 7) as i64)
             };
-            json!({"x": x, "city": city, "member": member, "joined": joined, "count": count})
+            // Case forms that count and one that does not, punctuation, non-ASCII letters
+            // (separators in every runtime), repeats, empty and missing text.
+            let review = match (r >> 56) % 10 {
+                0 => Value::Null,
+                1 => json!(""),
+                2 => json!("Good movie, GOOD!"),
+                3 => json!("gOOd bad BAD Bad movie"),
+                4 => json!("İstanbul: bad\tbad\nbad… movies"),
+                5 => json!("ünïcode mövie good-good"),
+                6 => json!("not bad at all, a good movie"),
+                7 => json!("MOVIE movie Movie mOvie"),
+                k => json!(format!("{} {}", WORDS[(k as usize) % 3], WORDS[(i) % 3])),
+            };
+            json!({"x": x, "city": city, "member": member, "joined": joined, "count": count,
+                "review": review})
         })
         .collect()
 }
@@ -498,7 +550,7 @@ fn two_exports_are_byte_identical() {
 fn one_row_gives_the_spec_output_fields() {
     let model = OnnxModel::load(&export(&binary(), &[]).expect("export")).expect("load");
     let fields = model
-        .predict_one(&json!({"x": 0.1, "city": "nice", "member": true, "joined": "2020-05-01T10:00:00Z", "count": 2}))
+        .predict_one(&json!({"x": 0.1, "city": "nice", "member": true, "joined": "2020-05-01T10:00:00Z", "count": 2, "review": "A good movie"}))
         .expect("predict");
     assert!(matches!(fields.get("outcome"), Some(Value::String(s)) if s == "yes" || s == "no"));
     let p = fields
@@ -508,7 +560,7 @@ fn one_row_gives_the_spec_output_fields() {
     assert!((0.0..=1.0).contains(&p));
 
     let model = OnnxModel::load(&export(&multiclass(), &[]).expect("export")).expect("load");
-    let row = json!({"x": null, "city": "mars", "member": null, "joined": null, "count": null});
+    let row = json!({"x": null, "city": "mars", "member": null, "joined": null, "count": null, "review": null});
     let fields = model.predict_one(&row).expect("predict");
     let ps = fields
         .get("outcome_probabilities")

@@ -3,6 +3,7 @@
 //! booleans 0/1, strings as category indices over the training levels, datetimes as calendar
 //! parts plus the raw epoch value), and the column-major `f32` feature matrix models train on.
 
+use super::pipeline::text::{tokens, word_blocks, word_of};
 use super::pipeline::{self, DatetimePart, Feature, InputSpec};
 use super::target::tokenize;
 use super::task::format_number;
@@ -60,11 +61,7 @@ pub enum FeatureError {
 
 /// The input a feature reads.
 pub fn feature_input(feature: &Feature) -> usize {
-    match feature {
-        Feature::Numeric { input }
-        | Feature::CategoryIndex { input, .. }
-        | Feature::DatetimePart { input, .. } => *input,
-    }
+    feature.input()
 }
 
 /// Decides inputs and features from the training `rows` of `table` (the target excluded).
@@ -75,7 +72,12 @@ pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan
         dropped: Vec::new(),
     };
     for column in table.columns.iter().filter(|c| c.name != target) {
-        if let Some(reason) = drop_reason(column, rows, table.n_rows) {
+        let reason = drop_reason(column, rows, table.n_rows);
+        let vocabulary = match reason {
+            None | Some(DropReason::FreeText) => text_vocabulary(column, rows),
+            Some(_) => None,
+        };
+        if let (Some(reason), None) = (reason, &vocabulary) {
             plan.dropped.push(DroppedColumn {
                 name: column.name.clone(),
                 reason,
@@ -84,6 +86,18 @@ pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan
         }
         let input = plan.inputs.len();
         let mut features = Vec::new();
+        if let Some(words) = vocabulary {
+            plan.inputs.push(InputSpec {
+                name: column.name.clone(),
+                kind: column.kind,
+            });
+            plan.features.extend(
+                words
+                    .into_iter()
+                    .map(|word| Feature::WordCount { input, word }),
+            );
+            continue;
+        }
         match (&column.data, column.kind) {
             (ColumnData::Categorical { .. }, _) => {
                 features.push(Feature::CategoryIndex {
@@ -117,6 +131,64 @@ pub fn plan_features(table: &Table, target: &str, rows: &[usize]) -> FeaturePlan
         plan.features.extend(features);
     }
     plan
+}
+
+/// Words kept per text column (the most frequent).
+pub const MAX_WORDS: usize = 500;
+/// A text column's words must be in at least this many training rows.
+const MIN_WORD_ROWS: usize = 2;
+
+/// The vocabulary of a free-text column (reviews, descriptions, titles: a string column whose
+/// values are mostly distinct and run to three tokens or more on average), most frequent
+/// first: the words in at least [`MIN_WORD_ROWS`] training rows, at most [`MAX_WORDS`].
+/// `None` for any other column, or text with fewer than 2 such words.
+fn text_vocabulary(column: &Column, rows: &[usize]) -> Option<Vec<String>> {
+    let ColumnData::Categorical { codes, levels } = &column.data else {
+        return None;
+    };
+    if column.kind != ColumnType::String {
+        return None;
+    }
+    let mut distinct: Vec<u32> = rows
+        .iter()
+        .map(|&r| codes[r])
+        .filter(|&c| c != MISSING_CODE)
+        .collect();
+    let present = distinct.len();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() * 2 <= present {
+        return None;
+    }
+    let mut rows_of_word: HashMap<String, usize> = HashMap::new();
+    let (mut texts, mut token_count) = (0usize, 0usize);
+    let mut seen = std::collections::HashSet::new();
+    for &r in rows {
+        let Some(text) = levels.get(codes[r] as usize) else {
+            continue;
+        };
+        texts += 1;
+        seen.clear();
+        for token in tokens(text) {
+            token_count += 1;
+            if let Some(word) = word_of(token)
+                && seen.insert(word.clone())
+            {
+                *rows_of_word.entry(word).or_insert(0) += 1;
+            }
+        }
+    }
+    // Names and codes are one or two tokens; text runs to several.
+    if texts == 0 || token_count < 3 * texts {
+        return None;
+    }
+    let mut words: Vec<(String, usize)> = rows_of_word
+        .into_iter()
+        .filter(|(_, n)| *n >= MIN_WORD_ROWS)
+        .collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    words.truncate(MAX_WORDS);
+    (words.len() >= 2).then(|| words.into_iter().map(|(w, _)| w).collect())
 }
 
 fn drop_reason(column: &Column, rows: &[usize], table_rows: usize) -> Option<DropReason> {
@@ -234,10 +306,35 @@ pub fn feature_columns(
                 .ok_or_else(|| FeatureError::MissingColumn(i.name.clone()))
         })
         .collect::<Result<_, _>>()?;
-    Ok(features
+    let mut out: Vec<Vec<f32>> = features
         .iter()
-        .map(|f| feature_values(f, columns[feature_input(f)], rows))
-        .collect())
+        .map(|f| match f {
+            // Counted a block at a time, below.
+            Feature::WordCount { .. } => Vec::new(),
+            _ => feature_values(f, columns[feature_input(f)], rows),
+        })
+        .collect();
+    for block in word_blocks(features) {
+        let mut counts = vec![vec![0f32; rows.len()]; block.len()];
+        let mut row_counts = vec![0f32; block.len()];
+        let texts = |r: usize| match &columns[block.input].data {
+            ColumnData::Categorical { codes, levels } => levels.get(codes[r] as usize),
+            ColumnData::Numeric(_) => None,
+        };
+        for (i, &r) in rows.iter().enumerate() {
+            row_counts.iter_mut().for_each(|c| *c = 0.0);
+            if let Some(text) = texts(r) {
+                block.count(text, &mut row_counts);
+            }
+            for (column, c) in counts.iter_mut().zip(&row_counts) {
+                column[i] = *c;
+            }
+        }
+        for (slot, column) in counts.into_iter().enumerate() {
+            out[block.first + slot] = column;
+        }
+    }
+    Ok(out)
 }
 
 fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32> {
@@ -295,6 +392,7 @@ fn feature_values(feature: &Feature, column: &Column, rows: &[usize]) -> Vec<f32
         (Feature::DatetimePart { .. }, ColumnData::Categorical { .. }) => {
             vec![f32::NAN; rows.len()]
         }
+        (Feature::WordCount { .. }, _) => vec![0.0; rows.len()],
     }
 }
 
@@ -409,6 +507,45 @@ pub(crate) mod tests {
         assert!(
             matches!(&plan.features[0], Feature::CategoryIndex { input: 0, levels } if levels.len() == 3)
         );
+    }
+
+    #[test]
+    fn free_text_of_several_words_becomes_word_counts_and_names_stay_dropped() {
+        let n = 40;
+        let reviews: Vec<String> = (0..n)
+            .map(|i| format!("Review {i}: a GOOD read, good value (#{})", i % 3))
+            .collect();
+        let names: Vec<String> = (0..n).map(|i| format!("Person{i} Smith")).collect();
+        fn as_strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let t = table(vec![
+            text_column("review", &as_strs(&reviews)),
+            text_column("name", &as_strs(&names)),
+            numeric_column("y", ColumnType::Float, (0..n).map(|i| i as f64).collect()),
+        ]);
+        let rows: Vec<usize> = (0..n).collect();
+        let plan = plan_features(&t, "y", &rows);
+        assert_eq!(plan.inputs.len(), 1);
+        assert_eq!(plan.inputs[0].name, "review");
+        assert_eq!(plan.dropped.len(), 1);
+        assert_eq!(plan.dropped[0].name, "name");
+        let words: Vec<&str> = plan
+            .features
+            .iter()
+            .map(|f| match f {
+                Feature::WordCount { input: 0, word } => word.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // In at least two rows, most frequent first; the row numbers are in one row each.
+        assert_eq!(
+            words,
+            ["a", "good", "read", "review", "value", "0", "1", "2"]
+        );
+        let columns = feature_columns(&plan.inputs, &plan.features, &t, &[0, 1]).unwrap();
+        assert_eq!(columns[1], [2.0, 2.0], "good and GOOD count, twice a row");
+        assert_eq!(columns[5], [2.0, 0.0], "row 0 has `0` twice");
     }
 
     #[test]

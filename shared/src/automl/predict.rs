@@ -15,6 +15,7 @@
 //!   exact tie goes to `labels[0]`); multiclass: softmax, the label is the arg-max of the
 //!   margins, the first maximum winning.
 
+use super::pipeline::text::word_blocks;
 use super::pipeline::{
     Feature, InvalidPipeline, Model, Pipeline, Task, TreeEnsemble, datetime_part, leaf_value,
     level_index,
@@ -179,6 +180,21 @@ impl Pipeline {
                             matrix[row * n_features + j] = datetime_part(seconds, *part) as f32;
                         }
                     }
+                }
+                // Counted a block at a time, below.
+                Feature::WordCount { .. } => {}
+            }
+        }
+        for block in word_blocks(&self.features) {
+            if let ColumnData::Categorical { codes, levels } = columns[block.input] {
+                let mut counts = vec![0f32; block.len()];
+                for (row, &code) in codes.iter().enumerate() {
+                    counts.iter_mut().for_each(|c| *c = 0.0);
+                    if let Some(text) = levels.get(code as usize) {
+                        block.count(text, &mut counts);
+                    }
+                    let at = row * n_features + block.first;
+                    matrix[at..at + block.len()].copy_from_slice(&counts);
                 }
             }
         }

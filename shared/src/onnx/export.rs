@@ -4,12 +4,14 @@
 
 use super::graph::{Attr, GraphBuilder, INTERNAL_PREFIX, ML_DOMAIN, opset, value_info};
 use super::{InputField, MetadataKey, OUTPUT_PREDICTION, OUTPUT_PROBABILITIES};
+use crate::automl::pipeline::text::{WordBlock, case_forms, word_blocks};
 use crate::automl::pipeline::{
     Calendar, Feature, InvalidPipeline, LinearModel, Model, Node, Pipeline, SplitRule, Task,
     TreeEnsemble, level_index,
 };
 use crate::ingest::ColumnType;
 use crate::ingest::calendar::FloorArithmetic;
+use crate::serving::text_ops::TOKEN_PATTERN;
 use prost::Message;
 use std::collections::BTreeMap;
 use tract_onnx::pb::{self, tensor_proto::DataType};
@@ -26,6 +28,9 @@ pub enum ExportError {
 
 const ONNX_OPSET: i64 = 17;
 const ML_OPSET: i64 = 3;
+/// onnxruntime's contrib domain, of its `Tokenizer`.
+const TEXT_DOMAIN: &str = "com.microsoft";
+const TEXT_OPSET: i64 = 1;
 /// IR version 8 is the one that goes with opset 17.
 const IR_VERSION: i64 = 8;
 const BATCH: &str = "N";
@@ -91,7 +96,19 @@ pub fn export_model(
     };
     Ok(pb::ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![opset("", ONNX_OPSET), opset(ML_DOMAIN, ML_OPSET)],
+        opset_import: if pipeline
+            .features
+            .iter()
+            .any(|f| matches!(f, Feature::WordCount { .. }))
+        {
+            vec![
+                opset("", ONNX_OPSET),
+                opset(ML_DOMAIN, ML_OPSET),
+                opset(TEXT_DOMAIN, TEXT_OPSET),
+            ]
+        } else {
+            vec![opset("", ONNX_OPSET), opset(ML_DOMAIN, ML_OPSET)]
+        },
         producer_name: "plexe".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),
@@ -196,11 +213,20 @@ fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) ->
     // One calendar per datetime input, so its parts share their intermediate values.
     let mut calendars: BTreeMap<usize, Calendar<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(pipeline.features.len());
-    for feature in &pipeline.features {
+    let blocks = word_blocks(&pipeline.features);
+    for (j, feature) in pipeline.features.iter().enumerate() {
         let value = match feature {
             Feature::Numeric { input } => fields[*input].input.clone(),
             Feature::CategoryIndex { input, levels } => {
                 category_index(g, &fields[*input].input, levels)
+            }
+            Feature::WordCount { input, .. } => {
+                // A text input's words are one block of features, counted by one operator;
+                // the block stands at its first feature in the concatenation.
+                match blocks.iter().find(|b| b.first == j) {
+                    Some(block) => word_counts(g, &fields[*input].input, block),
+                    None => continue,
+                }
             }
             Feature::DatetimePart { input, part } => {
                 let calendar = calendars.entry(*input).or_insert_with(|| {
@@ -222,6 +248,47 @@ fn features(g: &mut GraphBuilder, pipeline: &Pipeline, fields: &[InputField]) ->
         out.push(value);
     }
     out
+}
+
+/// A text input's word counts, `[N, V]` float: onnxruntime's `Tokenizer` (`[N, 1, T]` tokens),
+/// `Squeeze` to `[N, T]`, then `TfIdfVectorizer` counting each word's case forms at its slot
+/// (see [`crate::automl::pipeline::text`] and, for tract, `serving/text_ops.rs`).
+fn word_counts(g: &mut GraphBuilder, input: &str, block: &WordBlock) -> String {
+    let tokens = g.op_in(
+        TEXT_DOMAIN,
+        "Tokenizer",
+        &[input],
+        vec![
+            ("mark", Attr::Int(0)),
+            ("mincharnum", Attr::Int(1)),
+            ("pad_value", Attr::Str(String::new())),
+            ("tokenexp", Attr::Str(TOKEN_PATTERN.into())),
+        ],
+    );
+    let axis = g.i64s(&[1], &[1]);
+    let tokens = g.op("Squeeze", &[&tokens, &axis], vec![]);
+    let mut by_slot: Vec<(&String, usize)> = block.slots.iter().map(|(w, &i)| (w, i)).collect();
+    by_slot.sort_by_key(|&(_, i)| i);
+    let (mut pool, mut indexes) = (Vec::new(), Vec::new());
+    for (word, slot) in by_slot {
+        for form in case_forms(word) {
+            pool.push(form);
+            indexes.push(slot as i64);
+        }
+    }
+    g.op(
+        "TfIdfVectorizer",
+        &[&tokens],
+        vec![
+            ("mode", Attr::Str("TF".into())),
+            ("min_gram_length", Attr::Int(1)),
+            ("max_gram_length", Attr::Int(1)),
+            ("max_skip_count", Attr::Int(0)),
+            ("ngram_counts", Attr::Ints(vec![0])),
+            ("ngram_indexes", Attr::Ints(indexes)),
+            ("pool_strings", Attr::Strs(pool)),
+        ],
+    )
 }
 
 /// String → level index as float, NaN when unseen, missing or empty: CategoryMapper to an

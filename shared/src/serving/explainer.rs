@@ -11,6 +11,7 @@
 use super::input::{Batch, InputColumn};
 use super::model::OnnxModel;
 use crate::api::predictions::{ExplainedScore, Explanation};
+use crate::automl::pipeline::text::{WordBlock, word_blocks};
 use crate::automl::pipeline::{
     Feature, InvalidPipeline, NotExplainable, Pipeline, Task, datetime_part, level_index,
 };
@@ -41,6 +42,8 @@ pub struct Explainer {
     levels: Vec<Option<HashMap<String, usize>>>,
     /// Per pipeline input (= the model's input field at the same position): the field's name.
     fields: Vec<String>,
+    /// The word features of each text input.
+    word_blocks: Vec<WordBlock>,
 }
 
 impl Explainer {
@@ -76,6 +79,7 @@ impl Explainer {
             .collect();
         Ok(Explainer {
             fields: pipeline.inputs.iter().map(|i| i.name.clone()).collect(),
+            word_blocks: word_blocks(&pipeline.features),
             levels,
             pipeline,
         })
@@ -87,7 +91,8 @@ impl Explainer {
             Some(InputColumn::Float(v)) => v.get(row).copied().unwrap_or(f32::NAN),
             _ => f32::NAN,
         };
-        self.pipeline
+        let mut x = self
+            .pipeline
             .features
             .iter()
             .enumerate()
@@ -103,8 +108,19 @@ impl Explainer {
                 Feature::DatetimePart { input, part } => {
                     datetime_part(f64::from(float(*input)), *part) as f32
                 }
+                // Counted a block at a time, below.
+                Feature::WordCount { .. } => 0.0,
             })
-            .collect()
+            .collect::<Vec<f32>>();
+        for block in &self.word_blocks {
+            if let Some(InputColumn::Text(v)) = batch.columns.get(block.input)
+                && let Some(text) = v.get(row)
+                && let Some(counts) = x.get_mut(block.first..block.first + block.len())
+            {
+                block.count(text, counts);
+            }
+        }
+        x
     }
 
     /// Every row of `batch` explained (rows in parallel).
@@ -121,12 +137,7 @@ impl Explainer {
         let n_out = c.base.len();
         let mut per_field = vec![vec![0.0; n_out]; self.fields.len()];
         for (feature, values) in self.pipeline.features.iter().zip(&c.per_feature) {
-            let input = match feature {
-                Feature::Numeric { input }
-                | Feature::CategoryIndex { input, .. }
-                | Feature::DatetimePart { input, .. } => *input,
-            };
-            if let Some(field) = per_field.get_mut(input) {
+            if let Some(field) = per_field.get_mut(feature.input()) {
                 for (a, v) in field.iter_mut().zip(values) {
                     *a += v;
                 }

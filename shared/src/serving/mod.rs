@@ -13,6 +13,7 @@ pub mod explainer;
 pub mod input;
 pub mod model;
 pub mod parts;
+pub mod text_ops;
 pub mod timing;
 pub mod tree_ensemble;
 

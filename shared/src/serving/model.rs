@@ -1,7 +1,7 @@
 //! A loaded ONNX pipeline: parsed and optimized by tract once, then run from any thread.
 
 use super::input::{Batch, InputError, rows_to_batch};
-use super::{category_mapper, parts, tree_ensemble};
+use super::{category_mapper, parts, text_ops, tree_ensemble};
 use crate::onnx::{InputField, MetadataKey};
 use prost::Message;
 use serde::Serialize;
@@ -188,6 +188,7 @@ impl OnnxModel {
         let mut onnx = tract_onnx::onnx();
         tree_ensemble::register(&mut onnx.op_register);
         category_mapper::register(&mut onnx.op_register);
+        text_ops::register(&mut onnx.op_register);
         let tract = |e: TractError| LoadError::Tract(format!("{e:?}"));
         let model = onnx.model_for_proto_model(&proto).map_err(tract)?;
         let plan = model

@@ -34,11 +34,40 @@ impl Pipeline {
         {
             return bad("blend weights must be finite with a non-zero sum".into());
         }
+        // The word features of an input: consecutive, each word once (the graph counts them
+        // as one block).
+        let mut words_done: Vec<usize> = Vec::new();
+        let mut words: std::collections::HashSet<(usize, &str)> = Default::default();
+        let mut previous_words_of: Option<usize> = None;
         for (j, feature) in p.features.iter().enumerate() {
             let (input, wants_string) = match feature {
                 Feature::Numeric { input } | Feature::DatetimePart { input, .. } => (*input, false),
-                Feature::CategoryIndex { input, .. } => (*input, true),
+                Feature::CategoryIndex { input, .. } | Feature::WordCount { input, .. } => {
+                    (*input, true)
+                }
             };
+            let words_of = match feature {
+                Feature::WordCount { input, word } => {
+                    if !super::text::is_word(word) || !words.insert((*input, word.as_str())) {
+                        return bad(format!(
+                            "feature {j}: {word:?} is not a new vocabulary word"
+                        ));
+                    }
+                    Some(*input)
+                }
+                _ => None,
+            };
+            if previous_words_of != words_of {
+                if let Some(done) = previous_words_of {
+                    words_done.push(done);
+                }
+                if words_of.is_some_and(|i| words_done.contains(&i)) {
+                    return bad(format!(
+                        "feature {j}: the words of an input are not consecutive"
+                    ));
+                }
+                previous_words_of = words_of;
+            }
             let Some(spec) = p.inputs.get(input) else {
                 return bad(format!("feature {j} reads input {input}, out of range"));
             };

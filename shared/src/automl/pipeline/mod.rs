@@ -13,6 +13,7 @@ mod calendar;
 mod check;
 mod contributions;
 mod margins;
+pub mod text;
 
 pub use calendar::{Calendar, datetime_part};
 pub use check::InvalidPipeline;
@@ -86,6 +87,21 @@ pub enum Feature {
     CategoryIndex { input: usize, levels: Vec<String> },
     /// A calendar part of a datetime input (epoch seconds, UTC); missing → NaN.
     DatetimePart { input: usize, part: DatetimePart },
+    /// How many of a text input's tokens are `word` ([`text`] says which count); a missing
+    /// text has none. The words of one input are consecutive features.
+    WordCount { input: usize, word: String },
+}
+
+impl Feature {
+    /// The input the feature reads.
+    pub fn input(&self) -> usize {
+        match self {
+            Feature::Numeric { input }
+            | Feature::CategoryIndex { input, .. }
+            | Feature::DatetimePart { input, .. }
+            | Feature::WordCount { input, .. } => *input,
+        }
+    }
 }
 
 /// Level → index of a [`Feature::CategoryIndex`]'s `levels`, the first occurrence winning; the
