@@ -591,6 +591,8 @@ async fn end_to_end(app: &TestApp) {
     assert_eq!(done["status"], "READY", "{done}");
     // Same data, same request: the same model (seeded).
     assert_eq!(done["result"]["metric_value"].as_f64().unwrap(), accuracy);
+    // v2.0 is made to look built before explanations were recorded: no pipeline.
+    forget_pipeline(app, &api, "churn", 2).await;
 
     let (status, versions) = api.get("/models/churn/versions").await;
     assert_eq!(status, StatusCode::OK);
@@ -629,6 +631,17 @@ async fn end_to_end(app: &TestApp) {
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, _) = api.post("/models/churn/v2.0/infer", &features).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, body) = api
+        .post("/models/churn/v2.0/infer?explain=true", &features)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("built before explanations"),
+        "{body}"
+    );
 
     let (_, listed) = api.get("/models?status=READY").await;
     assert_eq!(listed["models"][0]["model_name"], "churn");
@@ -651,10 +664,14 @@ async fn end_to_end(app: &TestApp) {
     // Delete: the model, its versions, deployments, logs and artifacts are gone.
     let (_, v1) = api.get("/models/churn/v1.0").await;
     let artifact_keys = app_version_blobs(app, &api, "churn").await;
-    assert_eq!(artifact_keys.len(), 6, "{artifact_keys:?}");
+    let mut stored = 0;
     for key in &artifact_keys {
-        assert!(app.state.blobs.size(key).await.unwrap().is_some(), "{key}");
+        stored += usize::from(app.state.blobs.size(key).await.unwrap().is_some());
     }
+    assert_eq!(
+        stored, 5,
+        "v1.0's three files and v2.0's two: {artifact_keys:?}"
+    );
     assert!(v1["status"] == "READY");
     let (status, _) = api.delete("/models/churn").await;
     assert_eq!(status, StatusCode::OK);
@@ -823,7 +840,8 @@ async fn explanations(api: &Api<'_>, features: &Value, inferred: &Value, csv_row
     assert_eq!(body["error"]["code"], "invalid_request");
 }
 
-/// Every blob of a model's versions (ONNX file, pipeline, metadata), from the store.
+/// Where each version of a model puts its files (ONNX file, pipeline, metadata), by the key
+/// layout rather than by what the version records.
 async fn app_version_blobs(app: &TestApp, api: &Api<'_>, model: &str) -> Vec<String> {
     let (_, me) = api.get("/me").await;
     let account_id = me["account_id"].as_str().unwrap();
@@ -835,9 +853,32 @@ async fn app_version_blobs(app: &TestApp, api: &Api<'_>, model: &str) -> Vec<Str
     .await
     .unwrap()
     .iter()
-    .filter_map(|v| v.trained.as_ref())
-    .flat_map(|t| t.blob_keys().cloned().collect::<Vec<_>>())
+    .flat_map(|v| {
+        let keys = shared::domain::models::artifact_keys(account_id, v);
+        [keys.onnx, keys.pipeline, keys.metadata]
+    })
     .collect()
+}
+
+/// Makes a version look built before pipelines were stored: its record names none and the
+/// file is gone.
+async fn forget_pipeline(app: &TestApp, api: &Api<'_>, model: &str, number: u32) {
+    let (_, me) = api.get("/me").await;
+    let account_id = me["account_id"].as_str().unwrap();
+    let store = app.state.store.as_ref();
+    let name = shared::domain::layout::ModelName::new(model).expect("model name");
+    let mut version = shared::domain::models::list_versions(store, account_id, &name)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|v| v.number == number)
+        .expect("the version");
+    let trained = version.trained.as_mut().expect("built");
+    let key = trained.pipeline_key.take().expect("a pipeline");
+    app.state.blobs.delete(&key).await.unwrap();
+    shared::domain::models::put_version(store, account_id, &version)
+        .await
+        .unwrap();
 }
 
 /// The artifact keys of a model's versions, read from the store as the server wrote them.

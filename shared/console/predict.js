@@ -143,8 +143,10 @@ function singleForm(ctx, d, sample) {
       try {
         answer = await post(`${path}?explain=true`, body);
       } catch (e) {
-        // A version built before explanations were recorded still predicts.
-        if (e.status !== 409 || !/explanations/.test(e.message)) throw e;
+        // The prediction matters more than its explanation: when only the explanation fails
+        // (a version built before they were recorded, a model too large to explain, storage
+        // unavailable), predict without it; the row's own errors are shown as they are.
+        if ([400, 401, 403, 404, 413, 429].includes(e.status) || (e.status === 422 && !(e.details && e.details.field === 'explain'))) throw e;
         answer = await post(path, body);
       }
       const pairs = Object.entries(answer.result).map(([k, v]) => [k, typeof v === 'object' && v !== null

@@ -306,8 +306,10 @@ fn run_one(
 }
 
 /// What `?explain=true` costs on this model: the stored pipeline's size, reading it, one row
-/// explained alone (single thread, as `infer` does) and the whole holdout on every core; and
-/// the largest gap between a row's base value plus contributions and its raw score.
+/// explained alone (as `infer` does: its trees in parallel), the whole holdout (rows in
+/// parallel), the model's cost per row in explanation steps and the rows one request may
+/// have explained; and the largest gap between a row's base value plus contributions and its
+/// raw score.
 fn explanation_cost(
     pipeline: &shared::automl::pipeline::Pipeline,
     model: &OnnxModel,
@@ -336,6 +338,8 @@ fn explanation_cost(
         "load_ms": round3(load_ms),
         "row_us": round3(row_us),
         "rows_per_s": rows_per_s.round(),
+        "cost_per_row": explainer.cost_per_row(),
+        "max_rows_per_request": explainer.max_rows(),
         "max_sum_gap": gap,
     }))
 }

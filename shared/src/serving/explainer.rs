@@ -18,9 +18,13 @@ use crate::automl::pipeline::{
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
-/// The most rows one request may ask to explain: TreeSHAP visits every node of every tree for
-/// each row, on a large forest about a millisecond of CPU per row (see `bench-explain`).
+/// The most rows one request may ask to explain.
 pub const MAX_EXPLAINED_ROWS: usize = 1_000;
+/// The most explanation work one request may ask for, in [`Pipeline::explanation_cost`] steps
+/// (rows × the model's cost per row): TreeSHAP visits every node of every tree for each row,
+/// so a large forest allows fewer rows. About a second and a half of one core on the bench
+/// machine (see `bench-automl`'s `explain`).
+pub const MAX_EXPLAIN_STEPS: u64 = 1_000_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainerError {
@@ -44,6 +48,8 @@ pub struct Explainer {
     fields: Vec<String>,
     /// The word features of each text input.
     word_blocks: Vec<WordBlock>,
+    /// [`Pipeline::explanation_cost`].
+    cost_per_row: u64,
 }
 
 impl Explainer {
@@ -80,9 +86,22 @@ impl Explainer {
         Ok(Explainer {
             fields: pipeline.inputs.iter().map(|i| i.name.clone()).collect(),
             word_blocks: word_blocks(&pipeline.features),
+            cost_per_row: pipeline.explanation_cost(),
             levels,
             pipeline,
         })
+    }
+
+    /// The most rows one request may have explained (0: not even one; see
+    /// [`MAX_EXPLAIN_STEPS`]).
+    pub fn max_rows(&self) -> usize {
+        let rows = MAX_EXPLAIN_STEPS / self.cost_per_row.max(1);
+        usize::try_from(rows).map_or(MAX_EXPLAINED_ROWS, |r| r.min(MAX_EXPLAINED_ROWS))
+    }
+
+    /// The work of explaining one row, in [`Pipeline::explanation_cost`] steps.
+    pub fn cost_per_row(&self) -> u64 {
+        self.cost_per_row
     }
 
     /// Row `row`'s feature vector, computed as the ONNX graph computes it from the inputs.

@@ -55,8 +55,50 @@ impl Contributions {
 #[error("{0}")]
 pub struct NotExplainable(pub String);
 
+/// The deepest tree an explanation walks (training grows at most 63 leaves, so 62 levels):
+/// TreeSHAP's time grows with the square of the depth and its recursion with the depth.
+pub const MAX_EXPLAINED_DEPTH: usize = 128;
+
+/// A tree's shape, as explanations need it: how many leaves, how deep.
+struct Shape {
+    leaves: u64,
+    depth: usize,
+}
+
+/// The tree's shape if every node is reached from the root exactly once (no shared subtree, no
+/// cycle, none out of range) and it is at most [`MAX_EXPLAINED_DEPTH`] deep.
+fn shape(tree: &Tree) -> Result<Shape, NotExplainable> {
+    let bad = |why: &str| Err(NotExplainable(format!("a tree {why}")));
+    let mut seen = vec![false; tree.nodes.len()];
+    let mut shape = Shape {
+        leaves: 0,
+        depth: 0,
+    };
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        match seen.get_mut(node) {
+            None => return bad("points outside itself"),
+            Some(true) => return bad("reaches a node twice"),
+            Some(s) => *s = true,
+        }
+        if depth > MAX_EXPLAINED_DEPTH {
+            return bad(&format!("is deeper than {MAX_EXPLAINED_DEPTH} levels"));
+        }
+        shape.depth = shape.depth.max(depth);
+        match &tree.nodes[node] {
+            Node::Leaf { .. } => shape.leaves += 1,
+            Node::Split { left, right, .. } => {
+                stack.push((*left as usize, depth + 1));
+                stack.push((*right as usize, depth + 1));
+            }
+        }
+    }
+    Ok(shape)
+}
+
 impl Pipeline {
-    /// Whether [`Pipeline::contributions`] can run: every tree that splits carries its covers.
+    /// Whether [`Pipeline::contributions`] can run: every tree that splits carries its covers,
+    /// reaches each node once and is at most [`MAX_EXPLAINED_DEPTH`] deep.
     pub fn check_explainable(&self) -> Result<(), NotExplainable> {
         fn check(model: &Model) -> Result<(), NotExplainable> {
             match model {
@@ -72,6 +114,7 @@ impl Pipeline {
                                     .into(),
                             ));
                         }
+                        shape(tree)?;
                     }
                     Ok(())
                 }
@@ -80,6 +123,31 @@ impl Pipeline {
             }
         }
         self.models.iter().try_for_each(check)
+    }
+
+    /// The work of explaining one row, in steps of TreeSHAP's path arithmetic: per tree, its
+    /// leaves × (depth + 1)²; per linear model, its terms × outputs. Requests are bounded by it.
+    /// The pipeline must have passed [`Pipeline::check_explainable`].
+    pub fn explanation_cost(&self) -> u64 {
+        fn cost(model: &Model, n_out: u64) -> u64 {
+            match model {
+                Model::Trees(ensemble) => ensemble
+                    .trees
+                    .iter()
+                    .map(|t| match shape(t) {
+                        Ok(s) => s.leaves * (s.depth as u64 + 1).pow(2),
+                        Err(_) => u64::MAX / 4,
+                    })
+                    .fold(0u64, u64::saturating_add),
+                Model::Linear(l) => (l.numeric.len() + l.categorical.len()) as u64 * n_out,
+                Model::LogTarget(inner) => cost(inner, n_out),
+            }
+        }
+        let n_out = self.task.n_outputs() as u64;
+        self.models
+            .iter()
+            .map(|m| cost(m, n_out))
+            .fold(1u64, u64::saturating_add)
     }
 
     /// One row's contributions; `x` is the row's feature vector (as [`Pipeline::feature_matrix`]
@@ -165,48 +233,68 @@ fn ensemble_contributions(
             c.margins[k] += b;
         }
     }
-    // Blocks of trees in parallel (one row of a large forest is milliseconds of work), summed
-    // in block order so that the result does not depend on the scheduling.
+    // A fixed number of blocks of trees in parallel (one row of a large forest is milliseconds
+    // of work), summed in block order so that the result depends neither on the scheduling nor
+    // on the number of cores, each block with one flat buffer.
     let n_out = c.base.len();
     let n_features = c.per_feature.len();
-    let partials: Vec<Contributions> = ensemble
+    let per_block = ensemble.trees.len().div_ceil(TREE_BLOCKS).max(1);
+    let partials: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = ensemble
         .trees
-        .par_chunks(TREES_PER_TASK)
+        .par_chunks(per_block)
         .map(|trees| {
-            let mut part = Contributions::zero(n_features, n_out);
+            let (mut base, mut margins) = (vec![0.0; n_out], vec![0.0; n_out]);
+            let mut phi = vec![0.0; n_features * n_out];
             let mut walk = TreeWalk {
                 phi: vec![0.0; n_features],
                 buf: Vec::new(),
                 expected: 0.0,
             };
+            let mut used = Vec::new();
             for tree in trees {
                 let Some(k) = (tree.output < n_out).then_some(tree.output) else {
                     continue;
                 };
                 if tree.nodes.len() <= 1 {
                     if let Some(Node::Leaf { value }) = tree.nodes.first() {
-                        part.base[k] += value;
-                        part.margins[k] += value;
+                        base[k] += value;
+                        margins[k] += value;
                     }
                     continue;
                 }
-                walk.run(tree, value_of);
-                part.base[k] += walk.expected;
-                part.margins[k] += super::leaf_value(&tree.nodes, value_of);
-                for (f, p) in walk.phi.iter().enumerate() {
-                    part.per_feature[f][k] += p;
+                // Only the features the tree splits on get a contribution from it.
+                used.clear();
+                used.extend(tree.nodes.iter().filter_map(|n| match n {
+                    Node::Split { feature, .. } if *feature < n_features => Some(*feature),
+                    _ => None,
+                }));
+                used.sort_unstable();
+                used.dedup();
+                walk.run(tree, value_of, &used);
+                base[k] += walk.expected;
+                margins[k] += super::leaf_value(&tree.nodes, value_of);
+                for &f in &used {
+                    phi[f * n_out + k] += walk.phi[f];
                 }
             }
-            part
+            (base, margins, phi)
         })
         .collect();
-    for part in &partials {
-        c.add_scaled(part, 1.0);
+    for (base, margins, phi) in &partials {
+        for k in 0..n_out {
+            c.base[k] += base[k];
+            c.margins[k] += margins[k];
+        }
+        for (f, per_out) in c.per_feature.iter_mut().enumerate() {
+            for (k, p) in per_out.iter_mut().enumerate() {
+                *p += phi[f * n_out + k];
+            }
+        }
     }
 }
 
-/// Trees one parallel task explains.
-const TREES_PER_TASK: usize = 32;
+/// Blocks of trees explained in parallel.
+const TREE_BLOCKS: usize = 8;
 
 /// One element of TreeSHAP's path of unique features.
 #[derive(Debug, Clone, Copy, Default)]
@@ -232,8 +320,14 @@ struct TreeWalk {
 }
 
 impl TreeWalk {
-    fn run(&mut self, tree: &Tree, value_of: impl Fn(usize) -> f32 + Copy) {
-        self.phi.iter_mut().for_each(|p| *p = 0.0);
+    /// Walks `tree` for the row; `used` lists the features it splits on (the only ones whose
+    /// `phi` it sets).
+    fn run(&mut self, tree: &Tree, value_of: impl Fn(usize) -> f32 + Copy, used: &[usize]) {
+        for &f in used {
+            if let Some(p) = self.phi.get_mut(f) {
+                *p = 0.0;
+            }
+        }
         self.expected = 0.0;
         let root = tree.covers.first().copied().unwrap_or(0.0);
         if root <= 0.0 {
@@ -441,7 +535,12 @@ mod tests {
                 SplitRule::LessOrEqual((rng.next_f64() * 4.0) as f32)
             };
             let left = nodes.len();
-            let share = 0.1 + 0.8 * rng.next_f64();
+            // Shares down to 1e-4, as rare words split: the path arithmetic divides by them.
+            let share = match rng.below(3) {
+                0 => 1e-4 + 1e-3 * rng.next_f64(),
+                1 => 1.0 - 1e-4 - 1e-3 * rng.next_f64(),
+                _ => 0.1 + 0.8 * rng.next_f64(),
+            };
             let (cl, cr) = (covers[at] * share, covers[at] * (1.0 - share));
             nodes[at] = Node::Split {
                 feature,
@@ -537,7 +636,7 @@ mod tests {
                 buf: Vec::new(),
                 expected: 0.0,
             };
-            walk.run(&tree, |f| x[f]);
+            walk.run(&tree, |f| x[f], &(0..n).collect::<Vec<_>>());
             let phi = &walk.phi;
             let want = brute_force(&tree, &x, n);
             for f in 0..n {
@@ -651,5 +750,48 @@ mod tests {
             vec![1.0],
         );
         assert!(p.check_explainable().is_err());
+    }
+
+    /// A stored pipeline could be tampered with: a subtree reached twice (exponential work for
+    /// TreeSHAP) or a chain deeper than the bound (cubic work, deep recursion) is refused.
+    #[test]
+    fn shared_subtrees_and_deep_chains_cannot_be_explained() {
+        let chain = |depth: usize, shared: bool| {
+            let mut nodes = Vec::new();
+            for d in 0..depth {
+                let next = (d + 1) as u32;
+                nodes.push(Node::Split {
+                    feature: d % 3,
+                    rule: SplitRule::LessOrEqual(0.5),
+                    missing_left: true,
+                    left: next,
+                    right: if shared { next } else { (depth + 1 + d) as u32 },
+                });
+            }
+            nodes.push(Node::Leaf { value: 1.0 });
+            if !shared {
+                nodes.extend((0..depth).map(|_| Node::Leaf { value: -1.0 }));
+            }
+            let covers = vec![1.0; nodes.len()];
+            pipeline(
+                vec![Model::Trees(TreeEnsemble {
+                    base: vec![0.0],
+                    trees: vec![Tree {
+                        output: 0,
+                        nodes,
+                        covers,
+                    }],
+                })],
+                vec![1.0],
+            )
+        };
+        assert!(chain(20, false).check_explainable().is_ok());
+        let shared = chain(20, true).check_explainable().unwrap_err();
+        assert!(shared.0.contains("twice"), "{shared}");
+        let deep = chain(MAX_EXPLAINED_DEPTH + 1, false)
+            .check_explainable()
+            .unwrap_err();
+        assert!(deep.0.contains("deeper"), "{deep}");
+        assert!(chain(20, false).explanation_cost() > 20 * 21 * 21);
     }
 }

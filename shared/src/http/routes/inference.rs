@@ -17,8 +17,8 @@ use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
 use crate::serving::input::{JsonRows, rows_to_batch};
 use crate::serving::{
-    Batch, BatchOutput, CsvBatch, CsvBatchError, Explainer, InputError, MAX_BATCH_ROWS,
-    MAX_EXPLAINED_ROWS, MAX_LISTED_ERRORS, OnnxModel, RowsError, RunError,
+    Batch, BatchOutput, CsvBatch, CsvBatchError, Explainer, ExplainerError, InputError,
+    MAX_BATCH_ROWS, MAX_EXPLAINED_ROWS, MAX_LISTED_ERRORS, OnnxModel, RowsError, RunError,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -142,10 +142,23 @@ async fn explainer_of(
     state: &AppState,
     served: &ServedVersion,
     model: &Arc<OnnxModel>,
+    rows: usize,
 ) -> Result<Arc<Explainer>, ApiError> {
-    if let Some(explainer) = model.explainer() {
-        return Ok(explainer);
+    let explainer = match model.explainer() {
+        Some(explainer) => explainer,
+        None => load_explainer(state, served, model).await?,
+    };
+    if rows > explainer.max_rows() {
+        return Err(too_many_to_explain(rows, explainer.max_rows()));
     }
+    Ok(explainer)
+}
+
+async fn load_explainer(
+    state: &AppState,
+    served: &ServedVersion,
+    model: &Arc<OnnxModel>,
+) -> Result<Arc<Explainer>, ApiError> {
     let Some(key) = &served.pipeline_key else {
         return Err(ApiError::conflict(format!(
             "Version {} was built before explanations were recorded, so it cannot explain its \
@@ -161,7 +174,13 @@ async fn explainer_of(
     let explainer = tokio::task::spawn_blocking(move || Explainer::load(&bytes, &for_load))
         .await
         .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?
-        .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?;
+        .map_err(|e| match e {
+            ExplainerError::NotExplainable(why) => ApiError::conflict(format!(
+                "Version {} cannot explain its predictions: {why}. Leave out explain=true.",
+                served.label()
+            )),
+            other => ApiError::internal(format!("loading the explainer: {other}")),
+        })?;
     let (explainer, attached) = model.attach_explainer(explainer);
     if attached {
         state.plans.grow(&served.artifact_key, size);
@@ -169,15 +188,21 @@ async fn explainer_of(
     Ok(explainer)
 }
 
-fn too_many_to_explain(n: usize) -> ApiError {
-    ApiError::new(
-        ErrorCode::ValidationError,
+/// More rows than explain=true takes: [`MAX_EXPLAINED_ROWS`], or fewer for a large model
+/// (`limit`; 0 when even one row would cost more than a request may).
+fn too_many_to_explain(n: usize, limit: usize) -> ApiError {
+    let message = if limit == 0 {
+        "This model's forest is too large to explain within one request's bound. Leave out \
+         explain=true."
+            .to_string()
+    } else {
         format!(
-            "The batch has {n} rows; explain=true takes at most {MAX_EXPLAINED_ROWS} per request. \
-             Split it, or leave out explain=true for up to {MAX_BATCH_ROWS} rows."
-        ),
-    )
-    .with_details(json!({ "field": "explain", "limit": MAX_EXPLAINED_ROWS }))
+            "The batch has {n} rows; explain=true takes at most {limit} per request for this \
+             model. Split it, or leave out explain=true for up to {MAX_BATCH_ROWS} rows."
+        )
+    };
+    ApiError::new(ErrorCode::ValidationError, message)
+        .with_details(json!({ "field": "explain", "limit": limit }))
 }
 
 fn run_error(e: RunError) -> ApiError {
@@ -226,10 +251,10 @@ fn input_error(e: &InputError) -> ApiError {
     request_body(content = Object, description = "One object of input fields (null = missing); the version's input_schema lists them"),
     responses(
         (status = 200, description = "The prediction", body = InferResponse),
-        (status = 400, description = "Not JSON", body = ErrorEnvelope),
+        (status = 400, description = "Not JSON, or a bad query string (explain takes true or false)", body = ErrorEnvelope),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
         (status = 409, description = "Not READY or not deployed, or (explain=true) built before explanations were recorded", body = ErrorEnvelope),
-        (status = 422, description = "Invalid fields (details.errors name each)", body = ErrorEnvelope)
+        (status = 422, description = "Invalid fields (details.errors name each), or (explain=true) a model too large to explain (details.limit 0)", body = ErrorEnvelope)
     )
 )]
 async fn infer(
@@ -253,10 +278,9 @@ async fn infer(
         let (version, model) = served_model(&state, &caller, &model_name, &model_version).await?;
         let batch = rows_to_batch(model.input_schema(), std::slice::from_ref(&row))
             .map_err(|e| input_error(&e))?;
-        let explainer = explainer_of(&state, &version, &model).await?;
-        let output = model.run(&batch).map_err(run_error)?;
-        let explanation = explainer.explain(&batch).pop();
-        (version, model, output, explanation)
+        let explainer = explainer_of(&state, &version, &model, 1).await?;
+        let (model, output, mut explanations) = run_explained(model, explainer, batch).await?;
+        (version, model, output, explanations.pop())
     } else {
         let (version, model, output) =
             predict_one(&state, &caller, &model_name, &model_version, &row).await?;
@@ -376,15 +400,15 @@ fn content_type(req: &Request) -> String {
         )
     ),
     responses(
-        (status = 200, description = "One prediction per row, in order (a CSV body gets the CSV back with the prediction columns appended)", content(
+        (status = 200, description = "One prediction per row, in order (a CSV body gets the CSV back with the prediction columns appended; with explain=true also <target>_base_value and one <field>_contribution column per input field)", content(
             (Vec<PredictionItem> = "application/json"),
             (String = "text/csv")
         )),
-        (status = 400, description = "Not JSON or not CSV", body = ErrorEnvelope),
+        (status = 400, description = "Not JSON or not CSV, or a bad query string (explain takes true or false)", body = ErrorEnvelope),
         (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
         (status = 409, description = "Not READY or not deployed, or (explain=true) built before explanations were recorded", body = ErrorEnvelope),
         (status = 415, description = "Another content type", body = ErrorEnvelope),
-        (status = 422, description = "Invalid rows (details.errors name row and field), or over 10,000 rows (1,000 with explain=true)", body = ErrorEnvelope)
+        (status = 422, description = "Invalid rows (details.errors name row and field), or over 10,000 rows (with explain=true: over 1,000, or fewer for a large model; details.limit)", body = ErrorEnvelope)
     )
 )]
 async fn predictions(
@@ -411,7 +435,7 @@ async fn predictions(
                 .map_err(|e| input_error(&e))?;
             drop(rows);
             let body = if explain {
-                let explainer = explainer_of(&state, &version, &model).await?;
+                let explainer = explainer_of(&state, &version, &model, batch.n_rows).await?;
                 let (model, output, explanations) = run_explained(model, explainer, batch).await?;
                 let items: Vec<PredictionItem> = explanations
                     .into_iter()
@@ -487,7 +511,7 @@ async fn predictions(
 /// most [`MAX_EXPLAINED_ROWS`] when explained.
 fn check_row_count(n: usize, explain: bool) -> Result<(), ApiError> {
     if explain && n > MAX_EXPLAINED_ROWS {
-        return Err(too_many_to_explain(n));
+        return Err(too_many_to_explain(n, MAX_EXPLAINED_ROWS));
     }
     if n == 0 {
         return Err(ApiError::new(
@@ -573,7 +597,7 @@ async fn csv_predictions(
     let (version, model) = served_model(state, caller, model_name, model_version).await?;
     let batch = csv.to_batch(&model).map_err(csv_error)?;
     let (model, output, explanations) = if explain {
-        let explainer = explainer_of(state, &version, &model).await?;
+        let explainer = explainer_of(state, &version, &model, batch.n_rows).await?;
         let (model, output, explanations) = run_explained(model, explainer, batch).await?;
         (model, output, Some(explanations))
     } else {
