@@ -17,6 +17,7 @@ use crate::automl::pipeline::{
 };
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The most rows one request may ask to explain.
 pub const MAX_EXPLAINED_ROWS: usize = 1_000;
@@ -36,6 +37,30 @@ pub enum ExplainerError {
     NotExplainable(#[from] NotExplainable),
     #[error("the stored pipeline does not match the model's inputs: {0}")]
     Mismatch(String),
+}
+
+/// What a served model holds for explanations once its pipeline was read: the explainer, or why
+/// there is none (the pipeline is immutable, so the answer stays true).
+#[derive(Debug, Clone)]
+pub enum ExplainerState {
+    Ready(Arc<Explainer>),
+    /// The model cannot be explained (its trees lack covers, say).
+    NotExplainable(String),
+    /// The stored pipeline is unreadable or does not fit the model.
+    Broken(String),
+}
+
+impl ExplainerState {
+    /// The state a load's result leaves.
+    pub fn of(loaded: Result<Explainer, ExplainerError>) -> ExplainerState {
+        match loaded {
+            Ok(explainer) => ExplainerState::Ready(Arc::new(explainer)),
+            Err(ExplainerError::NotExplainable(why)) => {
+                ExplainerState::NotExplainable(why.to_string())
+            }
+            Err(other) => ExplainerState::Broken(other.to_string()),
+        }
+    }
 }
 
 /// A version's pipeline, ready to explain rows of the model's input batches.

@@ -19,7 +19,7 @@ pub mod tree_ensemble;
 
 pub use cache::{CacheError, PlanCache};
 pub use csv_batch::{CsvBatch, CsvBatchError, CsvChunks};
-pub use explainer::{Explainer, ExplainerError, MAX_EXPLAINED_ROWS};
+pub use explainer::{Explainer, ExplainerError, ExplainerState, MAX_EXPLAINED_ROWS};
 pub use input::{
     Batch, BatchBuilder, Cell, FieldError, InputColumn, InputError, JsonRows, MAX_BATCH_ROWS,
     MAX_LISTED_ERRORS, RowsError,

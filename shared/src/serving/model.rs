@@ -110,9 +110,9 @@ pub struct OnnxModel {
     artifact_bytes: usize,
     /// Whether large batches are cut into parts (see SPLIT_MAX_TREE_STEPS).
     split_batches: bool,
-    /// The version's explainer, loaded on the first request for an explanation and then kept
-    /// as long as the plan.
-    explainer: std::sync::OnceLock<Arc<super::Explainer>>,
+    /// The version's explainer, or why it has none: loaded once, by the first request for an
+    /// explanation (concurrent first requests wait for it), and kept as long as the plan.
+    explainer: tokio::sync::OnceCell<super::explainer::ExplainerState>,
 }
 
 /// Rows from which a batch may be cut into parts, each run through the whole plan
@@ -218,7 +218,7 @@ impl OnnxModel {
             task,
             artifact_bytes: bytes.len(),
             split_batches: tree_steps <= SPLIT_MAX_TREE_STEPS,
-            explainer: std::sync::OnceLock::new(),
+            explainer: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -238,20 +238,16 @@ impl OnnxModel {
         self.artifact_bytes
     }
 
-    /// The explainer, once one was attached.
-    pub fn explainer(&self) -> Option<Arc<super::Explainer>> {
-        self.explainer.get().cloned()
-    }
-
-    /// Attaches the explainer and returns the one attached, and whether it is this one (two
-    /// first requests may both load one; the first attached stays).
-    pub fn attach_explainer(&self, explainer: super::Explainer) -> (Arc<super::Explainer>, bool) {
-        let mut attached = false;
-        let kept = self.explainer.get_or_init(|| {
-            attached = true;
-            Arc::new(explainer)
-        });
-        (kept.clone(), attached)
+    /// The explainer's state, loaded by `load` if no request has loaded it yet. A load that
+    /// fails (the store unavailable) is not kept, so the next request tries again.
+    pub async fn explainer_or_load<E, F>(
+        &self,
+        load: impl FnOnce() -> F,
+    ) -> Result<&super::explainer::ExplainerState, E>
+    where
+        F: std::future::Future<Output = Result<super::explainer::ExplainerState, E>>,
+    {
+        self.explainer.get_or_try_init(load).await
     }
 
     /// Validates JSON rows (objects) against the input schema and predicts them; every invalid

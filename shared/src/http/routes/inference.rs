@@ -17,7 +17,7 @@ use crate::http::state::AppState;
 use crate::ids::now_rfc3339;
 use crate::serving::input::{JsonRows, rows_to_batch};
 use crate::serving::{
-    Batch, BatchOutput, CsvBatch, CsvBatchError, Explainer, ExplainerError, InputError,
+    Batch, BatchOutput, CsvBatch, CsvBatchError, Explainer, ExplainerState, InputError,
     MAX_BATCH_ROWS, MAX_EXPLAINED_ROWS, MAX_LISTED_ERRORS, OnnxModel, RowsError, RunError,
 };
 use axum::Router;
@@ -136,28 +136,14 @@ async fn load_plan(state: &AppState, key: &str) -> Result<Arc<OnnxModel>, ApiErr
     Ok(Arc::new(model))
 }
 
-/// The explainer of a served version: attached to its cached plan once its pipeline has been
-/// fetched and read.
+/// The explainer of a served version, read once per cached plan: the first explained request
+/// fetches and parses the pipeline (concurrent ones wait for it); a pipeline that cannot
+/// explain is remembered as such, a store that fails is tried again next time.
 async fn explainer_of(
     state: &AppState,
     served: &ServedVersion,
     model: &Arc<OnnxModel>,
     rows: usize,
-) -> Result<Arc<Explainer>, ApiError> {
-    let explainer = match model.explainer() {
-        Some(explainer) => explainer,
-        None => load_explainer(state, served, model).await?,
-    };
-    if rows > explainer.max_rows() {
-        return Err(too_many_to_explain(rows, explainer.max_rows()));
-    }
-    Ok(explainer)
-}
-
-async fn load_explainer(
-    state: &AppState,
-    served: &ServedVersion,
-    model: &Arc<OnnxModel>,
 ) -> Result<Arc<Explainer>, ApiError> {
     let Some(key) = &served.pipeline_key else {
         return Err(ApiError::conflict(format!(
@@ -167,23 +153,35 @@ async fn load_explainer(
             served.label()
         )));
     };
-    let bytes = state.blobs.get(key).await?;
-    // The parsed pipeline takes about as much memory as its JSON.
-    let size = bytes.len();
-    let for_load = model.clone();
-    let explainer = tokio::task::spawn_blocking(move || Explainer::load(&bytes, &for_load))
-        .await
-        .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?
-        .map_err(|e| match e {
-            ExplainerError::NotExplainable(why) => ApiError::conflict(format!(
+    let loaded = model
+        .explainer_or_load(|| async {
+            let bytes = state.blobs.get(key).await?;
+            // The parsed pipeline takes about as much memory as its JSON.
+            let size = bytes.len();
+            let for_load = model.clone();
+            let loaded = tokio::task::spawn_blocking(move || Explainer::load(&bytes, &for_load))
+                .await
+                .map_err(|e| ApiError::internal(format!("loading the explainer: {e}")))?;
+            if loaded.is_ok() {
+                state.plans.grow(&served.artifact_key, size);
+            }
+            Ok::<_, ApiError>(ExplainerState::of(loaded))
+        })
+        .await?;
+    let explainer = match loaded {
+        ExplainerState::Ready(explainer) => explainer.clone(),
+        ExplainerState::NotExplainable(why) => {
+            return Err(ApiError::conflict(format!(
                 "Version {} cannot explain its predictions: {why}. Leave out explain=true.",
                 served.label()
-            )),
-            other => ApiError::internal(format!("loading the explainer: {other}")),
-        })?;
-    let (explainer, attached) = model.attach_explainer(explainer);
-    if attached {
-        state.plans.grow(&served.artifact_key, size);
+            )));
+        }
+        ExplainerState::Broken(why) => {
+            return Err(ApiError::internal(format!("loading the explainer: {why}")));
+        }
+    };
+    if rows > explainer.max_rows() {
+        return Err(too_many_to_explain(rows, explainer.max_rows()));
     }
     Ok(explainer)
 }
