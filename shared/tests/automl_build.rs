@@ -292,6 +292,52 @@ fn multiclass_with_missing_and_unseen_categories() {
         out.holdout_metrics
     );
     assert_eq!(out.output_schema[1].name, "species_probabilities");
+
+    // Explained as a CSV batch: the base value and contribution columns are those of the
+    // predicted class's score, and the JSON explanation has one score per class whose softmax
+    // is the served probabilities.
+    let bytes = shared::onnx::export(&out.pipeline, &[]).expect("exports");
+    let model = shared::serving::OnnxModel::load(&bytes).expect("loads");
+    let json = serde_json::to_vec(&out.pipeline).expect("pipeline as JSON");
+    let explainer = shared::serving::Explainer::load(&json, &model).expect("explainer");
+    let csv = "bill_length_mm,island\n36.5,Biscoe\n44,Dream\n50.5,\n,Torgersen\n";
+    let batch_csv = shared::serving::CsvBatch::parse(csv.as_bytes()).expect("CSV");
+    let batch = batch_csv.to_batch(&model).expect("batch");
+    let served = model.run(&batch).expect("runs");
+    let explanations = explainer.explain(&batch);
+    let written = batch_csv
+        .with_predictions(&model, &served, Some(&explanations))
+        .expect("writes");
+    let mut reader = csv::Reader::from_reader(written.as_slice());
+    let header = reader.headers().expect("header").clone();
+    let at = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (predicted_at, base_at) = (at("species"), at("species_base_value"));
+    let parts = [at("bill_length_mm_contribution"), at("island_contribution")];
+    for (row, record) in reader.records().enumerate() {
+        let record = record.expect("record");
+        let e = &explanations[row];
+        assert_eq!(e.score, "class_score");
+        assert_eq!(e.scores.len(), 3);
+        let predicted = &record[predicted_at];
+        let score = e
+            .scores
+            .iter()
+            .find(|s| s.label.as_deref() == Some(predicted))
+            .expect("the predicted class's score");
+        let number = |i: usize| record[i].parse::<f64>().expect("a number");
+        let sum = number(base_at) + parts.iter().map(|&i| number(i)).sum::<f64>();
+        assert!(
+            (sum - score.raw_score).abs() < 1e-9,
+            "row {row}: {sum} vs {score:?}"
+        );
+        // The predicted class has the highest score.
+        let best = e
+            .scores
+            .iter()
+            .map(|s| s.raw_score)
+            .fold(f64::MIN, f64::max);
+        assert_eq!(score.raw_score, best, "row {row}");
+    }
 }
 
 #[test]
