@@ -220,7 +220,7 @@ ACTIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:ConditionCheckItem",
         },
         objects("datasets/"): {"s3:GetObject"},
-        # models/<account>/<model>/<version>/{model.onnx,metadata.json}: written, and deleted
+        # models/<account>/<model>/<version>/{model.onnx,pipeline.json,metadata.json}: written, and deleted
         # again when the version cannot become READY.
         objects("models/"): {"s3:PutObject", "s3:DeleteObject"},
         BUCKET: {"s3:ListBucket"},
