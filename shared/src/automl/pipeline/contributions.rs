@@ -384,12 +384,7 @@ impl TreeWalk {
             }) => {
                 let path = &mut self.buf[start..];
                 extend(path, depth, parent_zero, parent_one, parent_feature);
-                let v = value_of(*feature);
-                let go_left = if v.is_nan() {
-                    *missing_left
-                } else {
-                    rule.goes_left(v)
-                };
+                let go_left = rule.row_goes_left(*missing_left, value_of(*feature));
                 let (hot, cold) = if go_left {
                     (*left as usize, *right as usize)
                 } else {
@@ -582,12 +577,7 @@ mod tests {
             } => {
                 let (l, r) = (*left as usize, *right as usize);
                 if known & (1 << feature) != 0 {
-                    let v = x[*feature];
-                    let go_left = if v.is_nan() {
-                        *missing_left
-                    } else {
-                        rule.goes_left(v)
-                    };
+                    let go_left = rule.row_goes_left(*missing_left, x[*feature]);
                     conditional(tree, x, known, if go_left { l } else { r })
                 } else {
                     (tree.covers[l] * conditional(tree, x, known, l)

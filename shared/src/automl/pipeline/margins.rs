@@ -14,6 +14,16 @@ pub fn category_index(v: f32) -> Option<u32> {
 }
 
 impl SplitRule {
+    /// Whether a row whose feature value is `v` goes to the left child: a missing (NaN) value
+    /// as `missing_left` says, a present one by the rule.
+    pub fn row_goes_left(&self, missing_left: bool, v: f32) -> bool {
+        if v.is_nan() {
+            missing_left
+        } else {
+            self.goes_left(v)
+        }
+    }
+
     /// Whether a present (not NaN) feature value goes to the left child.
     pub fn goes_left(&self, v: f32) -> bool {
         match self {
@@ -40,12 +50,7 @@ pub fn leaf_value(nodes: &[Node], value_of: impl Fn(usize) -> f32) -> f64 {
                 left,
                 right,
             }) => {
-                let v = value_of(*feature);
-                let go_left = if v.is_nan() {
-                    *missing_left
-                } else {
-                    rule.goes_left(v)
-                };
+                let go_left = rule.row_goes_left(*missing_left, value_of(*feature));
                 at = if go_left { *left } else { *right } as usize;
             }
             None => return 0.0,
