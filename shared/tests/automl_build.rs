@@ -304,7 +304,7 @@ fn multiclass_with_missing_and_unseen_categories() {
     let batch_csv = shared::serving::CsvBatch::parse(csv.as_bytes()).expect("CSV");
     let batch = batch_csv.to_batch(&model).expect("batch");
     let served = model.run(&batch).expect("runs");
-    let explanations = explainer.explain(&batch);
+    let explanations = explainer.explain(&batch).expect("explains");
     let written = batch_csv
         .with_predictions(&model, &served, Some(&explanations))
         .expect("writes");
@@ -603,6 +603,6 @@ fn a_text_column_becomes_word_counts_and_predicts_sentiment() {
         &[serde_json::json!({ "text": "terrible" })],
     )
     .expect("a row");
-    let e = &explainer.explain(&batch)[0].scores[0];
+    let e = &explainer.explain(&batch).expect("explains")[0].scores[0];
     assert!(e.contributions["text"] < 0.0, "{e:?}");
 }

@@ -111,7 +111,9 @@ fn assert_explanations_add_up(
     batch: &Batch,
     tract: &BatchOutput,
 ) {
-    let explanations = explainer.explain(batch);
+    let explanations = explainer
+        .explain(batch)
+        .unwrap_or_else(|e| panic!("{name}: explain: {e}"));
     assert_eq!(explanations.len(), batch.n_rows, "{name}");
     // The graph sums f32 leaf weights in f32: its error grows with the scale of the target, not
     // of one row's value.

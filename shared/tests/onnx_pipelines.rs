@@ -9,8 +9,7 @@ use shared::automl::pipeline::{
     CategoricalTerm, DatetimePart, Feature, InputSpec, LinearModel, Model, Node, NumericTerm,
     Pipeline, SplitRule, Task, Tree, TreeEnsemble,
 };
-use shared::ingest::table::MISSING_CODE;
-use shared::ingest::{Column, ColumnData, ColumnType, Table};
+use shared::ingest::ColumnType;
 use shared::onnx::export;
 use shared::serving::{Batch, BatchOutput, InputColumn, OnnxModel};
 use std::path::PathBuf;
@@ -326,46 +325,6 @@ fn rows(n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// The rows as a table, through the same JSON → tensor conversion the server uses, so that the
-/// native prediction sees exactly the `f32` inputs tract sees.
-fn table_of(pipeline: &Pipeline, batch: &Batch) -> Table {
-    let columns = pipeline
-        .inputs
-        .iter()
-        .zip(&batch.columns)
-        .map(|(spec, column)| Column {
-            name: spec.name.clone(),
-            kind: spec.kind,
-            data: match column {
-                InputColumn::Float(v) => ColumnData::Numeric(v.iter().map(|&x| x as f64).collect()),
-                InputColumn::Text(v) => {
-                    let mut levels: Vec<String> = Vec::new();
-                    let codes = v
-                        .iter()
-                        .map(|s| {
-                            if s.is_empty() {
-                                return MISSING_CODE;
-                            }
-                            match levels.iter().position(|l| l == s) {
-                                Some(i) => i as u32,
-                                None => {
-                                    levels.push(s.clone());
-                                    levels.len() as u32 - 1
-                                }
-                            }
-                        })
-                        .collect();
-                    ColumnData::Categorical { codes, levels }
-                }
-            },
-        })
-        .collect();
-    Table {
-        columns,
-        n_rows: batch.n_rows,
-    }
-}
-
 fn batch_of(model: &OnnxModel, rows: &[Value]) -> Batch {
     shared::serving::input::rows_to_batch(model.input_schema(), rows)
         .expect("generated rows are valid")
@@ -377,8 +336,9 @@ fn assert_tract_matches_native(pipeline: &Pipeline) -> (Vec<u8>, Batch, BatchOut
     let rows = rows(500);
     let batch = batch_of(&model, &rows);
     let out = model.run(&batch).expect("tract runs");
+    // The batch as a table: native prediction sees exactly the `f32` inputs tract sees.
     let native = pipeline
-        .predict(&table_of(pipeline, &batch))
+        .predict(&batch.to_table(model.input_schema()))
         .expect("native predict");
     assert_eq!(out.len(), rows.len());
     match (&out, &native) {

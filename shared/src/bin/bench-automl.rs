@@ -325,14 +325,18 @@ fn explanation_cost(
     let singles = batch.n_rows.min(200);
     let started = Instant::now();
     for row in 0..singles {
-        std::hint::black_box(explainer.explain(&batch.rows(row..row + 1)));
+        std::hint::black_box(
+            explainer
+                .explain(&batch.rows(row..row + 1))
+                .map_err(|e| e.to_string())?,
+        );
     }
     let row_us = started.elapsed().as_secs_f64() * 1e6 / singles.max(1) as f64;
     // At most EXPLAINED_ROWS of the holdout: a large forest explains a few hundred rows a
     // second, and the largest holdouts have 100,000.
     let some = batch.rows(0..batch.n_rows.min(EXPLAINED_ROWS));
     let started = Instant::now();
-    let all = explainer.explain(&some);
+    let all = explainer.explain(&some).map_err(|e| e.to_string())?;
     let rows_per_s = some.n_rows as f64 / started.elapsed().as_secs_f64();
     let gap = all
         .iter()

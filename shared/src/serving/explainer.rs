@@ -8,15 +8,14 @@
 //! Contributions are per input field: the features made from one field (a datetime's calendar
 //! parts, say) are summed.
 
-use super::input::{Batch, InputColumn};
+use super::input::Batch;
 use super::model::OnnxModel;
 use crate::api::predictions::{ExplainedScore, Explanation};
-use crate::automl::pipeline::text::{WordBlock, word_blocks};
-use crate::automl::pipeline::{
-    Feature, InvalidPipeline, NotExplainable, Pipeline, Task, datetime_part, level_index,
-};
+use crate::automl::PredictError;
+use crate::automl::pipeline::{InvalidPipeline, NotExplainable, Pipeline, Task};
+use crate::onnx::InputField;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most rows one request may ask to explain.
@@ -37,6 +36,8 @@ pub enum ExplainerError {
     NotExplainable(#[from] NotExplainable),
     #[error("the stored pipeline does not match the model's inputs: {0}")]
     Mismatch(String),
+    #[error("the rows' features: {0}")]
+    Features(#[from] PredictError),
 }
 
 /// What a served model holds for explanations once its pipeline was read: the explainer, or why
@@ -67,12 +68,8 @@ impl ExplainerState {
 #[derive(Debug)]
 pub struct Explainer {
     pipeline: Pipeline,
-    /// Per feature: the level → index map of a categorical feature.
-    levels: Vec<Option<HashMap<String, usize>>>,
-    /// Per pipeline input (= the model's input field at the same position): the field's name.
-    fields: Vec<String>,
-    /// The word features of each text input.
-    word_blocks: Vec<WordBlock>,
+    /// The model's input fields (= the pipeline's inputs, in order).
+    schema: Vec<InputField>,
     /// [`Pipeline::explanation_cost`].
     cost_per_row: u64,
 }
@@ -95,24 +92,9 @@ impl Explainer {
                 "its inputs are not the model's input fields".into(),
             ));
         }
-        let levels = pipeline
-            .features
-            .iter()
-            .map(|f| match f {
-                Feature::CategoryIndex { levels, .. } => Some(
-                    level_index(levels)
-                        .into_iter()
-                        .map(|(level, i)| (level.to_string(), i))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect();
         Ok(Explainer {
-            fields: pipeline.inputs.iter().map(|i| i.name.clone()).collect(),
-            word_blocks: word_blocks(&pipeline.features),
+            schema: schema.to_vec(),
             cost_per_row: pipeline.explanation_cost(),
-            levels,
             pipeline,
         })
     }
@@ -129,57 +111,23 @@ impl Explainer {
         self.cost_per_row
     }
 
-    /// Row `row`'s feature vector, computed as the ONNX graph computes it from the inputs.
-    fn features(&self, batch: &Batch, row: usize) -> Vec<f32> {
-        let float = |input: usize| match batch.columns.get(input) {
-            Some(InputColumn::Float(v)) => v.get(row).copied().unwrap_or(f32::NAN),
-            _ => f32::NAN,
-        };
-        let mut x = self
+    /// Every row of `batch` explained (rows in parallel). Features are computed by native
+    /// prediction's own [`Pipeline::feature_matrix`], which the tests hold to the ONNX graph.
+    pub fn explain(&self, batch: &Batch) -> Result<Vec<Explanation>, ExplainerError> {
+        let n_features = self.pipeline.features.len();
+        let x = self
             .pipeline
-            .features
-            .iter()
-            .enumerate()
-            .map(|(j, feature)| match feature {
-                Feature::Numeric { input } => float(*input),
-                Feature::CategoryIndex { input, .. } => match batch.columns.get(*input) {
-                    Some(InputColumn::Text(v)) => v
-                        .get(row)
-                        .and_then(|s| self.levels[j].as_ref()?.get(s.as_str()))
-                        .map_or(f32::NAN, |&i| i as f32),
-                    _ => f32::NAN,
-                },
-                Feature::DatetimePart { input, part } => {
-                    datetime_part(f64::from(float(*input)), *part) as f32
-                }
-                // Counted a block at a time, below.
-                Feature::WordCount { .. } => 0.0,
-            })
-            .collect::<Vec<f32>>();
-        for block in &self.word_blocks {
-            if let Some(InputColumn::Text(v)) = batch.columns.get(block.input)
-                && let Some(text) = v.get(row)
-                && let Some(counts) = x.get_mut(block.first..block.first + block.len())
-            {
-                block.count(text, counts);
-            }
-        }
-        x
-    }
-
-    /// Every row of `batch` explained (rows in parallel).
-    pub fn explain(&self, batch: &Batch) -> Vec<Explanation> {
-        (0..batch.n_rows)
+            .feature_matrix(&batch.to_table(&self.schema))?;
+        Ok((0..batch.n_rows)
             .into_par_iter()
-            .map(|row| self.explain_row(batch, row))
-            .collect()
+            .map(|row| self.explain_row(&x[row * n_features..(row + 1) * n_features]))
+            .collect())
     }
 
-    fn explain_row(&self, batch: &Batch, row: usize) -> Explanation {
-        let x = self.features(batch, row);
-        let c = self.pipeline.contributions(&x);
+    fn explain_row(&self, x: &[f32]) -> Explanation {
+        let c = self.pipeline.contributions(x);
         let n_out = c.base.len();
-        let mut per_field = vec![vec![0.0; n_out]; self.fields.len()];
+        let mut per_field = vec![vec![0.0; n_out]; self.schema.len()];
         for (feature, values) in self.pipeline.features.iter().zip(&c.per_feature) {
             if let Some(field) = per_field.get_mut(feature.input()) {
                 for (a, v) in field.iter_mut().zip(values) {
@@ -202,10 +150,10 @@ impl Explainer {
                 raw_score: c.margins[k],
                 base_value: c.base[k],
                 contributions: self
-                    .fields
+                    .schema
                     .iter()
                     .zip(&per_field)
-                    .map(|(name, v)| (name.clone(), v[k]))
+                    .map(|(field, v)| (field.name.clone(), v[k]))
                     .collect::<BTreeMap<_, _>>(),
             })
             .collect();

@@ -6,7 +6,8 @@
 //! booleans are accepted for string fields (as their text).
 
 use crate::ingest::cell::{self, CellValue};
-use crate::ingest::{ColumnData, ColumnType, Table};
+use crate::ingest::table::MISSING_CODE;
+use crate::ingest::{Column, ColumnData, ColumnType, Table};
 use crate::onnx::InputField;
 use serde::Serialize;
 use serde_json::Value;
@@ -114,6 +115,46 @@ impl Batch {
                 total: errors.len(),
                 errors,
             })
+        }
+    }
+
+    /// The batch as a table whose columns are named by the schema (the inverse of
+    /// [`Batch::from_table`]: floats widened to `f64`, the empty string missing), so that native
+    /// prediction reads exactly the values tract reads.
+    pub fn to_table(&self, schema: &[InputField]) -> Table {
+        let columns = schema
+            .iter()
+            .zip(&self.columns)
+            .map(|(field, column)| Column {
+                name: field.name.clone(),
+                kind: field.kind,
+                data: match column {
+                    InputColumn::Float(v) => {
+                        ColumnData::Numeric(v.iter().map(|&x| f64::from(x)).collect())
+                    }
+                    InputColumn::Text(v) => {
+                        let mut index: HashMap<&str, u32> = HashMap::new();
+                        let mut levels: Vec<String> = Vec::new();
+                        let codes = v
+                            .iter()
+                            .map(|s| {
+                                if s.is_empty() {
+                                    return MISSING_CODE;
+                                }
+                                *index.entry(s.as_str()).or_insert_with(|| {
+                                    levels.push(s.clone());
+                                    levels.len() as u32 - 1
+                                })
+                            })
+                            .collect();
+                        ColumnData::Categorical { codes, levels }
+                    }
+                },
+            })
+            .collect();
+        Table {
+            columns,
+            n_rows: self.n_rows,
         }
     }
 

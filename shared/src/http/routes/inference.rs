@@ -554,6 +554,8 @@ async fn run_explained(
     })
     .await
     .map_err(|e| ApiError::internal(format!("batch prediction: {e}")))?;
+    let explanations =
+        explanations.map_err(|e| ApiError::internal(format!("explaining the batch: {e}")))?;
     Ok((model, output.map_err(run_error)?, explanations))
 }
 
