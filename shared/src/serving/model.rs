@@ -234,6 +234,17 @@ impl OnnxModel {
         &self.task
     }
 
+    /// The names of the operators a run evaluates, in order (tests look at the plan's shape).
+    #[cfg(test)]
+    pub(crate) fn evaluated_ops(&self) -> Vec<String> {
+        let model = self.plan.model();
+        self.plan
+            .order_without_consts()
+            .iter()
+            .map(|&n| format!("{:?}", model.nodes[n].op))
+            .collect()
+    }
+
     pub fn artifact_bytes(&self) -> usize {
         self.artifact_bytes
     }

@@ -10,6 +10,9 @@
 //! - `TfIdfVectorizer` in `TF` mode on unigrams of `pool_strings`: `[N, T]` strings → `[N, V]`
 //!   floats, the count of each pool string in the row, added up at its `ngram_indexes` entry
 //!   (several strings may share one: the case forms of a word).
+//!
+//! tract counts the exporter's chain (`Tokenizer` → `Squeeze` → `TfIdfVectorizer`) in one step
+//! from the texts ([`TermCountsOp`] with `from_text`), without the padded `[N, 1, T]` tokens.
 
 use crate::automl::pipeline::text::tokens;
 use std::collections::HashMap;
@@ -209,25 +212,45 @@ impl Expansion for CountTerms {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
+        // The exporter's chain, Tokenizer → Squeeze(axis 1) → here, is counted from the texts
+        // themselves: the tokenizer pads every row to the longest row's token count, so one
+        // long text among many short ones would make rows × its tokens strings. The tokenizer
+        // and squeeze nodes are then left unused, and the plan does not run them.
+        let squeeze = model.node(inputs[0].node);
+        let texts = match squeeze.op_as::<AxisOp>() {
+            Some(AxisOp::Rm(1)) => squeeze.inputs.first().and_then(|outlet| {
+                let tokenizer = model.node(outlet.node);
+                tokenizer.op_as::<TokenizerOp>()?;
+                tokenizer.inputs.first().copied()
+            }),
+            _ => None,
+        };
+        let (from_text, inputs) = match texts {
+            Some(texts) => (true, tvec![texts]),
+            None => (false, inputs.into()),
+        };
         model.wire_node(
             prefix,
             TermCountsOp {
                 vocabulary: self.vocabulary.clone(),
+                from_text,
             },
-            inputs,
+            &inputs,
         )
     }
 }
 
-/// The typed term counter: `[N, T]` strings → `[N, V]` f32 counts.
+/// The typed term counter: `[N, T]` tokens → `[N, V]` f32 counts; or, fused with the
+/// tokenizer before it (`from_text`), `[N, C]` texts → the same counts, tokenized row by row.
 #[derive(Debug, Clone)]
 pub struct TermCountsOp {
     vocabulary: Arc<Vocabulary>,
+    from_text: bool,
 }
 
 impl PartialEq for TermCountsOp {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.vocabulary, &other.vocabulary)
+        Arc::ptr_eq(&self.vocabulary, &other.vocabulary) && self.from_text == other.from_text
     }
 }
 impl Eq for TermCountsOp {}
@@ -251,10 +274,18 @@ impl EvalOp for TermCountsOp {
         let (rows, per_row) = (shape[0], shape[1]);
         let width = self.vocabulary.width;
         let mut out = vec![0f32; rows * width];
+        let index = &self.vocabulary.index;
         for r in 0..rows {
+            let counts = &mut out[r * width..(r + 1) * width];
             for s in &strings[r * per_row..(r + 1) * per_row] {
-                if let Some(&i) = self.vocabulary.index.get(s) {
-                    out[r * width + i] += 1.0;
+                if self.from_text {
+                    for token in tokens(s) {
+                        if let Some(&i) = index.get(token) {
+                            counts[i] += 1.0;
+                        }
+                    }
+                } else if let Some(&i) = index.get(s) {
+                    counts[i] += 1.0;
                 }
             }
         }
@@ -272,4 +303,85 @@ impl TypedOp for TermCountsOp {
     }
 
     as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::automl::pipeline::{
+        Feature, InputSpec, LinearModel, Model, NumericTerm, Pipeline, Task,
+    };
+    use crate::ingest::ColumnType;
+    use crate::serving::{BatchOutput, OnnxModel};
+
+    /// A review's word counts: the exported chain runs fused, so a batch of short texts and one
+    /// very long one makes no padded token tensor, and counts as native prediction does.
+    #[test]
+    fn the_exported_chain_is_counted_from_the_texts() {
+        let words = ["good", "bad", "movie"];
+        let pipeline = Pipeline {
+            target: "score".into(),
+            task: Task::Regression,
+            inputs: vec![InputSpec {
+                name: "review".into(),
+                kind: ColumnType::String,
+            }],
+            features: words
+                .iter()
+                .map(|w| Feature::WordCount {
+                    input: 0,
+                    word: w.to_string(),
+                })
+                .collect(),
+            models: vec![Model::Linear(LinearModel {
+                intercept: vec![0.5],
+                numeric: (0..3)
+                    .map(|feature| NumericTerm {
+                        feature,
+                        fill: 0.0,
+                        weights: vec![[1.0, -2.0, 0.25][feature]],
+                        mean: 0.0,
+                    })
+                    .collect(),
+                categorical: Vec::new(),
+            })],
+            weights: vec![1.0],
+        };
+        let bytes = crate::onnx::export(&pipeline, &[]).expect("exports");
+        let model = OnnxModel::load(&bytes).expect("loads");
+        let ops = model.evaluated_ops();
+        assert!(
+            ops.iter().any(|op| op.contains("from_text: true")),
+            "{ops:?}"
+        );
+        assert!(
+            !ops.iter().any(|op| op.starts_with("TokenizerOp")),
+            "{ops:?}"
+        );
+
+        let long = "Good movie, bad ".repeat(50_000);
+        let mut rows: Vec<serde_json::Value> = (0..2_000)
+            .map(|i| {
+                let review = ["good", "BAD bad", "", "gOOd"][i % 4];
+                serde_json::json!({ "review": review })
+            })
+            .collect();
+        rows.push(serde_json::json!({ "review": long }));
+        let batch =
+            crate::serving::input::rows_to_batch(model.input_schema(), &rows).expect("rows");
+        let BatchOutput::Regression { values } = model.run(&batch).expect("runs") else {
+            panic!("a regression model");
+        };
+        let native = pipeline
+            .predict(&batch.to_table(model.input_schema()))
+            .expect("native");
+        for (row, v) in values.iter().enumerate() {
+            let expected = native.value(row).expect("a value");
+            assert!(
+                (f64::from(*v) - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+                "row {row}: tract {v}, native {expected}"
+            );
+        }
+        // good 50,000 - 2 × bad 50,000 + 0.25 × movie 50,000 + 0.5.
+        assert_eq!(values[2_000], -37_499.5);
+    }
 }
