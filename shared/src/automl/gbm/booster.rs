@@ -5,7 +5,7 @@ use super::binning::{BinnedDataset, BinningParams};
 use super::objective;
 use super::split::SplitParams;
 use super::tree_learner::{GrowthParams, TreeLearner};
-use super::{FeatureMatrix, GbmFit, GbmParams, Objective};
+use super::{FeatureMatrix, GbmFit, GbmParams, GrowPolicy, Objective};
 use crate::automl::pipeline::{Node, Tree, TreeEnsemble, leaf_value};
 use crate::automl::random::SplitMix64;
 use rayon::prelude::*;
@@ -129,7 +129,16 @@ pub(crate) fn boost(
                 round_trees.push(single_leaf(c));
                 continue;
             }
-            let grown = learner.grow(&grad[c], &hess[c], &bag, &features);
+            let grown = match params.policy {
+                GrowPolicy::LeafWise => learner.grow(&grad[c], &hess[c], &bag, &features),
+                GrowPolicy::Symmetric => learner.grow_symmetric(
+                    &grad[c],
+                    &hess[c],
+                    &bag,
+                    &features,
+                    params.max_depth.max(1) as usize,
+                ),
+            };
             if grown.leaves.len() <= 1 {
                 round_trees.push(single_leaf(c));
                 continue;

@@ -1,6 +1,6 @@
 //! Gradient-boosted decision trees with LightGBM's algorithm: quantile histogram binning with a
 //! separate missing bin, leaf-wise growth on gradient/hessian histograms (with the subtraction
-//! trick), learned missing directions, native categorical splits, L1/L2-regularised leaves,
+//! trick) or CatBoost's symmetric trees on the same histograms, learned missing directions, native categorical splits, L1/L2-regularised leaves,
 //! shrinkage, bagging, feature fraction and early stopping.
 //!
 //! The output is a [`TreeEnsemble`] of the fitted pipeline: thresholds are `f32` values chosen so
@@ -84,9 +84,21 @@ impl Objective {
     }
 }
 
+/// How a tree grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowPolicy {
+    /// LightGBM's: the leaf with the largest gain splits next, up to `num_leaves`.
+    LeafWise,
+    /// CatBoost's symmetric (oblivious) trees: `max_depth` levels, every node of a level split
+    /// by the same rule (but a node the rule would leave with an empty side, which takes the
+    /// next level's rule). A strong regularizer on small tables. `lambda_l2` must be > 0.
+    Symmetric,
+}
+
 /// Training parameters; `Default` gives LightGBM's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GbmParams {
+    pub policy: GrowPolicy,
     pub learning_rate: f64,
     pub num_leaves: usize,
     /// `-1` (or any value <= 0) = no limit.
@@ -126,6 +138,7 @@ pub struct GbmParams {
 impl Default for GbmParams {
     fn default() -> Self {
         GbmParams {
+            policy: GrowPolicy::LeafWise,
             learning_rate: 0.1,
             num_leaves: 31,
             max_depth: -1,
@@ -300,6 +313,11 @@ fn validate(
     }
     if p.num_leaves < 2 {
         return bad("num_leaves must be >= 2");
+    }
+    // A symmetric tree holds 2^(depth-1) histograms at once; a leaf may hold one row.
+    if p.policy == GrowPolicy::Symmetric && (!(1..=12).contains(&p.max_depth) || p.lambda_l2 <= 0.0)
+    {
+        return bad("symmetric trees need max_depth in 1..=12 and lambda_l2 > 0");
     }
     if p.max_bin < 2 || p.max_bin > 65535 {
         return bad("max_bin must be in 2..=65535");

@@ -405,3 +405,156 @@ fn categorical(
         l2,
     ))
 }
+
+/// One leaf of a symmetric tree's level, as [`best_level_split`] reads it.
+pub(crate) struct LevelLeaf<'h> {
+    /// The feature's slice of the leaf's histogram.
+    pub hist: &'h [Bin],
+    pub sum_grad: f64,
+    pub sum_hess: f64,
+    pub num_data: i64,
+}
+
+/// The best split of `feat` shared by every leaf of a level, as CatBoost grows its symmetric
+/// (oblivious) trees: per rule, the gains of all the leaves are summed. A leaf the rule leaves
+/// with an empty side gains nothing (it is not split); `min_data_in_leaf` bounds the rows on
+/// each side of the whole level instead of each leaf's. Numeric rules are thresholds with the
+/// missing values on either side; categorical ones split one category off when there are few,
+/// else a run of the categories ordered by the level's `sum_grad / (sum_hess + cat_smooth)` (as
+/// [`best_split`] orders them in one leaf, with `cat_l2` added to their L2 as there). Of the other
+/// parameters, `min_data_per_group`, `min_sum_hessian_in_leaf` and `num_leaves` do not apply
+/// (`lambda_l2` > 0 keeps a leaf of few rows finite). Returns the summed gain over not
+/// splitting, and the decision.
+pub(crate) fn best_level_split(
+    feat: &BinnedFeature,
+    leaves: &[LevelLeaf],
+    p: &SplitParams,
+) -> Option<(f64, SplitDecision)> {
+    let num_bin = feat.num_bin;
+    // Each scan puts a growing prefix of `order` on the left, with `nan_left` (the NaN bin) too.
+    struct LevelScan {
+        order: Vec<usize>,
+        nan_left: Option<usize>,
+        max_len: usize,
+        l2: f64,
+    }
+    let mut scans = Vec::new();
+    if feat.is_categorical {
+        let mut level = vec![[0.0f64; 3]; num_bin];
+        for leaf in leaves.iter().filter(|l| l.num_data > 0) {
+            let cnt_factor = leaf.num_data as f64 / leaf.sum_hess.max(K_EPSILON);
+            for (t, &[g, h]) in leaf.hist.iter().enumerate().take(num_bin) {
+                level[t][0] += g;
+                level[t][1] += h;
+                level[t][2] += (h * cnt_factor).round();
+            }
+        }
+        // Bin 0 holds the missing and unseen categories: it stays right, as in `best_split`.
+        if num_bin <= p.max_cat_to_onehot {
+            scans.extend((1..num_bin).map(|b| LevelScan {
+                order: vec![b],
+                nan_left: None,
+                max_len: 1,
+                l2: p.lambda_l2,
+            }));
+        } else {
+            let mut sorted: Vec<usize> = (1..num_bin)
+                .filter(|&b| level[b][2] >= p.cat_smooth)
+                .collect();
+            let ctr = |b: usize| level[b][0] / (level[b][1] + p.cat_smooth);
+            sorted.sort_by(|&a, &b| ctr(a).total_cmp(&ctr(b)));
+            let max_len = p.max_cat_threshold.min(sorted.len().div_ceil(2));
+            let reversed = sorted.iter().rev().copied().collect();
+            scans.push(LevelScan {
+                order: sorted,
+                nan_left: None,
+                max_len,
+                l2: p.lambda_l2 + p.cat_l2,
+            });
+            scans.push(LevelScan {
+                order: reversed,
+                nan_left: None,
+                max_len,
+                l2: p.lambda_l2 + p.cat_l2,
+            });
+        }
+    } else {
+        let value_bins = num_bin - usize::from(feat.nan_bin);
+        let order: Vec<usize> = (0..value_bins).collect();
+        if feat.nan_bin {
+            // All values left and the missing right is a rule too; all of them left is not.
+            scans.push(LevelScan {
+                order: order.clone(),
+                nan_left: Some(num_bin - 1),
+                max_len: value_bins - 1,
+                l2: p.lambda_l2,
+            });
+            scans.push(LevelScan {
+                order,
+                nan_left: None,
+                max_len: value_bins,
+                l2: p.lambda_l2,
+            });
+        } else {
+            scans.push(LevelScan {
+                order,
+                nan_left: None,
+                max_len: value_bins - 1,
+                l2: p.lambda_l2,
+            });
+        }
+    }
+
+    let gain_of = |g: f64, h: f64, l2: f64| {
+        if h + l2 > 0.0 {
+            leaf_gain(g, h, p.lambda_l1, l2)
+        } else {
+            0.0
+        }
+    };
+    let level_rows: i64 = leaves.iter().map(|l| l.num_data).sum();
+    // Per scan and prefix length: the summed gain and the rows on the left.
+    let mut best: Option<(f64, usize, usize)> = None;
+    let mut totals: Vec<[f64; 2]> = Vec::new();
+    for (si, scan) in scans.iter().enumerate() {
+        totals.clear();
+        totals.resize(scan.max_len, [0.0; 2]);
+        for leaf in leaves.iter().filter(|l| l.num_data > 0) {
+            let cnt_factor = leaf.num_data as f64 / leaf.sum_hess.max(K_EPSILON);
+            let parent = gain_of(leaf.sum_grad, leaf.sum_hess, scan.l2);
+            let [mut lg, mut lh] = scan.nan_left.map_or([0.0, 0.0], |b| leaf.hist[b]);
+            for (len, &b) in scan.order.iter().take(scan.max_len).enumerate() {
+                let [g, h] = leaf.hist[b];
+                lg += g;
+                lh += h;
+                let gain = gain_of(lg, lh, scan.l2)
+                    + gain_of(leaf.sum_grad - lg, leaf.sum_hess - lh, scan.l2)
+                    - parent;
+                totals[len][0] += gain;
+                totals[len][1] += (lh * cnt_factor).round();
+            }
+        }
+        for (len, &[gain, left]) in totals.iter().enumerate() {
+            let left = left as i64;
+            if left < p.min_data_in_leaf || level_rows - left < p.min_data_in_leaf {
+                continue;
+            }
+            if gain > p.min_gain_to_split && best.is_none_or(|(b, _, _)| gain > b) {
+                best = Some((gain, si, len));
+            }
+        }
+    }
+    let (gain, si, len) = best?;
+    let scan = &scans[si];
+    let decision = if feat.is_categorical {
+        let mut left_bins: Vec<u32> = scan.order[..=len].iter().map(|&b| b as u32).collect();
+        left_bins.sort_unstable();
+        SplitDecision::Categorical { left_bins }
+    } else {
+        SplitDecision::Numeric {
+            threshold_bin: scan.order[len] as u32,
+            default_left: scan.nan_left.is_some(),
+        }
+    };
+    Some((gain - p.min_gain_to_split, decision))
+}

@@ -499,3 +499,157 @@ fn early_stopping_min_delta_ignores_crumbs_of_improvement() {
     );
     assert_eq!(coarse.valid_scores.len(), coarse.best_iteration + 20);
 }
+
+/// The rules (feature, rule, missing side) met on each path from the root to a leaf.
+fn rule_paths(nodes: &[Node]) -> Vec<Vec<(usize, SplitRule, bool)>> {
+    fn walk(
+        nodes: &[Node],
+        at: usize,
+        path: &mut Vec<(usize, SplitRule, bool)>,
+        out: &mut Vec<Vec<(usize, SplitRule, bool)>>,
+    ) {
+        match &nodes[at] {
+            Node::Leaf { .. } => out.push(path.clone()),
+            Node::Split {
+                feature,
+                rule,
+                missing_left,
+                left,
+                right,
+            } => {
+                path.push((*feature, rule.clone(), *missing_left));
+                walk(nodes, *left as usize, path, out);
+                walk(nodes, *right as usize, path, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(nodes, 0, &mut Vec::new(), &mut out);
+    out
+}
+
+#[test]
+fn symmetric_trees_split_each_level_by_one_rule_and_learn() {
+    // A smooth target, a missing-value effect and a category effect.
+    let n = 3000;
+    let mut x = uniform(n, 3, 11);
+    let mut rng = SplitMix64::new(12);
+    let cats: Vec<f32> = (0..n)
+        .map(|_| (rng.next_f64() * 6.0).floor() as f32)
+        .collect();
+    x.columns.push(FeatureColumn::categorical(cats, 6));
+    let mut y = Vec::new();
+    for r in 0..n {
+        let missing = r % 5 == 0;
+        if missing {
+            x.columns[1].values[r] = f32::NAN;
+        }
+        let cat = x.columns[3].values[r] as usize;
+        y.push(
+            10.0 * (3.0 * value(&x, 0, r)).sin()
+                + if missing { 4.0 } else { 2.0 * value(&x, 1, r) }
+                + if cat == 4 { 3.0 } else { 0.0 }
+                + (rng.next_f64() - 0.5),
+        );
+    }
+    let (xt, yt) = (rows_of(&x, 0..2400), &y[..2400]);
+    let (xv, yv) = (rows_of(&x, 2400..n), &y[2400..]);
+    let params = GbmParams {
+        policy: GrowPolicy::Symmetric,
+        max_depth: 4,
+        lambda_l2: 3.0,
+        min_data_in_leaf: 1,
+        n_estimators: 400,
+        ..GbmParams::default()
+    };
+    let fit = train(&xt, yt, None, &Objective::Regression, &params, None, None).expect("trains");
+    let mut many_leaves = 0;
+    for tree in &fit.ensemble.trees {
+        // A tree is made of at most 4 rules, one per level of growth: no path meets a rule
+        // twice, and every path meets them in the same order (a node a rule would leave with an
+        // empty side skips that rule, so paths may be shorter).
+        let paths = rule_paths(&tree.nodes);
+        let mut rules: Vec<(usize, SplitRule, bool)> = Vec::new();
+        let mut before: Vec<(usize, usize)> = Vec::new();
+        for path in &paths {
+            let at: Vec<usize> = path
+                .iter()
+                .map(|r| match rules.iter().position(|k| k == r) {
+                    Some(i) => i,
+                    None => {
+                        rules.push(r.clone());
+                        rules.len() - 1
+                    }
+                })
+                .collect();
+            for (i, a) in at.iter().enumerate() {
+                for b in &at[i + 1..] {
+                    assert_ne!(a, b, "a path meets a rule twice: {path:?}");
+                    before.push((*a, *b));
+                }
+            }
+        }
+        assert!(rules.len() <= 4, "{} rules: {rules:?}", rules.len());
+        for (a, b) in &before {
+            assert!(
+                !before.contains(&(*b, *a)),
+                "rules in two orders: {rules:?}"
+            );
+        }
+        // Nodes are left whole only where the rule would empty a side: every node has rows.
+        assert_eq!(tree.covers.len(), tree.nodes.len());
+        assert!(tree.covers.iter().all(|c| *c >= 1.0), "{:?}", tree.covers);
+        // One node split per rule would make at most 5 leaves.
+        if paths.len() > 5 {
+            many_leaves += 1;
+        }
+    }
+    assert!(
+        many_leaves * 10 >= fit.ensemble.trees.len(),
+        "only {many_leaves} trees split several nodes by one rule"
+    );
+    // The rule kinds the level search makes: a category set of one, and missing sent both ways.
+    let splits: Vec<&Node> = fit
+        .ensemble
+        .trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .filter(|n| matches!(n, Node::Split { .. }))
+        .collect();
+    assert!(splits.iter().any(|n| matches!(n,
+        Node::Split { feature: 3, rule: SplitRule::InSet(set), .. } if *set == [4])));
+    assert!(splits.iter().any(|n| matches!(
+        n,
+        Node::Split {
+            feature: 1,
+            missing_left: false,
+            ..
+        }
+    )));
+    let err = rmse(&predict_margins(&fit.ensemble, &xv), yv);
+    // Noise alone is ~0.29; the target's spread is ~4.
+    assert!(err < 0.6, "rmse {err}, std {}", std_dev(yv));
+    let probe = FeatureMatrix {
+        n_rows: 2,
+        columns: vec![
+            FeatureColumn::numeric(vec![0.5, 0.5]),
+            FeatureColumn::numeric(vec![f32::NAN, 0.25]),
+            FeatureColumn::numeric(vec![0.5, 0.5]),
+            FeatureColumn::categorical(vec![4.0, 1.0], 6),
+        ],
+    };
+    let p = predict_margins(&fit.ensemble, &probe);
+    let truth = 10.0 * 1.5f64.sin();
+    assert!((p[0][0] - (truth + 7.0)).abs() < 0.6, "{p:?}");
+    assert!((p[1][0] - (truth + 0.5)).abs() < 0.6, "{p:?}");
+
+    let bad = GbmParams {
+        max_depth: -1,
+        ..params
+    };
+    assert!(matches!(
+        train(&xt, yt, None, &Objective::Regression, &bad, None, None),
+        Err(GbmError::InvalidParams(_))
+    ));
+}

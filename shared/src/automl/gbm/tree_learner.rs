@@ -1,13 +1,17 @@
 //! Leaf-wise (best-first) growth of one tree on gradient/hessian histograms, as LightGBM's
 //! `SerialTreeLearner`: the leaf with the largest split gain is split next; the smaller child's
 //! histogram is built from its rows and the larger child's is the parent's minus it. Rows live in
-//! one index buffer, each leaf a contiguous range of it, partitioned stably in place.
+//! one index buffer, each leaf a contiguous range of it, partitioned stably in place. Symmetric
+//! trees ([`TreeLearner::grow_symmetric`]) grow level by level on the same buffers.
 
 use super::binning::{BinMapper, BinnedDataset, f32_at_or_below};
 use super::histogram::{self, Bin};
 use super::split::{self, SplitCandidate, SplitDecision, SplitParams};
 use crate::automl::pipeline::{Node, SplitRule};
 use rayon::prelude::*;
+
+/// The histogram slot of a symmetric tree's last-level leaf, which has none.
+const NO_HISTOGRAM: usize = usize::MAX;
 
 /// Below this many (rows x features), split finding stays on the calling thread.
 const PARALLEL_SPLIT_WORK: usize = 65_536;
@@ -246,31 +250,9 @@ impl<'a> TreeLearner<'a> {
                 usable,
                 best: None,
             };
-            // Build the smaller child, subtract it from the parent for the larger.
-            let small_slot = self.take_hist(&mut free);
-            let left_smaller = (mid - start) < (end - mid);
-            {
-                let (s, e) = if left_smaller {
-                    (start, mid)
-                } else {
-                    (mid, end)
-                };
-                let used = left.usable.clone();
-                self.build_hist(g, h, s, e, &used, small_slot);
-                let (a, b) = if parent_slot < small_slot {
-                    let (lo, hi) = self.hist_pool.split_at_mut(small_slot);
-                    (&mut lo[parent_slot], &hi[0])
-                } else {
-                    let (lo, hi) = self.hist_pool.split_at_mut(parent_slot);
-                    (&mut hi[0], &lo[small_slot])
-                };
-                histogram::subtract(self.data, &used, a, b);
-            }
-            if left_smaller {
-                left.hist = small_slot;
-            } else {
-                right.hist = small_slot;
-            }
+            let used = left.usable.clone();
+            (left.hist, right.hist) =
+                self.child_hists(g, h, (start, mid, end), parent_slot, &used, &mut free);
             self.find_best(&mut left);
             self.find_best(&mut right);
             leaves[li] = left;
@@ -290,6 +272,202 @@ impl<'a> TreeLearner<'a> {
             nodes,
             covers,
             leaves: grown_leaves,
+            split_gains,
+        }
+    }
+
+    /// The histograms of a split leaf's children `start..mid` and `mid..end`: the smaller is
+    /// built from its rows, the larger is the parent's (`parent_slot`) minus it.
+    fn child_hists(
+        &mut self,
+        g: &[f32],
+        h: &[f32],
+        (start, mid, end): (usize, usize, usize),
+        parent_slot: usize,
+        used: &[bool],
+        free: &mut Vec<usize>,
+    ) -> (usize, usize) {
+        let small_slot = self.take_hist(free);
+        let left_smaller = (mid - start) < (end - mid);
+        let (s, e) = if left_smaller {
+            (start, mid)
+        } else {
+            (mid, end)
+        };
+        self.build_hist(g, h, s, e, used, small_slot);
+        let (a, b) = if parent_slot < small_slot {
+            let (lo, hi) = self.hist_pool.split_at_mut(small_slot);
+            (&mut lo[parent_slot], &hi[0])
+        } else {
+            let (lo, hi) = self.hist_pool.split_at_mut(parent_slot);
+            (&mut hi[0], &lo[small_slot])
+        };
+        histogram::subtract(self.data, used, a, b);
+        if left_smaller {
+            (small_slot, parent_slot)
+        } else {
+            (parent_slot, small_slot)
+        }
+    }
+
+    /// Grows one symmetric (oblivious) tree of `depth` levels, as CatBoost does: every node of
+    /// a level splits on the same rule, the one whose gains summed over the level are largest
+    /// ([`split::best_level_split`]), except a node the rule would leave with an empty side: it
+    /// stays whole and takes the next level's rule, so a tree is symmetric by level of growth,
+    /// not always by depth. Fewer levels when no rule gains.
+    pub(crate) fn grow_symmetric(
+        &mut self,
+        g: &[f32],
+        h: &[f32],
+        bag: &[u32],
+        features: &[bool],
+        depth: usize,
+    ) -> GrownTree {
+        struct LevelNode {
+            start: usize,
+            end: usize,
+            sum_grad: f64,
+            sum_hess: f64,
+            node: usize,
+            hist: usize,
+        }
+        let params = self.params;
+        let p = &params.split;
+        self.rows.clear();
+        self.rows.extend_from_slice(bag);
+        self.scratch.resize(bag.len(), 0);
+        let mut free: Vec<usize> = (0..self.hist_pool.len()).rev().collect();
+        let sums = |rows: &[u32]| {
+            rows.iter().fold((0.0f64, 0.0f64), |(sg, sh), &r| {
+                (sg + f64::from(g[r as usize]), sh + f64::from(h[r as usize]))
+            })
+        };
+        let (sg, sh) = sums(bag);
+        let root_slot = self.take_hist(&mut free);
+        self.build_hist(g, h, 0, bag.len(), features, root_slot);
+        let mut level = vec![LevelNode {
+            start: 0,
+            end: bag.len(),
+            sum_grad: sg,
+            sum_hess: sh,
+            node: 0,
+            hist: root_slot,
+        }];
+        let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut covers = vec![bag.len() as f64];
+        let mut split_gains = Vec::new();
+        let feats: Vec<usize> = (0..self.data.features.len())
+            .filter(|&f| features[f])
+            .collect();
+        for d in 0..depth {
+            let one = |&f: &usize| {
+                let feat = &self.data.features[f];
+                let leaves: Vec<split::LevelLeaf> = level
+                    .iter()
+                    .map(|n| split::LevelLeaf {
+                        hist: &self.hist_pool[n.hist]
+                            [feat.hist_offset..feat.hist_offset + feat.num_bin],
+                        sum_grad: n.sum_grad,
+                        sum_hess: n.sum_hess,
+                        num_data: (n.end - n.start) as i64,
+                    })
+                    .collect();
+                split::best_level_split(feat, &leaves, p)
+            };
+            let work = feats.len() * bag.len();
+            let found: Vec<Option<(f64, SplitDecision)>> =
+                if work >= PARALLEL_SPLIT_WORK && rayon::current_num_threads() > 1 {
+                    feats.par_iter().map(one).collect()
+                } else {
+                    feats.iter().map(one).collect()
+                };
+            // Larger gain, then the smaller feature index (as `SplitCandidate::better_than`).
+            let mut best: Option<(usize, f64, SplitDecision)> = None;
+            for (&f, c) in feats.iter().zip(found) {
+                if let Some((gain, decision)) = c
+                    && best.as_ref().is_none_or(|(_, b, _)| gain > *b)
+                {
+                    best = Some((f, gain, decision));
+                }
+            }
+            let Some((feature, gain, decision)) = best else {
+                break;
+            };
+            let rule = SplitCandidate {
+                feature,
+                gain,
+                decision,
+                left_sum_grad: 0.0,
+                left_sum_hess: 0.0,
+                right_sum_grad: 0.0,
+                right_sum_hess: 0.0,
+                left_output: 0.0,
+                right_output: 0.0,
+            };
+            let last = d + 1 == depth;
+            let level_len = level.len();
+            let mut next = Vec::with_capacity(2 * level_len);
+            for parent in level {
+                let (start, end) = (parent.start, parent.end);
+                let mid = self.partition(start, end, &rule);
+                // A node whose rows all take one side is not split: an empty side would
+                // predict nothing for the rows that reach it later, and count no rows for
+                // explanations. It goes on to the next level whole.
+                if mid == start || mid == end {
+                    next.push(parent);
+                    continue;
+                }
+                let (lg, lh) = sums(&self.rows[start..mid]);
+                let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
+                nodes[parent.node] = self.split_node(&rule, left_node, right_node);
+                nodes.push(Node::Leaf { value: 0.0 });
+                nodes.push(Node::Leaf { value: 0.0 });
+                covers.push((mid - start) as f64);
+                covers.push((end - mid) as f64);
+                // The last level's leaves need no histograms.
+                let (left_hist, right_hist) = if last {
+                    (NO_HISTOGRAM, NO_HISTOGRAM)
+                } else {
+                    self.child_hists(g, h, (start, mid, end), parent.hist, features, &mut free)
+                };
+                next.push(LevelNode {
+                    start,
+                    end: mid,
+                    sum_grad: lg,
+                    sum_hess: lh,
+                    node: left_node,
+                    hist: left_hist,
+                });
+                next.push(LevelNode {
+                    start: mid,
+                    end,
+                    sum_grad: parent.sum_grad - lg,
+                    sum_hess: parent.sum_hess - lh,
+                    node: right_node,
+                    hist: right_hist,
+                });
+            }
+            // A rule that split no node (its gain was rounding noise) ends the tree.
+            if next.len() == level_len {
+                level = next;
+                break;
+            }
+            split_gains.push((self.data.features[feature].original, gain));
+            level = next;
+        }
+        let leaves = level
+            .iter()
+            .map(|n| GrownLeaf {
+                node: n.node,
+                output: split::leaf_output(n.sum_grad, n.sum_hess, p.lambda_l1, p.lambda_l2),
+                start: n.start,
+                end: n.end,
+            })
+            .collect();
+        GrownTree {
+            nodes,
+            covers,
+            leaves,
             split_gains,
         }
     }

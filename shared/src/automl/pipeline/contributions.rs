@@ -55,7 +55,8 @@ impl Contributions {
 #[error("{0}")]
 pub struct NotExplainable(pub String);
 
-/// The deepest tree an explanation walks (training grows at most 63 leaves, so 62 levels):
+/// The deepest tree an explanation walks (training grows at most 63 leaves, so 62 levels, or
+/// symmetric trees of 6):
 /// TreeSHAP's time grows with the square of the depth and its recursion with the depth.
 pub const MAX_EXPLAINED_DEPTH: usize = 128;
 
