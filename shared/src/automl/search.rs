@@ -540,3 +540,48 @@ pub fn evaluate_candidates(
         leaderboard,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn symmetric(specs: &[CandidateSpec]) -> Vec<String> {
+        specs
+            .iter()
+            .filter(|s| {
+                let inner = match s {
+                    CandidateSpec::LogTarget(inner) => &**inner,
+                    other => other,
+                };
+                matches!(inner, CandidateSpec::Trees { params, .. }
+                    if params.policy == GrowPolicy::Symmetric)
+            })
+            .map(CandidateSpec::describe)
+            .collect()
+    }
+
+    #[test]
+    fn symmetric_trees_are_tried_last_for_regression_and_binary_only() {
+        let binary = Task::Binary {
+            labels: ["no".into(), "yes".into()],
+        };
+        let multiclass = Task::Multiclass {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+        };
+        let regression = candidates(&Task::Regression, 2000, 7, true);
+        assert_eq!(symmetric(&regression).len(), 2, "plain and log target");
+        assert!(symmetric(&regression[regression.len() - 2..]).len() == 2);
+        let plain = candidates(&Task::Regression, 2000, 7, false);
+        assert_eq!(symmetric(&plain).len(), 1);
+        let binary_specs = candidates(&binary, 2000, 7, false);
+        assert_eq!(symmetric(&binary_specs).len(), 1);
+        assert_eq!(
+            symmetric(&binary_specs[binary_specs.len() - 1..]).len(),
+            1,
+            "last"
+        );
+        assert!(symmetric(&candidates(&multiclass, 2000, 7, false)).is_empty());
+        // CatBoost's defaults: depth 6, L2 3.
+        assert!(symmetric(&plain)[0].contains("depth=6, lambda_l2=3"));
+    }
+}

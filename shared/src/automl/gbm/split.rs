@@ -558,3 +558,163 @@ pub(crate) fn best_level_split(
     };
     Some((gain - p.min_gain_to_split, decision))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automl::gbm::binning::BinMapper;
+
+    fn params() -> SplitParams {
+        SplitParams {
+            lambda_l1: 0.0,
+            lambda_l2: 3.0,
+            min_data_in_leaf: 1,
+            min_sum_hessian_in_leaf: 0.0,
+            min_gain_to_split: 0.0,
+            max_cat_threshold: 32,
+            cat_l2: 10.0,
+            cat_smooth: 10.0,
+            min_data_per_group: 1,
+            max_cat_to_onehot: 4,
+        }
+    }
+
+    fn numeric(num_bin: usize) -> BinnedFeature {
+        BinnedFeature {
+            original: 0,
+            mapper: BinMapper::Numeric {
+                upper: (0..num_bin - 1).map(|b| b as f64).collect(),
+                nan_bin: true,
+            },
+            num_bin,
+            hist_offset: 0,
+            is_categorical: false,
+            nan_bin: true,
+        }
+    }
+
+    /// One leaf's level split is the leaf's own best split: the same threshold, the same side
+    /// for the missing values, the same gain.
+    #[test]
+    fn a_level_of_one_leaf_splits_as_the_leaf_would() {
+        // Six value bins and the NaN bin (last); hessians of one row each.
+        for (hist, (threshold_bin, missing_left)) in [
+            // Missing rows look like the low values: they go left with them.
+            (
+                vec![
+                    [-9.0, 10.0],
+                    [-8.0, 10.0],
+                    [-1.0, 10.0],
+                    [4.0, 10.0],
+                    [7.0, 10.0],
+                    [8.0, 10.0],
+                    [-10.0, 10.0],
+                ],
+                (1, true),
+            ),
+            // Missing rows look like the high values.
+            (
+                vec![
+                    [-9.0, 10.0],
+                    [-8.0, 10.0],
+                    [-1.0, 10.0],
+                    [4.0, 10.0],
+                    [7.0, 10.0],
+                    [8.0, 10.0],
+                    [9.0, 10.0],
+                ],
+                (2, false),
+            ),
+        ] {
+            let feat = numeric(hist.len());
+            let (g, h) = hist
+                .iter()
+                .fold((0.0, 0.0), |(g, h), b| (g + b[0], h + b[1]));
+            let p = params();
+            let leaf = best_split(0, &feat, &hist, g, h, 70, &p).expect("a split");
+            let level = best_level_split(
+                &feat,
+                &[LevelLeaf {
+                    hist: &hist,
+                    sum_grad: g,
+                    sum_hess: h,
+                    num_data: 70,
+                }],
+                &p,
+            )
+            .expect("a level split");
+            assert_eq!(level.1, leaf.decision);
+            assert_eq!(
+                leaf.decision,
+                SplitDecision::Numeric {
+                    threshold_bin,
+                    default_left: missing_left
+                }
+            );
+            assert!(
+                (level.0 - leaf.gain).abs() < 1e-9,
+                "{} vs {}",
+                level.0,
+                leaf.gain
+            );
+        }
+    }
+
+    /// Over two leaves, the level takes the rule best for both together, which need not be
+    /// either leaf's own best.
+    #[test]
+    fn a_level_sums_its_leaves_gains() {
+        let feat = numeric(5);
+        // Leaf a is best split at bin 0, leaf b at bin 2; at bin 1 both gain nearly as much,
+        // which together is the most.
+        let a = vec![
+            [-10.0, 10.0],
+            [0.0, 10.0],
+            [5.0, 10.0],
+            [5.0, 10.0],
+            [0.0, 0.0],
+        ];
+        let b = vec![
+            [-5.0, 10.0],
+            [-5.0, 10.0],
+            [0.0, 10.0],
+            [10.0, 10.0],
+            [0.0, 0.0],
+        ];
+        let leaves: Vec<LevelLeaf> = [&a, &b]
+            .iter()
+            .map(|hist| LevelLeaf {
+                hist,
+                sum_grad: hist.iter().map(|x| x[0]).sum(),
+                sum_hess: hist.iter().map(|x| x[1]).sum(),
+                num_data: 40,
+            })
+            .collect();
+        let p = params();
+        let gain_at = |t: usize| -> f64 {
+            [&a, &b]
+                .iter()
+                .map(|hist| {
+                    let (lg, lh) = hist[..=t]
+                        .iter()
+                        .fold((0.0, 0.0), |(g, h), x| (g + x[0], h + x[1]));
+                    let (g, h) = hist
+                        .iter()
+                        .fold((0.0, 0.0), |(g, h), x| (g + x[0], h + x[1]));
+                    leaf_gain(lg, lh, 0.0, 3.0) + leaf_gain(g - lg, h - lh, 0.0, 3.0)
+                        - leaf_gain(g, h, 0.0, 3.0)
+                })
+                .sum()
+        };
+        let (gain, decision) = best_level_split(&feat, &leaves, &p).expect("a split");
+        let SplitDecision::Numeric { threshold_bin, .. } = decision else {
+            panic!("{decision:?}")
+        };
+        let best = (0..3)
+            .max_by(|&x, &y| gain_at(x).total_cmp(&gain_at(y)))
+            .expect("thresholds");
+        assert_eq!(best, 1);
+        assert_eq!(threshold_bin as usize, best);
+        assert!((gain - gain_at(best)).abs() < 1e-9);
+    }
+}

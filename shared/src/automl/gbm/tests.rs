@@ -653,3 +653,48 @@ fn symmetric_trees_split_each_level_by_one_rule_and_learn() {
         Err(GbmError::InvalidParams(_))
     ));
 }
+
+#[test]
+fn symmetric_binary_trees_with_bagging_separate_the_classes() {
+    let x = uniform(3000, 3, 21);
+    let y: Vec<f64> = (0..3000)
+        .map(|r| f64::from(value(&x, 0, r) + value(&x, 1, r) > 1.0))
+        .collect();
+    let (xt, xv) = (rows_of(&x, 0..2000), rows_of(&x, 2000..3000));
+    let params = GbmParams {
+        policy: GrowPolicy::Symmetric,
+        max_depth: 6,
+        lambda_l2: 3.0,
+        min_data_in_leaf: 1,
+        bagging_fraction: 0.8,
+        bagging_freq: 1,
+        n_estimators: 200,
+        ..GbmParams::default()
+    };
+    let fit = train(
+        &xt,
+        &y[..2000],
+        None,
+        &Objective::Binary,
+        &params,
+        None,
+        None,
+    )
+    .expect("binary");
+    let m = predict_margins(&fit.ensemble, &xv);
+    let correct = m
+        .iter()
+        .zip(&y[2000..])
+        .filter(|(p, t)| f64::from(p[0] > 0.0) == **t)
+        .count();
+    assert!(correct >= 950, "binary accuracy {correct}/1000");
+    // The noise feature carries little of the gain.
+    assert!(fit.feature_gain[2] < 0.05 * fit.feature_gain[0]);
+    // Bagged rows count as covers: every node has some.
+    assert!(
+        fit.ensemble
+            .trees
+            .iter()
+            .all(|t| t.covers.iter().all(|c| *c >= 1.0))
+    );
+}
