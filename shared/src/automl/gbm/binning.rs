@@ -69,6 +69,9 @@ pub(crate) struct BinnedFeature {
     pub is_categorical: bool,
     /// Numeric feature whose last bin holds NaN.
     pub nan_bin: bool,
+    /// The lowest bin holding a training value (not NaN). Bins below it are empty: LightGBM's
+    /// binning keeps a bin for zero even when no value is zero.
+    pub first_value_bin: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -141,11 +144,12 @@ impl BinnedDataset {
                     hist_offset: total_bins,
                     is_categorical,
                     nan_bin,
+                    first_value_bin: 0,
                 });
                 total_bins += num_bin;
             }
         }
-        let columns = features
+        let columns: Vec<BinColumn> = features
             .par_iter()
             .map(|f| {
                 let values = &x.columns[f.original].values;
@@ -156,6 +160,14 @@ impl BinnedDataset {
                 }
             })
             .collect();
+        for (f, col) in features.iter_mut().zip(&columns) {
+            let nan = f.nan_bin.then(|| f.num_bin as u32 - 1);
+            f.first_value_bin = (0..x.n_rows)
+                .map(|r| col.get(r))
+                .filter(|&b| Some(b) != nan)
+                .min()
+                .unwrap_or(0);
+        }
         BinnedDataset {
             features,
             columns,

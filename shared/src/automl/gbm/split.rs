@@ -590,6 +590,7 @@ mod tests {
             hist_offset: 0,
             is_categorical: false,
             nan_bin: true,
+            first_value_bin: 0,
         }
     }
 

@@ -698,3 +698,52 @@ fn symmetric_binary_trees_with_bagging_separate_the_classes() {
             .all(|t| t.covers.iter().all(|c| *c >= 1.0))
     );
 }
+
+/// A feature whose training values are all positive, missing in some rows: a split that
+/// separates the missing rows sends a zero (never seen in training) with the values, for the
+/// leaf-wise and the symmetric trees alike.
+#[test]
+fn a_zero_never_seen_in_training_goes_with_the_values_not_the_missing() {
+    let n = 2000;
+    let mut rng = SplitMix64::new(31);
+    let mut values = Vec::new();
+    let mut y = Vec::new();
+    for r in 0..n {
+        if r % 4 == 0 {
+            values.push(f32::NAN);
+            y.push(5.0);
+        } else {
+            values.push(1.0 + rng.next_f64() as f32);
+            y.push(0.0);
+        }
+    }
+    let x = FeatureMatrix {
+        n_rows: n,
+        columns: vec![FeatureColumn::numeric(values)],
+    };
+    let probe = FeatureMatrix {
+        n_rows: 3,
+        columns: vec![FeatureColumn::numeric(vec![f32::NAN, 0.0, 1.5])],
+    };
+    for policy in [GrowPolicy::LeafWise, GrowPolicy::Symmetric] {
+        let params = GbmParams {
+            policy,
+            max_depth: if policy == GrowPolicy::Symmetric {
+                2
+            } else {
+                -1
+            },
+            lambda_l2: 1.0,
+            n_estimators: 50,
+            ..GbmParams::default()
+        };
+        let fit = train(&x, &y, None, &Objective::Regression, &params, None, None).expect("trains");
+        let p = predict_margins(&fit.ensemble, &probe);
+        assert!((p[0][0] - 5.0).abs() < 0.1, "{policy:?}: {p:?}");
+        assert!(
+            p[1][0].abs() < 0.1,
+            "{policy:?}: zero read as missing: {p:?}"
+        );
+        assert!(p[2][0].abs() < 0.1, "{policy:?}: {p:?}");
+    }
+}

@@ -531,7 +531,15 @@ impl<'a> TreeLearner<'a> {
                 let u = upper[*threshold_bin as usize];
                 // Without a NaN bin, training read NaN as zero; keep that at prediction.
                 let missing_left = if *nan_bin { *default_left } else { 0.0 <= u };
-                (SplitRule::LessOrEqual(f32_at_or_below(u)), missing_left)
+                // A rule that sends only the missing values left (no training value is at or
+                // below the threshold) sends every value right, zero included: the empty zero
+                // bin's bound would have sent a zero never seen in training with the missing.
+                let threshold = if *nan_bin && *threshold_bin < feat.first_value_bin {
+                    f32::MIN
+                } else {
+                    f32_at_or_below(u)
+                };
+                (SplitRule::LessOrEqual(threshold), missing_left)
             }
             (
                 SplitDecision::Categorical { left_bins },
