@@ -42,6 +42,15 @@ fn argmax(v: &[f64]) -> usize {
     best
 }
 
+/// How many rows of `x` a binary ensemble classifies as `y` (0/1) says.
+fn binary_correct(ensemble: &TreeEnsemble, x: &FeatureMatrix, y: &[f64]) -> usize {
+    predict_margins(ensemble, x)
+        .iter()
+        .zip(y)
+        .filter(|(p, t)| f64::from(p[0] > 0.0) == **t)
+        .count()
+}
+
 fn std_dev(y: &[f64]) -> f64 {
     let m = y.iter().sum::<f64>() / y.len() as f64;
     (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / y.len() as f64).sqrt()
@@ -99,12 +108,7 @@ fn binary_and_multiclass_separate_their_classes() {
         None,
     )
     .expect("binary");
-    let m = predict_margins(&fit.ensemble, &xv);
-    let correct = m
-        .iter()
-        .zip(&yb[2000..])
-        .filter(|(p, t)| f64::from(p[0] > 0.0) == **t)
-        .count();
+    let correct = binary_correct(&fit.ensemble, &xv, &yb[2000..]);
     assert!(correct >= 960, "binary accuracy {correct}/1000");
 
     let obj = Objective::Multiclass { n_classes: 3 };
@@ -681,12 +685,7 @@ fn symmetric_binary_trees_with_bagging_separate_the_classes() {
         None,
     )
     .expect("binary");
-    let m = predict_margins(&fit.ensemble, &xv);
-    let correct = m
-        .iter()
-        .zip(&y[2000..])
-        .filter(|(p, t)| f64::from(p[0] > 0.0) == **t)
-        .count();
+    let correct = binary_correct(&fit.ensemble, &xv, &y[2000..]);
     assert!(correct >= 950, "binary accuracy {correct}/1000");
     // The noise feature carries little of the gain.
     assert!(fit.feature_gain[2] < 0.05 * fit.feature_gain[0]);
