@@ -1451,7 +1451,7 @@ async fn wait_job(api: &Api<'_>, location: &str) -> Value {
 /// fit fails the job naming its rows; wrong inputs are refused at once.
 async fn prediction_jobs_predict_a_whole_csv(app: &TestApp) {
     let _workers = Workers(start_trainer(app));
-    let _tasks = Workers(shared::domain::tasks::spawn_workers(
+    let tasks = Workers(shared::domain::tasks::spawn_workers(
         app.state
             .tasks
             .clone()
@@ -1651,6 +1651,37 @@ async fn prediction_jobs_predict_a_whole_csv(app: &TestApp) {
     assert!(
         ended["error"].as_str().unwrap().contains("split the input"),
         "{ended}"
+    );
+
+    // An account has at most MAX_ACTIVE_JOBS jobs queued or running: with the task worker
+    // stopped, the next one is refused (and not queued) until one ends.
+    drop(tasks);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..prediction_jobs::MAX_ACTIVE_JOBS {
+        let (status, queued) = api.post(jobs, &json!({"dataset_id": dataset_id})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        assert_eq!(queued["status"], "QUEUED", "{queued}");
+    }
+    let (status, refused) = api.post(jobs, &json!({"dataset_id": dataset_id})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("wait for one to finish"), "{refused}");
+    let queued = app
+        .state
+        .store
+        .query(
+            &shared::domain::account_pk(account_id),
+            shared::domain::layout::PREDICTION_JOB_PREFIX,
+            true,
+            1000,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        queued.items.len(),
+        prediction_jobs::MAX_ACTIVE_JOBS + 2,
+        "the refused job was stored"
     );
 }
 

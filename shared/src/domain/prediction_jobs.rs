@@ -10,7 +10,9 @@
 //! over when its message comes back (the queue's visibility timeout); one that can no longer
 //! come back reads `FAILED` once its lease has lapsed, so a job is never stuck.
 
-use super::layout::{ModelName, account_pk, prediction_job_sk, prediction_result_key};
+use super::layout::{
+    ModelName, PREDICTION_JOB_PREFIX, account_pk, prediction_job_sk, prediction_result_key,
+};
 use super::tasks::TaskMessage;
 use super::uploads::{self, MAX_UPLOAD_BYTES};
 use super::{DomainError, decode, encode};
@@ -23,6 +25,9 @@ use std::time::Duration;
 
 /// The most rows one job predicts.
 pub const MAX_JOB_ROWS: u64 = 10_000_000;
+/// Jobs an account may have queued or running at once: each can hold a task worker for up to
+/// [`MAX_JOB_ROWS`] rows, so this bounds what one account puts in the task queue.
+pub const MAX_ACTIVE_JOBS: usize = 10;
 /// Days a job's result can be downloaded (the blob's lifecycle:
 /// [`super::layout::EXPIRING_PREFIXES`]).
 pub const RESULT_DAYS: u32 = 7;
@@ -248,6 +253,16 @@ pub async fn create_job(
             field,
         ));
     }
+    let active = count_active_jobs(store, account_id).await?;
+    if active >= MAX_ACTIVE_JOBS {
+        return Err(DomainError::Conflict {
+            message: format!(
+                "This account has {active} prediction jobs queued or running, the most it may \
+                 have: wait for one to finish (poll GET \
+                 /models/{{name}}/{{version}}/prediction-jobs/{{job_id}}) before creating another."
+            ),
+        });
+    }
     let job = PredictionJob {
         job_id: new_id("job"),
         account_id: account_id.to_owned(),
@@ -290,6 +305,32 @@ pub async fn create_job(
         return Err(e.into());
     }
     Ok(job)
+}
+
+/// The account's jobs queued or running (as [`PredictionJob::as_seen`] reads them), counted up
+/// to [`MAX_ACTIVE_JOBS`].
+async fn count_active_jobs(store: &dyn Store, account_id: &str) -> Result<usize, DomainError> {
+    let pk = account_pk(account_id);
+    let mut active = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .query(&pk, PREDICTION_JOB_PREFIX, true, 1000, cursor.as_deref())
+            .await?;
+        for item in &page.items {
+            let job: PredictionJob = decode(item)?;
+            if matches!(
+                job.as_seen().status,
+                PredictionJobStatus::Queued | PredictionJobStatus::Running
+            ) {
+                active += 1;
+            }
+        }
+        cursor = page.cursor;
+        if cursor.is_none() || active >= MAX_ACTIVE_JOBS {
+            return Ok(active);
+        }
+    }
 }
 
 async fn dataset_input(
