@@ -62,7 +62,7 @@ fn job_location(view: &PredictionJobView) -> Option<HeaderValue> {
         (status = 202, description = "Queued; poll Location", body = PredictionJobView, headers(("Location" = String, description = "The job"))),
         (status = 404, description = "No such model, version, upload session or dataset in this account", body = ErrorEnvelope),
         (status = 403, description = "The key lacks the predict or the read scope", body = ErrorEnvelope),
-        (status = 409, description = "The version is not deployed, or the session has no file yet or is being completed", body = ErrorEnvelope),
+        (status = 409, description = "The version is not deployed, the session has no file yet or is being completed, or the account already has 10 jobs queued or running", body = ErrorEnvelope),
         (status = 422, description = "Not exactly one input, or the input is not a CSV", body = ErrorEnvelope),
         (status = 503, description = "This deployment has no task queue", body = ErrorEnvelope)
     )
