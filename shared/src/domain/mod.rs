@@ -75,6 +75,48 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         .map_err(|e| DomainError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))
 }
 
+/// What a soft cap's count makes of one record (see [`count_records`]).
+pub(crate) enum Tally {
+    Counts,
+    Skips,
+    /// This record and every one after it are past what the cap counts.
+    Ends,
+}
+
+/// How many of the account's records under `prefix` (newest first or oldest first) `tally`
+/// counts, up to `cap`. The check of a soft cap: two writes at the same instant may both pass.
+pub(crate) async fn count_records<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::ports::Store,
+    account_id: &str,
+    prefix: &str,
+    newest_first: bool,
+    cap: usize,
+    mut tally: impl FnMut(T) -> Tally,
+) -> Result<usize, DomainError> {
+    let pk = account_pk(account_id);
+    let mut counted = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .query(&pk, prefix, !newest_first, 1000, cursor.as_deref())
+            .await?;
+        for item in &page.items {
+            match tally(decode(item)?) {
+                Tally::Counts => counted += 1,
+                Tally::Skips => {}
+                Tally::Ends => return Ok(counted),
+            }
+            if counted >= cap {
+                return Ok(counted);
+            }
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(counted);
+        }
+    }
+}
+
 /// Encodes a record as a stored JSON document.
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, DomainError> {
     serde_json::to_value(value).map_err(|e| DomainError::Corrupt(format!("encode: {e}")))

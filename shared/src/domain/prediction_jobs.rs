@@ -15,7 +15,7 @@ use super::layout::{
 };
 use super::tasks::TaskMessage;
 use super::uploads::{self, MAX_UPLOAD_BYTES};
-use super::{DomainError, decode, encode};
+use super::{DomainError, Tally, count_records, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339};
 use crate::ingest::DataFormat;
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError};
@@ -308,29 +308,27 @@ pub async fn create_job(
 }
 
 /// The account's jobs queued or running (as [`PredictionJob::as_seen`] reads them), counted up
-/// to [`MAX_ACTIVE_JOBS`].
+/// to [`MAX_ACTIVE_JOBS`]. Newest first, and only back to a day ago: job ids are in creation
+/// order, and an older job reads as finished whatever its record says.
 async fn count_active_jobs(store: &dyn Store, account_id: &str) -> Result<usize, DomainError> {
-    let pk = account_pk(account_id);
-    let mut active = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .query(&pk, PREDICTION_JOB_PREFIX, true, 1000, cursor.as_deref())
-            .await?;
-        for item in &page.items {
-            let job: PredictionJob = decode(item)?;
-            if matches!(
-                job.as_seen().status,
-                PredictionJobStatus::Queued | PredictionJobStatus::Running
-            ) {
-                active += 1;
+    let now = now_epoch();
+    count_records(
+        store,
+        account_id,
+        PREDICTION_JOB_PREFIX,
+        true,
+        MAX_ACTIVE_JOBS,
+        |job: PredictionJob| {
+            if time_of(&job.created_at).is_some_and(|c| now - c > ABANDONED_AFTER_SECONDS) {
+                return Tally::Ends;
             }
-        }
-        cursor = page.cursor;
-        if cursor.is_none() || active >= MAX_ACTIVE_JOBS {
-            return Ok(active);
-        }
-    }
+            match job.as_seen().status {
+                PredictionJobStatus::Queued | PredictionJobStatus::Running => Tally::Counts,
+                PredictionJobStatus::Succeeded | PredictionJobStatus::Failed => Tally::Skips,
+            }
+        },
+    )
+    .await
 }
 
 async fn dataset_input(

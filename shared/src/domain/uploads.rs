@@ -19,7 +19,7 @@ use super::layout::{
     UPLOAD_PREFIX, account_pk, parse_upload_staging_key, upload_sk, upload_staging_key,
 };
 use super::tasks::TaskMessage;
-use super::{DomainError, decode, encode};
+use super::{DomainError, Tally, count_records, decode, encode};
 use crate::ids::{new_id, now_epoch, now_rfc3339, rfc3339};
 use crate::ingest::{DataFormat, IngestError};
 use crate::ports::{Blobs, Condition, Item, Queue, Store, StoreError, WriteOp};
@@ -229,27 +229,24 @@ pub async fn create_upload(
     })
 }
 
-/// The account's sessions not completed yet (expired ones are invisible to reads). A soft cap:
-/// two sessions opened at the same instant may both pass.
+/// The account's sessions not completed yet (expired ones are invisible to reads), counted
+/// up to [`MAX_OPEN_SESSIONS`].
 async fn count_open_sessions(store: &dyn Store, account_id: &str) -> Result<usize, DomainError> {
-    let pk = account_pk(account_id);
-    let mut open = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .query(&pk, UPLOAD_PREFIX, true, 1000, cursor.as_deref())
-            .await?;
-        for item in &page.items {
-            let session: UploadSession = decode(item)?;
-            if session.status != UploadStatus::Completed {
-                open += 1;
+    count_records(
+        store,
+        account_id,
+        UPLOAD_PREFIX,
+        false,
+        MAX_OPEN_SESSIONS,
+        |session: UploadSession| {
+            if session.status == UploadStatus::Completed {
+                Tally::Skips
+            } else {
+                Tally::Counts
             }
-        }
-        cursor = page.cursor;
-        if cursor.is_none() || open >= MAX_OPEN_SESSIONS {
-            return Ok(open);
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// One of the account's sessions (another account's, or an expired one, is "not found").
