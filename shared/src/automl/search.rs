@@ -294,7 +294,7 @@ pub fn candidates(task: &Task, n_rows: usize, seed: u64, log_target: bool) -> Ve
             bagging_freq: 1,
             n_estimators: 3000,
             early_stopping_rounds: 80,
-            ..base.clone()
+            ..base
         },
     };
     let log = |spec: &CandidateSpec| CandidateSpec::LogTarget(Box::new(spec.clone()));

@@ -149,24 +149,27 @@ impl BinnedDataset {
                 total_bins += num_bin;
             }
         }
-        let columns: Vec<BinColumn> = features
+        let binned: Vec<(BinColumn, u32)> = features
             .par_iter()
             .map(|f| {
                 let values = &x.columns[f.original].values;
-                if f.num_bin <= 256 {
+                let column = if f.num_bin <= 256 {
                     BinColumn::U8(values.iter().map(|&v| f.mapper.bin(v) as u8).collect())
                 } else {
                     BinColumn::U16(values.iter().map(|&v| f.mapper.bin(v) as u16).collect())
-                }
+                };
+                let nan = f.nan_bin.then(|| f.num_bin as u32 - 1);
+                let first_value_bin = (0..x.n_rows)
+                    .map(|r| column.get(r))
+                    .filter(|&b| Some(b) != nan)
+                    .min();
+                (column, first_value_bin.unwrap_or(0))
             })
             .collect();
-        for (f, col) in features.iter_mut().zip(&columns) {
-            let nan = f.nan_bin.then(|| f.num_bin as u32 - 1);
-            f.first_value_bin = (0..x.n_rows)
-                .map(|r| col.get(r))
-                .filter(|&b| Some(b) != nan)
-                .min()
-                .unwrap_or(0);
+        let mut columns = Vec::with_capacity(binned.len());
+        for (f, (column, first_value_bin)) in features.iter_mut().zip(binned) {
+            f.first_value_bin = first_value_bin;
+            columns.push(column);
         }
         BinnedDataset {
             features,

@@ -1,7 +1,8 @@
 //! Gradient-boosted decision trees with LightGBM's algorithm: quantile histogram binning with a
 //! separate missing bin, leaf-wise growth on gradient/hessian histograms (with the subtraction
-//! trick) or CatBoost's symmetric trees on the same histograms, learned missing directions, native categorical splits, L1/L2-regularised leaves,
-//! shrinkage, bagging, feature fraction and early stopping.
+//! trick) or CatBoost's symmetric trees on the same histograms, learned missing directions,
+//! native categorical splits, L1/L2-regularised leaves, shrinkage, bagging, feature fraction and
+//! early stopping.
 //!
 //! The output is a [`TreeEnsemble`] of the fitted pipeline: thresholds are `f32` values chosen so
 //! that `x_f32 <= t` reproduces the bin decision made in training for every `f32` input, which is

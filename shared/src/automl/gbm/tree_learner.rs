@@ -211,13 +211,14 @@ impl<'a> TreeLearner<'a> {
                 break;
             }
             let (start, end) = (leaves[li].start, leaves[li].end);
-            let mid = self.partition(start, end, &best);
+            let mid = self.partition(start, end, best.feature, &best.decision);
             let feat = &self.data.features[best.feature];
             split_gains.push((feat.original, best.gain));
 
             let left_node = nodes.len();
             let right_node = left_node + 1;
-            nodes[leaves[li].node] = self.split_node(&best, left_node, right_node);
+            nodes[leaves[li].node] =
+                self.split_node(best.feature, &best.decision, left_node, right_node);
             nodes.push(Node::Leaf { value: 0.0 });
             nodes.push(Node::Leaf { value: 0.0 });
             covers.push((mid - start) as f64);
@@ -393,23 +394,12 @@ impl<'a> TreeLearner<'a> {
             let Some((feature, gain, decision)) = best else {
                 break;
             };
-            let rule = SplitCandidate {
-                feature,
-                gain,
-                decision,
-                left_sum_grad: 0.0,
-                left_sum_hess: 0.0,
-                right_sum_grad: 0.0,
-                right_sum_hess: 0.0,
-                left_output: 0.0,
-                right_output: 0.0,
-            };
             let last = d + 1 == depth;
             let level_len = level.len();
             let mut next = Vec::with_capacity(2 * level_len);
             for parent in level {
                 let (start, end) = (parent.start, parent.end);
-                let mid = self.partition(start, end, &rule);
+                let mid = self.partition(start, end, feature, &decision);
                 // A node whose rows all take one side is not split: an empty side would
                 // predict nothing for the rows that reach it later, and count no rows for
                 // explanations. It goes on to the next level whole.
@@ -419,7 +409,7 @@ impl<'a> TreeLearner<'a> {
                 }
                 let (lg, lh) = sums(&self.rows[start..mid]);
                 let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
-                nodes[parent.node] = self.split_node(&rule, left_node, right_node);
+                nodes[parent.node] = self.split_node(feature, &decision, left_node, right_node);
                 nodes.push(Node::Leaf { value: 0.0 });
                 nodes.push(Node::Leaf { value: 0.0 });
                 covers.push((mid - start) as f64);
@@ -473,13 +463,19 @@ impl<'a> TreeLearner<'a> {
     }
 
     /// Whether a row with bin `b` of the split's feature goes left.
-    fn goes_left(&self, c: &SplitCandidate, b: u32, left_set: &[bool]) -> bool {
-        match &c.decision {
+    fn goes_left(
+        &self,
+        feature: usize,
+        decision: &SplitDecision,
+        b: u32,
+        left_set: &[bool],
+    ) -> bool {
+        match decision {
             SplitDecision::Numeric {
                 threshold_bin,
                 default_left,
             } => {
-                let feat = &self.data.features[c.feature];
+                let feat = &self.data.features[feature];
                 if feat.nan_bin && b as usize == feat.num_bin - 1 {
                     *default_left
                 } else {
@@ -490,22 +486,29 @@ impl<'a> TreeLearner<'a> {
         }
     }
 
-    /// Stable partition of `rows[start..end]` by the split; returns where the right part starts.
-    fn partition(&mut self, start: usize, end: usize, c: &SplitCandidate) -> usize {
-        let feat = &self.data.features[c.feature];
+    /// Stable partition of `rows[start..end]` by the split of `feature`; returns where the right
+    /// part starts.
+    fn partition(
+        &mut self,
+        start: usize,
+        end: usize,
+        feature: usize,
+        decision: &SplitDecision,
+    ) -> usize {
+        let feat = &self.data.features[feature];
         let mut left_set = Vec::new();
-        if let SplitDecision::Categorical { left_bins } = &c.decision {
+        if let SplitDecision::Categorical { left_bins } = decision {
             left_set = vec![false; feat.num_bin];
             for &b in left_bins {
                 left_set[b as usize] = true;
             }
         }
-        let col = &self.data.columns[c.feature];
+        let col = &self.data.columns[feature];
         let mut nl = start;
         let mut nr = 0;
         for i in start..end {
             let r = self.rows[i];
-            if self.goes_left(c, col.get(r as usize), &left_set) {
+            if self.goes_left(feature, decision, col.get(r as usize), &left_set) {
                 self.rows[nl] = r;
                 nl += 1;
             } else {
@@ -517,10 +520,17 @@ impl<'a> TreeLearner<'a> {
         nl
     }
 
-    /// The pipeline node of a split: bins turned into an `f32` threshold or a category set.
-    fn split_node(&self, c: &SplitCandidate, left: usize, right: usize) -> Node {
-        let feat = &self.data.features[c.feature];
-        let (rule, missing_left) = match (&c.decision, &feat.mapper) {
+    /// The pipeline node of a split of `feature`: bins turned into an `f32` threshold or a
+    /// category set.
+    fn split_node(
+        &self,
+        feature: usize,
+        decision: &SplitDecision,
+        left: usize,
+        right: usize,
+    ) -> Node {
+        let feat = &self.data.features[feature];
+        let (rule, missing_left) = match (decision, &feat.mapper) {
             (
                 SplitDecision::Numeric {
                     threshold_bin,
