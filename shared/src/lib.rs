@@ -15,9 +15,14 @@
 //! - [`cli`]: the `plexe` command (`serve`, `admin`, and the client commands);
 //! - [`runtime`]: log output and the Lambda entry points of the function binaries;
 //! - [`config`]: every setting, read once at start.
+//!
+//! The `serving` feature (on by default) adds what exports or runs a model: [`onnx`],
+//! [`serving`], [`trainer`], the inference group and the task worker, and [`cli`]. Without it
+//! the crate is the keys, datasets and models groups, as their Lambda functions link it.
 
 pub mod api;
 pub mod automl;
+#[cfg(feature = "serving")]
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -25,8 +30,11 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+#[cfg(feature = "serving")]
 pub mod onnx;
 pub mod ports;
 pub mod runtime;
+#[cfg(feature = "serving")]
 pub mod serving;
+#[cfg(feature = "serving")]
 pub mod trainer;

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
+/// Rows a batch request may hold (SPEC §1); a body is refused at the next one, while it is
+/// read.
+pub const MAX_BATCH_ROWS: usize = 10_000;
+
 /// Why the model scored a row as it did (`?explain=true`): per score, a base value (the
 /// average score over the training rows) plus each input field's contribution add up to the
 /// raw score. Trees are explained by TreeSHAP, linear terms as weight × (value − training

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 
 /// The most rows one `predictions` request takes (SPEC §1).
-pub const MAX_BATCH_ROWS: usize = crate::serving::MAX_BATCH_ROWS;
+pub use crate::api::predictions::MAX_BATCH_ROWS;
 
 /// What a CSV prediction run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,10 +5,14 @@
 //! work; the work's own record (the upload session, the job) says how it went, so the client
 //! polls that.
 
+#[cfg(feature = "serving")]
 use super::prediction_jobs::{self, JobRun};
+#[cfg(feature = "serving")]
 use super::uploads::{self, CompleteError};
+#[cfg(feature = "serving")]
 use crate::ports::{Blobs, Queue, Store};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "serving")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +37,7 @@ impl TaskMessage {
 }
 
 /// Why a task message is not done.
+#[cfg(feature = "serving")]
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// Unreadable: redelivering cannot help (it ends in the dead-letter queue).
@@ -48,12 +53,14 @@ pub enum TaskError {
 
 /// Waits before each retry of a completion that failed for a reason of our own (the store or
 /// blobs unavailable); after the last the session records the failure.
+#[cfg(feature = "serving")]
 const RETRY_WAITS: [Duration; 2] = [Duration::from_secs(5), Duration::from_secs(30)];
 
 /// Runs one task message. A completion that fails because of the file (a mismatch, bad data)
 /// is done: the session records why, for the client polling it. One that fails for a reason
 /// of our own is retried here ([`RETRY_WAITS`]), then recorded as failed too (the client can
 /// complete again); only when even that cannot be written is the message redelivered.
+#[cfg(feature = "serving")]
 pub async fn process_task(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -108,6 +115,7 @@ pub async fn process_task(
 /// (the task function's timeout on AWS).
 pub const TASK_VISIBILITY: Duration = Duration::from_secs(15 * 60);
 /// How soon a task that failed for a reason of our own is delivered again.
+#[cfg(feature = "serving")]
 const TASK_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Tasks `plexe serve` runs at once (each may use a core and a file's worth of disk).
 pub const EMBEDDED_TASK_WORKERS: usize = 1;
@@ -120,6 +128,7 @@ pub const EMBEDDED_TASK_MAX_RECEIVES: u32 = 10;
 /// `plexe serve`. A message that is done is acknowledged; one that failed for a reason of our
 /// own comes back after [`TASK_RETRY_AFTER`]; an unreadable one at once, until the queue's
 /// receive limit moves it to the dead letters.
+#[cfg(feature = "serving")]
 pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>) {
     loop {
         let messages = match queue
@@ -155,6 +164,7 @@ pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc
 }
 
 /// Starts `count` [`work_queue`] loops.
+#[cfg(feature = "serving")]
 pub fn spawn_workers(
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,

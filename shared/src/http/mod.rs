@@ -18,13 +18,15 @@ pub mod routes;
 pub mod state;
 
 pub use error::{ApiError, ErrorCode};
-pub use routes::{DatasetsGroup, EndpointGroup, InferenceGroup, KeysGroup, ModelsGroup};
+#[cfg(feature = "serving")]
+pub use routes::InferenceGroup;
+pub use routes::{DatasetsGroup, EndpointGroup, KeysGroup, ModelsGroup};
 pub use state::AppState;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use error::{JSON_BODY_LIMIT, LAMBDA_BODY_LIMIT};
+use error::LAMBDA_BODY_LIMIT;
 use middleware::scope::Guard;
 use middleware::{auth, header_limit, rate_limit, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -82,11 +84,18 @@ pub fn group_app<G: EndpointGroup>(state: AppState) -> Router {
 }
 
 /// Every group merged, as `plexe serve` serves it.
+#[cfg(feature = "serving")]
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
-        .merge(group_routes::<KeysGroup>(&state, JSON_BODY_LIMIT))
-        .merge(group_routes::<DatasetsGroup>(&state, JSON_BODY_LIMIT))
-        .merge(group_routes::<ModelsGroup>(&state, JSON_BODY_LIMIT))
-        .merge(group_routes::<InferenceGroup>(&state, JSON_BODY_LIMIT));
+        .merge(group_routes::<KeysGroup>(&state, error::JSON_BODY_LIMIT))
+        .merge(group_routes::<DatasetsGroup>(
+            &state,
+            error::JSON_BODY_LIMIT,
+        ))
+        .merge(group_routes::<ModelsGroup>(&state, error::JSON_BODY_LIMIT))
+        .merge(group_routes::<InferenceGroup>(
+            &state,
+            error::JSON_BODY_LIMIT,
+        ));
     finish(router, state)
 }

@@ -5,10 +5,12 @@ use crate::config::{Backends, Config};
 use crate::http::lookups::Lookups;
 use crate::http::routes::health::StoreCheck;
 use crate::ports::{Blobs, FolderBlobs, Queue, Store};
+#[cfg(feature = "serving")]
 use crate::serving::PlanCache;
 use std::sync::Arc;
 
 /// Memory budget of the per-process cache of optimized model plans.
+#[cfg(feature = "serving")]
 pub const PLAN_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Shared by every request; a clone is one reference count (layers and extractors clone it
@@ -27,6 +29,7 @@ pub struct AppResources {
     /// Set on the embedded backend only.
     pub folder_blobs: Option<Arc<FolderBlobs>>,
     /// Optimized tract plans of the versions served by this process, keyed by artifact.
+    #[cfg(feature = "serving")]
     pub plans: Arc<PlanCache>,
     /// The key, account and deployed-version reads of keyed requests (at most 1 s stale).
     pub lookups: Arc<Lookups>,
@@ -44,6 +47,7 @@ impl AppState {
             queue: backends.queue,
             tasks: backends.tasks,
             folder_blobs: backends.folder_blobs,
+            #[cfg(feature = "serving")]
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
             lookups: Arc::new(Lookups::default()),
             config: Arc::new(config),
@@ -72,6 +76,7 @@ impl AppState {
             queue: r.queue.clone(),
             tasks: r.tasks.clone(),
             folder_blobs: r.folder_blobs.clone(),
+            #[cfg(feature = "serving")]
             plans: Arc::new(PlanCache::new(PLAN_CACHE_BYTES)),
             lookups: Arc::new(Lookups::default()),
             config: r.config.clone(),

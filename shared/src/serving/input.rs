@@ -26,9 +26,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Rows a batch request may hold (SPEC §1); a body is refused at the next one, while it is
-/// read.
-pub const MAX_BATCH_ROWS: usize = 10_000;
+pub use crate::api::predictions::MAX_BATCH_ROWS;
 /// Problems an [`InputError`] lists (the rest are only counted): a batch of 10,000 rows each
 /// wrong in 76 fields is a 422 of a few KB, not 56 MB.
 pub const MAX_LISTED_ERRORS: usize = 100;

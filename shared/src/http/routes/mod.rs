@@ -7,11 +7,14 @@ pub mod console;
 pub mod datasets;
 pub mod deployments;
 pub mod health;
+#[cfg(feature = "serving")]
 pub mod inference;
 pub mod keys;
 pub mod legacy_v0;
 pub mod models;
+#[cfg(feature = "serving")]
 pub mod openapi;
+#[cfg(feature = "serving")]
 pub mod prediction_jobs;
 pub mod versions;
 
@@ -51,13 +54,16 @@ pub trait EndpointGroup {
     }
 }
 
-/// `/me`, `/api-keys`, and the public `/health`, `/openapi.json` and console.
+/// `/me`, `/api-keys`, and the public `/health` and console.
 pub struct KeysGroup;
 /// `/datasets` (and the upload sessions' public PUT).
 pub struct DatasetsGroup;
 /// `/models`, their versions and deployments.
 pub struct ModelsGroup;
-/// Predictions and batch prediction jobs.
+/// Predictions and batch prediction jobs, and the public `/openapi.json`: the document is
+/// assembled from every group's route annotations, and this is the one function that links
+/// them all (the others are built without the model runtime, see the `serving` feature).
+#[cfg(feature = "serving")]
 pub struct InferenceGroup;
 
 impl EndpointGroup for KeysGroup {
@@ -66,9 +72,7 @@ impl EndpointGroup for KeysGroup {
     }
 
     fn public_routes() -> Router<AppState> {
-        health::routes()
-            .merge(openapi::routes())
-            .merge(console::routes())
+        health::routes().merge(console::routes())
     }
 }
 
@@ -98,6 +102,7 @@ impl EndpointGroup for ModelsGroup {
     }
 }
 
+#[cfg(feature = "serving")]
 impl EndpointGroup for InferenceGroup {
     fn protected_routes(guard: &Guard) -> Router<AppState> {
         inference::routes(guard).merge(prediction_jobs::routes(guard))
@@ -105,5 +110,9 @@ impl EndpointGroup for InferenceGroup {
 
     fn legacy_routes(guard: &Guard) -> Router<AppState> {
         legacy_v0::inference_routes(guard)
+    }
+
+    fn public_routes() -> Router<AppState> {
+        openapi::routes()
     }
 }

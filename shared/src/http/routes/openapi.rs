@@ -6,10 +6,10 @@ use super::{
     console, datasets, deployments, health, inference, keys, legacy_v0, models, prediction_jobs,
     versions,
 };
+use crate::api::predictions::MAX_BATCH_ROWS;
 use crate::api::{ErrorBody, ErrorEnvelope};
 use crate::domain::models::bounds;
 use crate::http::state::AppState;
-use crate::serving::MAX_BATCH_ROWS;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -1,44 +1,16 @@
-//! The Lambda entry points: an HTTP endpoint group (API Gateway HTTP API → the group's router,
-//! unchanged), the SQS-triggered trainer and task function (partial batch failures, so one bad
-//! message is retried and eventually dead-lettered without failing the others).
+//! The SQS-triggered Lambda entry points: the trainer and the task function (partial batch
+//! failures, so one bad message is retried and eventually dead-lettered without failing the
+//! others).
 
-use super::logging;
-use crate::config::{Backends, Config};
+use super::{BoxError, state_from_env};
 use crate::domain::tasks::{self, TaskError};
-use crate::http::{self, AppState, EndpointGroup};
+use crate::http::AppState;
 use crate::ports::Queue;
 use crate::trainer::{Trainer, TrainerError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Where `cargo lambda watch` serves function URLs, for upload URLs when the functions run
-/// locally on the embedded backend without `PLEXE_PUBLIC_URL`.
-const LOCAL_FUNCTION_URL: &str = "http://127.0.0.1:9000";
-
-/// The configuration from the environment, logging installed, and the backends it names:
-/// `aws` on Lambda (the template sets it), or the embedded one in `PLEXE_DATA_DIR` when the
-/// functions run locally under `cargo lambda watch` (several functions may share one data dir:
-/// SQLite locks the file).
-async fn state_from_env() -> Result<AppState, BoxError> {
-    let config = Config::from_env()?;
-    logging::init(&config.logs);
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| LOCAL_FUNCTION_URL.into());
-    let backends = Backends::open(&config, &public_url).await?;
-    Ok(AppState::new(backends, config))
-}
-
-/// Serves one endpoint group as a Lambda function.
-pub async fn serve_group<G: EndpointGroup>() -> Result<(), BoxError> {
-    let state = state_from_env().await?;
-    lambda_http::run(http::group_app::<G>(state)).await
-}
 
 /// How soon a message whose attempt failed is delivered again. Without a hand-back SQS keeps
 /// it hidden for the queue's whole visibility timeout (90 minutes in the templates, six times

@@ -11,22 +11,24 @@
 //! `prediction`; a READY version is deployed to the `legacy` environment by its first infer.
 
 use super::models::{ports, requester};
-use super::{inference, versions};
+use super::versions;
+
+/// `POST /v0/models/{name}/{version}/infer`: the inference group's part, which runs models.
+#[cfg(feature = "serving")]
+mod infer;
 use crate::api::ErrorEnvelope;
 use crate::api::legacy::{
     LegacyBuildAccepted, LegacyCreateRequest, LegacyDeletedUpload, LegacyDescribe, LegacyModel,
-    LegacyModelDetail, LegacyPrediction, LegacySeedCreateRequest, LegacyStatusView, LegacyUpload,
+    LegacyModelDetail, LegacySeedCreateRequest, LegacyStatusView, LegacyUpload,
 };
 use crate::automl::Metric;
-use crate::domain::DomainError;
 use crate::domain::api_keys::Scope;
 use crate::domain::datasets::{self, DirectUpload, MAX_FILES_PER_UPLOAD};
-use crate::domain::deployments::{self, DeployRequest};
 use crate::domain::layout::ModelName;
 use crate::domain::models::builds::{self, BuildSpec, NewModel};
-use crate::domain::models::{self, ModelListing, VersionRef, VersionStatus, summaries};
+use crate::domain::models::{ModelListing, summaries};
 use crate::domain::uploads::UPLOAD_ID_PREFIX;
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::http::middleware::scope::Guard;
 use crate::http::pagination::{MAX_LIMIT, Pagination};
@@ -36,6 +38,8 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+#[cfg(feature = "serving")]
+pub use infer::inference_routes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -78,14 +82,7 @@ pub fn models_routes(guard: &Guard) -> Router<AppState> {
         )
 }
 
-/// `POST /v0/models/{name}/{version}/infer` (the `inference` group).
-pub fn inference_routes(guard: &Guard) -> Router<AppState> {
-    Router::new().route(
-        "/v0/models/{model_name}/{model_version}/infer",
-        guard.scoped(Scope::Predict, post(infer)),
-    )
-}
-
+#[cfg(feature = "serving")]
 /// This surface's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
@@ -97,7 +94,7 @@ pub fn inference_routes(guard: &Guard) -> Router<AppState> {
     get_version,
     status,
     describe,
-    infer
+    infer::infer
 ))]
 pub struct LegacyApi;
 
@@ -482,87 +479,7 @@ async fn describe(
     })
 }
 
-/// Deploys the version a path names to the `legacy` environment unless it is deployed
-/// already (a version not READY is left to the prediction's own 409).
-async fn deploy_if_needed(
-    state: &AppState,
-    caller: &Caller,
-    model_name: &ModelName,
-    model_version: &str,
-) -> Result<(), ApiError> {
-    let store = state.store.as_ref();
-    let account_id = &caller.account.account_id;
-    let reference = VersionRef::parse(model_version)?;
-    let version = models::resolve_version(store, account_id, model_name, &reference).await?;
-    if version.status != VersionStatus::Ready
-        || deployments::is_deployed(store, account_id, model_name, version.number).await?
-    {
-        return Ok(());
-    }
-    let request = DeployRequest {
-        environment: Some(LEGACY_ENVIRONMENT.into()),
-        replicas: None,
-        auto_scale: None,
-        model_version: Some(version.label()),
-    };
-    let deployed = deployments::deploy(store, account_id, model_name, request).await;
-    state.lookups.forget_model(account_id, model_name);
-    match deployed {
-        Ok(deployment) => {
-            tracing::info!(deployment_id = %deployment.deployment_id, model_name = %model_name, version = %version.label(), "deployed for a legacy infer");
-            Ok(())
-        }
-        // Concurrent first calls (the client's batch_infer): one of them deployed it.
-        Err(DomainError::Conflict { .. })
-            if deployments::is_deployed(store, account_id, model_name, version.number).await? =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[utoipa::path(
-    post,
-    path = "/v0/models/{model_name}/{model_version}/infer",
-    tag = "legacy",
-    summary = "Predict one row; a completed version needs no deploy here",
-    params(("model_name" = String, Path, description = "The model's name"), ("model_version" = String, Path, description = "v2.0, v2, 2 or latest")),
-    request_body(content = Object, description = "One object of input fields (null = missing)"),
-    responses(
-        (status = 200, description = "`prediction` and the output fields", body = LegacyPrediction),
-        (status = 404, description = "No such model or version in this account", body = ErrorEnvelope),
-        (status = 409, description = "Not completed", body = ErrorEnvelope),
-        (status = 422, description = "Invalid fields (details.errors name each)", body = ErrorEnvelope)
-    )
-)]
-async fn infer(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((model_name, model_version)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Json<LegacyPrediction>, ApiError> {
-    let row = inference::parse_json(&body)?;
-    if !row.is_object() {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "infer takes one JSON object of input fields.",
-        ));
-    }
-    let model_name = ModelName::existing(&model_name)?;
-    deploy_if_needed(&state, &caller, &model_name, &model_version).await?;
-    let (_, model, output) =
-        inference::predict_one(&state, &caller, &model_name, &model_version, &row).await?;
-    let outputs = model.output_fields(&output, 0);
-    let (field, _) = model.output_field_names();
-    let prediction = outputs.get(&field).cloned().unwrap_or(Value::Null);
-    Ok(Json(LegacyPrediction {
-        prediction,
-        outputs,
-    }))
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "serving"))]
 mod tests {
     use super::*;
     use utoipa::OpenApi as _;
