@@ -39,6 +39,17 @@ export PLEXE_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# keys, datasets and models as Lambda builds them, their package alone (cargo then builds
+# `shared` without `serving`, the model runtime): clippy on that configuration, and no tract in
+# the binaries. The smoke test below then runs these lean binaries.
+cargo clippy -p api-functions --bins --locked -- -D warnings
+cargo build -p api-functions --bins --locked
+for f in keys datasets models; do
+  if nm -C "target/debug/$f" | grep -q 'tract_core::'; then
+    echo "target/debug/$f links tract: build functions/api without shared's serving feature" >&2
+    exit 1
+  fi
+done
 # schemathesis against a live `plexe serve` and its own /openapi.json.
 tests/fuzz/run.sh
 tests/console/run.sh

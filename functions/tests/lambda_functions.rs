@@ -2,55 +2,16 @@
 //! Lambda Runtime API (tests/support/runtime_api.rs), receives API Gateway HTTP API (payload
 //! 2.0) events and SQS events exactly as on AWS, and talks to DynamoDB/S3/SQS on moto.
 
-use integration_tests::lambda_stack;
-use integration_tests::runtime_api::{HttpApiResponse, Outcome, http_api_event};
+use integration_tests::lambda_stack::{
+    self, Function, admin_key, assert_envelope, function_binary,
+};
+use integration_tests::runtime_api::Outcome;
 use integration_tests::{AwsBackends, aws_backends};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// One function process on its own Runtime API emulator (the Lambda-shaped stack's), killed
-/// when dropped.
-struct Function(lambda_stack::Function);
-
 async fn start(binary: &str, name: &str, aws: &AwsBackends) -> Function {
-    Function(lambda_stack::start_function(binary, name, &lambda_stack::function_env(aws)).await)
-}
-
-impl Function {
-    async fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> HttpApiResponse {
-        let event = http_api_event(method, path, headers, body);
-        match self.0.runtime.invoke(&event, Duration::from_secs(60)).await {
-            Ok(Outcome::Response(bytes)) => {
-                HttpApiResponse::parse(&bytes).expect("an API Gateway response document")
-            }
-            Ok(Outcome::Error(bytes)) => panic!(
-                "{method} {path}: the function reported an error: {}",
-                String::from_utf8_lossy(&bytes)
-            ),
-            Err(e) => panic!("{method} {path}: {e}"),
-        }
-    }
-}
-
-/// A fresh account on the test's table; returns its admin key.
-async fn admin_key(aws: &AwsBackends) -> String {
-    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
-        aws.backends.store.as_ref(),
-        shared::domain::accounts::NewAccount {
-            name: "lambda-test".to_owned(),
-            tier: shared::domain::accounts::Tier::Basic,
-            rate_limit_per_minute: None,
-        },
-    )
-    .await
-    .expect("creating an account on moto");
-    issued.secret
+    lambda_stack::start_function(binary, name, &lambda_stack::function_env(aws)).await
 }
 
 /// A direct CSV upload of `rows` houses (size, rooms, price) to `path` through the datasets
@@ -77,98 +38,6 @@ async fn upload_houses(datasets: &Function, bearer: &str, path: &str, rows: u32)
     uploaded.json()
 }
 
-fn assert_envelope(response: &HttpApiResponse, status: u16, code: &str) {
-    assert_eq!(
-        response.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let body = response.json();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert_eq!(body["error"]["status"], status, "{body}");
-    let request_id = response
-        .header("x-request-id")
-        .expect("x-request-id header");
-    assert_eq!(body["error"]["request_id"], request_id, "{body}");
-}
-
-#[tokio::test]
-async fn keys_function_serves_health_me_and_keys() {
-    let Some(aws) = aws_backends("lambda-keys").await else {
-        return;
-    };
-    let key = admin_key(&aws).await;
-    let bearer = format!("Bearer {key}");
-    let function = start(env!("CARGO_BIN_EXE_keys"), "keys", &aws).await;
-
-    let health = function.http("GET", "/health", &[], None).await;
-    assert_eq!(health.status, 200);
-    assert!(
-        health
-            .header("x-request-id")
-            .is_some_and(|id| id.starts_with("req_"))
-    );
-
-    let me = function
-        .http("GET", "/v1/me", &[("authorization", &bearer)], None)
-        .await;
-    assert_eq!(me.status, 200, "{}", String::from_utf8_lossy(&me.body));
-    assert!(
-        me.json()["account_id"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("acct_"))
-    );
-    assert_eq!(me.header("x-ratelimit-limit"), Some("100"));
-
-    let created = function
-        .http(
-            "POST",
-            "/api-keys",
-            &[("x-api-key", &key), ("content-type", "application/json")],
-            Some(br#"{"name": "reader", "scopes": ["read"]}"#),
-        )
-        .await;
-    assert_eq!(
-        created.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
-    let reader = created.json()["api_key"]
-        .as_str()
-        .expect("the new key is shown once")
-        .to_owned();
-
-    let listed = function
-        .http(
-            "GET",
-            "/api-keys?limit=10",
-            &[("authorization", &bearer)],
-            None,
-        )
-        .await;
-    assert_eq!(listed.status, 200);
-    assert_eq!(listed.json()["pagination"]["total"], 2, "{}", listed.json());
-
-    // The new read key may not manage keys; a missing key and unknown routes use the envelope.
-    let forbidden = function
-        .http(
-            "POST",
-            "/api-keys",
-            &[("x-api-key", &reader), ("content-type", "application/json")],
-            Some(br#"{"name": "x", "scopes": ["read"]}"#),
-        )
-        .await;
-    assert_envelope(&forbidden, 403, "forbidden");
-    let missing = function.http("GET", "/me", &[], None).await;
-    assert_envelope(&missing, 401, "missing_api_key");
-    let unknown = function
-        .http("GET", "/no-such-route", &[("authorization", &bearer)], None)
-        .await;
-    assert_envelope(&unknown, 404, "not_found");
-}
-
 #[tokio::test]
 async fn datasets_models_and_inference_functions_serve_their_groups() {
     let Some(aws) = aws_backends("lambda-groups").await else {
@@ -179,7 +48,7 @@ async fn datasets_models_and_inference_functions_serve_their_groups() {
     let auth = [("authorization", bearer.as_str())];
 
     // datasets: a direct CSV upload is profiled and listed.
-    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
+    let datasets = start(&function_binary("datasets"), "datasets", &aws).await;
     let dataset = upload_houses(&datasets, &bearer, "/v1/datasets?name=houses", 60).await;
     assert_eq!(dataset["row_count"], 60, "{dataset}");
     let dataset_id = dataset["dataset_id"]
@@ -201,7 +70,7 @@ async fn datasets_models_and_inference_functions_serve_their_groups() {
     );
 
     // models: a build is accepted (its job waits in SQS on moto) and the model is PENDING.
-    let models = start(env!("CARGO_BIN_EXE_models"), "models", &aws).await;
+    let models = start(&function_binary("models"), "models", &aws).await;
     let body = json!({"intent": "predict the price of a house", "dataset_id": dataset_id});
     let body = body.to_string();
     let accepted = models
@@ -242,7 +111,7 @@ async fn datasets_models_and_inference_functions_serve_their_groups() {
     );
 
     // inference: the version is not deployed yet → 409 in the envelope.
-    let inference = start(env!("CARGO_BIN_EXE_inference"), "inference", &aws).await;
+    let inference = start(&function_binary("inference"), "inference", &aws).await;
     let row = br#"{"size": 50, "rooms": 2}"#;
     let not_deployed = inference
         .http(
@@ -268,7 +137,7 @@ async fn trainer_reports_only_the_failed_message() {
     let Some(aws) = aws_backends("lambda-trainer").await else {
         return;
     };
-    let function = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
+    let function = start(&function_binary("trainer"), "trainer", &aws).await;
     let record = |id: &str, body: &str| {
         json!({
             "messageId": id,
@@ -289,7 +158,6 @@ async fn trainer_reports_only_the_failed_message() {
         record("m-3", &json!({"account_id": "acct_x", "job_id": "job_missing_3"}).to_string()),
     ]});
     let outcome = function
-        .0
         .runtime
         .invoke(&event, Duration::from_secs(60))
         .await
@@ -320,10 +188,10 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
         ("authorization", bearer.as_str()),
         ("content-type", "application/json"),
     ];
-    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
+    let datasets = start(&function_binary("datasets"), "datasets", &aws).await;
     let dataset = upload_houses(&datasets, &bearer, "/datasets?name=houses", 80).await;
     let dataset_id = dataset["dataset_id"].as_str().unwrap().to_owned();
-    let models = start(env!("CARGO_BIN_EXE_models"), "models", &aws).await;
+    let models = start(&function_binary("models"), "models", &aws).await;
     let body = json!({"intent": "predict the price", "dataset_id": dataset_id,
                       "time_budget_s": 60, "max_iterations": 3})
     .to_string();
@@ -332,7 +200,7 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
         .await;
     assert_eq!(accepted.status, 202, "{}", accepted.json());
 
-    let trainer = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
+    let trainer = start(&function_binary("trainer"), "trainer", &aws).await;
     let receive = || async {
         aws.backends
             .queue
@@ -352,7 +220,7 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
         }]})
     };
     let invoke = |m: shared::ports::QueueMessage, timeout: Duration| {
-        let runtime = trainer.0.runtime.clone();
+        let runtime = trainer.runtime.clone();
         let event = event(&m);
         async move {
             match runtime.invoke(&event, timeout).await {
@@ -405,13 +273,13 @@ async fn tasks_function_completes_a_large_upload() {
         ("authorization", bearer.as_str()),
         ("content-type", "application/json"),
     ];
-    let datasets = start(env!("CARGO_BIN_EXE_datasets"), "datasets", &aws).await;
-    let tasks = start(env!("CARGO_BIN_EXE_tasks"), "tasks", &aws).await;
+    let datasets = start(&function_binary("datasets"), "datasets", &aws).await;
+    let tasks = start(&function_binary("tasks"), "tasks", &aws).await;
     let (task_queue, _) = aws.resources.task_queues.clone().expect("a task queue");
     let _trigger = integration_tests::apigw::SqsTrigger::start(
         aws_sdk_sqs::Client::new(&aws.sdk),
         task_queue,
-        tasks.0.runtime.clone(),
+        tasks.runtime.clone(),
     );
     // 17.5 MB of CSV.
     let mut csv = String::from("x,y,label\n");

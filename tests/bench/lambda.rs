@@ -9,8 +9,11 @@
 //! RSS (`VmHWM`) with that model loaded. The model is built first (titanic, from its intent) by
 //! the in-process trainer on the same moto resources and deployed over HTTP.
 //!
-//! Run (release binaries, moto from the test venv):
-//! `cargo build --release --workspace --bins && target/release/bench-lambda --out lambda.json`
+//! Run (release binaries, moto from the test venv; keys, datasets and models built in their
+//! package alone, as Lambda gets them, without the model runtime):
+//! `cargo build --release -p api-functions && cargo build --release -p functions -p
+//! integration-tests --bin inference --bin trainer --bin tasks --bin bench-lambda &&
+//! target/release/bench-lambda --out lambda.json`
 //! with `PLEXE_TEST_MOTO_ENDPOINT` set, or without it when `./.venv/bin/moto_server` exists
 //! (`tests/run.sh` creates it): the bench then starts moto itself. `--bin-dir DIR` picks the
 //! function binaries (default: beside this binary), `--starts N` the cold starts per function.

@@ -6,11 +6,12 @@
 
 use crate::AwsBackends;
 use crate::apigw::{ApiGateway, Integration, SqsTrigger};
-use crate::runtime_api::RuntimeApi;
+use crate::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where the function binaries are (`env!("CARGO_BIN_EXE_…")` of the `functions` package).
 pub struct FunctionBinaries {
@@ -40,6 +41,79 @@ impl Function {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// One API Gateway HTTP API request through the function; panics unless it answers.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> HttpApiResponse {
+        let event = http_api_event(method, path, headers, body);
+        match self.runtime.invoke(&event, Duration::from_secs(60)).await {
+            Ok(Outcome::Response(bytes)) => {
+                HttpApiResponse::parse(&bytes).expect("an API Gateway response document")
+            }
+            Ok(Outcome::Error(bytes)) => panic!(
+                "{method} {path}: the function reported an error: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+}
+
+/// A function binary in the running test's target directory (`target/<profile>/<name>`). The
+/// API groups' functions are another package's (functions/api), which `CARGO_BIN_EXE_…` does
+/// not reach; `cargo test --workspace` builds both packages' binaries before any test runs.
+pub fn function_binary(name: &str) -> String {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // The test is target/<profile>/deps/<test>-<hash>.
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo test --workspace`, or `cargo build -p api-functions -p functions` first",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// A fresh account on the test's table; returns its admin key.
+pub async fn admin_key(aws: &AwsBackends) -> String {
+    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
+        aws.backends.store.as_ref(),
+        shared::domain::accounts::NewAccount {
+            name: "lambda-test".to_owned(),
+            tier: shared::domain::accounts::Tier::Basic,
+            rate_limit_per_minute: None,
+        },
+    )
+    .await
+    .expect("creating an account on moto");
+    issued.secret
+}
+
+/// Asserts that `response` is the SPEC's error envelope with `status` and `code`, carrying the
+/// request id of its `x-request-id` header.
+pub fn assert_envelope(response: &HttpApiResponse, status: u16, code: &str) {
+    assert_eq!(
+        response.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["status"], status, "{body}");
+    let request_id = response
+        .header("x-request-id")
+        .expect("x-request-id header");
+    assert_eq!(body["error"]["request_id"], request_id, "{body}");
 }
 
 /// Starts `binary` as the Lambda function `name` with `env` (and the Runtime API's own).

@@ -115,9 +115,9 @@ pub fn readme_block(heading: &str, language: &str) -> String {
 /// The function binaries of this package, for the Lambda-shaped stack.
 pub fn function_binaries() -> integration_tests::lambda_stack::FunctionBinaries {
     integration_tests::lambda_stack::FunctionBinaries {
-        keys: env!("CARGO_BIN_EXE_keys").to_owned(),
-        datasets: env!("CARGO_BIN_EXE_datasets").to_owned(),
-        models: env!("CARGO_BIN_EXE_models").to_owned(),
+        keys: integration_tests::lambda_stack::function_binary("keys"),
+        datasets: integration_tests::lambda_stack::function_binary("datasets"),
+        models: integration_tests::lambda_stack::function_binary("models"),
         inference: env!("CARGO_BIN_EXE_inference").to_owned(),
         trainer: env!("CARGO_BIN_EXE_trainer").to_owned(),
         tasks: env!("CARGO_BIN_EXE_tasks").to_owned(),
