@@ -4,7 +4,9 @@
 // Context values (`cdk synth -c name=value`):
 // - codeDir: where the functions' binaries are, one folder per binary holding `bootstrap`
 //   (cargo-lambda's layout). Default: the workspace's target/lambda, written by
-//   `cargo lambda build --release` (add `--arm64` for Architecture=arm64). The test command
+//   `cargo lambda build --release -p api-functions` and `cargo lambda build --release -p
+//   functions --bin inference --bin trainer --bin tasks` (add `--arm64` for
+//   Architecture=arm64; see infra/README.md for why two builds). The test command
 //   points it at placeholder files, so synth needs no Rust build.
 // - stackName: the CloudFormation stack name (default plexe).
 //

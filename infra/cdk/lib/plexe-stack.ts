@@ -338,7 +338,8 @@ export class PlexeStack extends Stack {
       const codePath = path.join(props.codeDir, spec.binary);
       if (!fs.existsSync(path.join(codePath, 'bootstrap'))) {
         throw new Error(
-          `no ${path.join(codePath, 'bootstrap')}: build the functions with \`cargo lambda build --release\` ` +
+          `no ${path.join(codePath, 'bootstrap')}: build the functions with \`cargo lambda build --release -p api-functions\` ` +
+            'and `cargo lambda build --release -p functions --bin inference --bin trainer --bin tasks` ' +
             '(add --arm64 for Architecture=arm64) or pass -c codeDir=DIR',
         );
       }
@@ -424,7 +425,7 @@ export class PlexeStack extends Stack {
     const keysFunction = makeFunction({
       name: 'KeysFunction',
       binary: 'keys',
-      description: 'plexe keys group (/me, /api-keys, /health, /openapi.json, console, 404s)',
+      description: 'plexe keys group (/me, /api-keys, /health, console, 404s)',
       memorySize: 256,
       timeout: 10,
       statements: [
@@ -465,7 +466,7 @@ export class PlexeStack extends Stack {
     const inferenceFunction = makeFunction({
       name: 'InferenceFunction',
       binary: 'inference',
-      description: 'plexe inference group (infer, predictions, prediction jobs)',
+      description: 'plexe inference group (infer, predictions, prediction jobs, /openapi.json)',
       memorySize: 256,
       timeout: 29,
       statements: [
@@ -585,7 +586,7 @@ export class PlexeStack extends Stack {
       route(ANY, `${prefix}/api-keys`, keys);
       route(ANY, `${prefix}/api-keys/{proxy+}`, keys);
       route(GET, `${prefix}/health`, keys);
-      route(GET, `${prefix}/openapi.json`, keys);
+      route(GET, `${prefix}/openapi.json`, inference);
       route(ANY, `${prefix}/datasets`, datasets);
       route(ANY, `${prefix}/datasets/{proxy+}`, datasets);
       route(ANY, `${prefix}/models`, models);
