@@ -387,12 +387,24 @@ fn idempotency_key_parameter() -> Parameter {
 mod tests {
     use super::*;
 
-    /// Every `.route("…")` literal in the route modules, read from their source.
+    /// Every `.route("…")` literal in the route modules (and their submodules), read from their
+    /// source.
     fn routed_paths() -> Vec<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/routes");
+        let mut dirs =
+            vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/routes")];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("routes dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
         let mut paths = Vec::new();
-        for entry in std::fs::read_dir(&dir).expect("routes dir") {
-            let path = entry.expect("entry").path();
+        for path in files {
             let source = std::fs::read_to_string(&path).expect("route source");
             let mut rest = source.as_str();
             while let Some(at) = rest.find(".route(") {
