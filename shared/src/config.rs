@@ -20,6 +20,7 @@
 //! start with a message naming the variable, rather than running with a limit switched off.
 
 use crate::domain::accounts::Tier;
+use crate::ports::absent::Absent;
 use crate::ports::{
     Blobs, DynamoStore, FolderBlobs, Queue, S3Blobs, SqliteQueue, SqliteStore, SqsQueue, Store,
 };
@@ -370,23 +371,81 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// The ports beyond the store that a process uses. A Lambda function builds only these, and
+/// what it does not build its binary does not link: the keys function has no S3 or SQS client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsedPorts {
+    pub blobs: bool,
+    /// The build queue (the trainer's).
+    pub build_queue: bool,
+    /// The task queue, when the deployment has one.
+    pub task_queue: bool,
+}
+
+impl UsedPorts {
+    pub const ALL: UsedPorts = UsedPorts {
+        blobs: true,
+        build_queue: true,
+        task_queue: true,
+    };
+}
+
+/// What a process uses, as a type, so that each function's binary is compiled with its own
+/// [`UsedPorts`] as a constant and the adapters it does not use are left out of it.
+pub trait PortNeeds {
+    const USED: UsedPorts;
+}
+
+/// A process that uses every port (the trainer, the task function, `plexe`, the tests).
+pub struct EveryPort;
+
+impl PortNeeds for EveryPort {
+    const USED: UsedPorts = UsedPorts::ALL;
+}
+
 impl Backends {
     /// The AWS adapters on `resources`, with clients built from `sdk`.
     pub fn aws(sdk: &aws_config::SdkConfig, resources: &AwsResources) -> Backends {
+        Backends::aws_for::<EveryPort>(sdk, resources)
+    }
+
+    /// The AWS adapters `P` uses (the store always); the others are [`Absent`].
+    pub fn aws_for<P: PortNeeds>(
+        sdk: &aws_config::SdkConfig,
+        resources: &AwsResources,
+    ) -> Backends {
+        let blobs: Arc<dyn Blobs> = if P::USED.blobs {
+            Arc::new(S3Blobs::new(s3_client(sdk), &resources.bucket))
+        } else {
+            Arc::new(Absent { port: "blob store" })
+        };
+        let queue: Arc<dyn Queue> = if P::USED.build_queue {
+            Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                &resources.queue_url,
+                &resources.dlq_url,
+            ))
+        } else {
+            Arc::new(Absent {
+                port: "build queue",
+            })
+        };
+        let tasks = match &resources.task_queues {
+            Some((url, dlq)) if P::USED.task_queue => Some(Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                url,
+                dlq,
+            )) as Arc<dyn Queue>),
+            _ => None,
+        };
         Backends {
             store: Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 &resources.table,
             )),
-            blobs: Arc::new(S3Blobs::new(s3_client(sdk), &resources.bucket)),
-            queue: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(sdk),
-                &resources.queue_url,
-                &resources.dlq_url,
-            )),
-            tasks: resources.task_queues.as_ref().map(|(url, dlq)| {
-                Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url, dlq)) as Arc<dyn Queue>
-            }),
+            blobs,
+            queue,
+            tasks,
             folder_blobs: None,
             embedded_queue: None,
             embedded_tasks: None,
@@ -399,20 +458,22 @@ impl Backends {
     pub async fn open(config: &Config, public_base_url: &str) -> Result<Backends, ConfigError> {
         match config.backend {
             BackendKind::Embedded => Backends::embedded(&config.data_dir, public_base_url),
-            BackendKind::Aws => {
-                let resources = config.aws.resources()?;
-                // The SDK reads AWS_ENDPOINT_URL, the region and credentials from the usual
-                // places; without a configured region (a bare shell pointed at moto) us-east-1
-                // is assumed.
-                let region = aws_config::meta::region::RegionProviderChain::default_provider()
-                    .or_else(aws_config::Region::new(DEFAULT_REGION));
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(region)
-                    .load()
-                    .await;
-                Ok(Backends::aws(&sdk, &resources))
-            }
+            BackendKind::Aws => Backends::open_aws::<EveryPort>(config).await,
         }
+    }
+
+    /// The AWS backends `config` names, those `P` uses.
+    pub async fn open_aws<P: PortNeeds>(config: &Config) -> Result<Backends, ConfigError> {
+        let resources = config.aws.resources()?;
+        // The SDK reads AWS_ENDPOINT_URL, the region and credentials from the usual places;
+        // without a configured region (a bare shell pointed at moto) us-east-1 is assumed.
+        let region = aws_config::meta::region::RegionProviderChain::default_provider()
+            .or_else(aws_config::Region::new(DEFAULT_REGION));
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(region)
+            .load()
+            .await;
+        Ok(Backends::aws_for::<P>(&sdk, &resources))
     }
 }
 

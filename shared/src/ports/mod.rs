@@ -2,6 +2,7 @@
 //! embedded adapter (SQLite file, blob folder, durable in-process queue) and an AWS adapter
 //! (DynamoDB single table, S3, SQS). Domain code is written once against these traits.
 
+pub mod absent;
 mod aws_error;
 pub mod blobs;
 pub mod queue;

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod prediction_jobs;
 pub mod versions;
 
+use crate::config::{PortNeeds, UsedPorts};
 use crate::http::middleware::scope::Guard;
 use crate::http::state::AppState;
 use axum::Router;
@@ -38,8 +39,10 @@ pub(crate) fn redirect_to_presigned(url: &str) -> Response {
 
 /// An endpoint group, as deployed (one Lambda each). A type rather than a value so that each
 /// function's binary names its group at compile time and links only that group's handlers and
-/// what they reach (tract for inference, parquet for datasets), not every group's.
-pub trait EndpointGroup {
+/// what they reach (parquet for datasets), not every group's; its [`PortNeeds`] say which
+/// ports beyond the store its handlers (and the idempotency layer) use, and its function builds
+/// only those, so it links only their AWS SDKs.
+pub trait EndpointGroup: PortNeeds {
     /// The group's routes that need an API key.
     fn protected_routes(guard: &Guard) -> Router<AppState>;
 
@@ -65,6 +68,42 @@ pub struct ModelsGroup;
 /// them all (the others are built without the model runtime, see the `serving` feature).
 #[cfg(feature = "serving")]
 pub struct InferenceGroup;
+
+/// Keys, accounts, health and the console read and write the store only (an idempotent key
+/// creation's answer is a few hundred bytes, far below what the idempotency layer keeps inline
+/// rather than in a blob).
+impl PortNeeds for KeysGroup {
+    const USED: UsedPorts = UsedPorts {
+        blobs: false,
+        build_queue: false,
+        task_queue: false,
+    };
+}
+
+/// Uploads go to blobs; large upload completions to the task queue.
+impl PortNeeds for DatasetsGroup {
+    const USED: UsedPorts = UsedPorts {
+        blobs: true,
+        build_queue: false,
+        task_queue: true,
+    };
+}
+
+/// Builds are queued for the trainer, models from an upload session completed through the task
+/// queue, and artifacts read from blobs.
+impl PortNeeds for ModelsGroup {
+    const USED: UsedPorts = UsedPorts::ALL;
+}
+
+/// Models are read from blobs; batch prediction jobs go to the task queue.
+#[cfg(feature = "serving")]
+impl PortNeeds for InferenceGroup {
+    const USED: UsedPorts = UsedPorts {
+        blobs: true,
+        build_queue: false,
+        task_queue: true,
+    };
+}
 
 impl EndpointGroup for KeysGroup {
     fn protected_routes(guard: &Guard) -> Router<AppState> {

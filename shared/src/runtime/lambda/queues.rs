@@ -3,6 +3,7 @@
 //! others).
 
 use super::{BoxError, state_from_env};
+use crate::config::EveryPort;
 use crate::domain::tasks::{self, TaskError};
 use crate::http::AppState;
 use crate::ports::Queue;
@@ -143,7 +144,7 @@ pub async fn handle_task_batch(state: &AppState, event: SqsEvent) -> SqsBatchRes
 
 /// Runs the task function (large upload completions) as an SQS-triggered Lambda function.
 pub async fn run_tasks() -> Result<(), BoxError> {
-    let state = state_from_env().await?;
+    let state = state_from_env::<EveryPort>().await?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, BoxError>(handle_task_batch(state, event.payload).await)
@@ -157,7 +158,7 @@ const EXIT_AFTER_ANSWER: Duration = Duration::from_millis(500);
 
 /// Runs the trainer as an SQS-triggered Lambda function.
 pub async fn run_trainer() -> Result<(), BoxError> {
-    let state = state_from_env().await?;
+    let state = state_from_env::<EveryPort>().await?;
     let trainer = Trainer::new(state.store.clone(), state.blobs.clone());
     let (trainer, queue) = (&trainer, state.queue.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
