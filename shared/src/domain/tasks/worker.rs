@@ -1,43 +1,16 @@
-//! Long work an API function hands to the task worker (on AWS the task function: its own
-//! queue, 900 s, 3 GB; locally a worker inside `plexe serve`) instead of doing it within a
-//! request: completing a large upload session on AWS ([`super::uploads::complete_or_queue`])
-//! and batch prediction jobs ([`super::prediction_jobs`]). A message names the account and the
-//! work; the work's own record (the upload session, the job) says how it went, so the client
-//! polls that.
+//! Running task messages: the task function on AWS, the workers inside `plexe serve`.
 
-#[cfg(feature = "serving")]
-use super::prediction_jobs::{self, JobRun};
-#[cfg(feature = "serving")]
-use super::uploads::{self, CompleteError};
-#[cfg(feature = "serving")]
+use super::{TASK_VISIBILITY, TaskMessage};
+use crate::domain::prediction_jobs::{self, JobRun};
+use crate::domain::uploads::{self, CompleteError};
 use crate::ports::{Blobs, Queue, Store};
-use serde::{Deserialize, Serialize};
-#[cfg(feature = "serving")]
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The body of a task queue message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "task", rename_all = "snake_case")]
-pub enum TaskMessage {
-    CompleteUpload {
-        account_id: String,
-        upload_id: String,
-    },
-    PredictBatch {
-        account_id: String,
-        job_id: String,
-    },
-}
-
-impl TaskMessage {
-    pub fn to_body(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-}
+/// How soon a task that failed for a reason of our own is delivered again.
+const TASK_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Why a task message is not done.
-#[cfg(feature = "serving")]
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// Unreadable: redelivering cannot help (it ends in the dead-letter queue).
@@ -53,14 +26,12 @@ pub enum TaskError {
 
 /// Waits before each retry of a completion that failed for a reason of our own (the store or
 /// blobs unavailable); after the last the session records the failure.
-#[cfg(feature = "serving")]
 const RETRY_WAITS: [Duration; 2] = [Duration::from_secs(5), Duration::from_secs(30)];
 
 /// Runs one task message. A completion that fails because of the file (a mismatch, bad data)
 /// is done: the session records why, for the client polling it. One that fails for a reason
 /// of our own is retried here ([`RETRY_WAITS`]), then recorded as failed too (the client can
 /// complete again); only when even that cannot be written is the message redelivered.
-#[cfg(feature = "serving")]
 pub async fn process_task(
     store: &dyn Store,
     blobs: &dyn Blobs,
@@ -111,24 +82,10 @@ pub async fn process_task(
     }
 }
 
-/// How long a received task message stays hidden from other workers: the longest a task runs
-/// (the task function's timeout on AWS).
-pub const TASK_VISIBILITY: Duration = Duration::from_secs(15 * 60);
-/// How soon a task that failed for a reason of our own is delivered again.
-#[cfg(feature = "serving")]
-const TASK_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Tasks `plexe serve` runs at once (each may use a core and a file's worth of disk).
-pub const EMBEDDED_TASK_WORKERS: usize = 1;
-/// Receives of a message on `plexe serve`'s task queue before it is dead-lettered: above a
-/// prediction job's attempts, with room for the deliveries that find the job held by a worker
-/// that died (a restart makes its message visible at once).
-pub const EMBEDDED_TASK_MAX_RECEIVES: u32 = 10;
-
 /// Works the task queue until the process stops: what the task function does on AWS, inside
 /// `plexe serve`. A message that is done is acknowledged; one that failed for a reason of our
 /// own comes back after [`TASK_RETRY_AFTER`]; an unreadable one at once, until the queue's
 /// receive limit moves it to the dead letters.
-#[cfg(feature = "serving")]
 pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>) {
     loop {
         let messages = match queue
@@ -164,7 +121,6 @@ pub async fn work_queue(queue: Arc<dyn Queue>, store: Arc<dyn Store>, blobs: Arc
 }
 
 /// Starts `count` [`work_queue`] loops.
-#[cfg(feature = "serving")]
 pub fn spawn_workers(
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
