@@ -111,7 +111,7 @@ async fn datasets_models_and_inference_functions_serve_their_groups() {
     );
 
     // inference: the version is not deployed yet → 409 in the envelope.
-    let inference = start(&function_binary("inference"), "inference", &aws).await;
+    let inference = start(env!("CARGO_BIN_EXE_inference"), "inference", &aws).await;
     let row = br#"{"size": 50, "rooms": 2}"#;
     let not_deployed = inference
         .http(
@@ -137,7 +137,7 @@ async fn trainer_reports_only_the_failed_message() {
     let Some(aws) = aws_backends("lambda-trainer").await else {
         return;
     };
-    let function = start(&function_binary("trainer"), "trainer", &aws).await;
+    let function = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
     let record = |id: &str, body: &str| {
         json!({
             "messageId": id,
@@ -200,7 +200,7 @@ async fn trainer_hands_a_build_back_before_its_timeout() {
         .await;
     assert_eq!(accepted.status, 202, "{}", accepted.json());
 
-    let trainer = start(&function_binary("trainer"), "trainer", &aws).await;
+    let trainer = start(env!("CARGO_BIN_EXE_trainer"), "trainer", &aws).await;
     let receive = || async {
         aws.backends
             .queue
@@ -274,7 +274,7 @@ async fn tasks_function_completes_a_large_upload() {
         ("content-type", "application/json"),
     ];
     let datasets = start(&function_binary("datasets"), "datasets", &aws).await;
-    let tasks = start(&function_binary("tasks"), "tasks", &aws).await;
+    let tasks = start(env!("CARGO_BIN_EXE_tasks"), "tasks", &aws).await;
     let (task_queue, _) = aws.resources.task_queues.clone().expect("a task queue");
     let _trigger = integration_tests::apigw::SqsTrigger::start(
         aws_sdk_sqs::Client::new(&aws.sdk),

@@ -13,7 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the function binaries are (`env!("CARGO_BIN_EXE_…")` of the `functions` package).
+/// Where the function binaries are: `env!("CARGO_BIN_EXE_…")` of the `functions` package for
+/// inference, trainer and tasks, [`function_binary`] for functions/api's keys, datasets and models.
 pub struct FunctionBinaries {
     pub keys: String,
     pub datasets: String,
