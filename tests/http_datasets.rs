@@ -1013,9 +1013,21 @@ async fn wide_datasets_keep_their_whole_profile(app: &TestApp) {
         serde_json::to_vec(&got["columns"]).expect("json").len() > 400 * 1024,
         "the profile must be over the store's item limit for this test to mean anything"
     );
+    // A listing reads the blob-held profiles concurrently and keeps the order (newest first).
+    let narrow = api.upload_csv("narrow", "a,b\n1,2\n3,4\n").await;
+    let wide_again = api.upload_csv("wide-again", &csv).await;
     let (status, list) = api.get("/datasets").await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    assert_eq!(list["datasets"][0]["columns"], ds["columns"]);
+    let listed: Vec<&str> = list["datasets"]
+        .as_array()
+        .expect("datasets")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(listed, ["wide-again", "narrow", "wide"]);
+    assert_eq!(list["datasets"][0]["columns"], wide_again["columns"]);
+    assert_eq!(list["datasets"][1]["columns"], narrow["columns"]);
+    assert_eq!(list["datasets"][2]["columns"], ds["columns"]);
     let last = column(&ds, &header[columns - 1]);
     assert_eq!(last["max"], (2 * columns - 1) as f64 + 0.5);
 }

@@ -18,11 +18,12 @@ use super::layout::{
     DATASET_PREFIX, account_pk, dataset_data_key, dataset_preview_key, dataset_profile_key,
     dataset_sk,
 };
-use super::{DomainError, decode, encode};
+use super::{CONCURRENT_READS, DomainError, decode, encode};
 use crate::ids::{new_id, now_rfc3339};
 use crate::ingest::{self, ColumnProfile, DataFormat, IngestError, Table};
 use crate::ports::{Blobs, Condition, Item, Store, WriteOp};
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -812,12 +813,16 @@ pub async fn list_datasets(
         }
     }
     let total = all.len();
-    let mut datasets = Vec::new();
-    for item in all.iter().skip(offset).take(limit) {
-        let mut dataset: Dataset = decode(item)?;
-        fill_profile(blobs, &mut dataset).await?;
-        datasets.push(dataset);
-    }
+    let datasets = futures::stream::iter(all.into_iter().skip(offset).take(limit).map(
+        |item| async move {
+            let mut dataset: Dataset = decode(&item)?;
+            fill_profile(blobs, &mut dataset).await?;
+            Ok::<_, DomainError>(dataset)
+        },
+    ))
+    .buffered(CONCURRENT_READS)
+    .try_collect()
+    .await?;
     Ok((datasets, total))
 }
 

@@ -67,6 +67,10 @@ impl DomainError {
 
 pub use layout::account_pk;
 
+/// Reads a listing makes at once: the newest version of each model on a page, or each
+/// dataset's profile kept in a blob.
+pub(crate) const CONCURRENT_READS: usize = 8;
+
 /// Decodes a stored JSON document.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     item: &crate::ports::Item,

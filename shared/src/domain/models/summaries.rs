@@ -3,9 +3,9 @@
 //! (metrics, schemas) and the deployment that serves it (`production`, else any active one).
 
 use super::{Model, ModelVersion, VersionStatus, jobs};
-use crate::domain::DomainError;
 use crate::domain::deployments::{self, ActiveDeployment, DEFAULT_ENVIRONMENT};
 use crate::domain::layout::{ACTIVE_DEPLOYMENT_PREFIX, ModelName, account_pk};
+use crate::domain::{CONCURRENT_READS, DomainError};
 use crate::ports::{Blobs, Store};
 use futures::StreamExt;
 
@@ -48,9 +48,6 @@ pub struct ModelListing {
     pub limit: usize,
     pub offset: usize,
 }
-
-/// Models whose newest versions are read at once.
-const CONCURRENT_READS: usize = 8;
 
 /// One page of the account's models and how many match in all. Reads the model items, the
 /// active-deployment pointers, and per model only what it shows: its newest version (one item)
@@ -159,15 +156,19 @@ async fn summarize(
 }
 
 /// One model's summary (its newest version first checked for an abandoned build, since that
-/// version's status is the model's).
+/// version's status is the model's). The model, its newest version and its active deployments
+/// are read at once: three reads, one round trip.
 pub async fn summary(
     store: &dyn Store,
     blobs: &dyn Blobs,
     account_id: &str,
     model_name: &ModelName,
 ) -> Result<ModelSummary, DomainError> {
-    let (model, _) = super::require_model(store, account_id, model_name).await?;
-    summary_of(store, blobs, account_id, model).await
+    let ((model, _), (latest, active)) = futures::try_join!(
+        super::require_model(store, account_id, model_name),
+        latest_and_active(store, account_id, model_name),
+    )?;
+    summary_from(store, blobs, account_id, model, latest, active).await
 }
 
 /// The summary of a model already read.
@@ -177,11 +178,36 @@ pub async fn summary_of(
     account_id: &str,
     model: Model,
 ) -> Result<ModelSummary, DomainError> {
-    let latest = match super::newest_version(store, account_id, &model.model_name).await? {
+    let (latest, active) = latest_and_active(store, account_id, &model.model_name).await?;
+    summary_from(store, blobs, account_id, model, latest, active).await
+}
+
+/// A model's newest version and its active deployments, read concurrently.
+async fn latest_and_active(
+    store: &dyn Store,
+    account_id: &str,
+    model_name: &ModelName,
+) -> Result<(Option<ModelVersion>, Vec<ActiveDeployment>), DomainError> {
+    futures::try_join!(
+        super::newest_version(store, account_id, model_name),
+        deployments::active_deployments(store, account_id, model_name),
+    )
+}
+
+/// The summary from what [`latest_and_active`] read; an abandoned newest build is failed first
+/// (only once the model is known to exist).
+async fn summary_from(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    account_id: &str,
+    model: Model,
+    latest: Option<ModelVersion>,
+    active: Vec<ActiveDeployment>,
+) -> Result<ModelSummary, DomainError> {
+    let latest = match latest {
         Some(latest) => Some(jobs::fail_if_abandoned(store, account_id, latest).await?),
         None => None,
     };
-    let active = deployments::active_deployments(store, account_id, &model.model_name).await?;
     let act: Vec<&ActiveDeployment> = active.iter().collect();
     summarize(store, blobs, account_id, model, latest, &act).await
 }
