@@ -329,25 +329,26 @@ impl Forest {
             None => vec![0.0; n_targets],
         };
 
-        // Global index of each (tree, node id), in (tree, node id) order.
+        // Global index of each (tree, node id), in (tree, node id) order: a node's index is its
+        // position in `keys`, found by binary search (no hashing, which dominated loading).
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| (tree_ids[i], node_ids[i]));
-        let mut index = std::collections::HashMap::with_capacity(n);
-        for (global, &i) in order.iter().enumerate() {
-            if index
-                .insert((tree_ids[i], node_ids[i]), global as u32)
-                .is_some()
-            {
-                bail!(
-                    "TreeEnsembleRegressor: node {} of tree {} appears twice",
-                    node_ids[i],
-                    tree_ids[i]
-                );
-            }
+        let keys: Vec<(i64, i64)> = order.iter().map(|&i| (tree_ids[i], node_ids[i])).collect();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            bail!(
+                "TreeEnsembleRegressor: node {} of tree {} appears twice",
+                pair[0].1,
+                pair[0].0
+            );
         }
+        let global_of = |tree: i64, node: i64| {
+            keys.binary_search(&(tree, node))
+                .ok()
+                .map(|global| global as u32)
+        };
         let mut votes_by_node: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
         for v in 0..n_votes {
-            let Some(&at) = index.get(&(vote_trees[v], vote_nodes[v])) else {
+            let Some(at) = global_of(vote_trees[v], vote_nodes[v]) else {
                 bail!(
                     "TreeEnsembleRegressor: vote for missing node {} of tree {}",
                     vote_nodes[v],
@@ -414,7 +415,7 @@ impl Forest {
             };
             n_features = n_features.max(feature + 1);
             let child = |id: i64| {
-                index.get(&(tree_ids[i], id)).copied().ok_or_else(|| {
+                global_of(tree_ids[i], id).ok_or_else(|| {
                     format_err!(
                         "TreeEnsembleRegressor: node {} of tree {} points to missing node {id}",
                         node_ids[i],
@@ -1047,7 +1048,7 @@ mod tests {
     }
 
     /// The ONNX attributes of a forest, as plain arrays.
-    #[derive(Default)]
+    #[derive(Default, Clone)]
     struct Raw {
         tree: Vec<i64>,
         id: Vec<i64>,
@@ -1339,5 +1340,32 @@ mod tests {
         raw.no[branch] = raw.id[branch];
         let err = Forest::from_node(&node(&raw, 1, &[0.0])).expect_err("a cycle");
         assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn node_references_that_resolve_to_nothing_are_refused() {
+        let mut d = Draw(11);
+        let (raw, base) = random_forest(&mut d, 1, 3, 3);
+        let refused = |raw: &Raw, what: &str| {
+            let err = Forest::from_node(&node(raw, 1, &base)).expect_err(what);
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        };
+        let branch = raw
+            .mode
+            .iter()
+            .position(|m| *m != "LEAF")
+            .expect("a branch");
+
+        let mut twice = raw.clone();
+        twice.id[branch + 1] = twice.id[branch];
+        refused(&twice, "appears twice");
+
+        let mut dangling = raw.clone();
+        dangling.no[branch] = 10_000;
+        refused(&dangling, "points to missing node 10000");
+
+        let mut stray_vote = raw.clone();
+        stray_vote.vote_node[0] = 10_000;
+        refused(&stray_vote, "vote for missing node 10000");
     }
 }
