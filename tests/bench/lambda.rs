@@ -24,6 +24,7 @@
 //! answer's (202) time, the time until the session is completed, and the tasks process's peak
 //! RSS.
 
+use integration_tests::lambda_stack;
 use integration_tests::runtime_api::{HttpApiResponse, Outcome, RuntimeApi, http_api_event};
 use integration_tests::serve_process::{arg, datasets_dir, free_port, repo_root};
 use integration_tests::{AwsBackends, ENV_MOTO_ENDPOINT, aws_backends, http_client};
@@ -132,24 +133,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn aws_env(aws: &AwsBackends) -> Vec<(String, String)> {
-    [
-        ("PLEXE_BACKEND", "aws"),
-        ("PLEXE_TABLE", aws.resources.table.as_str()),
-        ("PLEXE_BUCKET", aws.resources.bucket.as_str()),
-        ("PLEXE_QUEUE_URL", aws.resources.queue_url.as_str()),
-        ("PLEXE_DLQ_URL", aws.resources.dlq_url.as_str()),
-        ("AWS_ENDPOINT_URL", aws.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("RUST_LOG", "warn"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
 /// A function process on its own Runtime API emulator; killed when dropped.
 struct Function {
     runtime: RuntimeApi,
@@ -199,7 +182,10 @@ async fn cold_start(
         .env_clear()
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    for (k, v) in aws_env(aws).into_iter().chain(runtime.lambda_env(name)) {
+    for (k, v) in lambda_stack::function_env(aws)
+        .into_iter()
+        .chain(runtime.lambda_env(name))
+    {
         command.env(k, v);
     }
     let started = Instant::now();
@@ -573,12 +559,10 @@ async fn large_upload(bin_dir: &Path, mb: u64) -> Result<Value, String> {
         .await
         .ok_or("moto is not configured")?;
     let bearer = bearer_of_new_account(&aws).await?;
-    let env = integration_tests::lambda_stack::function_env(&aws);
+    let env = lambda_stack::function_env(&aws);
     let path = |name: &str| bin_dir.join(name).display().to_string();
-    let datasets =
-        integration_tests::lambda_stack::start_function(&path("datasets"), "datasets", &env).await;
-    let tasks =
-        integration_tests::lambda_stack::start_function(&path("tasks"), "tasks", &env).await;
+    let datasets = lambda_stack::start_function(&path("datasets"), "datasets", &env).await;
+    let tasks = lambda_stack::start_function(&path("tasks"), "tasks", &env).await;
     let (task_queue, _) = aws.resources.task_queues.clone().ok_or("no task queue")?;
     let _trigger = integration_tests::apigw::SqsTrigger::start(
         aws_sdk_sqs::Client::new(&aws.sdk),

@@ -110,7 +110,12 @@ EXPECTED_ENV = {
     "PLEXE_CONCURRENT_BUILDS_BASIC",
     "PLEXE_CONCURRENT_BUILDS_PRO",
     "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH",
+    "SSL_CERT_FILE",
 }
+
+# Where the provided.al2023 runtime keeps its CA bundle: the AWS SDK's TLS roots come from this
+# one file (rustls-native-certs reads SSL_CERT_FILE) instead of every file of the directory.
+LAMBDA_CA_BUNDLE = "/etc/pki/tls/certs/ca-bundle.crt"
 
 # Bucket prefixes that expire by lifecycle rule, in days.
 EXPIRING_PREFIXES = {"uploads/": 2, "idempotency/": 1, "predictions/": 7}

@@ -43,6 +43,7 @@ from expected import (  # noqa: E402
     EXPECTED_ENV,
     EXPECTED_ROUTES,
     EXPIRING_PREFIXES,
+    LAMBDA_CA_BUNDLE,
     QUEUES,
     SAMPLE_REQUESTS,
     max_attempts,
@@ -195,6 +196,10 @@ def _check_scenario(cfn: dict[str, Any], overrides: dict[str, str]) -> list[str]
         need(
             env.get("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH") == "true",
             f"{name}: AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH must be \"true\"",
+        )
+        need(
+            env.get("SSL_CERT_FILE") == LAMBDA_CA_BUNDLE,
+            f"{name}: SSL_CERT_FILE must be {LAMBDA_CA_BUNDLE}",
         )
         need(env.get("PLEXE_TABLE") == table_name, f"{name}: PLEXE_TABLE is {env.get('PLEXE_TABLE')}, not {table_name}")
         need(env.get("PLEXE_BUCKET") == bucket_name, f"{name}: PLEXE_BUCKET is {env.get('PLEXE_BUCKET')}, not {bucket_name}")

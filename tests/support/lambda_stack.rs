@@ -133,7 +133,20 @@ pub async fn start_function(binary: &str, name: &str, env: &[(String, String)]) 
     Function { runtime, child }
 }
 
-/// The environment every function of the stack gets: the AWS backend on moto.
+/// Where the templates point `SSL_CERT_FILE` (provided.al2023's CA bundle), or this machine's
+/// bundle (Debian's) when it has no such file: the functions then read their TLS roots from one
+/// file here as they do on Lambda.
+pub fn ca_bundle() -> Option<&'static str> {
+    [
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/certs/ca-certificates.crt",
+    ]
+    .into_iter()
+    .find(|path| std::path::Path::new(path).is_file())
+}
+
+/// The environment every function of the stack gets, as the templates set it: the AWS backend
+/// on moto.
 pub fn function_env(aws: &AwsBackends) -> Vec<(String, String)> {
     let tasks = aws.resources.task_queues.iter().flat_map(|(queue, dlq)| {
         [
@@ -155,6 +168,7 @@ pub fn function_env(aws: &AwsBackends) -> Vec<(String, String)> {
         ("RUST_LOG", "warn".to_owned()),
     ]
     .into_iter()
+    .chain(ca_bundle().map(|path| ("SSL_CERT_FILE", path.to_owned())))
     .chain(tasks)
     .map(|(k, v)| (k.to_owned(), v))
     .collect()

@@ -311,6 +311,9 @@ export class PlexeStack extends Stack {
       PLEXE_CONCURRENT_BUILDS_BASIC: concurrentBuildsBasic.valueAsString,
       PLEXE_CONCURRENT_BUILDS_PRO: concurrentBuildsPro.valueAsString,
       AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH: 'true',
+      // The runtime's CA bundle (Amazon Linux 2023). Without it the AWS SDK's TLS roots are
+      // read from every file of the system's certificate directory too, on each cold start.
+      SSL_CERT_FILE: '/etc/pki/tls/certs/ca-bundle.crt',
     };
 
     const allow = (sid: string, actions: string[], resources: string[]) =>
