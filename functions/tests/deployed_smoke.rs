@@ -6,7 +6,7 @@
 mod cli_support;
 
 use cli_support::{Server, function_binaries};
-use integration_tests::lambda_stack::LambdaStack;
+use integration_tests::lambda_stack::{self, LambdaStack};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -105,18 +105,10 @@ async fn the_smoke_test_passes_against_the_lambda_stack_on_moto() {
     let Some(aws) = integration_tests::aws_backends_with_tasks("deployed-smoke").await else {
         return;
     };
-    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
-        aws.backends.store.as_ref(),
-        shared::domain::accounts::NewAccount {
-            name: "smoke".to_owned(),
-            tier: shared::domain::accounts::Tier::Pro,
-            rate_limit_per_minute: None,
-        },
-    )
-    .await
-    .expect("creating an account on moto");
+    let secret =
+        lambda_stack::account_key(&aws, "smoke", shared::domain::accounts::Tier::Pro).await;
     let stack = LambdaStack::start(&aws, &function_binaries(), &python).await;
-    let (url, key) = (stack.url.clone(), issued.secret.clone());
+    let (url, key) = (stack.url.clone(), secret.clone());
     let ca = stack.ca.display().to_string();
     let output = tokio::task::spawn_blocking(move || {
         smoke(
@@ -137,5 +129,5 @@ async fn the_smoke_test_passes_against_the_lambda_stack_on_moto() {
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM CA"))
         .build()
         .expect("an HTTPS client");
-    nothing_left(&client, &stack.url, &issued.secret).await;
+    nothing_left(&client, &stack.url, &secret).await;
 }

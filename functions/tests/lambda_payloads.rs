@@ -5,7 +5,7 @@
 mod cli_support;
 
 use cli_support::function_binaries;
-use integration_tests::lambda_stack::LambdaStack;
+use integration_tests::lambda_stack::{self, LambdaStack};
 use serde_json::Value;
 use shared::http::error::LAMBDA_BODY_LIMIT;
 
@@ -82,23 +82,16 @@ async fn direct_uploads_over_what_lambda_carries_get_a_413_naming_upload_session
     let Some(aws) = integration_tests::aws_backends("lambda-payloads").await else {
         return;
     };
-    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
-        aws.backends.store.as_ref(),
-        shared::domain::accounts::NewAccount {
-            name: "payloads".to_owned(),
-            tier: shared::domain::accounts::Tier::Enterprise,
-            rate_limit_per_minute: None,
-        },
-    )
-    .await
-    .expect("creating an account on moto");
+    let secret =
+        lambda_stack::account_key(&aws, "payloads", shared::domain::accounts::Tier::Enterprise)
+            .await;
     let stack = LambdaStack::start(&aws, &function_binaries(), &python).await;
     let pem = std::fs::read(&stack.ca).expect("the CA file");
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM CA"))
         .build()
         .expect("an HTTPS client");
-    let (url, key) = (stack.url.as_str(), issued.secret.as_str());
+    let (url, key) = (stack.url.as_str(), secret.as_str());
 
     let (status, body) = post_dataset(&client, url, key, multipart_csv(LAMBDA_BODY_LIMIT)).await;
     assert_eq!(status, 201, "a body of exactly the limit is taken: {body}");

@@ -14,7 +14,7 @@
 mod cli_support;
 
 use cli_support::function_binaries;
-use integration_tests::lambda_stack::{LambdaStack, expected_routes};
+use integration_tests::lambda_stack::{self, LambdaStack, expected_routes};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -242,16 +242,8 @@ async fn the_published_python_client_runs_its_flow_against_the_lambda_stack_on_m
     let Some(aws) = integration_tests::aws_backends("python-client-lambda").await else {
         return;
     };
-    let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
-        aws.backends.store.as_ref(),
-        shared::domain::accounts::NewAccount {
-            name: "python-client".to_owned(),
-            tier: shared::domain::accounts::Tier::Pro,
-            rate_limit_per_minute: None,
-        },
-    )
-    .await
-    .expect("creating an account on moto");
+    let secret =
+        lambda_stack::account_key(&aws, "python-client", shared::domain::accounts::Tier::Pro).await;
     assert!(
         expected_routes(&python).contains_key("ANY /v0/uploads"),
         "the templates route /v0"
@@ -263,7 +255,7 @@ async fn the_published_python_client_runs_its_flow_against_the_lambda_stack_on_m
     let scratch = tempfile::tempdir().expect("tempdir");
     let script = repo().join("tests/clients/plexe_python_flow.py");
     let envs = vec![
-        ("PLEXE_API_KEY", issued.secret.clone()),
+        ("PLEXE_API_KEY", secret.clone()),
         ("PLEXE_BASE_URL", format!("{gateway}/v0")),
         ("SSL_CERT_FILE", ca.display().to_string()),
         ("PLEXE_FLOW_CSV", titanic.display().to_string()),

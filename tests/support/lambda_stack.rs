@@ -86,11 +86,20 @@ pub fn function_binary(name: &str) -> String {
 
 /// A fresh account on the test's table; returns its admin key.
 pub async fn admin_key(aws: &AwsBackends) -> String {
+    account_key(aws, "lambda-test", shared::domain::accounts::Tier::Basic).await
+}
+
+/// A fresh account named `name` on `tier` on the test's table; returns its admin key.
+pub async fn account_key(
+    aws: &AwsBackends,
+    name: &str,
+    tier: shared::domain::accounts::Tier,
+) -> String {
     let (_, issued) = shared::domain::accounts::create_account_with_admin_key(
         aws.backends.store.as_ref(),
         shared::domain::accounts::NewAccount {
-            name: "lambda-test".to_owned(),
-            tier: shared::domain::accounts::Tier::Basic,
+            name: name.to_owned(),
+            tier,
             rate_limit_per_minute: None,
         },
     )
